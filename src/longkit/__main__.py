@@ -1,0 +1,3 @@
+from longkit.cli import main
+
+main()

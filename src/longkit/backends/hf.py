@@ -1,0 +1,118 @@
+"""Generation with a local Hugging Face causal LM: batched greedy/sampled decoding, stop strings,
+chat templates and middle truncation to the context window."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from longkit.backends.base import Completion, GenerationRequest, TextTokenizer, apply_stop, fit_request
+
+
+class HFBackend:
+    """A transformers model in this process."""
+
+    name = "hf"
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        max_context: int | None = None,
+        batch_size: int = 1,
+        model_name: str = "local",
+    ):
+        self.model = model
+        self.hf_tokenizer = tokenizer
+        self.tokenizer = TextTokenizer(tokenizer)
+        self.max_context = int(max_context or getattr(model.config, "max_position_embeddings", 2048))
+        self.batch_size = max(1, batch_size)
+        self.model_name = model_name
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+
+    @classmethod
+    def from_name(cls, name: str, dtype: str = "float32", device: str = "cpu", **kwargs: Any) -> HFBackend:
+        """Load a model by bundled name, GGUF path, local directory or hub id."""
+        from longkit.models.load import load_model
+
+        model, tok = load_model(name, dtype=dtype, device=device)
+        return cls(model, tok, model_name=name, **kwargs)
+
+    def prepare(self, request: GenerationRequest) -> tuple[list[int], bool]:
+        """Prompt token ids for a request (template applied, middle-truncated to fit), and whether cut."""
+        text, truncated = fit_request(self.tokenizer, request, self.max_context)
+        # The chat template already carries the BOS it needs; plain prompts get none added, so the
+        # token count the tasks measure is the count the model sees.
+        return self.tokenizer.encode(text), truncated
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        """Generate for each request; prompts of similar length are batched together."""
+        prepared = [self.prepare(r) for r in requests]
+        order = sorted(range(len(requests)), key=lambda i: len(prepared[i][0]))
+        results: list[Completion | None] = [None] * len(requests)
+        i = 0
+        while i < len(order):
+            # One batch shares decoding settings; split where they differ.
+            first = requests[order[i]]
+            batch = [order[i]]
+            j = i + 1
+            while j < len(order) and len(batch) < self.batch_size and _same_settings(requests[order[j]], first):
+                batch.append(order[j])
+                j += 1
+            outs = self._generate_batch([prepared[k][0] for k in batch], first)
+            for k, (text, n_new, hit_eos) in zip(batch, outs):
+                text, hit_stop = apply_stop(text, requests[k].stop)
+                finish = "stop" if (hit_eos or hit_stop or n_new < requests[k].max_new_tokens) else "length"
+                results[k] = Completion(text=text, prompt_tokens=len(prepared[k][0]), completion_tokens=n_new,
+                                        finish_reason=finish, truncated=prepared[k][1])
+            i = j
+        return [r for r in results if r is not None]
+
+    def _generate_batch(self, batch_ids: list[list[int]], req: GenerationRequest) -> list[tuple[str, int, bool]]:
+        import torch
+
+        device = next(self.model.parameters()).device
+        width = max(len(x) for x in batch_ids)
+        pad = self.hf_tokenizer.pad_token_id
+        input_ids = torch.full((len(batch_ids), width), pad, dtype=torch.long)
+        attention = torch.zeros((len(batch_ids), width), dtype=torch.long)
+        for r, ids in enumerate(batch_ids):  # left padding so every row ends at the same column
+            input_ids[r, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
+            attention[r, width - len(ids):] = 1
+        gen_kwargs: dict[str, Any] = {
+            "max_new_tokens": req.max_new_tokens,
+            "pad_token_id": pad,
+            "do_sample": req.temperature > 0,
+        }
+        if req.temperature > 0:
+            gen_kwargs["temperature"] = req.temperature
+            if req.seed is not None:
+                torch.manual_seed(req.seed)
+        else:
+            # Greedy: clear sampling defaults a generation_config may carry, so nothing warns or samples.
+            gen_kwargs.update(temperature=None, top_p=None, top_k=None)
+        if req.stop:
+            gen_kwargs["stop_strings"] = list(req.stop)
+            gen_kwargs["tokenizer"] = self.hf_tokenizer
+        with torch.inference_mode():
+            out = self.model.generate(input_ids=input_ids.to(device), attention_mask=attention.to(device), **gen_kwargs)
+        eos = self.model.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos]) if eos is not None else set()
+        eos_ids.add(self.hf_tokenizer.eos_token_id)
+        results = []
+        for row in out[:, width:].tolist():
+            new: list[int] = []
+            hit_eos = False
+            for t in row:
+                if t in eos_ids:
+                    hit_eos = True
+                    break
+                new.append(t)
+            text = self.hf_tokenizer.decode(new, skip_special_tokens=True)
+            results.append((text, len(new), hit_eos))
+        return results
+
+
+def _same_settings(a: GenerationRequest, b: GenerationRequest) -> bool:
+    return (a.max_new_tokens, a.temperature, tuple(a.stop), a.seed) == (b.max_new_tokens, b.temperature, tuple(b.stop), b.seed)

