@@ -1,0 +1,363 @@
+"""Untie the Knots (UtK): chunk documents, tie chunks with knot tokens and labels, shuffle, backtrace.
+
+Layout of a document split into n chunks (chunk j in original order, labels L_j drawn per sequence
+from a prefix-free pool of random strings so they are unique within the sequence):
+
+    <CL> L_j </CL> [head knot, j > 0] text_j [tail knot, j < n-1]
+
+and after the chunk of the document that comes last in the stream:
+
+    <S> L_1 [sep] L_2 ... L_n </S>            (the backtracing target; labels in original order)
+
+Loss mask (labels = -100): the `<CL> L </CL>` span, the knots and `<S>` (and, in the authors'
+preset, the position after a knot or after `</S>`). The labels inside `<S>...</S>` and `</S>` are
+learned. Documents not chosen for splitting (probability 1 - p) stay one chunk with no structure.
+
+`untie(sample)` parses the token stream: it reads each chunk's label, reads the backtracing target
+and orders the chunks by it, checks every knot, and returns the original documents exactly.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from longkit.data.pack import (LEARN, LEARN_MASK_NEXT, MASK, MASK_NEXT, SEG_CHUNK, SEG_DOC, SEG_END, SEG_KEY,
+                               SEG_LAST, SEG_NCHUNKS, SEG_OFFSET, SEG_START, ChunkPlan, Transform)
+from longkit.errors import ConfigError
+
+DEFAULT_CHUNK_DIST = {2: 0.5, 3: 0.4, 4: 0.1}
+
+
+@dataclass
+class UtKConfig:
+    """Every switch of the augmentation; defaults follow the paper, `utk_preset('authors')` the released code."""
+
+    probability: float = 0.8  # chance that a document is split
+    # per-sequence choice among chunk-count distributions: [(weight, {n: prob})]
+    chunk_dists: list[tuple[float, dict[int, float]]] = field(default_factory=lambda: [(1.0, dict(DEFAULT_CHUNK_DIST))])
+    split: str = "random"  # random: uniformly random cut points; even: len // n * k (authors' default)
+    preserve_order: bool = True  # chunks of one document keep their relative order after shuffling
+    chunk_labels: bool = True
+    backtrace: bool = True
+    label_length: int = 6
+    label_chars: str = string.ascii_letters + string.digits
+    label_pool: int = 8192
+    label_seed: int = 1234
+    cl_open: str = "<CL>"
+    cl_close: str = "</CL>"
+    head_knots: list[str] = field(default_factory=lambda: ["<HK>"])  # one token, or one per chunk index >= 1
+    tail_knots: list[str] = field(default_factory=lambda: ["<TK>"])  # one token, or one per chunk index < n-1
+    bt_open: str = "<S>"
+    bt_close: str = "</S>"
+    bt_sep: str | None = None
+    mask_after_knots: bool = False
+    mask_after_bt_close: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.probability <= 1.0:
+            raise ConfigError(f"utk.probability must be in [0, 1], got {self.probability}")
+        if self.split not in ("random", "even"):
+            raise ConfigError(f"utk.split must be random or even, got '{self.split}'")
+        if self.backtrace and not self.chunk_labels:
+            raise ConfigError("utk.backtrace needs utk.chunk_labels (the target lists the chunk labels)")
+        dists = []
+        for item in self.chunk_dists:
+            w, dist = (item["weight"], item["counts"]) if isinstance(item, dict) and "counts" in item else item
+            dist = {int(k): float(v) for k, v in dict(dist).items()}
+            if not dist or min(dist) < 1 or any(v < 0 for v in dist.values()) or sum(dist.values()) <= 0:
+                raise ConfigError(f"utk.chunk_dists: bad distribution {dist} (counts >= 1, probabilities >= 0)")
+            dists.append((float(w), dist))
+        if not dists or sum(w for w, _ in dists) <= 0:
+            raise ConfigError("utk.chunk_dists must hold at least one distribution with positive weight")
+        self.chunk_dists = dists
+        need = self.max_chunks - 1
+        for name, knots in (("head_knots", self.head_knots), ("tail_knots", self.tail_knots)):
+            if not knots or (len(knots) != 1 and len(knots) < need):
+                raise ConfigError(f"utk.{name}: give one token or one per chunk boundary ({need}), got {len(knots)}")
+
+    @property
+    def max_chunks(self) -> int:
+        """Largest chunk count any distribution can draw."""
+        return max(max(n for n, p in d.items() if p > 0) for _, d in self.chunk_dists)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (for YAML/JSON reports)."""
+        d = asdict(self)
+        d["chunk_dists"] = [{"weight": w, "counts": dict(c)} for w, c in self.chunk_dists]
+        return d
+
+
+def utk_preset(name: str = "paper") -> UtKConfig:
+    """Named configurations: 'paper' (defaults) or 'authors' (rgtjf/Untie-the-Knots gpt_dataset_utk.py)."""
+    if name == "paper":
+        return UtKConfig()
+    if name == "authors":
+        return UtKConfig(
+            probability=1.0,
+            chunk_dists=[(0.7, {1: 1.0}), (0.3, {3: 1.0})],  # the ([0.7, 0.3], [[1,0,0],[0,0,1]]) example
+            split="even", preserve_order=True, cl_open="<D>", cl_close="</D>",
+            head_knots=[f"<knot_{j}_head>" for j in range(1, 3)], tail_knots=[f"<knot_{j}_tail>" for j in range(0, 2)],
+            bt_open="<S>", bt_close="</S>", bt_sep="<s>", mask_after_knots=True, mask_after_bt_close=True,
+        )
+    raise ConfigError(f"unknown UtK preset '{name}' (paper, authors)")
+
+
+def utk_special_tokens(config: UtKConfig) -> list[str]:
+    """The special tokens this configuration needs in the tokenizer, in a stable order."""
+    toks = [config.cl_open, config.cl_close] if config.chunk_labels else []
+    toks += list(config.head_knots) + list(config.tail_knots)
+    if config.backtrace:
+        toks += [config.bt_open, config.bt_close] + ([config.bt_sep] if config.bt_sep else [])
+    return list(dict.fromkeys(toks))
+
+
+def add_utk_special_tokens(tokenizer: Any, config: UtKConfig) -> int:
+    """Add the missing UtK special tokens to a HF tokenizer; returns how many were added (resize by that)."""
+    vocab = tokenizer.get_vocab()
+    missing = [t for t in utk_special_tokens(config) if t not in vocab]
+    if not missing:
+        return 0
+    return int(tokenizer.add_tokens(missing, special_tokens=True))
+
+
+def _ids(tokenizer: Any, names: list[str]) -> list[int]:
+    vocab = tokenizer.get_vocab()
+    missing = [n for n in names if n not in vocab]
+    if missing:
+        raise ConfigError(f"tokenizer lacks the UtK special tokens {missing}; call "
+                          "longkit.data.utk.add_utk_special_tokens(tokenizer, config) and resize the model embeddings")
+    return [int(vocab[n]) for n in names]
+
+
+def encode_text(tokenizer: Any, texts: list[str]) -> list[list[int]]:
+    """Tokenize texts as ordinary text (no BOS/EOS, special-token strings inside are split as text)."""
+    try:
+        return tokenizer(texts, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+    except TypeError:
+        return tokenizer(texts, add_special_tokens=False)["input_ids"]
+
+
+def build_label_pool(tokenizer: Any, config: UtKConfig) -> list[np.ndarray]:
+    """Distinct random labels, tokenized, filtered so no label's tokens are a prefix of another's."""
+    rng = np.random.default_rng(config.label_seed)
+    chars = np.array(list(config.label_chars))
+    strings = sorted({"".join(rng.choice(chars, size=config.label_length)) for _ in range(config.label_pool * 2)})
+    ids = encode_text(tokenizer, strings)
+    seqs = sorted({tuple(x) for x in ids if len(x) > 0})
+    keep: list[tuple[int, ...]] = []
+    for s in seqs:  # sorted: a prefix sorts right before the sequences it prefixes
+        if keep and s[:len(keep[-1])] == keep[-1]:
+            continue
+        keep.append(s)
+    order = np.random.default_rng(config.label_seed + 1).permutation(len(keep))[:config.label_pool]
+    return [np.asarray(keep[i], dtype=np.int32) for i in order]
+
+
+class UtKTransform(Transform):
+    """The UtK augmentation as a packing transform (see module docstring for the layout)."""
+
+    name = "utk"
+
+    def __init__(self, tokenizer: Any, config: UtKConfig | None = None):
+        self.config = cfg = config or UtKConfig()
+        self.cl_open = np.asarray(_ids(tokenizer, [cfg.cl_open]) if cfg.chunk_labels else [], np.int32)
+        self.cl_close = np.asarray(_ids(tokenizer, [cfg.cl_close]) if cfg.chunk_labels else [], np.int32)
+        self.heads = [np.asarray([i], np.int32) for i in _ids(tokenizer, list(cfg.head_knots))]
+        self.tails = [np.asarray([i], np.int32) for i in _ids(tokenizer, list(cfg.tail_knots))]
+        if cfg.backtrace:
+            self.bt_open = np.asarray(_ids(tokenizer, [cfg.bt_open]), np.int32)
+            self.bt_close = np.asarray(_ids(tokenizer, [cfg.bt_close]), np.int32)
+            self.bt_sep = np.asarray(_ids(tokenizer, [cfg.bt_sep]) if cfg.bt_sep else [], np.int32)
+        self.pool = build_label_pool(tokenizer, cfg) if cfg.chunk_labels else []
+        self.pool_len = np.array([len(x) for x in self.pool], dtype=np.int64)
+        self.wrapped = [np.concatenate((self.cl_open, x, self.cl_close)) for x in self.pool]
+        self.knot_kind = MASK_NEXT if cfg.mask_after_knots else MASK
+        self.close_kind = LEARN_MASK_NEXT if cfg.mask_after_bt_close else LEARN
+        w = np.array([w for w, _ in cfg.chunk_dists], dtype=np.float64)
+        self.dist_weights = w / w.sum()
+        self.dists = []
+        for _, d in cfg.chunk_dists:
+            ns = np.array(sorted(d), dtype=np.int64)
+            ps = np.array([d[n] for n in ns], dtype=np.float64)
+            self.dists.append((ns, ps / ps.sum()))
+        self._dist = self.dists[0]
+        self._perm = np.arange(len(self.pool))
+        self._cursor = 0
+        self.sep_len = len(self.bt_sep) if cfg.backtrace else 0
+
+    def begin_sequence(self, rng: np.random.Generator) -> None:
+        """Pick this sequence's chunk-count distribution and a fresh order of labels."""
+        k = int(rng.choice(len(self.dists), p=self.dist_weights)) if len(self.dists) > 1 else 0
+        self._dist = self.dists[k]
+        if self.pool:
+            self._perm = rng.permutation(len(self.pool))
+        self._cursor = 0
+
+    def plan(self, length: int, rng: np.random.Generator) -> ChunkPlan:
+        """Draw whether and into how many chunks a piece is split, and its chunk labels."""
+        cfg = self.config
+        if length < 2 or (cfg.probability < 1.0 and rng.random() >= cfg.probability):
+            return ChunkPlan(1)
+        ns, ps = self._dist
+        n = int(ns[0]) if len(ns) == 1 else int(ns[np.searchsorted(np.cumsum(ps), rng.random(), side="right")])
+        n = min(n, length)  # documented rule: never more chunks than tokens
+        if n <= 1:
+            return ChunkPlan(1)
+        overhead = 2 * (n - 1)  # head + tail knots
+        labels = None
+        if cfg.chunk_labels:
+            if self._cursor + n > len(self.pool):
+                raise ConfigError(f"utk.label_pool ({len(self.pool)} usable labels) is too small for the chunks of "
+                                  "one sequence; raise label_pool or label_length")
+            labels = self._perm[self._cursor:self._cursor + n]
+            self._cursor += n
+            lab = int(self.pool_len[labels].sum())
+            overhead += n * (len(self.cl_open) + len(self.cl_close)) + lab
+            if cfg.backtrace:
+                overhead += 2 + lab + (n - 1) * self.sep_len
+        return ChunkPlan(n, labels, overhead)
+
+    def split_points(self, length: int, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Cut points: uniformly random (paper) or even (authors' default)."""
+        if n > 1 and self.config.split == "even":
+            return np.array([length // n * k for k in range(n)] + [length], dtype=np.int64)
+        return super().split_points(length, n, rng)
+
+    def order(self, n_per_piece: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Shuffle all chunks of the sequence, optionally keeping each document's chunk order."""
+        total = int(n_per_piece.sum())
+        pos = rng.permutation(total)
+        if self.config.preserve_order:
+            piece_of = np.repeat(np.arange(len(n_per_piece)), n_per_piece)
+            pos = pos[np.lexsort((pos, piece_of))]
+        return np.argsort(pos, kind="stable")
+
+    def _head(self, j: int) -> np.ndarray:
+        return self.heads[0] if len(self.heads) == 1 else self.heads[j - 1]
+
+    def _tail(self, j: int) -> np.ndarray:
+        return self.tails[0] if len(self.tails) == 1 else self.tails[j]
+
+    def parts(self, plans: list[ChunkPlan], piece: int, chunk: int) -> tuple[list, list]:
+        """`<CL> label </CL> [head]` before chunk text, `[tail]` after it."""
+        plan = plans[piece]
+        if plan.n == 1:
+            return [], []
+        before = []
+        if plan.labels is not None:
+            before.append((self.wrapped[plan.labels[chunk]], MASK))
+        if chunk > 0:
+            before.append((self._head(chunk), self.knot_kind))
+        after = [(self._tail(chunk), self.knot_kind)] if chunk < plan.n - 1 else []
+        return before, after
+
+    def trailer(self, plan: ChunkPlan) -> list:
+        """`<S> L_1 [sep] ... L_n </S>` after the document's last chunk in the stream."""
+        if plan.n == 1 or not self.config.backtrace:
+            return []
+        body: list[np.ndarray] = []
+        for i, k in enumerate(plan.labels.tolist()):
+            if i and self.sep_len:
+                body.append(self.bt_sep)
+            body.append(self.pool[k])
+        return [(self.bt_open, MASK), (np.concatenate(body), LEARN), (self.bt_close, self.close_kind)]
+
+    def structure(self) -> dict[str, Any]:
+        """Token ids untie() needs."""
+        cfg = self.config
+        return {
+            "transform": "utk",
+            "cl_open": self.cl_open.tolist(), "cl_close": self.cl_close.tolist(),
+            "heads": [int(h[0]) for h in self.heads], "tails": [int(t[0]) for t in self.tails],
+            "bt_open": self.bt_open.tolist() if cfg.backtrace else [],
+            "bt_close": self.bt_close.tolist() if cfg.backtrace else [],
+            "bt_sep": self.bt_sep.tolist() if cfg.backtrace else [],
+        }
+
+
+def _parse_labels(body: np.ndarray, labels: list[np.ndarray], sep: list[int]) -> list[int]:
+    """Split a backtracing body into label indices (labels are prefix-free, so greedy is exact)."""
+    out: list[int] = []
+    p = 0
+    body_l = body.tolist()
+    cand = [x.tolist() for x in labels]
+    while p < len(body_l):
+        if out and sep:
+            if body_l[p:p + len(sep)] != sep:
+                raise ValueError(f"backtracing target: expected separator at {p}")
+            p += len(sep)
+        for i, lab in enumerate(cand):
+            if body_l[p:p + len(lab)] == lab:
+                out.append(i)
+                p += len(lab)
+                break
+        else:
+            raise ValueError(f"backtracing target: no chunk label matches at token {p}")
+    return out
+
+
+def untie_utk(d: dict[str, Any]) -> dict[int, tuple[int, int, np.ndarray, bool]]:
+    """Untie a UtK sample from its tokens: {key: (doc_id, offset, original tokens, ends_document)}."""
+    ids = np.asarray(d["input_ids"])
+    st = d["structure"]
+    segs = np.asarray(d["segments"])
+    heads, tails = st["heads"], st["tails"]
+    head_set, tail_set = set(heads), set(tails)
+    cl_open, cl_close = st["cl_open"], st["cl_close"]
+    out: dict[int, tuple[int, int, np.ndarray, bool]] = {}
+    keys = [] if not len(segs) else list(dict.fromkeys(segs[:, SEG_KEY].tolist()))
+    for key in keys:
+        rows = segs[segs[:, SEG_KEY] == key]  # stream order
+        n = int(rows[0, SEG_NCHUNKS])
+        if n == 1:
+            r = rows[0]
+            out[key] = (int(r[SEG_DOC]), int(r[SEG_OFFSET]), ids[r[SEG_START]:r[SEG_END]].copy(), bool(r[SEG_LAST]))
+            continue
+        if len(rows) != n:
+            raise ValueError(f"document {key}: {len(rows)} chunks found, {n} expected")
+        has_head, has_tail, labels = [], [], []
+        for r in rows:
+            p = int(r[SEG_START]) - 1
+            has_head.append(p >= 0 and int(ids[p]) in head_set)
+            if has_head[-1]:
+                p -= 1
+            if cl_open:
+                if int(ids[p]) != cl_close[0]:
+                    raise ValueError(f"document {key}: no </CL> before chunk at {r[SEG_START]}")
+                q = p - 1
+                while q >= 0 and int(ids[q]) != cl_open[0]:
+                    q -= 1
+                if q < 0:
+                    raise ValueError(f"document {key}: unterminated chunk label before {r[SEG_START]}")
+                labels.append(ids[q + 1:p])
+            e = int(r[SEG_END])
+            has_tail.append(e < len(ids) and int(ids[e]) in tail_set)
+        if st["bt_open"]:
+            last = int(np.argmax(rows[:, SEG_START]))
+            e = int(rows[last, SEG_END]) + int(has_tail[last])
+            if int(ids[e]) != st["bt_open"][0]:
+                raise ValueError(f"document {key}: backtracing target <S> missing at {e}")
+            close = e + 1
+            while close < len(ids) and int(ids[close]) != st["bt_close"][0]:
+                close += 1
+            order = _parse_labels(ids[e + 1:close], labels, st["bt_sep"])
+            if sorted(order) != list(range(n)):
+                raise ValueError(f"document {key}: backtracing target names chunks {order}")
+        else:
+            order = np.argsort(rows[:, SEG_CHUNK], kind="stable").tolist()
+        for j, i in enumerate(order):  # chunk j of the original document is rows[i]
+            want_head = heads[0] if len(heads) == 1 else (heads[j - 1] if j > 0 else None)
+            want_tail = tails[0] if len(tails) == 1 else (tails[j] if j < n - 1 else None)
+            s, e = int(rows[i, SEG_START]), int(rows[i, SEG_END])
+            if has_head[i] != (j > 0) or (j > 0 and int(ids[s - 1]) != want_head):
+                raise ValueError(f"document {key}: chunk {j} has a wrong head knot")
+            if has_tail[i] != (j < n - 1) or (j < n - 1 and int(ids[e]) != want_tail):
+                raise ValueError(f"document {key}: chunk {j} has a wrong tail knot")
+        first = rows[order[0]]
+        toks = np.concatenate([ids[rows[i, SEG_START]:rows[i, SEG_END]] for i in order])
+        out[key] = (int(first[SEG_DOC]), int(first[SEG_OFFSET]), toks, bool(first[SEG_LAST]))
+    return out
