@@ -54,3 +54,25 @@ def substring_match(prediction: str, references: Sequence[str]) -> float:
     """1.0 if any reference occurs in the prediction (case-insensitive)."""
     low = prediction.lower()
     return float(any(r.lower() in low for r in references))
+
+
+_STOPWORDS = frozenset(
+    "a an the and or but of in on at to for with by from is are was were be been being it its this that "
+    "these those as do does did".split()
+)
+
+
+def keywords(text: str) -> list[str]:
+    """Content words of an answer: normalised tokens without stop words (all tokens if none remain)."""
+    toks = normalize_answer(text).split()
+    kept = [t for t in toks if t not in _STOPWORDS]
+    return kept or toks
+
+
+def keyword_recall(prediction: str, references: Sequence[str]) -> float:
+    """Fraction of the references' keywords that occur in the normalised prediction (all references pooled)."""
+    pred = set(normalize_answer(prediction).split())
+    kws = [k for ref in references for k in keywords(ref)]
+    if not kws:
+        return 0.0
+    return sum(k in pred for k in kws) / len(kws)

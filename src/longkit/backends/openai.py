@@ -1,0 +1,130 @@
+"""A backend for any OpenAI-compatible server (vLLM, SGLang, llama.cpp server, TGI, `longkit serve`)."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from longkit.backends.base import Completion, GenerationRequest, TextTokenizer, apply_stop, fit_request
+from longkit.errors import BackendError
+
+_RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+class OpenAIBackend:
+    """Talks to /v1/completions (prompt requests) and /v1/chat/completions (message requests).
+
+    Prompts are measured and middle-truncated with a local tokenizer of the served model, so lengths
+    are exact; pass `tokenizer` (a model name or directory) when the server's model id is not loadable.
+    """
+
+    name = "openai"
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str | None = None,
+        tokenizer: Any = None,
+        max_context: int | None = None,
+        api_key: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        concurrency: int = 4,
+        timeout: float = 600.0,
+        max_retries: int = 4,
+        backoff: float = 0.5,
+        check: bool = True,
+    ):
+        import httpx
+
+        self.base_url = base_url.rstrip("/")
+        if not self.base_url.endswith("/v1"):
+            self.base_url += "/v1"
+        key = api_key if api_key is not None else os.environ.get(api_key_env)
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.client = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+        self.concurrency = max(1, concurrency)
+        self.max_retries = max_retries
+        self.backoff = backoff
+        served = self._models() if check else []
+        self.model = model or (served[0]["id"] if served else None)
+        if self.model is None:
+            raise BackendError(f"{self.base_url}: no model given and the server lists none")
+        if check and served and self.model not in {m["id"] for m in served}:
+            raise BackendError(f"{self.base_url} does not serve model '{self.model}' "
+                               f"(it serves: {', '.join(m['id'] for m in served)})")
+        if tokenizer is None or isinstance(tokenizer, str):
+            from longkit.models.load import load_tokenizer
+
+            tokenizer = load_tokenizer(tokenizer or self.model)
+        self.tokenizer = tokenizer if isinstance(tokenizer, TextTokenizer) else TextTokenizer(tokenizer)
+        meta = next((m for m in served if m["id"] == self.model), {})
+        self.max_context = int(max_context or meta.get("max_model_len") or meta.get("context_length") or 8192)
+
+    def _models(self) -> list[dict[str, Any]]:
+        data = self._request("GET", "/models")
+        return list(data.get("data", []))
+
+    def _request(self, method: str, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        import httpx
+
+        last = ""
+        for attempt in range(self.max_retries + 1):
+            try:
+                resp = self.client.request(method, path, json=payload)
+            except httpx.TransportError as exc:
+                last = f"cannot reach {self.base_url}{path}: {exc.__class__.__name__}: {exc}"
+            else:
+                if resp.status_code < 400:
+                    return resp.json()
+                last = f"{self.base_url}{path} answered HTTP {resp.status_code}: {_error_text(resp)}"
+                if resp.status_code not in _RETRY_STATUS:
+                    break
+            if attempt < self.max_retries:
+                time.sleep(self.backoff * (2**attempt) * (1 + random.random() * 0.25))
+        raise BackendError(last)
+
+    def _one(self, request: GenerationRequest) -> Completion:
+        text, truncated = fit_request(self.tokenizer, request, self.max_context)
+        body: dict[str, Any] = {"model": self.model, "max_tokens": request.max_new_tokens,
+                                "temperature": request.temperature}
+        if request.stop:
+            body["stop"] = list(request.stop)
+        if request.seed is not None:
+            body["seed"] = request.seed
+        if request.messages is not None and not truncated:
+            data = self._request("POST", "/chat/completions", {**body, "messages": request.messages})
+            choice = data["choices"][0]
+            out = choice["message"].get("content") or ""
+        else:
+            # Truncated chats are sent as the rendered prompt so the cut the tokenizer made is kept.
+            data = self._request("POST", "/completions", {**body, "prompt": text})
+            choice = data["choices"][0]
+            out = choice.get("text", "")
+        out, _ = apply_stop(out, request.stop)
+        usage = data.get("usage") or {}
+        return Completion(text=out, prompt_tokens=int(usage.get("prompt_tokens", self.tokenizer.count(text))),
+                          completion_tokens=int(usage.get("completion_tokens", 0)),
+                          finish_reason=choice.get("finish_reason") or "stop", truncated=truncated)
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        """Send requests with bounded concurrency; results keep the input order."""
+        if len(requests) <= 1 or self.concurrency == 1:
+            return [self._one(r) for r in requests]
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            return list(pool.map(self._one, requests))
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self.client.close()
+
+
+def _error_text(resp: Any) -> str:
+    try:
+        err = resp.json().get("error", {})
+        return err.get("message", str(err)) if isinstance(err, dict) else str(err)
+    except Exception:
+        return resp.text[:200]

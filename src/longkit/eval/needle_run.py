@@ -1,0 +1,95 @@
+"""Settings and driver shared by `longkit eval niah`, `eval passkey` and the demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from longkit.errors import ConfigError
+from longkit.eval.tasks.niah import CHATQA2_ANSWER, CHATQA2_NEEDLE, CHATQA2_QUESTION
+
+
+def _int_list(v: Any, what: str) -> list[int]:
+    if isinstance(v, str):
+        from longkit.cli_common import parse_int_list
+
+        return parse_int_list(v, what)
+    if isinstance(v, (int, float)):
+        return [int(v)]
+    return [int(x) for x in v]
+
+
+class NeedleRunConfig(BaseModel):
+    """One needle run: model/backend, grid and prompt settings (YAML keys = CLI option names)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = "smollm2-135m-instruct"
+    backend: str = "hf"
+    base_url: str | None = None
+    tokenizer: str | None = None
+    lengths: list[int] = Field(default_factory=lambda: [1024, 2048])
+    depths: list[float] = Field(default_factory=lambda: [0, 50, 100])
+    haystack: str = "pydoc"
+    template: str = "question-after"
+    chat: bool | None = None
+    answer_budget: int = Field(32, ge=1)
+    needles: list[str] = Field(default_factory=lambda: [CHATQA2_NEEDLE])
+    question: str = CHATQA2_QUESTION
+    answers: list[str] = Field(default_factory=lambda: [CHATQA2_ANSWER])
+    key_digits: int = Field(5, ge=1, le=40)
+    seed: int = 0
+    batch_size: int = Field(1, ge=1)
+    allow_extrapolation: bool = False
+    judge_model: str | None = None
+    judge_backend: str = "hf"
+    judge_base_url: str | None = None
+    out: str = "runs/niah"
+
+    @field_validator("lengths", mode="before")
+    @classmethod
+    def _lengths(cls, v: Any) -> list[int]:
+        return _int_list(v, "lengths")
+
+    @field_validator("depths", mode="before")
+    @classmethod
+    def _depths(cls, v: Any) -> list[float]:
+        return [float(x) for x in _int_list(v, "depths")] if isinstance(v, str) else v
+
+
+def run_needles(cfg: NeedleRunConfig, task_name: str, backend: Any = None, progress: bool = True,
+                report: bool = True) -> dict[str, Any]:
+    """Run NIAH or passkey per cfg; writes results.jsonl, summary.json, report.md and a heatmap."""
+    from longkit.backends import make_backend
+    from longkit.eval.judge import LLMJudge
+    from longkit.eval.report import write_report
+    from longkit.eval.runner import run_task
+    from longkit.eval.tasks.niah import NIAHConfig, NIAHTask, PasskeyTask
+
+    task_cfg = NIAHConfig(lengths=cfg.lengths, depths=cfg.depths, haystack=cfg.haystack, template=cfg.template,
+                          chat=cfg.chat, answer_budget=cfg.answer_budget, needles=list(cfg.needles),
+                          question=cfg.question, answers=list(cfg.answers), seed=cfg.seed)
+    task = PasskeyTask(task_cfg, key_digits=cfg.key_digits) if task_name == "passkey" else NIAHTask(task_cfg)
+    from longkit.eval.haystack import load_haystack
+
+    load_haystack(cfg.haystack)  # fail on a bad haystack before loading a model
+    if backend is None:
+        backend = make_backend(cfg.backend, cfg.model, base_url=cfg.base_url, tokenizer=cfg.tokenizer,
+                               batch_size=cfg.batch_size)
+    longest = max(cfg.lengths)
+    if longest > backend.max_context:
+        if not cfg.allow_extrapolation:
+            raise ConfigError(f"length {longest} exceeds the model's context window of {backend.max_context} tokens "
+                              "(pass --allow-extrapolation to test beyond it)")
+        backend.max_context = longest
+    judge = None
+    if cfg.judge_model:
+        judge = LLMJudge(make_backend(cfg.judge_backend, cfg.judge_model, base_url=cfg.judge_base_url))
+    out = Path(cfg.out)
+    summary = run_task(task, backend, out, batch_size=cfg.batch_size, judge=judge, progress=progress,
+                       model_name=cfg.model)
+    if report:
+        write_report(out, [summary], f"{task_name} · {cfg.model}")
+    return summary

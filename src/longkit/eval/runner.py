@@ -1,0 +1,135 @@
+"""Run a task against a backend: batched generation, per-sample JSONL log, resume, summary and report."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from longkit.backends.base import Backend
+from longkit.errors import ConfigError
+from longkit.eval.tasks.base import Task
+from longkit.io import ResultLog, write_json
+
+
+def run_task(
+    task: Task,
+    backend: Backend,
+    out_dir: str | Path,
+    batch_size: int = 1,
+    judge: Any | None = None,
+    progress: bool = True,
+    model_name: str = "",
+    max_samples: int | None = None,
+) -> dict[str, Any]:
+    """Evaluate every planned sample not already in out_dir/results.jsonl; returns the summary.
+
+    Results are appended after each batch, so a killed run loses at most the batch in flight and a
+    rerun with the same task settings picks up where it stopped.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_run_manifest(out, task, model_name)
+    log = ResultLog(out / "results.jsonl")
+    plan = task.plan()
+    if max_samples is not None:
+        plan = plan[:max_samples]
+    todo = [s for s in plan if f"{task.name}/{s['id']}" not in log]
+    tok = backend.tokenizer
+
+    with _progress(progress, task.name, total=len(plan), done=len(plan) - len(todo)) as advance:
+        for start in range(0, len(todo), batch_size):
+            specs = todo[start : start + batch_size]
+            samples = [task.build(s, tok, backend.max_context) for s in specs]
+            t0 = time.perf_counter()
+            completions = backend.generate([s.request() for s in samples])
+            elapsed = (time.perf_counter() - t0) / len(samples)
+            judged: list[float | None] = [None] * len(samples)
+            if judge is not None:
+                judged = judge.score_batch([_question(s) for s in samples], [c.text for c in completions],
+                                           [s.references for s in samples])
+            for s, c, j in zip(samples, completions, judged):
+                scores = task.score(c.text, s)
+                if judge is not None:
+                    scores["judge"] = j if j is not None else 0.0
+                log.append({"key": f"{task.name}/{s.id}", "task": task.name, "id": s.id, "meta": s.meta,
+                            "prediction": c.text, "references": s.references, "scores": scores,
+                            "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
+                            "truncated": c.truncated, "seconds": round(elapsed, 3)})
+                advance()
+    records = [r for r in log.records() if r["task"] == task.name]
+    summary = summarize(records, task.group_by)
+    summary.update({"task": task.name, "model": model_name, "samples": len(records), "planned": len(plan)})
+    write_json(out / "summary.json", summary)
+    return summary
+
+
+def _question(sample: Any) -> str:
+    return str(sample.meta.get("question", "")) or (sample.messages or [{}])[-1].get("content", sample.prompt or "")[-500:]
+
+
+def _check_run_manifest(out: Path, task: Task, model_name: str) -> None:
+    manifest = out / "run.json"
+    current = {"task": task.fingerprint(), "model": model_name}
+    if manifest.exists():
+        previous = json.loads(manifest.read_text())
+        if previous != json.loads(json.dumps(current)):
+            raise ConfigError(f"{out} holds results of a run with other settings ({manifest}); "
+                              "use another --out directory or delete it")
+    else:
+        write_json(manifest, current)
+
+
+def summarize(records: list[dict[str, Any]], group_by: tuple[str, ...]) -> dict[str, Any]:
+    """Mean of every score overall, per value of each group field, and per full group cell."""
+    metrics = sorted({k for r in records for k in r["scores"]})
+
+    def mean_scores(rs: list[dict[str, Any]]) -> dict[str, float]:
+        return {m: round(sum(r["scores"].get(m, 0.0) for r in rs) / len(rs), 4) for m in metrics}
+
+    by_field: dict[str, dict[str, dict[str, float]]] = {}
+    for field in group_by:
+        groups: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+        for r in records:
+            groups[r["meta"].get(field)].append(r)
+        by_field[field] = {str(k): mean_scores(v) for k, v in sorted(groups.items(), key=lambda kv: _sort_key(kv[0]))}
+    cells: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        cells[tuple(r["meta"].get(f) for f in group_by)].append(r)
+    return {
+        "metrics": metrics,
+        "overall": mean_scores(records) if records else {},
+        "by": by_field,
+        "cells": [{**dict(zip(group_by, k)), **mean_scores(v), "n": len(v)}
+                  for k, v in sorted(cells.items(), key=lambda kv: tuple(_sort_key(x) for x in kv[0]))],
+        "truncated": sum(1 for r in records if r.get("truncated")),
+    }
+
+
+def _sort_key(x: Any) -> tuple[int, Any]:
+    return (0, x) if isinstance(x, (int, float)) else (1, str(x))
+
+
+class _progress:
+    """A rich progress bar with ETA (a no-op when disabled)."""
+
+    def __init__(self, enabled: bool, label: str, total: int, done: int):
+        self.enabled, self.label, self.total, self.done = enabled, label, total, done
+        self._bar: Any = None
+
+    def __enter__(self) -> Any:
+        if not self.enabled:
+            return lambda: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+        self._bar.start()
+        tid = self._bar.add_task(self.label, total=self.total, completed=self.done)
+        return lambda: self._bar.advance(tid)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._bar is not None:
+            self._bar.stop()

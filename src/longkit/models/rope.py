@@ -1,0 +1,293 @@
+"""RoPE context extension (ABF, PI, NTK, dynamic NTK, YaRN, Llama 3) and the minimum base for a length.
+
+Extension methods write transformers' own `rope_parameters` (transformers 5 keeps the base there as
+`rope_theta`), so an extended checkpoint loads with stock `from_pretrained` and trains as is.
+
+The minimum base follows Men et al. 2024, "Base of RoPE Bounds Context Length": a model can only
+keep its ability to attend to similar tokens far away while the long-term-decay term
+B(m) = sum_i cos(m * theta_i), theta_i = base^(-2i/d), stays non-negative for every distance m < L.
+Feasibility is not monotonic in the base (at head dim 128, 5e6 fails at m~83K while 4.9e6 holds to
+~125K), so the search scans a fine log grid upwards and refines the first feasible step rather than
+bisecting.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from longkit.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+METHODS = ("abf", "pi", "ntk", "dynamic", "yarn", "llama3")
+METHOD_HELP = {
+    "abf": "adjusted base frequency: set the RoPE base (ChatQA 2: Llama 3's 500K -> 150M)",
+    "pi": "linear position interpolation (Chen et al. 2023): positions divided by the factor",
+    "ntk": "NTK-aware scaling: base multiplied by factor^(d/(d-2)), static",
+    "dynamic": "dynamic NTK: base grows with the running sequence length (inference-time method)",
+    "yarn": "YaRN (Peng et al. 2023): per-frequency interpolation ramp plus attention temperature",
+    "llama3": "Llama 3.1 scaling: low frequencies divided by the factor, high kept, smooth in between",
+}
+_ALIASES = {"linear": "pi", "pos-interp": "pi", "ntk-aware": "ntk", "dynamic-ntk": "dynamic", "llama3.1": "llama3"}
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading a config
+# ----------------------------------------------------------------------------------------------
+
+
+def rope_settings(config: Any) -> dict[str, Any]:
+    """The config's RoPE parameters as a flat dict with at least rope_type and rope_theta."""
+    rope = getattr(config, "rope_parameters", None)
+    rope = dict(rope) if rope else {}
+    if "rope_theta" not in rope:
+        theta = getattr(config, "rope_theta", None)
+        if theta is None:
+            raise ConfigError(f"{type(config).__name__}: no RoPE base (rope_parameters.rope_theta) in the config")
+        rope["rope_theta"] = theta
+    rope.setdefault("rope_type", rope.pop("type", "default"))
+    return rope
+
+
+def head_dim_of(config: Any) -> int:
+    """Attention head dimension of a transformers config."""
+    hd = getattr(config, "head_dim", None)
+    return int(hd) if hd else int(config.hidden_size // config.num_attention_heads)
+
+
+# ----------------------------------------------------------------------------------------------
+# Extension
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ExtensionPlan:
+    """What an extension changes: the new rope parameters and max positions, plus notes for the user."""
+
+    method: str
+    original_length: int
+    target_length: int
+    rope_parameters: dict[str, Any]
+    max_position_embeddings: int
+    effective_base: float
+    min_base: float | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly view."""
+        return {
+            "method": self.method, "original_length": self.original_length, "target_length": self.target_length,
+            "rope_parameters": self.rope_parameters, "max_position_embeddings": self.max_position_embeddings,
+            "effective_base": self.effective_base, "min_base": self.min_base, "warnings": self.warnings,
+        }
+
+
+def normalise_method(method: str) -> str:
+    """Canonical method name; unknown names raise ConfigError listing the known ones."""
+    m = _ALIASES.get(method.lower().strip(), method.lower().strip())
+    if m not in METHODS:
+        raise ConfigError(f"unknown RoPE extension method '{method}' (expected one of: {', '.join(METHODS)})")
+    return m
+
+
+def plan_extension(
+    config: Any,
+    method: str,
+    max_length: int,
+    base: float | None = None,
+    factor: float | None = None,
+    original_length: int | None = None,
+    check_min_base: bool = True,
+    beta_fast: float | None = None,
+    beta_slow: float | None = None,
+    low_freq_factor: float = 1.0,
+    high_freq_factor: float = 4.0,
+) -> ExtensionPlan:
+    """Work out the rope parameters that extend `config` to `max_length` with `method` (config untouched)."""
+    method = normalise_method(method)
+    rope = rope_settings(config)
+    if rope["rope_type"] not in ("default", None):
+        raise ConfigError(f"model already uses rope_type '{rope['rope_type']}'; extend a model with plain RoPE "
+                          "(rope_type 'default') so the scaling does not stack")
+    orig_len = int(original_length or config.max_position_embeddings)
+    theta = float(rope["rope_theta"])
+    d = head_dim_of(config)
+    if max_length < orig_len:
+        raise ConfigError(f"--max-length {max_length} is below the model's current length {orig_len}; "
+                          "extension only grows the context")
+    if factor is None:
+        factor = max_length / orig_len
+    if factor < 1:
+        raise ConfigError(f"--factor must be >= 1, got {factor}")
+    if method == "abf" and base is None:
+        raise ConfigError("method 'abf' needs --base (the new RoPE base, e.g. 1.5e8 for ChatQA 2 at 128K)")
+    if base is not None and (not math.isfinite(base) or base <= 1):
+        raise ConfigError(f"--base must be a finite number > 1, got {base}")
+    if method != "abf" and base is not None and method not in ("yarn", "llama3", "pi"):
+        raise ConfigError(f"--base only applies to abf (and as the starting base of pi/yarn/llama3), not '{method}'")
+    start = float(base) if base is not None else theta
+
+    new: dict[str, Any] = {"rope_theta": start}
+    effective = start
+    max_pos = max_length
+    warnings: list[str] = []
+    if method == "abf":
+        new["rope_type"] = "default"
+    elif method == "ntk":
+        # NTK-aware: stretch the lowest frequency by the factor while keeping the highest one.
+        effective = theta * factor ** (d / (d - 2))
+        new = {"rope_type": "default", "rope_theta": effective}
+    elif method == "pi":
+        new.update(rope_type="linear", factor=float(factor))
+    elif method == "dynamic":
+        new.update(rope_type="dynamic", factor=float(factor))
+        # transformers reads the original length for dynamic NTK from max_position_embeddings, so it must stay.
+        max_pos = orig_len
+        warnings.append(f"dynamic NTK is an inference-time method: max_position_embeddings stays {orig_len} "
+                        "because transformers scales the base relative to it as sequences grow")
+    elif method == "yarn":
+        new.update(rope_type="yarn", factor=float(factor), original_max_position_embeddings=orig_len)
+        if beta_fast is not None:
+            new["beta_fast"] = float(beta_fast)
+        if beta_slow is not None:
+            new["beta_slow"] = float(beta_slow)
+    elif method == "llama3":
+        new.update(rope_type="llama3", factor=float(factor), original_max_position_embeddings=orig_len,
+                   low_freq_factor=float(low_freq_factor), high_freq_factor=float(high_freq_factor))
+
+    mb: float | None = None
+    if check_min_base and method in ("abf", "ntk"):
+        mb = min_base(d, max_length)
+        if effective < mb:
+            warnings.append(f"base {effective:.4g} is below the minimum base {mb:.3g} for {max_length} tokens at "
+                            f"head dim {d} (Men et al. 2024); the model may not attend reliably at full length")
+    return ExtensionPlan(method, orig_len, max_length, new, max_pos, effective, mb, warnings)
+
+
+def apply_extension(config: Any, plan: ExtensionPlan) -> Any:
+    """Write the plan into a transformers config in place and return it."""
+    config.rope_parameters = dict(plan.rope_parameters)
+    if hasattr(config, "rope_scaling") and not isinstance(getattr(type(config), "rope_scaling", None), property):
+        try:
+            config.rope_scaling = None
+        except AttributeError:  # some configs alias rope_scaling to rope_parameters
+            pass
+        config.rope_parameters = dict(plan.rope_parameters)
+    config.max_position_embeddings = plan.max_position_embeddings
+    if hasattr(config, "rope_theta"):
+        try:
+            config.rope_theta = plan.rope_parameters["rope_theta"]
+        except AttributeError:
+            pass
+    config.validate_rope() if hasattr(config, "validate_rope") else None
+    return config
+
+
+def extend_model(src: str, out: str | Path, method: str, max_length: int, base: float | None = None,
+                 factor: float | None = None, dtype: str = "float32", **kwargs: Any) -> ExtensionPlan:
+    """Load `src`, extend its RoPE to `max_length`, and save a ready-to-train checkpoint to `out`."""
+    from longkit.models.load import load_model
+
+    model, tok = load_model(src, dtype=dtype)
+    plan = plan_extension(model.config, method, max_length, base=base, factor=factor, **kwargs)
+    apply_extension(model.config, plan)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.config.longkit_extension = {k: v for k, v in plan.as_dict().items() if k != "warnings"}
+    model.save_pretrained(out, safe_serialization=True)
+    tok.model_max_length = plan.target_length
+    tok.save_pretrained(out)
+    return plan
+
+
+def inv_freq_for(config: Any, seq_len: int | None = None) -> tuple[np.ndarray, float]:
+    """Inverse frequencies and attention scaling transformers will use for `config` (via its own RoPE code)."""
+    import torch
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+
+    rope = rope_settings(config)
+    if rope["rope_type"] == "default":
+        d = head_dim_of(config)
+        inv = 1.0 / (float(rope["rope_theta"]) ** (torch.arange(0, d, 2, dtype=torch.float64) / d))
+        return inv.numpy(), 1.0
+    inv, scale = ROPE_INIT_FUNCTIONS[rope["rope_type"]](config, torch.device("cpu"), seq_len=seq_len)
+    return inv.double().numpy(), float(scale)
+
+
+# ----------------------------------------------------------------------------------------------
+# Minimum base (Men et al. 2024)
+# ----------------------------------------------------------------------------------------------
+
+
+def long_term_decay(base: float, head_dim: int, length: int) -> np.ndarray:
+    """B(m) = sum_i cos(m * base^(-2i/d)) for m in [0, length), float64."""
+    import torch
+
+    theta = torch.tensor(base, dtype=torch.float64) ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
+    m = torch.arange(length, dtype=torch.float64)
+    return torch.cos(m[:, None] * theta[None, :]).sum(1).numpy()
+
+
+def first_negative(base: float, head_dim: int, length: int, block: int = 512) -> int:
+    """Smallest distance m < length with B(m) < 0, or `length` when B stays non-negative on [0, length)."""
+    import torch
+
+    # cos((s+k)t) = cos(kt)cos(st) - sin(kt)sin(st): two small matmuls replace length*d/2 cosines, and
+    # angle addition in float64 keeps the error ~1e-13, far below the margins that decide feasibility.
+    half = torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim
+    theta = torch.tensor(float(base), dtype=torch.float64) ** (-half)
+    k = torch.arange(block, dtype=torch.float64)[:, None] * theta[None, :]
+    ck, sk = torch.cos(k), torch.sin(k)
+    n_starts = -(-length // block)
+    rows_per = 64  # starts per step: lets a base that fails early stop early
+    for r0 in range(0, n_starts, rows_per):
+        starts = torch.arange(r0, min(n_starts, r0 + rows_per), dtype=torch.float64)[:, None] * block
+        ang = starts * theta[None, :]
+        vals = torch.cos(ang) @ ck.T - torch.sin(ang) @ sk.T  # (starts, block), row-major = increasing m
+        flat = vals.reshape(-1)
+        neg = torch.nonzero(flat < 0)
+        if neg.numel():
+            m = r0 * block + int(neg[0, 0])
+            return m if m < length else length
+    return length
+
+
+def min_base(head_dim: int, length: int, step: float = 0.002, refine: int = 10, window: float = 4.0) -> float:
+    """Smallest RoPE base with B(m) >= 0 for all m < length (scan a log grid upward, then refine)."""
+    if head_dim < 2 or head_dim % 2:
+        raise ConfigError(f"--head-dim must be an even integer >= 2, got {head_dim}")
+    if length < 2:
+        raise ConfigError(f"--length must be >= 2, got {length}")
+    # 1) coarse scan (5% steps) for a first feasible base: an upper bound, because islands of
+    #    feasibility exist below it that a coarse grid steps over.
+    b = 2.0
+    while first_negative(b, head_dim, length) < length:
+        b *= 1.05
+        if b > 1e15:
+            raise ConfigError(f"no RoPE base up to 1e15 keeps B(m) >= 0 for {length} tokens at head dim {head_dim}")
+    upper = b
+    # 2) fine scan from upper/window: the first feasible fine step is the answer to `step` resolution.
+    lo = max(2.0, upper / window)
+    n = int(math.ceil(math.log(upper / lo) / step)) + 1
+    prev = lo
+    found = upper
+    for i in range(n):
+        cand = lo * math.exp(i * step)
+        if cand >= upper:
+            break
+        if first_negative(cand, head_dim, length) >= length:
+            found = cand
+            break
+        prev = cand
+    # 3) refine inside the last infeasible step.
+    for j in range(1, refine + 1):
+        cand = prev * (found / prev) ** (j / refine)
+        if first_negative(cand, head_dim, length) >= length:
+            return float(cand)
+    return float(found)

@@ -1,0 +1,357 @@
+"""A persistent vector index: exact inner-product search by default, FAISS HNSW for large collections.
+
+Layout of an index directory::
+
+    manifest.json            embedder (name, kind, dim), chunking, index kind, segment list, tuned settings
+    segments/000000.npy      float32 unit vectors of one committed batch of whole documents
+    segments/000000.parquet  their chunks: doc_id, position, start, end, n_tokens, text, doc_hash
+    hnsw.faiss               (hnsw kind) the graph, with the segment list it was built from
+
+A commit writes a segment's files first and then swaps the manifest atomically, so an interrupted
+indexing run leaves the index as of its last commit (files of an uncommitted segment are removed on
+the next write). Deleting a document rewrites only the segments that hold it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from longkit.errors import ConfigError, InputError
+from longkit.io import write_json
+from longkit.rag.chunk import Chunk
+
+FORMAT = 1
+_META_COLUMNS = ("doc_id", "position", "start", "end", "n_tokens", "text", "doc_hash")
+
+
+@dataclass
+class Hit:
+    """One retrieved chunk with its score and its rank in score order (0 = best)."""
+
+    chunk: Chunk
+    score: float
+    rank: int
+    row: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict view (for citations and logs)."""
+        return {**self.chunk.to_dict(), "score": round(float(self.score), 6), "rank": self.rank}
+
+
+def _schema() -> Any:
+    import pyarrow as pa
+
+    return pa.schema([("doc_id", pa.string()), ("position", pa.int32()), ("start", pa.int64()),
+                      ("end", pa.int64()), ("n_tokens", pa.int32()), ("text", pa.string()),
+                      ("doc_hash", pa.string())])
+
+
+class VectorIndex:
+    """Vectors + chunk metadata in a directory; add, delete, search; reopen without re-embedding."""
+
+    def __init__(self, path: Path, manifest: dict[str, Any], writable: bool):
+        self.path = Path(path)
+        self.manifest = manifest
+        self.writable = writable
+        self._vectors = np.zeros((0, int(manifest["embedder"]["dim"])), dtype=np.float32)
+        self._meta: Any = None
+        self._doc_rows: dict[str, np.ndarray] | None = None
+        self._hnsw: Any = None
+        self._half: Any = None
+        self._load()
+
+    # ----- creation and opening -------------------------------------------------------------
+
+    @classmethod
+    def create(cls, path: str | Path, embedder: dict[str, Any], chunking: dict[str, Any] | None = None,
+               kind: str = "exact", hnsw_m: int = 32, ef_construction: int = 80, ef_search: int = 64) -> VectorIndex:
+        """Make an empty index directory (it must not already hold an index)."""
+        if kind not in ("exact", "hnsw"):
+            raise ConfigError(f"index kind must be 'exact' or 'hnsw', got '{kind}'")
+        path = Path(path)
+        if (path / "manifest.json").exists():
+            raise InputError(f"{path}: already holds an index (open it, or choose another --out)")
+        (path / "segments").mkdir(parents=True, exist_ok=True)
+        manifest = {
+            "format": FORMAT, "embedder": dict(embedder), "chunking": dict(chunking or {}), "kind": kind,
+            "hnsw": {"m": hnsw_m, "ef_construction": ef_construction, "ef_search": ef_search},
+            "segments": [], "next_segment": 0, "rows": 0, "created": time.time(), "updated": time.time(),
+        }
+        write_json(path / "manifest.json", manifest)
+        return cls(path, manifest, writable=True)
+
+    @classmethod
+    def open(cls, path: str | Path, embedder: dict[str, Any] | None = None, writable: bool = False) -> VectorIndex:
+        """Open an index; when embedder is given it must be the one the index was built with."""
+        path = Path(path)
+        mpath = path / "manifest.json"
+        if not mpath.exists():
+            raise InputError(f"{path}: no index here (missing manifest.json); build one with `longkit rag index`")
+        try:
+            manifest = json.loads(mpath.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{mpath}: invalid JSON ({exc.msg})") from None
+        if manifest.get("format") != FORMAT:
+            raise InputError(f"{mpath}: unsupported index format {manifest.get('format')!r} (expected {FORMAT})")
+        if embedder is not None:
+            check_embedder(manifest, embedder, path)
+        return cls(path, manifest, writable=writable)
+
+    # ----- loading ----------------------------------------------------------------------------
+
+    def _seg_files(self, seg_id: str) -> tuple[Path, Path]:
+        return self.path / "segments" / f"{seg_id}.npy", self.path / "segments" / f"{seg_id}.parquet"
+
+    def _load(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        segs = self.manifest["segments"]
+        dim = int(self.manifest["embedder"]["dim"])
+        total = sum(int(s["rows"]) for s in segs)
+        vectors = np.empty((total, dim), dtype=np.float32)
+        tables = []
+        at = 0
+        for s in segs:
+            vpath, mpath = self._seg_files(s["id"])
+            try:
+                v = np.load(vpath, mmap_mode="r")
+                t = pq.read_table(mpath)
+            except (OSError, ValueError) as exc:
+                raise InputError(f"{self.path}: segment {s['id']} is missing or damaged ({exc})") from None
+            if v.shape != (int(s["rows"]), dim) or t.num_rows != int(s["rows"]):
+                raise InputError(f"{self.path}: segment {s['id']} does not match the manifest")
+            vectors[at:at + len(v)] = v
+            tables.append(t)
+            at += len(v)
+        self._vectors = vectors
+        self._meta = pa.concat_tables(tables) if tables else _schema().empty_table()
+        self._doc_rows = None
+        self._half = None
+        if self.writable:
+            self._remove_orphans()
+        if self.manifest["kind"] == "hnsw":
+            self._load_hnsw()
+
+    def _remove_orphans(self) -> None:
+        keep = {s["id"] for s in self.manifest["segments"]}
+        for f in (self.path / "segments").iterdir():
+            if f.stem.split(".")[0] not in keep or f.name.startswith("."):
+                f.unlink(missing_ok=True)
+
+    def _fingerprint(self) -> str:
+        return ",".join(s["id"] for s in self.manifest["segments"])
+
+    def _load_hnsw(self) -> None:
+        import faiss
+
+        fpath = self.path / "hnsw.faiss"
+        state = self.manifest.get("hnsw_state")
+        if fpath.exists() and state == self._fingerprint():
+            self._hnsw = faiss.read_index(str(fpath))
+        else:
+            self._hnsw = self._build_hnsw(self._vectors)
+            if self.writable:
+                self._save_hnsw()
+        self._hnsw.hnsw.efSearch = int(self.manifest["hnsw"]["ef_search"])
+
+    def _build_hnsw(self, vectors: np.ndarray) -> Any:
+        import faiss
+
+        cfg = self.manifest["hnsw"]
+        index = faiss.IndexHNSWFlat(vectors.shape[1], int(cfg["m"]), faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = int(cfg["ef_construction"])
+        if len(vectors):
+            index.add(np.ascontiguousarray(vectors))
+        return index
+
+    def _save_hnsw(self) -> None:
+        import faiss
+
+        tmp = self.path / ".hnsw.faiss.tmp"
+        faiss.write_index(self._hnsw, str(tmp))
+        os.replace(tmp, self.path / "hnsw.faiss")
+        self.manifest["hnsw_state"] = self._fingerprint()
+        self._write_manifest()
+
+    # ----- inspection ---------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return int(self._vectors.shape[0])
+
+    @property
+    def dim(self) -> int:
+        """Vector dimension."""
+        return int(self._vectors.shape[1])
+
+    def doc_rows(self) -> dict[str, np.ndarray]:
+        """Row numbers of each document's chunks, in position order."""
+        if self._doc_rows is None:
+            ids = self._meta.column("doc_id").to_numpy(zero_copy_only=False)
+            pos = self._meta.column("position").to_numpy()
+            order = np.lexsort((pos, ids)) if len(ids) else np.zeros(0, dtype=np.int64)
+            rows: dict[str, np.ndarray] = {}
+            if len(order):
+                sorted_ids = ids[order]
+                cuts = np.flatnonzero(sorted_ids[1:] != sorted_ids[:-1]) + 1
+                for part in np.split(order, cuts):
+                    rows[str(ids[part[0]])] = part
+            self._doc_rows = rows
+        return self._doc_rows
+
+    def doc_hashes(self) -> dict[str, str]:
+        """doc_id -> content hash of the indexed version."""
+        hashes = self._meta.column("doc_hash").to_pylist()
+        return {d: hashes[int(r[0])] for d, r in self.doc_rows().items()}
+
+    def chunk(self, row: int) -> Chunk:
+        """The chunk stored at a row."""
+        rec = {c: self._meta.column(c)[row].as_py() for c in _META_COLUMNS[:6]}
+        return Chunk(**rec)
+
+    def n_tokens(self) -> np.ndarray:
+        """Length of every chunk in the chunker's unit."""
+        return self._meta.column("n_tokens").to_numpy()
+
+    # ----- writing ------------------------------------------------------------------------------
+
+    def _require_writable(self) -> None:
+        if not self.writable:
+            raise ConfigError(f"{self.path}: index opened read-only")
+
+    def _write_manifest(self) -> None:
+        self.manifest["updated"] = time.time()
+        self.manifest["rows"] = len(self)
+        write_json(self.path / "manifest.json", self.manifest)
+
+    def _write_segment(self, vectors: np.ndarray, rows: list[dict[str, Any]] | Any) -> dict[str, Any]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        seg_id = f"{int(self.manifest['next_segment']):06d}"
+        self.manifest["next_segment"] = int(self.manifest["next_segment"]) + 1
+        vpath, mpath = self._seg_files(seg_id)
+        table = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(rows, schema=_schema())
+        tmp_v, tmp_m = vpath.with_name(f".{vpath.name}.tmp"), mpath.with_name(f".{mpath.name}.tmp")
+        with open(tmp_v, "wb") as fh:
+            np.save(fh, np.ascontiguousarray(vectors, dtype=np.float32))
+            fh.flush()
+            os.fsync(fh.fileno())
+        pq.write_table(table, tmp_m)
+        os.replace(tmp_v, vpath)
+        os.replace(tmp_m, mpath)
+        return {"id": seg_id, "rows": int(len(vectors))}
+
+    def add(self, chunks: Sequence[Chunk], vectors: np.ndarray, doc_hashes: dict[str, str]) -> None:
+        """Commit chunks (whole documents) and their vectors as one segment."""
+        self._require_writable()
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.shape != (len(chunks), self.dim):
+            raise ValueError(f"expected vectors of shape ({len(chunks)}, {self.dim}), got {vectors.shape}")
+        if not chunks:
+            return
+        rows = [{**c.to_dict(), "doc_hash": doc_hashes[c.doc_id]} for c in chunks]
+        seg = self._write_segment(vectors, rows)
+        self.manifest["segments"].append(seg)
+        self._write_manifest()
+        self._append_loaded(vectors, rows)
+
+    def _append_loaded(self, vectors: np.ndarray, rows: list[dict[str, Any]]) -> None:
+        import pyarrow as pa
+
+        self._vectors = np.concatenate([self._vectors, vectors]) if len(self._vectors) else vectors.copy()
+        self._meta = pa.concat_tables([self._meta, pa.Table.from_pylist(rows, schema=_schema())])
+        self._doc_rows = None
+        self._half = None
+        if self._hnsw is not None:
+            self._hnsw.add(np.ascontiguousarray(vectors))
+            self._save_hnsw()
+
+    def delete(self, doc_ids: Iterable[str]) -> int:
+        """Remove documents; returns the number of chunks removed. Unknown ids are ignored."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        self._require_writable()
+        doomed = set(doc_ids) & set(self.doc_rows())
+        if not doomed:
+            return 0
+        new_segs = []
+        removed = 0
+        old_files = []
+        for s in self.manifest["segments"]:
+            vpath, mpath = self._seg_files(s["id"])
+            import pyarrow.parquet as pq
+
+            t = pq.read_table(mpath)
+            drop = pc.is_in(t.column("doc_id"), value_set=pa.array(sorted(doomed))).to_numpy(zero_copy_only=False)
+            if not drop.any():
+                new_segs.append(s)
+                continue
+            removed += int(drop.sum())
+            old_files += [vpath, mpath]
+            keep = np.flatnonzero(~drop)
+            if len(keep):
+                v = np.load(vpath)[keep]
+                new_segs.append(self._write_segment(v, t.take(pa.array(keep))))
+        self.manifest["segments"] = new_segs
+        self.manifest.pop("hnsw_state", None)
+        self._write_manifest()
+        for f in old_files:
+            f.unlink(missing_ok=True)
+        self._load()
+        return removed
+
+    def update_manifest(self, **fields: Any) -> None:
+        """Record extra settings (e.g. the tuned chunk size and k) in the manifest."""
+        self.manifest.update(fields)
+        write_json(self.path / "manifest.json", self.manifest)
+
+    # ----- search -------------------------------------------------------------------------------
+
+    def search(self, query: np.ndarray, k: int, doc_ids: Sequence[str] | None = None) -> list[tuple[int, float]]:
+        """Top-k (row, score) by inner product, best first; restricted to doc_ids when given."""
+        q = np.asarray(query, dtype=np.float32).reshape(-1)
+        if q.shape[0] != self.dim:
+            raise InputError(f"query vector has dimension {q.shape[0]}, index has {self.dim}")
+        if k <= 0 or len(self) == 0:
+            return []
+        if doc_ids is not None:
+            table = self.doc_rows()
+            parts = [table[d] for d in doc_ids if d in table]
+            if not parts:
+                return []
+            rows = np.concatenate(parts)
+            scores = self._vectors[rows] @ q
+            return _top(scores, k, rows)
+        if self._hnsw is not None and k < len(self):
+            d, i = self._hnsw.search(q[None], k)
+            return [(int(r), float(s)) for r, s in zip(i[0], d[0]) if r >= 0]
+        return _top(self._vectors @ q, k, None)
+
+
+def _top(scores: np.ndarray, k: int, rows: np.ndarray | None) -> list[tuple[int, float]]:
+    k = min(k, len(scores))
+    idx = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    # Ties broken by row number, so results are deterministic.
+    idx = idx[np.lexsort((idx, -scores[idx]))]
+    ids = rows[idx] if rows is not None else idx
+    return [(int(r), float(scores[j])) for r, j in zip(ids, idx)]
+
+
+def check_embedder(manifest: dict[str, Any], embedder: dict[str, Any], path: Path | str) -> None:
+    """Raise if an embedder is not the one an index was built with."""
+    built = manifest["embedder"]
+    if built.get("name") != embedder.get("name") or int(built.get("dim", -1)) != int(embedder.get("dim", -2)):
+        raise InputError(
+            f"{path}: index was built with embedder '{built.get('name')}' (dim {built.get('dim')}), "
+            f"not '{embedder.get('name')}' (dim {embedder.get('dim')}); rebuild it or use that embedder"
+        )

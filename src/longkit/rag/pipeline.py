@@ -1,0 +1,187 @@
+"""Question → retrieval → ChatQA prompt → any backend. The public entry point of `longkit.rag`
+(other areas, e.g. eval, call RAG through this module only).
+
+    from longkit.rag.pipeline import RagPipeline, RagSettings
+    rag = RagPipeline.from_index("idx/", backend)            # tuned k / budget from the manifest
+    ans = rag.answer("What does a with statement do?")       # .text, .hits (citations), .prompt_tokens
+    rag.answer([{"role": "user", "content": ...}, ...])      # multi-turn: recent user turns form the query
+
+    from longkit.rag.pipeline import prepare_rag, prepare_long, rag_vs_long
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from longkit.backends.base import Backend, Completion, GenerationRequest
+from longkit.errors import ConfigError, InputError
+from longkit.rag.index import Hit
+from longkit.rag.prompt import SHORT_ANSWER, FULL_ANSWER, as_messages, build_request, format_context
+from longkit.rag.retrieve import Retriever, query_from_messages
+
+__all__ = ["RagSettings", "RagAnswer", "Prepared", "RagPipeline", "prepare_rag", "prepare_long", "rag_vs_long",
+           "SHORT_ANSWER", "FULL_ANSWER"]
+
+_MARGIN = 8  # tokens of slack: re-tokenising joined text can merge or split a token at the seams
+
+
+@dataclass
+class RagSettings:
+    """How many chunks, in which order, in which prompt."""
+
+    top_k: int | None = 5
+    token_budget: int | None = None  # takes precedence over top_k when set
+    order: str = "score"  # or "position"
+    style: str = "chatqa"  # or "chat" (the model's own chat template)
+    instruction: str = SHORT_ANSWER
+    max_new_tokens: int = 64
+    history_turns: int = 2
+
+    def retrieval_args(self) -> dict[str, Any]:
+        """Keyword arguments for Retriever.search."""
+        if self.token_budget is not None:
+            return {"token_budget": self.token_budget}
+        if self.top_k is None:
+            raise ConfigError("RAG settings need top_k or token_budget")
+        return {"k": self.top_k}
+
+
+@dataclass
+class Prepared:
+    """A request ready to generate, with the chunks it carries."""
+
+    request: GenerationRequest
+    hits: list[Hit] = field(default_factory=list)
+    context_tokens: int = 0  # generator tokens of the context block
+    dropped: int = 0  # retrieved chunks left out so the prompt fits the window
+    truncated: bool = False  # (long context) the document was cut in the middle
+
+
+@dataclass
+class RagAnswer:
+    """The model's answer and the chunks it was given (its citations)."""
+
+    text: str
+    hits: list[Hit]
+    context_tokens: int
+    dropped: int
+    completion: Completion
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict view."""
+        return {"answer": self.text, "citations": [h.to_dict() for h in self.hits],
+                "context_tokens": self.context_tokens, "dropped_chunks": self.dropped,
+                "prompt_tokens": self.completion.prompt_tokens, "completion_tokens": self.completion.completion_tokens}
+
+
+def _available(backend: Backend, messages: list[dict[str, str]], settings: RagSettings) -> int:
+    """Generator tokens left for the context once the prompt, question and answer budget are placed."""
+    tok = backend.tokenizer
+    overhead = tok.count(tok.render(build_request("", messages, settings.style, settings.instruction,
+                                                  settings.max_new_tokens)))
+    avail = backend.max_context - settings.max_new_tokens - overhead - _MARGIN
+    if avail <= 0:
+        raise InputError(
+            f"the question and prompt take {overhead} tokens; with {settings.max_new_tokens} answer tokens they "
+            f"leave no room for context in the model's {backend.max_context}-token window"
+        )
+    return avail
+
+
+def prepare_rag(retriever: Retriever, backend: Backend, question: str | Sequence[dict[str, str]],
+                settings: RagSettings, doc_ids: Sequence[str] | None = None,
+                query_vector: np.ndarray | None = None) -> Prepared:
+    """Retrieve for a question (or conversation) and build the prompt; chunks that would overflow the
+    window are dropped from the least relevant end (and counted in `dropped`)."""
+    messages = as_messages(question)
+    avail = _available(backend, messages, settings)
+    hits = retriever.search(messages, order="score", doc_ids=doc_ids, history_turns=settings.history_turns,
+                            query_vector=query_vector, **settings.retrieval_args())
+    tok = backend.tokenizer
+    kept: list[Hit] = []
+    used = 0
+    for h in hits:
+        n = tok.count(h.chunk.text) + 2
+        if used + n > avail:
+            break
+        kept.append(h)
+        used += n
+    from longkit.rag.retrieve import order_hits
+
+    kept = order_hits(kept, settings.order)
+    context = format_context([h.chunk.text for h in kept])
+    while kept and tok.count(context) > avail:  # seams tokenised differently: drop the weakest
+        weakest = max(kept, key=lambda h: h.rank)
+        kept.remove(weakest)
+        context = format_context([h.chunk.text for h in kept])
+    req = build_request(context, messages, settings.style, settings.instruction, settings.max_new_tokens)
+    return Prepared(req, kept, tok.count(context) if context else 0, len(hits) - len(kept))
+
+
+def prepare_long(document: str, question: str | Sequence[dict[str, str]], backend: Backend,
+                 settings: RagSettings) -> Prepared:
+    """The whole document as context, cut in the middle to fit the window (LongBench convention)."""
+    messages = as_messages(question)
+    avail = _available(backend, messages, settings)
+    tok = backend.tokenizer
+    context, truncated = tok.truncate_middle(document.strip(), avail)
+    req = build_request(context, messages, settings.style, settings.instruction, settings.max_new_tokens)
+    return Prepared(req, [], tok.count(context), 0, truncated)
+
+
+class RagPipeline:
+    """Retriever + backend + settings: answer questions and conversations with citations."""
+
+    def __init__(self, retriever: Retriever, backend: Backend, settings: RagSettings | None = None):
+        self.retriever = retriever
+        self.backend = backend
+        self.settings = settings or RagSettings()
+
+    @classmethod
+    def from_index(cls, path: str | Path, backend: Backend, embedder: Any = None, **overrides: Any) -> RagPipeline:
+        """Open an index; settings come from its tuned choice (`longkit rag tune`), then overrides."""
+        retriever = Retriever.open(path, embedder)
+        tuned = retriever.index.manifest.get("tuned") or {}
+        settings = RagSettings()
+        if tuned.get("token_budget"):
+            settings.token_budget = int(tuned["token_budget"])
+        for k, v in overrides.items():
+            if v is not None:
+                if not hasattr(settings, k):
+                    raise ConfigError(f"unknown RAG setting '{k}'")
+                setattr(settings, k, v)
+        if overrides.get("top_k") is not None and overrides.get("token_budget") is None:
+            settings.token_budget = None  # an explicit k beats the tuned budget
+        return cls(retriever, backend, settings)
+
+    def prepare(self, question: str | Sequence[dict[str, str]], **overrides: Any) -> Prepared:
+        """Retrieve and build the request without generating."""
+        settings = dataclasses.replace(self.settings, **{k: v for k, v in overrides.items() if v is not None})
+        return prepare_rag(self.retriever, self.backend, question, settings)
+
+    def answer_many(self, questions: Sequence[str | Sequence[dict[str, str]]]) -> list[RagAnswer]:
+        """Answer a batch of questions or conversations (one backend call)."""
+        prepared = [self.prepare(q) for q in questions]
+        outs = self.backend.generate([p.request for p in prepared])
+        return [RagAnswer(o.text.strip(), p.hits, p.context_tokens, p.dropped, o) for p, o in zip(prepared, outs)]
+
+    def answer(self, question: str | Sequence[dict[str, str]]) -> RagAnswer:
+        """Answer one question or conversation."""
+        return self.answer_many([question])[0]
+
+    def query_text(self, question: str | Sequence[dict[str, str]]) -> str:
+        """The text used as the retrieval query."""
+        return query_from_messages(question, self.settings.history_turns)
+
+
+def rag_vs_long(*args: Any, **kwargs: Any) -> Any:
+    """Run a QA set with RAG over chunk sizes × k and with the whole document; see rag.compare."""
+    from longkit.rag.compare import run_rag_vs_long
+
+    return run_rag_vs_long(*args, **kwargs)

@@ -1,0 +1,81 @@
+"""The ChatQA prompt with retrieved chunks as context.
+
+ChatQA (1.5 / 2) format: `System: {system}\n\n{context}\n\nUser: {turn}\n\nAssistant: {turn}...\n\nAssistant:`.
+TODO(share): `longkit.sft.format` owns the training-side ChatQA format; once it lands, both should
+use one builder so training and inference prompts cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from longkit.backends.base import GenerationRequest
+from longkit.errors import ConfigError, InputError
+
+CHATQA_SYSTEM = (
+    "This is a chat between a user and an artificial intelligence assistant. The assistant gives helpful, "
+    "detailed, and polite answers to the user's questions based on the context. The assistant should also "
+    "indicate when the answer cannot be found in the context."
+)
+SHORT_ANSWER = "Answer the following question with a short span."
+FULL_ANSWER = "Please give a full and complete answer for the question."
+STYLES = ("chatqa", "chat")
+STOP = ["\nUser:"]
+
+
+def as_messages(question: str | Sequence[dict[str, str]]) -> list[dict[str, str]]:
+    """Normalise a question or a conversation to messages that end with a user turn."""
+    if isinstance(question, str):
+        if not question.strip():
+            raise InputError("the question is empty")
+        return [{"role": "user", "content": question}]
+    msgs = [dict(m) for m in question if m.get("role") != "system"]
+    if not msgs or msgs[-1].get("role") != "user" or not str(msgs[-1].get("content", "")).strip():
+        raise InputError("a conversation must end with a non-empty user turn")
+    for m in msgs:
+        if m.get("role") not in ("user", "assistant") or not isinstance(m.get("content"), str):
+            raise InputError(f"bad message {m!r}: role must be user/assistant and content a string")
+    return msgs
+
+
+def format_context(texts: Sequence[str]) -> str:
+    """Chunks joined as the context block."""
+    return "\n\n".join(t.strip() for t in texts)
+
+
+def chatqa_prompt(context: str, messages: Sequence[dict[str, str]], instruction: str = SHORT_ANSWER,
+                  system: str = CHATQA_SYSTEM) -> str:
+    """The ChatQA prompt string; the instruction is prefixed to the last user turn."""
+    turns = []
+    for i, m in enumerate(messages):
+        content = m["content"].strip()
+        if i == len(messages) - 1 and instruction:
+            content = f"{instruction} {content}"
+        turns.append(f"{'User' if m['role'] == 'user' else 'Assistant'}: {content}")
+    head = f"System: {system}\n\n"
+    if context:
+        head += f"{context}\n\n"
+    return head + "\n\n".join(turns) + "\n\nAssistant:"
+
+
+def chat_prompt_messages(context: str, messages: Sequence[dict[str, str]], instruction: str = SHORT_ANSWER,
+                         system: str = CHATQA_SYSTEM) -> list[dict[str, str]]:
+    """The same content as chat messages, for models that expect their own chat template."""
+    out = [{"role": "system", "content": system}]
+    msgs = [dict(m) for m in messages]
+    last = msgs[-1]
+    parts = [p for p in (f"Context:\n{context}" if context else "", f"{instruction} {last['content'].strip()}".strip()) if p]
+    last["content"] = "\n\n".join(parts)
+    return out + msgs
+
+
+def build_request(context: str, messages: Sequence[dict[str, str]], style: str = "chatqa",
+                  instruction: str = SHORT_ANSWER, max_new_tokens: int = 64) -> GenerationRequest:
+    """A generation request in the chosen prompt style."""
+    if style == "chatqa":
+        return GenerationRequest(prompt=chatqa_prompt(context, messages, instruction),
+                                 max_new_tokens=max_new_tokens, stop=list(STOP))
+    if style == "chat":
+        return GenerationRequest(messages=chat_prompt_messages(context, messages, instruction),
+                                 max_new_tokens=max_new_tokens, stop=list(STOP))
+    raise ConfigError(f"prompt style must be one of {STYLES}, got '{style}'")
