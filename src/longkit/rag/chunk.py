@@ -11,7 +11,8 @@ from typing import Any
 from longkit.errors import ConfigError, InputError
 
 _WORD = re.compile(r"\S+")
-_SENT_END = ".!?;:\"')]"
+_SENT_END = ".!?"
+_CLOSERS = "\"')]*"
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def unit_spans(text: str, unit: str, tokenizer: Any = None) -> list[tuple[int, i
     if tokenizer is None:
         raise ConfigError("token chunking needs a tokenizer")
     try:
-        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
     except NotImplementedError:
         raise ConfigError("token chunking needs a fast tokenizer (one that returns character offsets)") from None
     spans = [(int(s), int(e)) for s, e in enc["offset_mapping"]]
@@ -70,7 +71,7 @@ def _boundary_score(text: str, prev_end: int, next_start: int) -> int:
     gap = text[prev_end:next_start]
     if "\n\n" in gap or (next_start < len(text) and text.startswith("\n\n", next_start)):
         return 3
-    before = text[:prev_end].rstrip()
+    before = text[max(0, prev_end - 8):prev_end].rstrip().rstrip(_CLOSERS)
     if before and before[-1] in _SENT_END and (gap.strip() == "" and (gap or text[next_start:next_start + 1].isspace())):
         return 2
     if "\n" in gap:
@@ -105,7 +106,10 @@ def chunk_document(text: str, doc_id: str, config: ChunkConfig, tokenizer: Any =
         lead = len(piece) - len(piece.lstrip())
         trail = len(piece) - len(piece.rstrip())
         c0, c1 = c0 + lead, c1 - trail
-        chunks.append(Chunk(doc_id, len(chunks), c0, c1, end - start, text[c0:c1]))
+        # units that are only the stripped edge whitespace are not counted
+        first = start + next((i for i, (_, e) in enumerate(spans[start:end]) if e > c0), 0)
+        last = end - next((i for i, (s, _) in enumerate(reversed(spans[start:end])) if s < c1), 0)
+        chunks.append(Chunk(doc_id, len(chunks), c0, c1, max(1, last - first), text[c0:c1]))
         if end >= n:
             break
         start = max(end - config.overlap, start + 1)

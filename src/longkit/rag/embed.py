@@ -77,12 +77,12 @@ class _Base:
         """Tokens each text occupies in the model, special tokens included."""
         if not texts:
             return []
-        enc = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        enc = self.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
         return [len(ids) + self.n_special for ids in enc]
 
     def _windows(self, text: str) -> list[str]:
         """Consecutive pieces of text that each fit the model (cut at token offsets, nothing dropped)."""
-        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
         offs = enc["offset_mapping"]
         step = self.max_tokens - self.n_special
         pieces = []
@@ -142,7 +142,8 @@ class SentenceTransformerEmbedder(_Base):
         self.name = name or str(path)
         self.batch_size = batch_size
         self.tokenizer = self.model.tokenizer
-        self.dim = int(self.model.get_sentence_embedding_dimension())
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(get_dim())
         if max_tokens is not None:
             self.model.max_seq_length = max_tokens
         self.max_tokens = int(self.model.max_seq_length)
