@@ -124,8 +124,7 @@ def add_utk_special_tokens(tokenizer: Any, config: UtKConfig) -> int:
     return int(tokenizer.add_tokens(missing, special_tokens=True))
 
 
-def _ids(tokenizer: Any, names: list[str]) -> list[int]:
-    vocab = tokenizer.get_vocab()
+def _ids(vocab: dict[str, int], names: list[str]) -> list[int]:
     missing = [n for n in names if n not in vocab]
     if missing:
         raise ConfigError(f"tokenizer lacks the UtK special tokens {missing}; call "
@@ -144,9 +143,14 @@ def encode_text(tokenizer: Any, texts: list[str]) -> list[list[int]]:
 def build_label_pool(tokenizer: Any, config: UtKConfig) -> list[np.ndarray]:
     """Distinct random labels, tokenized, filtered so no label's tokens are a prefix of another's."""
     rng = np.random.default_rng(config.label_seed)
-    chars = np.array(list(config.label_chars))
-    strings = sorted({"".join(rng.choice(chars, size=config.label_length)) for _ in range(config.label_pool * 2)})
-    ids = encode_text(tokenizer, strings)
+    chars = np.array(list(config.label_chars), dtype="<U1")
+    draws = chars[rng.integers(0, len(chars), size=(config.label_pool * 2, config.label_length))]
+    strings = sorted(set(np.ascontiguousarray(draws).view(f"<U{config.label_length}").ravel().tolist()))
+    backend = getattr(tokenizer, "_tokenizer", None)
+    if backend is not None and hasattr(backend, "encode_batch"):  # labels are plain alphanumerics: no specials
+        ids = [e.ids for e in backend.encode_batch(strings, add_special_tokens=False)]
+    else:
+        ids = encode_text(tokenizer, strings)
     seqs = sorted({tuple(x) for x in ids if len(x) > 0})
     keep: list[tuple[int, ...]] = []
     for s in seqs:  # sorted: a prefix sorts right before the sequences it prefixes
@@ -164,14 +168,15 @@ class UtKTransform(Transform):
 
     def __init__(self, tokenizer: Any, config: UtKConfig | None = None):
         self.config = cfg = config or UtKConfig()
-        self.cl_open = np.asarray(_ids(tokenizer, [cfg.cl_open]) if cfg.chunk_labels else [], np.int32)
-        self.cl_close = np.asarray(_ids(tokenizer, [cfg.cl_close]) if cfg.chunk_labels else [], np.int32)
-        self.heads = [np.asarray([i], np.int32) for i in _ids(tokenizer, list(cfg.head_knots))]
-        self.tails = [np.asarray([i], np.int32) for i in _ids(tokenizer, list(cfg.tail_knots))]
+        vocab = tokenizer.get_vocab()
+        self.cl_open = np.asarray(_ids(vocab, [cfg.cl_open]) if cfg.chunk_labels else [], np.int32)
+        self.cl_close = np.asarray(_ids(vocab, [cfg.cl_close]) if cfg.chunk_labels else [], np.int32)
+        self.heads = [np.asarray([i], np.int32) for i in _ids(vocab, list(cfg.head_knots))]
+        self.tails = [np.asarray([i], np.int32) for i in _ids(vocab, list(cfg.tail_knots))]
         if cfg.backtrace:
-            self.bt_open = np.asarray(_ids(tokenizer, [cfg.bt_open]), np.int32)
-            self.bt_close = np.asarray(_ids(tokenizer, [cfg.bt_close]), np.int32)
-            self.bt_sep = np.asarray(_ids(tokenizer, [cfg.bt_sep]) if cfg.bt_sep else [], np.int32)
+            self.bt_open = np.asarray(_ids(vocab, [cfg.bt_open]), np.int32)
+            self.bt_close = np.asarray(_ids(vocab, [cfg.bt_close]), np.int32)
+            self.bt_sep = np.asarray(_ids(vocab, [cfg.bt_sep]) if cfg.bt_sep else [], np.int32)
         self.pool = build_label_pool(tokenizer, cfg) if cfg.chunk_labels else []
         self.pool_len = np.array([len(x) for x in self.pool], dtype=np.int64)
         self.wrapped = [np.concatenate((self.cl_open, x, self.cl_close)) for x in self.pool]
