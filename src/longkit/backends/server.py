@@ -9,7 +9,41 @@ import time
 import uuid
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 from longkit.backends.base import Backend, GenerationRequest
+
+
+class CompletionBody(BaseModel):
+    """Body of POST /v1/completions."""
+
+    model: str | None = None
+    prompt: str | list[str]
+    max_tokens: int = Field(16, ge=1)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    stop: str | list[str] | None = None
+    n: int = 1
+    stream: bool = False
+    seed: int | None = None
+
+class Message(BaseModel):
+    """One chat message."""
+
+    role: str
+    content: str
+
+class ChatBody(BaseModel):
+    """Body of POST /v1/chat/completions."""
+
+    model: str | None = None
+    messages: list[Message] = Field(min_length=1)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    stop: str | list[str] | None = None
+    n: int = 1
+    stream: bool = False
+    seed: int | None = None
 
 
 def _error(status: int, message: str, kind: str = "invalid_request_error", param: str | None = None) -> Any:
@@ -29,32 +63,6 @@ def create_app(
     """Build the FastAPI app; generation is serialised with a lock (one model, one forward at a time)."""
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
-    from pydantic import BaseModel, Field
-
-    class CompletionBody(BaseModel):
-        model: str | None = None
-        prompt: str | list[str]
-        max_tokens: int = Field(16, ge=1)
-        temperature: float = Field(0.0, ge=0.0, le=2.0)
-        stop: str | list[str] | None = None
-        n: int = 1
-        stream: bool = False
-        seed: int | None = None
-
-    class Message(BaseModel):
-        role: str
-        content: str
-
-    class ChatBody(BaseModel):
-        model: str | None = None
-        messages: list[Message] = Field(min_length=1)
-        max_tokens: int | None = Field(None, ge=1)
-        max_completion_tokens: int | None = Field(None, ge=1)
-        temperature: float = Field(0.0, ge=0.0, le=2.0)
-        stop: str | list[str] | None = None
-        n: int = 1
-        stream: bool = False
-        seed: int | None = None
 
     app = FastAPI(title="longkit OpenAI-compatible server")
     lock = threading.Lock()

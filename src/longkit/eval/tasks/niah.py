@@ -182,6 +182,7 @@ class NIAHTask(Task):
                 raise ConfigError(f"depth {d} is outside 0-100 (depths are percentages)")
         if not config.lengths or any(length <= 0 for length in config.lengths):
             raise ConfigError("lengths must be positive token counts")
+        resolve_template(config.template)
         self.config = config
         self._hay: tuple[int, Haystack] | None = None
 
