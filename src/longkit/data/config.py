@@ -1,0 +1,130 @@
+"""The data build config (YAML) and the objects it resolves to: separator ids, transform, pad id."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from longkit.data.pack import Transform
+from longkit.data.sources import SourceSpec
+from longkit.data.upsample import UpsampleConfig
+from longkit.data.utk import UtKConfig, utk_preset
+from longkit.errors import ConfigError
+
+
+@dataclass
+class DataConfig:
+    """Everything `longkit data build` and the streaming dataset need."""
+
+    sources: list[SourceSpec] = field(default_factory=list)
+    tokenizer: str = "smollm2-135m-instruct"
+    out: str = "runs/data"
+    seq_len: int = 8192
+    separator: str = "<s>"  # literal text tokenized as ordinary text (ChatQA 2), or bos | eos | none
+    transform: str = "utk"  # plain | cip | utk
+    utk: UtKConfig = field(default_factory=UtKConfig)
+    cip_split: str = "half"
+    overflow: str = "split"  # split | carry | truncate
+    intra_doc_attention: bool = False
+    upsample: UpsampleConfig = field(default_factory=lambda: UpsampleConfig(enabled=False))
+    seed: int = 0
+    num_proc: int = 1
+    max_sequences: int | None = None
+    sequences_per_shard: int = 64
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form for reports."""
+        d = asdict(self)
+        d["utk"] = self.utk.to_dict()
+        return d
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    names = {f.name for f in fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {sorted(unknown)}; known: {sorted(names)}")
+    try:
+        return cls(**data)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def data_config_from_dict(data: dict[str, Any], where: str = "config") -> DataConfig:
+    """Validate a mapping (from YAML) into a DataConfig; errors name the field."""
+    data = dict(data)
+    utk = data.pop("utk", None) or {}
+    if not isinstance(utk, dict):
+        raise ConfigError(f"{where}: field 'utk' must be a mapping")
+    utk = dict(utk)
+    preset = utk.pop("preset", "paper")
+    base = utk_preset(preset).to_dict()
+    base.update(utk)
+    if "chunk_dists" in utk:
+        base["chunk_dists"] = [(d["weight"], d["counts"]) if isinstance(d, dict) else tuple(d) for d in utk["chunk_dists"]]
+    else:
+        base["chunk_dists"] = [(d["weight"], d["counts"]) for d in base["chunk_dists"]]
+    up = data.pop("upsample", None)
+    srcs = data.pop("sources", [])
+    if not isinstance(srcs, list):
+        raise ConfigError(f"{where}: field 'sources' must be a list")
+    cfg = _build(DataConfig, data, where)
+    cfg.utk = _build(UtKConfig, base, f"{where}: utk")
+    cfg.upsample = _build(UpsampleConfig, up, f"{where}: upsample") if up is not None else UpsampleConfig(enabled=False)
+    cfg.sources = [SourceSpec.from_obj(s, f"{where}: sources[{i}]") for i, s in enumerate(srcs)]
+    if cfg.transform not in ("plain", "cip", "utk"):
+        raise ConfigError(f"{where}: field 'transform' must be plain, cip or utk, got '{cfg.transform}'")
+    if cfg.seq_len < 16:
+        raise ConfigError(f"{where}: field 'seq_len' must be >= 16, got {cfg.seq_len}")
+    return cfg
+
+
+def load_data_config(path: str | Path) -> DataConfig:
+    """Read a data config YAML; relative source paths are resolved against the config's folder."""
+    from longkit.config import load_yaml
+
+    cfg = data_config_from_dict(load_yaml(path), str(path))
+    base = Path(path).resolve().parent
+    for s in cfg.sources:
+        p = Path(s.path)
+        if not p.is_absolute() and (base / p).exists() and not p.exists():
+            s.path = str(base / p)
+    return cfg
+
+
+def resolve_separator(tokenizer: Any, separator: str) -> list[int]:
+    """Token ids of the document separator: bos/eos special tokens, none, or literal text as ordinary text."""
+    from longkit.data.utk import encode_text
+
+    if separator in ("bos", "eos"):
+        tid = getattr(tokenizer, f"{separator}_token_id")
+        if tid is None:
+            raise ConfigError(f"separator '{separator}': the tokenizer has no {separator} token")
+        return [int(tid)]
+    if separator in ("none", ""):
+        return []
+    return list(encode_text(tokenizer, [separator])[0])
+
+
+def pad_id(tokenizer: Any) -> int:
+    """Padding id for the last, partly filled sequence (its labels are -100)."""
+    for tid in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0):
+        if tid is not None:
+            return int(tid)
+    return 0
+
+
+def build_transform(cfg: DataConfig, tokenizer: Any) -> Transform:
+    """The transform the config names (UtK needs its special tokens in the tokenizer)."""
+    if cfg.transform == "plain":
+        return Transform()
+    if cfg.transform == "cip":
+        from longkit.data.cip import CIPTransform
+
+        return CIPTransform(cfg.cip_split)
+    from longkit.data.utk import UtKTransform
+
+    return UtKTransform(tokenizer, cfg.utk)

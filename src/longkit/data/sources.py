@@ -1,0 +1,234 @@
+"""Document sources (JSONL, Parquet, text directories, `datasets`) and the tokenized corpus store.
+
+A corpus is tokenized once and stored as a directory:
+
+    tokens.bin      int32, all documents' token ids back to back (read through a numpy memmap)
+    offsets.npy     int64 [n_docs + 1], document i is tokens[offsets[i]:offsets[i+1]]
+    doc_source.npy  int32 [n_docs], index into sources.json
+    sources.json    source names
+    meta.json       tokenizer, counts, the source specs it was built from
+
+so training streams documents without holding the corpus in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from longkit.errors import ConfigError, InputError
+from longkit.io import iter_jsonl, write_json
+
+TEXT_SUFFIXES = (".txt", ".md", ".rst", ".text")
+
+
+@dataclass
+class SourceSpec:
+    """Where documents come from and how to read their text and source name."""
+
+    path: str
+    type: str = "auto"  # auto | jsonl | parquet | text | hf
+    source: str | None = None  # fixed source name; else from source_field, else the file/dir stem
+    text_field: str = "text"
+    source_field: str | None = "source"
+    split: str = "train"  # for type hf
+    name: str | None = None  # dataset config name for type hf
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_obj(cls, obj: Any, where: str = "sources") -> SourceSpec:
+        """Build from a path string or a mapping from a config file."""
+        if isinstance(obj, str):
+            return cls(path=obj)
+        if not isinstance(obj, dict) or "path" not in obj:
+            raise ConfigError(f"{where}: each source needs a 'path' (got {obj!r})")
+        unknown = set(obj) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ConfigError(f"{where}: unknown source field(s) {sorted(unknown)}")
+        return cls(**obj)
+
+    def resolved_type(self) -> str:
+        """The reader this spec uses."""
+        if self.type != "auto":
+            if self.type not in ("jsonl", "parquet", "text", "hf"):
+                raise ConfigError(f"source {self.path}: type must be jsonl, parquet, text or hf, got '{self.type}'")
+            return self.type
+        p = Path(self.path)
+        if p.suffix in (".jsonl", ".json"):
+            return "jsonl"
+        if p.suffix == ".parquet":
+            return "parquet"
+        if p.is_dir():
+            if (p / "dataset_info.json").exists() or (p / "state.json").exists():
+                return "hf"
+            return "text"
+        if p.suffix in TEXT_SUFFIXES:
+            return "text"
+        return "hf"  # a dataset name loadable by datasets.load_dataset
+
+
+def _row_doc(spec: SourceSpec, row: dict[str, Any], where: str, default_source: str) -> tuple[str, str]:
+    if spec.text_field not in row:
+        raise InputError(f"{where}: missing field '{spec.text_field}'")
+    text = row[spec.text_field]
+    if not isinstance(text, str):
+        raise InputError(f"{where}: field '{spec.text_field}' must be a string, got {type(text).__name__}")
+    if spec.source:
+        return spec.source, text
+    if spec.source_field and row.get(spec.source_field) is not None:
+        src = row[spec.source_field]
+        if not isinstance(src, str):
+            raise InputError(f"{where}: field '{spec.source_field}' must be a string, got {type(src).__name__}")
+        return src, text
+    return default_source, text
+
+
+def iter_documents(spec: SourceSpec) -> Iterator[tuple[str, str]]:
+    """Yield (source name, text) for every document of a source; bad rows raise InputError with file:line."""
+    kind = spec.resolved_type()
+    p = Path(spec.path)
+    if kind in ("jsonl", "parquet", "text") and not p.exists():
+        raise InputError(f"{p}: file not found")
+    if kind == "jsonl":
+        for lineno, row in iter_jsonl(p):
+            yield _row_doc(spec, row, f"{p}:{lineno}", p.stem)
+    elif kind == "parquet":
+        import pyarrow.parquet as pq
+
+        pf = pq.ParquetFile(p)
+        names = set(pf.schema_arrow.names)
+        if spec.text_field not in names:
+            raise InputError(f"{p}: missing column '{spec.text_field}' (columns: {sorted(names)})")
+        cols = [spec.text_field] + ([spec.source_field] if spec.source_field in names else [])
+        row_no = 0
+        for batch in pf.iter_batches(columns=cols, batch_size=4096):
+            for row in batch.to_pylist():
+                row_no += 1
+                if row.get(spec.text_field) is None:
+                    raise InputError(f"{p}: row {row_no}: field '{spec.text_field}' is null")
+                yield _row_doc(spec, row, f"{p}: row {row_no}", p.stem)
+    elif kind == "text":
+        files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file() and f.suffix in TEXT_SUFFIXES)
+        if not files:
+            raise InputError(f"{p}: no text files ({', '.join(TEXT_SUFFIXES)}) found")
+        for f in files:
+            try:
+                text = f.read_text(encoding="utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(f"{f}: not UTF-8 text (byte {exc.start})") from None
+            rel = f.relative_to(p) if p.is_dir() else f
+            default = spec.source or (rel.parts[0] if len(rel.parts) > 1 else (p.name if p.is_dir() else p.stem))
+            yield default, text
+    else:
+        yield from _iter_hf(spec)
+
+
+def _iter_hf(spec: SourceSpec) -> Iterator[tuple[str, str]]:
+    import datasets
+
+    p = Path(spec.path)
+    try:
+        if p.is_dir() and ((p / "dataset_info.json").exists() or (p / "state.json").exists()):
+            ds = datasets.load_from_disk(str(p))
+            if isinstance(ds, datasets.DatasetDict):
+                ds = ds[spec.split]
+        else:
+            ds = datasets.load_dataset(spec.path, spec.name, split=spec.split, **spec.kwargs)
+    except Exception as exc:  # datasets raises many types; the user needs the path and the reason
+        raise InputError(f"{spec.path}: cannot load dataset ({type(exc).__name__}: {exc})") from None
+    if spec.text_field not in ds.column_names:
+        raise InputError(f"{spec.path}: missing column '{spec.text_field}' (columns: {ds.column_names})")
+    default = spec.source or p.name or spec.path
+    for i, row in enumerate(ds):
+        yield _row_doc(spec, row, f"{spec.path}: row {i + 1}", default)
+
+
+class TokenizedCorpus:
+    """A tokenized corpus directory opened read-only through memmaps."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        for name in ("tokens.bin", "offsets.npy", "doc_source.npy", "sources.json"):
+            if not (self.path / name).exists():
+                raise InputError(f"{self.path}: not a tokenized corpus (missing {name}); run `longkit data build`")
+        self.offsets = np.load(self.path / "offsets.npy")
+        self.doc_source = np.load(self.path / "doc_source.npy")
+        self.source_names: list[str] = json.loads((self.path / "sources.json").read_text())
+        n_tok = int(self.offsets[-1])
+        self.tokens = (np.memmap(self.path / "tokens.bin", dtype=np.int32, mode="r", shape=(n_tok,))
+                       if n_tok else np.zeros(0, np.int32))
+        meta = self.path / "meta.json"
+        self.meta: dict[str, Any] = json.loads(meta.read_text()) if meta.exists() else {}
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getstate__(self) -> dict[str, Any]:  # dataloader workers reopen the memmap, never copy tokens
+        return {"path": str(self.path)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"])  # type: ignore[misc]
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Token count of every document."""
+        return np.diff(self.offsets)
+
+    def doc(self, i: int) -> np.ndarray:
+        """Token ids of document i (a memmap view)."""
+        return self.tokens[self.offsets[i]:self.offsets[i + 1]]
+
+
+def _tokenize_batch(batch: dict[str, list], tokenizer: Any) -> dict[str, list]:
+    from longkit.data.utk import encode_text
+
+    return {"ids": encode_text(tokenizer, batch["text"])}
+
+
+def tokenize_corpus(specs: list[SourceSpec], tokenizer: Any, out_dir: str | Path, num_proc: int = 1,
+                    batch_size: int = 256, tokenizer_name: str = "") -> TokenizedCorpus:
+    """Read every source, tokenize in batches with datasets.map(num_proc), write the corpus store."""
+    import datasets
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    names: dict[str, int] = {}
+
+    def gen() -> Iterator[dict[str, Any]]:
+        for spec in specs:
+            for src, text in iter_documents(spec):
+                yield {"text": text, "src": names.setdefault(src, len(names))}
+
+    rows = list(gen())  # validated before any tokenization, so a bad row fails fast
+    ds = datasets.Dataset.from_dict({"text": [r["text"] for r in rows], "src": [r["src"] for r in rows]})
+    del rows
+    ds = ds.map(_tokenize_batch, batched=True, batch_size=batch_size, num_proc=num_proc if num_proc > 1 else None,
+                fn_kwargs={"tokenizer": tokenizer}, remove_columns=["text"], desc="tokenize")
+    n = len(ds)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    doc_source = np.asarray(ds["src"], dtype=np.int32) if n else np.zeros(0, np.int32)
+    tmp = out / "tokens.bin.tmp"
+    with open(tmp, "wb") as fh:
+        i = 0
+        for batch in ds.iter(batch_size=1024):
+            for ids in batch["ids"]:
+                arr = np.asarray(ids, dtype=np.int32)
+                fh.write(arr.tobytes())
+                offsets[i + 1] = offsets[i] + len(arr)
+                i += 1
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, out / "tokens.bin")
+    np.save(out / "offsets.npy", offsets)
+    np.save(out / "doc_source.npy", doc_source)
+    write_json(out / "sources.json", list(names))
+    write_json(out / "meta.json", {"tokenizer": tokenizer_name, "vocab_size": len(tokenizer), "docs": n,
+                                   "tokens": int(offsets[-1]),
+                                   "specs": [s.__dict__ for s in specs]})
+    return TokenizedCorpus(out)
