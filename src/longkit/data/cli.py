@@ -2,6 +2,193 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 import typer
 
+from longkit.cli_common import friendly_errors
+
 app = typer.Typer(no_args_is_help=True)
+
+
+def _corpus_is_current(out: Path, specs: list, tokenizer_name: str) -> bool:
+    import json
+
+    meta = out / "meta.json"
+    if not meta.exists() or not (out / "tokens.bin").exists():
+        return False
+    m = json.loads(meta.read_text())
+    return m.get("tokenizer") == tokenizer_name and m.get("specs") == json.loads(json.dumps([s.__dict__ for s in specs]))
+
+
+def _markdown(report: dict) -> str:
+    lines = [f"# Data build: {report['config']['transform']} · seq_len {report['config']['seq_len']}", ""]
+    pk = report["packing"]
+    lines += ["| tokens in | text placed | structure + separators | pad | dropped | sequences | empty docs |",
+              "|---|---|---|---|---|---|---|",
+              f"| {pk['tokens_in']} | {pk['tokens_text']} | {pk['tokens_structure']} | {pk['tokens_pad']} | "
+              f"{pk['tokens_dropped']} | {pk['sequences']} | {pk['empty_docs']} |", ""]
+    for name in ("before", "after"):
+        mix = report["mix"][name]
+        lines += [f"## Token mix {name} upsampling ({mix['tokens']} tokens, {mix['docs']} docs)", "",
+                  "| source | share | long share | " + " | ".join(mix["buckets"]) + " |",
+                  "|---" * (3 + len(mix["buckets"])) + "|"]
+        for src, s in mix["sources"].items():
+            lines.append(f"| {src} | {s['share']:.3f} | {s['long_share']:.3f} | "
+                         + " | ".join(str(v) for v in s["tokens_by_bucket"].values()) + " |")
+        lines.append("")
+    st = report["sequences"]
+    kd = st["knot_distance"]
+    lines += ["## Sequences", "", f"- chunks per sequence: {st['chunks_per_sequence']}",
+              f"- documents split: {st['docs_split']} ({st['docs_split_per_sequence']:.2f} per sequence)",
+              f"- masked label share: {st['masked_label_share']:.4f}",
+              f"- tied-knot distance (tail knot of chunk j to head knot of chunk j+1), {kd['pairs']} pairs, "
+              f"mean {kd['mean']:.1f} tokens:", "",
+              "| distance | " + " | ".join(kd["bins"]) + " |", "|---" * (1 + len(kd["bins"])) + "|",
+              "| pairs | " + " | ".join(str(c) for c in kd["counts"]) + " |", ""]
+    if report.get("special_tokens_added") is not None:
+        lines.append(f"UtK special tokens added to the tokenizer: {report['special_tokens_added']} "
+                     f"(resize embeddings to {report['vocab_size']}).")
+    return "\n".join(lines) + "\n"
+
+
+def _plot(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    kd = report["sequences"]["knot_distance"]
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    ax.bar(range(len(kd["counts"])), kd["counts"])
+    ax.set_xticks(range(len(kd["counts"])), kd["bins"], rotation=30, fontsize=7)
+    ax.set_xlabel("tokens between tied knots")
+    ax.set_ylabel("knot pairs")
+    ax.set_title("UtK tied-knot distances")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+@app.command("build")
+@friendly_errors
+def build(config: Path = typer.Argument(..., help="data config YAML (see configs/data/)"),
+          out: Optional[Path] = typer.Option(None, help="output folder (default: the config's out)"),
+          max_sequences: Optional[int] = typer.Option(None, help="stop after this many sequences"),
+          num_proc: Optional[int] = typer.Option(None, help="tokenization processes")) -> None:
+    """Tokenize the sources once, upsample, transform and pack; write shards and a stats report."""
+    import time
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from longkit.data.config import load_data_config
+    from longkit.data.dataset import PackedDataset
+    from longkit.data.sources import TokenizedCorpus, tokenize_corpus
+    from longkit.data.stats import PackStats, write_shard
+    from longkit.data.upsample import mix_report
+    from longkit.data.utk import add_utk_special_tokens
+    from longkit.errors import ConfigError
+    from longkit.io import write_json
+    from longkit.models.load import load_tokenizer
+
+    cfg = load_data_config(config)
+    if out is not None:
+        cfg.out = str(out)
+    if max_sequences is not None:
+        cfg.max_sequences = max_sequences
+    if num_proc is not None:
+        cfg.num_proc = num_proc
+    if not cfg.sources:
+        raise ConfigError(f"{config}: no sources")
+    root = Path(cfg.out)
+    tok = load_tokenizer(cfg.tokenizer)
+    corpus_dir = root / "corpus"
+    t0 = time.perf_counter()
+    if _corpus_is_current(corpus_dir, cfg.sources, cfg.tokenizer):
+        corpus = TokenizedCorpus(corpus_dir)
+        typer.echo(f"corpus: reusing {corpus_dir} ({len(corpus)} docs, {int(corpus.lengths.sum())} tokens)")
+    else:
+        corpus = tokenize_corpus(cfg.sources, tok, corpus_dir, num_proc=cfg.num_proc, tokenizer_name=cfg.tokenizer)
+        typer.echo(f"corpus: tokenized {len(corpus)} docs, {int(corpus.lengths.sum())} tokens "
+                   f"in {time.perf_counter() - t0:.1f}s -> {corpus_dir}")
+    added = None
+    if cfg.transform == "utk":
+        added = add_utk_special_tokens(tok, cfg.utk)
+        tok.save_pretrained(root / "tokenizer")
+        typer.echo(f"tokenizer: {added} UtK special tokens added, vocab {len(tok)} -> {root / 'tokenizer'}")
+    ds = PackedDataset.from_config(cfg, tok, corpus=corpus, with_meta=True, epochs=1)
+    order = ds.order(0)
+    stats = PackStats()
+    shard_dir = root / "shards"
+    for old in shard_dir.glob("shard-*.npz") if shard_dir.exists() else []:
+        old.unlink()
+    buf: list = []
+    n_shards = 0
+    t1 = time.perf_counter()
+    with Progress(TextColumn("pack"), BarColumn(), TextColumn("{task.completed} seq"), TimeElapsedColumn()) as prog:
+        task = prog.add_task("pack", total=cfg.max_sequences)
+        for sample in ds:
+            stats.add(sample)
+            buf.append(sample)
+            prog.advance(task)
+            if len(buf) == cfg.sequences_per_shard:
+                write_shard(shard_dir / f"shard-{n_shards:05d}.npz", buf)
+                n_shards, buf = n_shards + 1, []
+            if cfg.max_sequences and stats.sequences >= cfg.max_sequences:
+                break
+    if buf:
+        write_shard(shard_dir / f"shard-{n_shards:05d}.npz", buf)
+        n_shards += 1
+    secs = time.perf_counter() - t1
+    lengths, src, names = corpus.lengths, corpus.doc_source, corpus.source_names
+    report = {
+        "config": cfg.to_dict(), "shards": n_shards, "pack_seconds": secs,
+        "special_tokens_added": added, "vocab_size": len(tok),
+        "mix": {"before": mix_report(lengths, src, names, None, cfg.upsample.buckets, cfg.upsample.threshold),
+                "after": mix_report(lengths, src, names, order, cfg.upsample.buckets, cfg.upsample.threshold)},
+        "packing": dict(ds.stats), "sequences": stats.report(),
+    }
+    write_json(root / "stats.json", report)
+    (root / "stats.md").write_text(_markdown(report))
+    _plot(report, root / "knot_distances.png")
+    pk = report["packing"]
+    typer.echo(f"packed {pk['sequences']} sequences of {cfg.seq_len} into {n_shards} shard(s) in {secs:.1f}s: "
+               f"{pk['tokens_text']} text + {pk['tokens_structure']} structure + {pk['tokens_pad']} pad tokens, "
+               f"{pk['tokens_dropped']} dropped")
+    typer.echo(f"report: {root / 'stats.md'}, {root / 'stats.json'}, {root / 'knot_distances.png'}")
+
+
+@app.command("inspect")
+@friendly_errors
+def inspect(shard: Path = typer.Argument(..., help="a shard file written by `longkit data build`"),
+            index: int = typer.Option(0, help="which sample of the shard"),
+            tokenizer: Optional[str] = typer.Option(None, help="tokenizer (default: <build>/tokenizer or the config's)"),
+            width: int = typer.Option(160, help="characters shown per run of text"),
+            runs: int = typer.Option(60, help="how many runs to show")) -> None:
+    """Print one packed sample with chunk text, knots, labels and loss masks made visible."""
+    import json
+
+    from longkit.data.render import render_sample
+    from longkit.data.stats import read_shard
+    from longkit.errors import InputError
+    from longkit.models.load import load_tokenizer
+
+    samples = read_shard(shard)
+    if not 0 <= index < len(samples):
+        raise InputError(f"{shard}: sample {index} out of range (0..{len(samples) - 1})")
+    root = shard.resolve().parent.parent
+    if tokenizer is None:
+        if (root / "tokenizer").is_dir():
+            tokenizer = str(root / "tokenizer")
+        elif (root / "stats.json").exists():
+            tokenizer = json.loads((root / "stats.json").read_text())["config"]["tokenizer"]
+        else:
+            raise InputError(f"{shard}: cannot find the build's tokenizer; pass --tokenizer")
+    if Path(tokenizer).is_dir():
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(tokenizer)
+    else:
+        tok = load_tokenizer(tokenizer)
+    typer.echo(render_sample(samples[index], tok, width=width, max_parts=runs))

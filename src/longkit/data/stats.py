@@ -1,0 +1,116 @@
+"""Statistics of packed sequences (UtK: documents split, chunks per sequence, knot distances) and shard files."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from longkit.data.pack import SEG_CHUNK, SEG_END, SEG_KEY, SEG_NCHUNKS, SEG_START
+from longkit.errors import InputError
+
+KNOT_BINS = [1, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1 << 40]
+
+
+class PackStats:
+    """Accumulates per-sequence statistics from samples that carry `segments` metadata."""
+
+    def __init__(self) -> None:
+        self.sequences = 0
+        self.chunks: list[int] = []
+        self.split_docs: list[int] = []
+        self.docs: list[int] = []
+        self.knot_counts = np.zeros(len(KNOT_BINS) - 1, dtype=np.int64)
+        self.knot_sum = 0
+        self.knot_n = 0
+        self.masked = 0
+        self.tokens = 0
+
+    def add(self, sample: dict[str, Any]) -> None:
+        """Add one sample (a dict with segments and labels)."""
+        segs = np.asarray(sample["segments"])
+        self.sequences += 1
+        self.tokens += len(sample["labels"])
+        self.masked += int((np.asarray(sample["labels"]) == -100).sum())
+        self.chunks.append(len(segs))
+        keys = segs[:, SEG_KEY]
+        self.docs.append(len(np.unique(keys)))
+        multi = segs[segs[:, SEG_NCHUNKS] > 1]
+        self.split_docs.append(len(np.unique(multi[:, SEG_KEY])))
+        if len(multi):
+            # distance between the tail knot of chunk j and the head knot of chunk j+1 (the UtK paper's Fig. 3)
+            o = np.lexsort((multi[:, SEG_CHUNK], multi[:, SEG_KEY]))
+            m = multi[o]
+            same = (m[1:, SEG_KEY] == m[:-1, SEG_KEY]) & (m[1:, SEG_CHUNK] == m[:-1, SEG_CHUNK] + 1)
+            tail = m[:-1, SEG_END][same]
+            head = m[1:, SEG_START][same] - 1
+            dist = np.abs(head - tail)
+            self.knot_counts += np.histogram(dist, bins=KNOT_BINS)[0]
+            self.knot_sum += int(dist.sum())
+            self.knot_n += len(dist)
+
+    def report(self) -> dict[str, Any]:
+        """JSON-serialisable summary."""
+        ch = np.asarray(self.chunks or [0])
+        return {
+            "sequences": self.sequences,
+            "tokens": self.tokens,
+            "masked_label_share": self.masked / self.tokens if self.tokens else 0.0,
+            "chunks_per_sequence": {"mean": float(ch.mean()), "min": int(ch.min()), "max": int(ch.max())},
+            "docs_per_sequence": float(np.mean(self.docs)) if self.docs else 0.0,
+            "docs_split": int(sum(self.split_docs)),
+            "docs_split_per_sequence": float(np.mean(self.split_docs)) if self.split_docs else 0.0,
+            "knot_distance": {
+                "bins": [f"[{a},{b})" for a, b in zip(KNOT_BINS[:-2], KNOT_BINS[1:-1])] + [f"[{KNOT_BINS[-2]},inf)"],
+                "counts": self.knot_counts.tolist(),
+                "mean": self.knot_sum / self.knot_n if self.knot_n else 0.0,
+                "pairs": self.knot_n,
+            },
+        }
+
+
+def write_shard(path: str | Path, samples: list[dict[str, Any]]) -> None:
+    """Write samples (with metadata) to one .npz shard atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cu = [np.asarray(s["cu_seqlens"]) for s in samples]
+    sg = [np.asarray(s["segments"]) for s in samples]
+    arrays = {
+        "input_ids": np.stack([s["input_ids"] for s in samples]).astype(np.int32),
+        "labels": np.stack([s["labels"] for s in samples]).astype(np.int32),
+        "position_ids": np.stack([s["position_ids"] for s in samples]).astype(np.int32),
+        "cu_seqlens": np.concatenate(cu).astype(np.int32),
+        "cu_offsets": np.cumsum([0] + [len(c) for c in cu]).astype(np.int64),
+        "segments": np.concatenate(sg).astype(np.int64) if sg else np.zeros((0, 8), np.int64),
+        "seg_offsets": np.cumsum([0] + [len(x) for x in sg]).astype(np.int64),
+        "num_pad": np.asarray([s["num_pad"] for s in samples], dtype=np.int64),
+        "structure": np.frombuffer(json.dumps(samples[0]["structure"]).encode(), dtype=np.uint8),
+    }
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def read_shard(path: str | Path) -> list[dict[str, Any]]:
+    """Read a shard written by write_shard back into sample dicts."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: shard not found")
+    try:
+        z = np.load(path)
+        structure = json.loads(bytes(z["structure"]).decode())
+        out = []
+        co, so = z["cu_offsets"], z["seg_offsets"]
+        for i in range(len(z["input_ids"])):
+            out.append({"input_ids": z["input_ids"][i], "labels": z["labels"][i], "position_ids": z["position_ids"][i],
+                        "cu_seqlens": z["cu_seqlens"][co[i]:co[i + 1]], "segments": z["segments"][so[i]:so[i + 1]],
+                        "num_pad": int(z["num_pad"][i]), "structure": structure})
+        return out
+    except (KeyError, ValueError, OSError) as exc:
+        raise InputError(f"{path}: not a longkit data shard ({exc})") from None
