@@ -1,0 +1,309 @@
+"""RAG versus long context (ChatQA 2, Figure 2): one QA set answered with the whole document
+(middle-truncated to the window) and with RAG over chunk sizes × top-k, scored with the evaluation
+metrics, logged per sample (resumable), summarised, plotted; and the budget tuner built on it."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from longkit.backends.base import Backend
+from longkit.errors import ConfigError, InputError
+from longkit.io import ResultLog, atomic_write_text, iter_jsonl, write_json
+from longkit.rag.build import chunking_record, index_documents, open_or_create
+from longkit.rag.chunk import ChunkConfig
+from longkit.rag.embed import _Base
+from longkit.rag.pipeline import Prepared, RagSettings, prepare_long, prepare_rag
+from longkit.rag.retrieve import Retriever, query_from_messages
+from longkit.rag.sources import doc_hash, resolve_document
+
+DEFAULT_CHUNK_SIZES = (300, 600, 1200)
+DEFAULT_TOP_KS = (5, 10, 20, 40)
+METRICS = ("token_f1", "exact_match", "substring_match")
+
+
+@dataclass
+class QAItem:
+    """One question about one document."""
+
+    id: str
+    question: str | list[dict[str, str]]
+    answers: list[str]
+    document: str
+
+    @property
+    def doc_id(self) -> str:
+        """Stable id of the document (its content hash)."""
+        return "doc-" + doc_hash(self.document)[:16]
+
+
+def load_qa(path: str | Path, limit: int | None = None) -> list[QAItem]:
+    """Read `{document | document_path, question, answers[, id]}` rows; errors name file and line."""
+    path = Path(path)
+    items: list[QAItem] = []
+    docs: dict[str, str] = {}
+    for lineno, row in iter_jsonl(path, required=("question", "answers")):
+        where = f"{path}:{lineno}"
+        q = row["question"]
+        if not (isinstance(q, str) and q.strip()) and not (isinstance(q, list) and q):
+            raise InputError(f"{where}: field 'question' must be a non-empty string or a list of messages")
+        answers = row["answers"]
+        if isinstance(answers, str):
+            answers = [answers]
+        if not isinstance(answers, list) or not answers or not all(isinstance(a, str) for a in answers):
+            raise InputError(f"{where}: field 'answers' must be a non-empty list of strings")
+        key = row.get("document_path") if isinstance(row.get("document_path"), str) else None
+        if key is not None and key in docs:
+            text = docs[key]
+        else:
+            text = resolve_document(row, path.parent, where)
+            if key is not None:
+                docs[key] = text
+        items.append(QAItem(str(row.get("id", f"{path.name}:{lineno}")), q, answers, text))
+        if limit is not None and len(items) >= limit:
+            break
+    if not items:
+        raise InputError(f"{path}: no questions")
+    return items
+
+
+def _metric(name: str) -> Callable[[str, Sequence[str]], float]:
+    from longkit.eval import metrics
+
+    if name not in METRICS:
+        raise ConfigError(f"metric must be one of {METRICS}, got '{name}'")
+    return getattr(metrics, name)
+
+
+def _setting_key(chunk_size: int | None, k: int | None) -> str:
+    return "long" if chunk_size is None else f"rag-c{chunk_size}-k{k}"
+
+
+def _prompt_key(prep: Prepared) -> str:
+    r = prep.request
+    body = r.prompt if r.prompt is not None else repr(r.messages)
+    return hashlib.sha1(f"{r.max_new_tokens}|{r.stop}|{body}".encode()).hexdigest()
+
+
+def run_rag_vs_long(
+    items: Sequence[QAItem],
+    backend: Backend,
+    embedder: _Base,
+    out_dir: str | Path | None = None,
+    chunk_sizes: Sequence[int] = DEFAULT_CHUNK_SIZES,
+    top_ks: Sequence[int] = DEFAULT_TOP_KS,
+    settings: RagSettings | None = None,
+    metric: str = "token_f1",
+    include_long: bool = True,
+    chunk_unit: str = "token",
+    chunk_overlap: int = 0,
+    batch_size: int = 8,
+    model_name: str = "",
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Answer every item with the whole document and with RAG at each chunk size × k; returns the
+    summary (also written to out_dir with per-sample results, a Markdown report and the plot).
+
+    Chunks are cut with the generator's tokenizer, so chunk sizes and the plotted "retrieved tokens"
+    are the tokens the model reads; chunks longer than the embedder's limit are embedded by window
+    pooling (never truncated). Rerunning with the same out_dir skips what is already logged.
+    """
+    settings = settings or RagSettings()
+    score_fn = _metric(metric)
+    if not items:
+        raise InputError("the QA set is empty")
+    if any(c < 1 for c in chunk_sizes) or any(k < 1 for k in top_ks):
+        raise ConfigError("chunk sizes and top-k values must be >= 1")
+    tmp = None
+    if out_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="longkit-rag-vs-long-")
+        out_dir = tmp.name
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    log = ResultLog(out / "results.jsonl")
+    docs = {it.doc_id: it.document for it in items}
+    gen_tok = backend.tokenizer.hf
+    report = progress or (lambda stage, done, total: None)
+
+    jobs: list[tuple[str, QAItem, Prepared, int | None, int | None]] = []
+    if include_long:
+        for it in items:
+            if f"long|{it.id}" not in log:
+                jobs.append((f"long|{it.id}", it, prepare_long(it.document, it.question, backend, settings), None, None))
+    query_vecs = None
+    for size in chunk_sizes:
+        pending = [it for it in items for k in top_ks if f"{_setting_key(size, k)}|{it.id}" not in log]
+        if not pending:
+            continue
+        cfg = ChunkConfig(size=size, overlap=chunk_overlap, unit=chunk_unit)
+        record = chunking_record(cfg, "generator" if chunk_unit == "token" else "words", "pool")
+        index = open_or_create(out / "indexes" / f"chunk-{size}", embedder, record)
+        report(f"indexing chunk size {size}", 0, len(docs))
+        index_documents(index, docs.items(), embedder, cfg, tokenizer=gen_tok, on_overflow="pool",
+                        commit_every=64, progress=lambda d, c: report(f"indexing chunk size {size}", d, len(docs)))
+        retriever = Retriever(index, embedder)
+        if query_vecs is None:
+            qs = [query_from_messages(it.question, settings.history_turns) for it in items]
+            query_vecs = dict(zip([it.id for it in items], embedder.embed_queries(qs)))
+        for it in items:
+            for k in top_ks:
+                key = f"{_setting_key(size, k)}|{it.id}"
+                if key in log:
+                    continue
+                s = dataclasses.replace(settings, top_k=k, token_budget=None)
+                prep = prepare_rag(retriever, backend, it.question, s, doc_ids=[it.doc_id], query_vector=query_vecs[it.id])
+                jobs.append((key, it, prep, size, k))
+
+    # Settings that give the same prompt (e.g. large k capped by the window) are generated once.
+    done_by_prompt = {r["prompt_key"]: r for r in log.records() if "prompt_key" in r}
+    unique: dict[str, int] = {}
+    for i, (_, _, prep, _, _) in enumerate(jobs):
+        pk = _prompt_key(prep)
+        if pk not in done_by_prompt:
+            unique.setdefault(pk, i)
+    todo = sorted(unique.values(), key=lambda i: len(str(jobs[i][2].request.prompt or jobs[i][2].request.messages)))
+    completions: dict[str, Any] = {pk: (r["prediction"], r["prompt_tokens"]) for pk, r in done_by_prompt.items()}
+    for b in range(0, len(todo), batch_size):
+        batch = todo[b:b + batch_size]
+        report("generating", b, len(todo))
+        outs = backend.generate([jobs[i][2].request for i in batch])
+        for i, o in zip(batch, outs):
+            pk = _prompt_key(jobs[i][2])
+            completions[pk] = (o.text.strip(), o.prompt_tokens)
+            _log(log, jobs[i], pk, completions[pk], score_fn)
+    report("generating", len(todo), len(todo))
+    for job in jobs:  # the duplicates
+        if job[0] not in log:
+            pk = _prompt_key(job[2])
+            _log(log, job, pk, completions[pk], score_fn)
+
+    summary = summarize(log.records(), items, chunk_sizes, top_ks, include_long)
+    summary.update(metric=metric, model=model_name or getattr(backend, "model_name", backend.name),
+                   max_context=backend.max_context, embedder=embedder.name, n_questions=len(items),
+                   prompt_style=settings.style, order=settings.order)
+    write_json(out / "summary.json", summary)
+    atomic_write_text(out / "report.md", render_report(summary))
+    if tmp is None:
+        plot_rag_vs_long(summary, out / "rag_vs_long.png")
+    else:
+        tmp.cleanup()
+    return summary
+
+
+def _log(log: ResultLog, job: tuple, pk: str, completion: tuple[str, int], score_fn: Callable) -> None:
+    key, it, prep, size, k = job
+    pred, prompt_tokens = completion
+    log.append({
+        "key": key, "id": it.id, "setting": key.split("|")[0], "chunk_size": size, "top_k": k,
+        "score": float(score_fn(pred, it.answers)), "prediction": pred, "answers": it.answers,
+        "context_tokens": prep.context_tokens, "prompt_tokens": prompt_tokens, "dropped_chunks": prep.dropped,
+        "truncated": prep.truncated, "prompt_key": pk,
+        "chunks": [{"position": h.chunk.position, "score": round(h.score, 5)} for h in prep.hits],
+    })
+
+
+def summarize(records: list[dict[str, Any]], items: Sequence[QAItem], chunk_sizes: Sequence[int],
+              top_ks: Sequence[int], include_long: bool) -> dict[str, Any]:
+    """Mean score and mean context tokens per setting, over the given items."""
+    ids = {it.id for it in items}
+    by_setting: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        if r["id"] in ids:
+            by_setting.setdefault(r["setting"], []).append(r)
+
+    def stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        n = len(rows)
+        return {"n": n, "score": sum(r["score"] for r in rows) / n if n else math.nan,
+                "context_tokens": sum(r["context_tokens"] for r in rows) / n if n else math.nan,
+                "dropped_chunks": sum(r["dropped_chunks"] for r in rows),
+                "truncated": sum(bool(r["truncated"]) for r in rows)}
+
+    rag = []
+    for size in chunk_sizes:
+        for k in top_ks:
+            rows = by_setting.get(_setting_key(size, k), [])
+            rag.append({"chunk_size": size, "top_k": k, "token_budget": size * k, **stats(rows)})
+    summary: dict[str, Any] = {"rag": rag}
+    if include_long:
+        summary["long_context"] = stats(by_setting.get("long", []))
+    scored = [r for r in rag if r["n"]]
+    if scored:
+        best = max(scored, key=lambda r: (r["score"], -r["context_tokens"]))
+        summary["best_rag"] = {k: best[k] for k in ("chunk_size", "top_k", "score", "context_tokens")}
+    return summary
+
+
+def choose_setting(summary: dict[str, Any], tolerance: float = 0.02) -> dict[str, Any]:
+    """The cheapest RAG setting (fewest context tokens) within `tolerance` of the best score, and
+    whether the whole document beats every RAG setting."""
+    scored = [r for r in summary["rag"] if r["n"]]
+    if not scored:
+        raise InputError("no RAG results to choose from")
+    best = max(r["score"] for r in scored)
+    ok = [r for r in scored if r["score"] >= best - tolerance]
+    pick = min(ok, key=lambda r: (r["context_tokens"], r["chunk_size"] * r["top_k"]))
+    long_score = summary.get("long_context", {}).get("score")
+    return {
+        "chunk_size": pick["chunk_size"], "top_k": pick["top_k"], "token_budget": pick["chunk_size"] * pick["top_k"],
+        "score": pick["score"], "context_tokens": pick["context_tokens"], "best_rag_score": best,
+        "tolerance": tolerance, "long_context_score": long_score,
+        "long_context_beats_rag": bool(long_score is not None and not math.isnan(long_score) and long_score > best),
+    }
+
+
+def render_report(summary: dict[str, Any]) -> str:
+    """A Markdown table of the sweep."""
+    lines = [f"# RAG vs long context — {summary.get('model', '')}", "",
+             f"{summary.get('n_questions')} questions, metric {summary.get('metric')}, window "
+             f"{summary.get('max_context')} tokens, embedder {summary.get('embedder')}, order {summary.get('order')}.", "",
+             "| setting | chunk size | top-k | mean context tokens | score | chunks dropped to fit |",
+             "|---|---:|---:|---:|---:|---:|"]
+    lc = summary.get("long_context")
+    if lc:
+        lines.append(f"| long context | – | – | {lc['context_tokens']:.0f} | {lc['score']:.3f} | "
+                     f"{lc['truncated']} of {lc['n']} documents middle-truncated |")
+    for r in summary["rag"]:
+        if r["n"]:
+            lines.append(f"| RAG | {r['chunk_size']} | {r['top_k']} | {r['context_tokens']:.0f} | {r['score']:.3f} | "
+                         f"{r['dropped_chunks']} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_rag_vs_long(summary: dict[str, Any], path: str | Path) -> Path:
+    """Accuracy against retrieved tokens, one line per chunk size; long context as a horizontal line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    sizes = sorted({r["chunk_size"] for r in summary["rag"]})
+    for size in sizes:
+        rows = sorted((r for r in summary["rag"] if r["chunk_size"] == size and r["n"]), key=lambda r: r["top_k"])
+        if rows:
+            ax.plot([r["context_tokens"] for r in rows], [r["score"] for r in rows], marker="o", label=f"RAG, chunk {size}")
+            for r in rows:
+                ax.annotate(f"k={r['top_k']}", (r["context_tokens"], r["score"]), fontsize=7,
+                            textcoords="offset points", xytext=(3, 3))
+    lc = summary.get("long_context")
+    if lc and lc["n"]:
+        ax.axhline(lc["score"], color="black", linestyle="--",
+                   label=f"long context ({lc['context_tokens']:.0f} tokens)")
+    ax.set_xscale("log")
+    ax.set_xlabel("retrieved context tokens (mean)")
+    ax.set_ylabel(summary.get("metric", "score"))
+    ax.set_title(f"RAG vs long context: {summary.get('model', '')}", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

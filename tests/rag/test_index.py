@@ -1,0 +1,123 @@
+"""Vector index: persist/reopen, incremental add and delete, embedder check, HNSW, crash leftovers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from longkit.errors import InputError
+from longkit.rag.chunk import Chunk
+from longkit.rag.index import VectorIndex
+
+EMB = {"name": "random-unit", "kind": "test", "dim": 16}
+
+
+def _docs(n_docs: int, per_doc: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    chunks, vecs = [], []
+    for d in range(n_docs):
+        for p in range(per_doc):
+            chunks.append(Chunk(f"doc{d}", p, p * 10, p * 10 + 9, 5 + p, f"text {d}-{p}"))
+            v = rng.normal(size=EMB["dim"])
+            vecs.append(v / np.linalg.norm(v))
+    return chunks, np.asarray(vecs, dtype=np.float32)
+
+
+def _hashes(chunks):
+    return {c.doc_id: f"h-{c.doc_id}" for c in chunks}
+
+
+def _brute(vecs, q, k):
+    s = vecs @ q
+    return list(np.argsort(-s, kind="stable")[:k])
+
+
+def test_add_search_reopen(tmp_path):
+    chunks, vecs = _docs(6, 5)
+    idx = VectorIndex.create(tmp_path / "ix", EMB)
+    idx.add(chunks[:15], vecs[:15], _hashes(chunks))
+    idx.add(chunks[15:], vecs[15:], _hashes(chunks))
+    assert len(idx) == 30 and len(idx.manifest["segments"]) == 2
+    q = vecs[7] + 0.1 * vecs[20]
+    hits = idx.search(q, 5)
+    assert [r for r, _ in hits] == _brute(vecs, q, 5)
+    assert hits[0][0] == 7 and all(a[1] >= b[1] for a, b in zip(hits, hits[1:]))
+
+    again = VectorIndex.open(tmp_path / "ix", embedder=EMB)
+    assert np.array_equal(again._vectors, vecs)
+    assert again.search(q, 5) == hits
+    assert again.chunk(7) == chunks[7]
+    assert again.doc_hashes() == _hashes(chunks)
+    assert list(again.doc_rows()["doc3"]) == list(range(15, 20))
+    # restricted to documents
+    only = again.search(q, 3, doc_ids=["doc4", "doc5"])
+    assert {again.chunk(r).doc_id for r, _ in only} <= {"doc4", "doc5"} and len(only) == 3
+
+
+def test_delete_and_readd(tmp_path):
+    chunks, vecs = _docs(4, 3)
+    idx = VectorIndex.create(tmp_path / "ix", EMB)
+    idx.add(chunks[:6], vecs[:6], _hashes(chunks))
+    idx.add(chunks[6:], vecs[6:], _hashes(chunks))
+    assert idx.delete(["doc1", "nope"]) == 3
+    assert idx.delete(["nope"]) == 0
+    assert set(idx.doc_rows()) == {"doc0", "doc2", "doc3"} and len(idx) == 9
+    hits = idx.search(vecs[4], 9)
+    assert all(idx.chunk(r).doc_id != "doc1" for r, _ in hits)
+    files = sorted(p.name for p in (tmp_path / "ix" / "segments").iterdir())
+    assert len(files) == 4  # the untouched segment plus the rewritten one, no leftovers
+    reopened = VectorIndex.open(tmp_path / "ix", writable=True)
+    assert len(reopened) == 9 and "doc1" not in reopened.doc_rows()
+    reopened.add(chunks[3:6], vecs[3:6], _hashes(chunks))
+    assert reopened.search(vecs[4], 1)[0][0] == len(reopened) - 2
+    assert reopened.chunk(reopened.search(vecs[4], 1)[0][0]) == chunks[4]
+
+
+def test_other_embedder_and_missing_index(tmp_path):
+    chunks, vecs = _docs(1, 2)
+    VectorIndex.create(tmp_path / "ix", EMB).add(chunks, vecs, _hashes(chunks))
+    with pytest.raises(InputError, match="built with embedder 'random-unit'"):
+        VectorIndex.open(tmp_path / "ix", embedder={"name": "other", "dim": 16})
+    with pytest.raises(InputError, match="no index here"):
+        VectorIndex.open(tmp_path / "nothing")
+    with pytest.raises(InputError, match="already holds an index"):
+        VectorIndex.create(tmp_path / "ix", EMB)
+
+
+def test_uncommitted_segment_files_are_removed_and_damage_is_reported(tmp_path):
+    chunks, vecs = _docs(2, 2)
+    idx = VectorIndex.create(tmp_path / "ix", EMB)
+    idx.add(chunks, vecs, _hashes(chunks))
+    seg = tmp_path / "ix" / "segments"
+    (seg / "000007.npy").write_bytes(b"half-written")
+    (seg / ".000008.parquet.tmp").write_bytes(b"x")
+    VectorIndex.open(tmp_path / "ix")  # a reader leaves files alone
+    assert (seg / "000007.npy").exists()
+    VectorIndex.open(tmp_path / "ix", writable=True)
+    assert sorted(p.name for p in seg.iterdir()) == ["000000.npy", "000000.parquet"]
+    (seg / "000000.npy").write_bytes(b"garbage")
+    with pytest.raises(InputError, match="segment 000000 is missing or damaged"):
+        VectorIndex.open(tmp_path / "ix")
+
+
+def test_hnsw_matches_exact_and_reloads_without_rebuilding(tmp_path):
+    rng = np.random.default_rng(1)
+    vecs = rng.normal(size=(2000, 16)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    chunks = [Chunk(f"d{i // 10}", i % 10, 0, 1, 1, "t") for i in range(2000)]
+    idx = VectorIndex.create(tmp_path / "h", EMB, kind="hnsw", ef_search=128)
+    idx.add(chunks[:1000], vecs[:1000], _hashes(chunks))
+    idx.add(chunks[1000:], vecs[1000:], _hashes(chunks))
+    queries = rng.normal(size=(50, 16)).astype(np.float32)
+    recall = np.mean([len({r for r, _ in idx.search(q, 10)} & set(_brute(vecs, q, 10))) / 10 for q in queries])
+    assert recall >= 0.9
+    state = json.loads((tmp_path / "h" / "manifest.json").read_text())["hnsw_state"]
+    mtime = (tmp_path / "h" / "hnsw.faiss").stat().st_mtime_ns
+    again = VectorIndex.open(tmp_path / "h")
+    assert (tmp_path / "h" / "hnsw.faiss").stat().st_mtime_ns == mtime and again.manifest["hnsw_state"] == state
+    assert [again.search(q, 10) for q in queries[:5]] == [idx.search(q, 10) for q in queries[:5]]
+    w = VectorIndex.open(tmp_path / "h", writable=True)
+    w.delete(["d0"])  # deletion rebuilds the graph without the document
+    assert all(w.chunk(r).doc_id != "d0" for r, _ in w.search(vecs[3], 20))
