@@ -31,3 +31,49 @@ def info(
     for k, v in data.items():
         table.add_row(k, f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v))
     Console().print(table)
+
+
+@app.command("extend")
+@friendly_errors
+def extend(
+    src: str = typer.Argument(..., help="Model to extend: bundled name, GGUF file, local directory or hub id."),
+    out: str = typer.Argument(..., help="Output directory for the extended checkpoint."),
+    method: str = typer.Option("abf", "--method", help="abf | pi | ntk | dynamic | yarn | llama3."),
+    max_length: int = typer.Option(..., "--max-length", help="Target context length in tokens."),
+    base: float = typer.Option(None, "--base", help="New RoPE base (required for abf, e.g. 1.5e8)."),
+    factor: float = typer.Option(None, "--factor", help="Scaling factor (default: max-length / current length)."),
+    dtype: str = typer.Option("float32", "--dtype", help="Weights dtype to save: float32, bfloat16, float16."),
+    as_json: bool = typer.Option(False, "--json", help="Print the extension plan as JSON."),
+) -> None:
+    """Extend a model's RoPE to a longer context and save a ready-to-train checkpoint."""
+    from longkit.models.rope import extend_model
+
+    plan = extend_model(src, out, method, max_length, base=base, factor=factor, dtype=dtype)
+    for w in plan.warnings:
+        typer.secho(f"warning: {w}", fg="yellow", err=True)
+    if as_json:
+        typer.echo(json.dumps(plan.as_dict(), indent=2))
+    else:
+        typer.echo(f"{plan.method}: {plan.original_length} -> {plan.target_length} tokens, "
+                   f"rope_parameters={plan.rope_parameters}, saved to {out}")
+
+
+@app.command("min-base")
+@friendly_errors
+def min_base_cmd(
+    head_dim: int = typer.Option(128, "--head-dim", help="Attention head dimension."),
+    length: str = typer.Option(..., "--length", help="Context length(s): 32768 or 4096,8192 or linspace:A:B:N."),
+    step: float = typer.Option(0.002, "--step", help="Relative grid step of the scan (0.002 = 0.2%)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Smallest RoPE base whose long-term decay term stays non-negative up to LENGTH (Men et al. 2024)."""
+    from longkit.cli_common import parse_int_list
+    from longkit.models.rope import min_base
+
+    lengths = parse_int_list(length, "--length")
+    rows = [{"head_dim": head_dim, "length": n, "min_base": min_base(head_dim, n, step=step)} for n in lengths]
+    if as_json:
+        typer.echo(json.dumps(rows if len(rows) > 1 else rows[0], indent=2))
+        return
+    for r in rows:
+        typer.echo(f"head_dim={r['head_dim']} length={r['length']}: min base {r['min_base']:.4g}")

@@ -13,6 +13,7 @@ bisecting.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from dataclasses import dataclass, field
@@ -258,33 +259,48 @@ def first_negative(base: float, head_dim: int, length: int, block: int = 512) ->
     return length
 
 
-def min_base(head_dim: int, length: int, step: float = 0.002, refine: int = 10, window: float = 4.0) -> float:
+@functools.lru_cache(maxsize=256)
+def min_base(head_dim: int, length: int, step: float = 0.002, refine: int = 10, window: float = 3.0) -> float:
     """Smallest RoPE base with B(m) >= 0 for all m < length (scan a log grid upward, then refine)."""
     if head_dim < 2 or head_dim % 2:
         raise ConfigError(f"--head-dim must be an even integer >= 2, got {head_dim}")
     if length < 2:
         raise ConfigError(f"--length must be >= 2, got {length}")
-    # 1) coarse scan (5% steps) for a first feasible base: an upper bound, because islands of
+    import torch
+
+    # The per-base work is small; one thread avoids synchronisation costs that dominate on busy CPUs.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _min_base(head_dim, length, step, refine, window)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _min_base(head_dim: int, length: int, step: float, refine: int, window: float) -> float:
+    # 1) coarse scan (10% steps) for a first feasible base: an upper bound, because islands of
     #    feasibility exist below it that a coarse grid steps over.
     b = 2.0
     while first_negative(b, head_dim, length) < length:
-        b *= 1.05
+        b *= 1.1
         if b > 1e15:
             raise ConfigError(f"no RoPE base up to 1e15 keeps B(m) >= 0 for {length} tokens at head dim {head_dim}")
     upper = b
     # 2) fine scan from upper/window: the first feasible fine step is the answer to `step` resolution.
-    lo = max(2.0, upper / window)
-    n = int(math.ceil(math.log(upper / lo) / step)) + 1
-    prev = lo
+    # The grid is anchored at exp(i * step) so the answer does not depend on where the coarse pass landed.
+    i0 = int(math.floor(math.log(max(2.0, upper / window)) / step))
+    prev = math.exp(i0 * step)
     found = upper
-    for i in range(n):
-        cand = lo * math.exp(i * step)
+    i = i0 + 1
+    while True:
+        cand = math.exp(i * step)
         if cand >= upper:
             break
         if first_negative(cand, head_dim, length) >= length:
             found = cand
             break
         prev = cand
+        i += 1
     # 3) refine inside the last infeasible step.
     for j in range(1, refine + 1):
         cand = prev * (found / prev) ** (j / refine)
