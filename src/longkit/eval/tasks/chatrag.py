@@ -1,0 +1,166 @@
+"""ChatRAG Bench (Liu et al., ChatQA, 2024): conversational QA over given or retrieved contexts.
+
+Official files (huggingface.co/datasets/nvidia/ChatRAG-Bench, data/<dataset>/*.json) are JSON lists
+(JSONL is accepted too) of items with `messages` (user/assistant turns, the last from the user),
+`answers` and `ctxs` (`title`, `text`). The prompt is ChatQA's: the system line, the top-k contexts as
+"title: ..., source: ...", the last 7 turns with the dataset's instruction put before the first user
+turn, then "Assistant:". The context is cut from its end when the prompt would not fit (as ChatQA
+does). For the long-document sets (doc2dial, quac, qrecc, topiocqa, inscit) the contexts are the
+top-5 chunks: the ones given in `ctxs`, or -- with `index:` set to a `longkit rag` index of the
+documents -- the ones retrieved through `longkit.rag.pipeline` for the conversation.
+Scores: ChatRAG's F1 (unanswerable handling for QuAC/DoQA/INSCIT), exact match for ConvFinQA.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from longkit.backends.base import TextTokenizer
+from longkit.errors import ConfigError, InputError
+from longkit.eval.metrics import CHATRAG_NO_ANSWER, chatrag_f1, convfinqa_match
+from longkit.eval.tasks.base import Sample, Task
+
+SYSTEM = ("System: This is a chat between a user and an artificial intelligence assistant. The assistant gives helpful, "
+          "detailed, and polite answers to the user's questions based on the context. The assistant should also "
+          "indicate when the answer cannot be found in the context.")
+LONG_ANSWER = "Please give a full and complete answer for the question. "
+INSTRUCTIONS = {
+    **{d: LONG_ANSWER for d in ("doc2dial", "quac", "qrecc", "inscit", "doqa_movies", "doqa_travel", "doqa_cooking",
+                                "hybridial")},
+    "topiocqa": "Answer the following question with a short span, or a full and complete answer. ",
+    "sqa": "Answer the following question with one or a list of items. ",
+    "coqa": "Answer the following question with a short span. The answer needs to be just in a few words. ",
+    "convfinqa": "Answer the following question with a number from context or the math arithmetic using +, -, *, or /. ",
+}
+LONG_DOCUMENT = ("doc2dial", "quac", "qrecc", "topiocqa", "inscit")
+DATASETS = tuple(INSTRUCTIONS)
+
+
+def file_candidates(name: str) -> list[str]:
+    """Where a dataset's file may sit under the ChatRAG Bench directory."""
+    return [f"{name}.json", f"{name}.jsonl", f"{name}/test.json", f"data/{name}/test.json", f"{name}/dev.json",
+            f"data/{name}/dev.json"]
+
+
+def read_items(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """(where, item) pairs from a JSON list or a JSONL file; `where` is 'item N' or 'line N'."""
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    text = path.read_text(encoding="utf-8")
+    if text.lstrip().startswith("["):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+        return [(f"item {i}", d) for i, d in enumerate(data)]
+    from longkit.io import iter_jsonl
+
+    return [(f"line {n}", row) for n, row in iter_jsonl(path)]
+
+
+class ChatRAGTask(Task):
+    """One ChatRAG Bench dataset."""
+
+    group_by = ("turns",)
+
+    def __init__(self, dataset: str, path: str | Path, num_ctx: int | None = None, max_length: int = 4096,
+                 limit: int | None = None, index: str | None = None, max_new_tokens: int = 64):
+        if dataset not in INSTRUCTIONS:
+            raise ConfigError(f"unknown ChatRAG Bench dataset '{dataset}' (known: {', '.join(DATASETS)})")
+        self.name = dataset
+        self.path = Path(path)
+        self.num_ctx = num_ctx or 5
+        self.max_length = max_length  # ChatQA evaluates ChatRAG at a 4K window
+        self.limit = limit
+        self.index = index
+        self.max_new_tokens = max_new_tokens
+        self._items: list[tuple[str, dict[str, Any]]] | None = None
+        self._pipeline: Any = None
+
+    def items(self) -> list[tuple[str, dict[str, Any]]]:
+        """The validated items."""
+        if self._items is None:
+            items = []
+            for where, item in read_items(self.path):
+                for f in ("messages", "answers"):
+                    if f not in item:
+                        raise InputError(f"{self.path}: {where}: missing field '{f}'")
+                if "ctxs" not in item and self.index is None:
+                    raise InputError(f"{self.path}: {where}: missing field 'ctxs' (or set 'index' to retrieve contexts)")
+                msgs = item["messages"]
+                if not isinstance(msgs, list) or not msgs or msgs[-1].get("role") != "user":
+                    raise InputError(f"{self.path}: {where}: field 'messages': must end with a user turn")
+                for m in msgs:
+                    if m.get("role") not in ("user", "assistant") or "content" not in m:
+                        raise InputError(f"{self.path}: {where}: field 'messages': each turn needs role user|assistant "
+                                         "and content")
+                items.append((where, item))
+                if self.limit is not None and len(items) >= self.limit:
+                    break
+            if not items:
+                raise InputError(f"{self.path}: no items")
+            self._items = items
+        return self._items
+
+    def fingerprint(self) -> dict[str, Any]:
+        """File and prompt settings."""
+        return {"name": self.name, "path": str(self.path), "num_ctx": self.num_ctx, "max_length": self.max_length,
+                "index": self.index}
+
+    def plan(self) -> list[dict[str, Any]]:
+        """One spec per item."""
+        return [{"id": str(item.get("id", i)), "item": i} for i, (_, item) in enumerate(self.items())]
+
+    def question(self, messages: list[dict[str, str]]) -> str:
+        """ChatQA's reformat_question: last 7 turns, the instruction before the first user turn."""
+        turns = [dict(m) for m in messages[-7:]]
+        for t in turns:
+            if t["role"] == "user":
+                t["content"] = INSTRUCTIONS[self.name] + t["content"]
+                break
+        return "\n\n".join(("User: " if t["role"] == "user" else "Assistant: ") + t["content"] for t in turns).strip()
+
+    def contexts(self, item: dict[str, Any]) -> list[str]:
+        """The item's top contexts as 'title: ..., source: ...' (retrieved when an index is set)."""
+        if self.index is not None:
+            if self._pipeline is None:
+                from longkit.rag.pipeline import RagPipeline
+
+                self._pipeline = RagPipeline.from_index(self.index, backend=None)  # type: ignore[arg-type]
+            doc = item.get("document") or item.get("doc_id")
+            hits = self._pipeline.retriever.search(item["messages"], k=self.num_ctx,
+                                                   doc_ids=[str(doc)] if doc else None)
+            return [f"title: {h.chunk.doc_id}, source: {h.chunk.text}" for h in hits]
+        k = self.num_ctx if self.name in LONG_DOCUMENT else max(self.num_ctx, 1)
+        return [f"title: {c.get('title', '')}, source: {c.get('text', '')}" for c in item["ctxs"][:k]]
+
+    def build(self, spec: dict[str, Any], tokenizer: TextTokenizer, max_context: int) -> Sample:
+        """ChatQA's prompt, context cut from its end to fit min(window, max_length)."""
+        where, item = self.items()[spec["item"]]
+        question = self.question(item["messages"])
+        context = "\n\n".join(self.contexts(item))
+        window = min(max_context, self.max_length)
+        room = window - self.max_new_tokens - tokenizer.count(SYSTEM) - tokenizer.count(question) - 8
+        ids = tokenizer.encode(context)
+        cut = len(ids) > room
+        if cut:
+            context = tokenizer.decode(ids[:max(room, 0)])
+        prompt = SYSTEM + "\n\n" + context + "\n\n" + question + "\n\nAssistant:"
+        answers = [str(a) for a in item["answers"]] if isinstance(item["answers"], list) else [str(item["answers"])]
+        turns = sum(1 for m in item["messages"] if m["role"] == "user")
+        meta = {"turns": turns, "where": where, "context_cut": cut, "question": item["messages"][-1]["content"],
+                "unanswerable": any(a == CHATRAG_NO_ANSWER for a in answers)}
+        if self.name == "convfinqa":
+            meta["formula"] = str(item.get("answer_formula", item.get("formula", "")))
+        return Sample(id=spec["id"], references=answers, prompt=prompt, meta=meta,
+                      max_new_tokens=self.max_new_tokens, stop=["\n\nUser:"])
+
+    def score(self, prediction: str, sample: Sample) -> dict[str, float]:
+        """ChatRAG's F1 (0-1) or ConvFinQA exact match."""
+        if self.name == "convfinqa":
+            return {"score": convfinqa_match(prediction, sample.references[0], sample.meta.get("formula", ""),
+                                             sample.meta.get("question", ""))}
+        f1 = chatrag_f1(prediction, sample.references, self.name)
+        return {"score": 0.0 if f1 is None else f1}

@@ -1,0 +1,135 @@
+"""Shared machinery for benchmarks read from their official files: schema checks that name file, line
+and field, sample planning, chat wrapping and middle truncation to the model's window."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from longkit.backends.base import TextTokenizer
+from longkit.errors import ConfigError, InputError
+from longkit.eval.tasks.base import Sample, Task
+from longkit.io import iter_jsonl
+
+
+def resolve_file(data: str | Path | None, candidates: list[str], what: str) -> Path:
+    """The benchmark file for a task: `data` itself if it is a file, else the first candidate under it."""
+    if not data:
+        raise ConfigError(f"{what}: no data path given (set data.<benchmark> or the task's 'data' to the official "
+                          f"file or its directory; expected one of {', '.join(candidates)})")
+    p = Path(data)
+    if p.is_file():
+        return p
+    if p.is_dir():
+        for c in candidates:
+            if (p / c).is_file():
+                return p / c
+        raise InputError(f"{what}: none of {', '.join(candidates)} found in {p}")
+    raise InputError(f"{what}: {p} does not exist")
+
+
+def length_bucket(tokens: int) -> int:
+    """The smallest power-of-two multiple of 1024 tokens that holds `tokens` (4K, 8K, 16K, ...)."""
+    b = 1024
+    while b < tokens:
+        b *= 2
+    return b
+
+
+class FileTask(Task):
+    """A task over rows of an official JSONL file; subclasses give the fields, prompt and scorer."""
+
+    group_by = ("length",)
+    required: tuple[str, ...] = ()
+    max_new_tokens: int = 64
+
+    def __init__(self, path: str | Path, limit: int | None = None, max_length: int | None = None,
+                 chat: bool | None = None):
+        self.path = Path(path)
+        self.limit = limit
+        self.max_length = max_length  # truncate prompts to this many tokens (e.g. ChatQA 2's 32K set)
+        self.chat = chat
+        self._rows: list[tuple[int, dict[str, Any]]] | None = None
+
+    def rows(self) -> list[tuple[int, dict[str, Any]]]:
+        """(line, row) pairs of the file, validated against the official schema."""
+        if self._rows is None:
+            rows = []
+            for lineno, row in iter_jsonl(self.path, self.required):
+                self.check(row, lineno)
+                rows.append((lineno, row))
+                if self.limit is not None and len(rows) >= self.limit:
+                    break
+            if not rows:
+                raise InputError(f"{self.path}: no samples")
+            self._rows = rows
+        return self._rows
+
+    def check(self, row: dict[str, Any], lineno: int) -> None:
+        """Extra per-row validation (types); raise InputError naming file, line and field."""
+
+    def bad(self, lineno: int, field: str, why: str) -> InputError:
+        """An InputError naming this file, the line and the field."""
+        return InputError(f"{self.path}:{lineno}: field '{field}': {why}")
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Task name, file, truncation and chat settings."""
+        return {"name": self.name, "path": str(self.path), "max_length": self.max_length, "chat": self.chat}
+
+    def row_id(self, row: dict[str, Any], lineno: int) -> str:
+        """A stable sample id (the file's own id when it has one)."""
+        for key in ("_id", "id"):
+            if key in row and str(row[key]):
+                return str(row[key])
+        return f"line{lineno}"
+
+    def plan(self) -> list[dict[str, Any]]:
+        """One spec per row."""
+        seen: dict[str, int] = {}
+        specs = []
+        for i, (lineno, row) in enumerate(self.rows()):
+            rid = self.row_id(row, lineno)
+            n = seen.get(rid, 0)
+            seen[rid] = n + 1
+            specs.append({"id": rid if n == 0 else f"{rid}#{n}", "row": i})
+        return specs
+
+    def user_text(self, row: dict[str, Any]) -> str:
+        """The prompt text for one row (official template)."""
+        raise NotImplementedError
+
+    def references(self, row: dict[str, Any]) -> list[str]:
+        """The reference answers of one row."""
+        raise NotImplementedError
+
+    def extra_meta(self, row: dict[str, Any]) -> dict[str, Any]:
+        """Metadata carried to the scorer and the report."""
+        return {}
+
+    def build(self, spec: dict[str, Any], tokenizer: TextTokenizer, max_context: int) -> Sample:
+        """Prompt for one row, middle-truncated so it and the answer fit the window."""
+        lineno, row = self.rows()[spec["row"]]
+        text = self.user_text(row)
+        chat = tokenizer.has_chat_template if self.chat is None else self.chat
+        window = min(max_context, self.max_length) if self.max_length else max_context
+        overhead = tokenizer.count(tokenizer.render_messages([{"role": "user", "content": ""}])) if chat else 0
+        full = tokenizer.count(text)
+        text, truncated = tokenizer.truncate_middle(text, window - self.max_new_tokens - overhead - 8)
+        meta = {"length": self.length_of(row, full + overhead), "input_tokens": full + overhead,
+                "truncated_by_task": truncated, "line": lineno, **self.extra_meta(row)}
+        kwargs: dict[str, Any] = {"messages": [{"role": "user", "content": text}]} if chat else {"prompt": text}
+        return Sample(id=spec["id"], references=self.references(row), meta=meta, max_new_tokens=self.max_new_tokens,
+                      **kwargs)
+
+    def length_of(self, row: dict[str, Any], tokens: int) -> Any:
+        """The length group of a row (a token bucket unless the benchmark defines its own)."""
+        return length_bucket(tokens)
+
+
+def str_list(value: Any) -> list[str]:
+    """A reference field as a list of strings (a bare string becomes a one-item list)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    return [str(value)]
