@@ -136,7 +136,7 @@ def test_qa_contains_gold_documents(name, tok):
 
 
 def test_qa_missing_source_is_a_clear_error():
-    with pytest.raises(ConfigError, match="qa_1 needs SQuAD v2.*ruler.squad"):
+    with pytest.raises(ConfigError, match="qa_1 needs SQuAD v2.*data.squad"):
         RulerTask("qa_1", RulerConfig(lengths=[1024]))
     with pytest.raises(ConfigError, match="unknown RULER task 'niah_single_9'.*niah_single_1"):
         RulerTask("niah_single_9", RulerConfig(lengths=[1024]))

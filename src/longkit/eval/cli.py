@@ -56,3 +56,76 @@ app.command("niah")(_needle_command(
     "niah", "Needle-in-a-Haystack over context lengths x depths (ChatQA 2's needle by default)."))
 app.command("passkey")(_needle_command(
     "passkey", "Passkey retrieval: 'The pass key is {key}. Remember it. {key} is the pass key.'"))
+
+
+@app.command("list")
+@friendly_errors
+def list_tasks(
+    benchmark: str | None = typer.Option(None, help="Only this benchmark (e.g. RULER, InfiniteBench, LV-Eval)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Every registered task by its benchmark's own name, with its metric and data source."""
+    from longkit.eval.tasks.registry import registry
+
+    infos = [i for i in registry().values() if benchmark is None or benchmark.lower() in i.benchmark.lower()]
+    if as_json:
+        typer.echo(json.dumps([{"name": i.name, "benchmark": i.benchmark, "metric": i.metric,
+                                "generated": i.synthetic, "description": i.description} for i in infos], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(infos)} tasks")
+    for col in ("task", "benchmark", "metric", "data", "what it measures"):
+        table.add_column(col)
+    for i in infos:
+        table.add_row(i.name, i.benchmark, i.metric, "generated" if i.synthetic else "official files", i.description)
+    Console(width=160).print(table)
+
+
+@app.command("suite")
+@friendly_errors
+def suite(
+    config: Path = typer.Argument(..., help="Suite YAML (see configs/suites/)."),
+    out: str | None = typer.Option(None, help="Output directory (overrides the config's)."),
+    lengths: str | None = typer.Option(None, help="Override lengths: 1024,2048 or linspace:A:B:N."),
+    samples: int | None = typer.Option(None, help="Override samples per length / rows per file task."),
+    workers: int | None = typer.Option(None, help="Processes to spread (model, task) jobs over."),
+    shard: str | None = typer.Option(None, help="Run only shard K/N of the jobs (used by --workers)."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Write the report after running."),
+    report_only: bool = typer.Option(False, "--report-only", help="Only rebuild the report from finished runs."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+) -> None:
+    """Run a suite of tasks x lengths x models; write report.md, suite.json and plots."""
+    from longkit.errors import ConfigError
+    from longkit.eval.suite import load_suite, run_suite, run_suite_parallel, write_suite_report
+
+    overrides = {"out": out, "lengths": lengths, "samples": samples, "workers": workers}
+    cfg = load_suite(config, overrides)
+    passthrough = [a for k, v in (("--out", out), ("--lengths", lengths), ("--samples", samples)) if v is not None
+                   for a in (k, str(v))]
+    if report_only:
+        result = write_suite_report(cfg)
+    elif shard:
+        try:
+            k, n = (int(x) for x in shard.split("/"))
+            assert 0 <= k < n
+        except (ValueError, AssertionError):
+            raise ConfigError(f"--shard: expected K/N with 0 <= K < N, got '{shard}'") from None
+        result = run_suite(cfg, shard=(k, n), progress=not quiet, report=report)
+    elif cfg.workers > 1:
+        result = run_suite_parallel(cfg, config, passthrough)
+    else:
+        result = run_suite(cfg, progress=not quiet, report=report)
+    if "models" in result:
+        for label, rep in result["models"].items():
+            for name, e in rep["tasks"].items():
+                typer.echo(f"{label} · {name}: overall {e['overall']:.3f} · by length "
+                           f"{ {k: round(v, 3) for k, v in e['by_length'].items()} } · effective "
+                           f"{e['effective_length']} · adaptation {e['adaptation_rate']}")
+            if "ruler_average" in rep:
+                typer.echo(f"{label} · RULER average: {rep['ruler_average']}")
+        typer.echo(f"report: {Path(cfg.out) / 'report.md'}")
+    for s in result.get("skipped", []):
+        typer.echo(f"skipped {s['model']} · {s['task']}" + (f" @ {s['length']}" if s.get("length") else "") +
+                   f": {s['reason']}")

@@ -416,7 +416,7 @@ class RulerTask(Task):
             what = ("SQuAD v2 (dev-v2.0.json from rajpurkar.github.io/SQuAD-explorer)" if ds == "squad"
                     else "HotpotQA (hotpot_dev_distractor_v1.json from hotpotqa.github.io)")
             key = "squad" if ds == "squad" else "hotpotqa"
-            raise ConfigError(f"RULER {self.name} needs {what}: set ruler.{key} to the file's path")
+            raise ConfigError(f"RULER {self.name} needs {what}: set data.{key} to the file's path")
         return str(path)
 
     def _qa_source(self) -> None:

@@ -1,0 +1,122 @@
+"""The suite runner end to end on a tiny random Llama: tasks x lengths, skips, cache, report, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from longkit.errors import ConfigError
+from longkit.eval.suite import SuiteConfig, adaptation_rate, effective_length, load_suite, run_suite
+
+FIX = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(trained_tokenizer, tmp_path_factory):
+    from conftest import build_tiny_llama
+
+    return build_tiny_llama(trained_tokenizer, tmp_path_factory.mktemp("tiny-bpe-llama"), max_positions=2048)
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_dir):
+    from longkit.backends.hf import HFBackend
+
+    return HFBackend.from_name(str(tiny_dir), batch_size=4)
+
+
+def test_effective_length_and_adaptation_rate():
+    scores = {1024: 0.95, 2048: 0.9, 4096: 0.7, 8192: 0.86}
+    assert effective_length(scores, 0.856) == 8192  # longest length above the threshold
+    assert effective_length(scores, 0.96) is None
+    assert adaptation_rate(scores) == pytest.approx(0.86 / 0.95, abs=1e-4)
+    assert adaptation_rate(scores, reference=2048) == pytest.approx(0.86 / 0.9, abs=1e-4)
+    assert adaptation_rate({1024: 0.5}) is None
+
+
+def _cfg(tmp_path, **kw):
+    base = dict(name="tiny", models=[{"name": "tiny", "model": "unused"}], lengths=[384, 1024, 4096], samples=1,
+                tasks=["niah_single_1", "vt", {"name": "Retrieve.PassKey", "samples": 2}, "En.QA", "qa_1",
+                       {"name": "passkey", "options": {"depths": [0, 100]}}],
+                data={"infinitebench": str(FIX / "infinitebench")}, out=str(tmp_path / "suite"), chat=False)
+    base.update(kw)
+    return SuiteConfig.model_validate(base)
+
+
+def test_suite_end_to_end_with_skips_cache_and_report(tiny, tmp_path):
+    cfg = _cfg(tmp_path)
+    rep = run_suite(cfg, backends={"tiny": tiny}, progress=False)
+    tasks = rep["models"]["tiny"]["tasks"]
+    assert set(tasks) == {"niah_single_1", "vt", "Retrieve.PassKey", "En.QA", "passkey"}
+    assert set(tasks["vt"]["by_length"]) == {1024}  # 384 cannot hold VT's 500-token one-shot example
+    assert set(tasks["niah_single_1"]["by_length"]) == {384, 1024}
+    for e in tasks.values():
+        assert e["overall"] is not None and 0 <= e["overall"] <= 1
+    assert "ruler_average" in rep["models"]["tiny"]
+    reasons = {(s["task"], s.get("length")): s["reason"] for s in rep["skipped"]}
+    assert "exceeds the model's 2048-token window" in reasons[("vt", 4096)]
+    assert "too short" in reasons[("vt", 384)]
+    assert "needs SQuAD v2" in reasons[("qa_1", None)]
+    out = Path(cfg.out)
+    md = (out / "report.md").read_text()
+    assert "| niah_single_1 | RULER |" in md and "RULER average" in md and "## Skipped" in md
+    assert (out / "tiny_score_vs_length.png").stat().st_size > 1000
+    assert (out / "tiny_passkey_heatmap.png").exists()
+    assert json.loads((out / "suite.json").read_text())["models"]["tiny"]["tasks"]["En.QA"]["samples"] == 1
+    first = {r["key"]: r["prediction"] for r in map(json.loads, (out / "tiny" / "vt" / "results.jsonl").open())}
+
+    # a second suite in a new directory shares nothing but the request cache -> every request is a hit
+    cfg2 = _cfg(tmp_path, out=str(tmp_path / "suite2"))
+    import shutil
+
+    shutil.copytree(out / "cache", Path(cfg2.out) / "cache")
+    rep2 = run_suite(cfg2, backends={"tiny": tiny}, progress=False)
+    cache = json.loads((Path(cfg2.out) / "cache.json").read_text())["tiny"]
+    assert cache["misses"] == 0 and cache["hits"] > 0
+    again = {r["key"]: r["prediction"] for r in map(json.loads, (Path(cfg2.out) / "tiny" / "vt" / "results.jsonl").open())}
+    assert again == first
+    assert rep2["models"]["tiny"]["tasks"]["vt"]["by_length"] == tasks["vt"]["by_length"]
+
+
+def test_unknown_task_fails_up_front(tiny, tmp_path):
+    cfg = _cfg(tmp_path, tasks=["niah_single_1", "nope_task"])
+    with pytest.raises(ConfigError, match="unknown task 'nope_task'.*RULER"):
+        run_suite(cfg, backends={"tiny": tiny}, progress=False)
+
+
+def test_cli_suite_list_and_report_only(tiny_dir, tmp_path):
+    from longkit.cli import app
+
+    cfg = {"name": "cli", "models": [{"model": str(tiny_dir), "batch_size": 2}], "lengths": [384], "samples": 1,
+           "tasks": ["niah_single_2", "fwe"], "out": str(tmp_path / "cli"), "chat": False}
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    runner = CliRunner()
+    res = runner.invoke(app, ["eval", "suite", str(path), "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "niah_single_2: overall" in res.output and (tmp_path / "cli" / "report.md").exists()
+    res = runner.invoke(app, ["eval", "suite", str(path), "--report-only"])
+    assert res.exit_code == 0 and "fwe: overall" in res.output
+    res = runner.invoke(app, ["eval", "list", "--json"])
+    names = {t["name"] for t in json.loads(res.output)}
+    assert {"niah_multikey_2", "kv_retrieval", "En.QA", "qmsum"} <= names
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**cfg, "lengths": "abc"}))
+    res = runner.invoke(app, ["eval", "suite", str(bad)])
+    assert res.exit_code == 2 and "lengths" in res.output
+
+
+def test_suite_configs_in_repo_validate():
+    root = Path(__file__).resolve().parents[2] / "configs" / "suites"
+    names = sorted(p.name for p in root.glob("*.yaml"))
+    assert {"chatqa2.yaml", "utk.yaml", "cpu-small.yaml"} <= set(names)
+    from longkit.eval.tasks.registry import resolve_name
+
+    for p in root.glob("*.yaml"):
+        cfg = load_suite(p)
+        for t in cfg.tasks:
+            resolve_name(t.name)
