@@ -27,11 +27,11 @@ class CIPTransform(Transform):
         """Two chunks for any document of two tokens or more."""
         return ChunkPlan(2 if length >= 2 else 1)
 
-    def split_points(self, length: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    def split_points(self, lengths: np.ndarray, ns: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Middle cut (default) or a uniformly random one."""
-        if n == 2 and self.split == "half":
-            return np.array([0, length // 2, length], dtype=np.int64)
-        return super().split_points(length, n, rng)
+        if self.split == "half":
+            return (lengths[ns == 2] // 2).astype(np.int64)
+        return super().split_points(lengths, ns, rng)
 
     def order(self, n_per_piece: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """All first chunks in document order, then all second chunks."""

@@ -79,6 +79,7 @@ class Transform:
     """Plain concatenation: one chunk per document, in stream order; base class of CIP and UtK."""
 
     name = "plain"
+    has_parts = False  # whether parts()/trailer() add structure around split pieces
 
     def begin_sequence(self, rng: np.random.Generator) -> None:
         """Reset per-sequence state (label draws, per-sequence chunk-count distribution)."""
@@ -87,12 +88,24 @@ class Transform:
         """Choose the chunking of a piece of `length` tokens."""
         return ChunkPlan(1)
 
-    def split_points(self, length: int, n: int, rng: np.random.Generator) -> np.ndarray:
-        """Chunk boundaries [0, ..., length] for n chunks (uniformly random distinct cut points)."""
-        if n <= 1:
-            return np.array([0, length], dtype=np.int64)
-        cuts = np.sort(rng.choice(length - 1, size=n - 1, replace=False) + 1)
-        return np.concatenate(([0], cuts, [length])).astype(np.int64)
+    def split_points(self, lengths: np.ndarray, ns: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Cut points of all pieces at once: for piece p, ns[p]-1 sorted distinct cuts in [1, lengths[p]).
+
+        Returned flat, grouped by piece in order (uniformly random, vectorised; pieces whose i.i.d.
+        draws collide are redrawn, which keeps the choice uniform over subsets).
+        """
+        k = ns - 1
+        piece = np.repeat(np.arange(len(ns)), k)
+        m = lengths[piece]
+        cuts = 1 + (rng.random(len(piece)) * (m - 1)).astype(np.int64)
+        while True:
+            o = np.lexsort((cuts, piece))
+            cuts = cuts[o]
+            dup = np.flatnonzero((piece[1:] == piece[:-1]) & (cuts[1:] == cuts[:-1]))
+            if not len(dup):
+                return cuts
+            bad = np.isin(piece, piece[dup])
+            cuts[bad] = 1 + (rng.random(int(bad.sum())) * (m[bad] - 1)).astype(np.int64)
 
     def order(self, n_per_piece: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Stream order of all chunks (chunk c of the flattened piece-major list goes to position i)."""
@@ -197,30 +210,44 @@ class Packer:
         piece_of = np.repeat(np.arange(len(pieces)), n_per)
         first = np.concatenate(([0], np.cumsum(n_per)[:-1])) if len(pieces) else np.zeros(0, np.int64)
         chunk_of = np.arange(total_chunks) - first[piece_of] if total_chunks else np.zeros(0, np.int64)
-        bounds = [tr.split_points(len(p.tokens), pl.n, rng) for p, pl in zip(pieces, plans)]
+        lengths_p = np.fromiter((len(p.tokens) for p in pieces), dtype=np.int64, count=len(pieces))
+        cuts = tr.split_points(lengths_p, n_per, rng)
+        inner = chunk_of > 0
+        c_start = np.zeros(total_chunks, dtype=np.int64)
+        c_start[inner] = cuts
+        c_end = np.empty(total_chunks, dtype=np.int64)
+        c_end[chunk_of < n_per[piece_of] - 1] = cuts
+        c_end[(chunk_of == n_per[piece_of] - 1)] = lengths_p
+        c_start_l, c_end_l = c_start.tolist(), c_end.tolist()
         stream = tr.order(n_per, rng)  # stream[i] = flattened chunk index emitted at position i
         # a piece's trailer follows its last chunk in stream order
         last_pos = np.full(len(pieces), -1, dtype=np.int64)
         np.maximum.at(last_pos, piece_of[stream], np.arange(total_chunks))
+        last_pos = last_pos.tolist()
         arrays: list[np.ndarray] = []
         kinds: list[int] = []
         owners: list[int] = []
         text_part: list[int] = []  # part index of the text of each stream chunk
         sep = self.separator
+        has_parts = tr.has_parts
         for i, c in enumerate(stream.tolist()):
             pi = int(piece_of[c])
             j = int(chunk_of[c])
             piece = pieces[pi]
-            before, after = tr.parts(plans, pi, j)
-            for arr, kind in before:
-                arrays.append(arr); kinds.append(kind); owners.append(pi)
-            b = bounds[pi]
-            text_part.append(len(arrays))
-            arrays.append(piece.tokens[b[j]:b[j + 1]]); kinds.append(LEARN); owners.append(pi)
-            for arr, kind in after:
-                arrays.append(arr); kinds.append(kind); owners.append(pi)
+            a, b = c_start_l[c], c_end_l[c]
+            if has_parts and plans[pi].n > 1:
+                before, after = tr.parts(plans, pi, j)
+                for arr, kind in before:
+                    arrays.append(arr); kinds.append(kind); owners.append(pi)
+                text_part.append(len(arrays))
+                arrays.append(piece.tokens[a:b]); kinds.append(LEARN); owners.append(pi)
+                for arr, kind in after:
+                    arrays.append(arr); kinds.append(kind); owners.append(pi)
+            else:
+                text_part.append(len(arrays))
+                arrays.append(piece.tokens[a:b]); kinds.append(LEARN); owners.append(pi)
             if last_pos[pi] == i:
-                for arr, kind in tr.trailer(plans[pi]):
+                for arr, kind in (tr.trailer(plans[pi]) if has_parts else ()):
                     arrays.append(arr); kinds.append(kind); owners.append(pi)
                 if piece.last and len(sep):
                     arrays.append(sep); kinds.append(self.sep_kind); owners.append(pi)
@@ -256,16 +283,16 @@ class Packer:
         segs = np.empty((total_chunks, 8), dtype=np.int64)
         if total_chunks:
             pcs = piece_of[stream]
-            chs = chunk_of[stream]
-            segs[:, SEG_KEY] = [pieces[p].key for p in pcs.tolist()]
-            segs[:, SEG_DOC] = [pieces[p].doc_id for p in pcs.tolist()]
-            segs[:, SEG_OFFSET] = [pieces[p].offset + int(bounds[p][c]) for p, c in zip(pcs.tolist(), chs.tolist())]
-            segs[:, SEG_CHUNK] = chs
+            meta = np.array([(p.key, p.doc_id, p.offset, p.last) for p in pieces], dtype=np.int64)
+            segs[:, SEG_KEY] = meta[pcs, 0]
+            segs[:, SEG_DOC] = meta[pcs, 1]
+            segs[:, SEG_OFFSET] = meta[pcs, 2] + c_start[stream]
+            segs[:, SEG_CHUNK] = chunk_of[stream]
             segs[:, SEG_NCHUNKS] = n_per[pcs]
             segs[:, SEG_START] = starts[tp]
             segs[:, SEG_END] = ends[tp]
-            segs[:, SEG_LAST] = [int(pieces[p].last) for p in pcs.tolist()]
-        n_text = int(sum(len(p.tokens) for p in pieces))
+            segs[:, SEG_LAST] = meta[pcs, 3]
+        n_text = int((ends[tp] - starts[tp]).sum()) if total_chunks else 0
         st = self.stats
         st["sequences"] += 1
         st["tokens_text"] += n_text

@@ -19,6 +19,7 @@ and orders the chunks by it, checks every knot, and returns the original documen
 
 from __future__ import annotations
 
+import bisect
 import string
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -165,6 +166,7 @@ class UtKTransform(Transform):
     """The UtK augmentation as a packing transform (see module docstring for the layout)."""
 
     name = "utk"
+    has_parts = True
 
     def __init__(self, tokenizer: Any, config: UtKConfig | None = None):
         self.config = cfg = config or UtKConfig()
@@ -186,51 +188,62 @@ class UtKTransform(Transform):
         self.dist_weights = w / w.sum()
         self.dists = []
         for _, d in cfg.chunk_dists:
-            ns = np.array(sorted(d), dtype=np.int64)
+            ns = sorted(n for n in d if d[n] > 0)
             ps = np.array([d[n] for n in ns], dtype=np.float64)
-            self.dists.append((ns, ps / ps.sum()))
+            self.dists.append((ns, np.cumsum(ps / ps.sum()).tolist()))
         self._dist = self.dists[0]
-        self._perm = np.arange(len(self.pool))
-        self._cursor = 0
+        self._used = set()
+        self.pool_lens = self.pool_len.tolist()
         self.sep_len = len(self.bt_sep) if cfg.backtrace else 0
 
     def begin_sequence(self, rng: np.random.Generator) -> None:
-        """Pick this sequence's chunk-count distribution and a fresh order of labels."""
+        """Pick this sequence's chunk-count distribution and forget the labels used so far."""
         k = int(rng.choice(len(self.dists), p=self.dist_weights)) if len(self.dists) > 1 else 0
         self._dist = self.dists[k]
-        if self.pool:
-            self._perm = rng.permutation(len(self.pool))
-        self._cursor = 0
+        self._used: set[int] = set()
+
+    def _draw_labels(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """n pool labels not yet used in this sequence (uniform without replacement)."""
+        if len(self._used) + n > len(self.pool):
+            raise ConfigError(f"utk.label_pool ({len(self.pool)} usable labels) is too small for the chunks of "
+                              "one sequence; raise label_pool or label_length")
+        out: list[int] = []
+        while len(out) < n:
+            for x in rng.integers(0, len(self.pool), size=n - len(out)).tolist():
+                if x not in self._used:
+                    self._used.add(x)
+                    out.append(x)
+        return np.asarray(out, dtype=np.int64)
 
     def plan(self, length: int, rng: np.random.Generator) -> ChunkPlan:
         """Draw whether and into how many chunks a piece is split, and its chunk labels."""
         cfg = self.config
         if length < 2 or (cfg.probability < 1.0 and rng.random() >= cfg.probability):
             return ChunkPlan(1)
-        ns, ps = self._dist
-        n = int(ns[0]) if len(ns) == 1 else int(ns[np.searchsorted(np.cumsum(ps), rng.random(), side="right")])
+        ns, cum = self._dist
+        n = ns[0] if len(ns) == 1 else ns[min(bisect.bisect_right(cum, rng.random()), len(ns) - 1)]
         n = min(n, length)  # documented rule: never more chunks than tokens
         if n <= 1:
             return ChunkPlan(1)
         overhead = 2 * (n - 1)  # head + tail knots
         labels = None
         if cfg.chunk_labels:
-            if self._cursor + n > len(self.pool):
-                raise ConfigError(f"utk.label_pool ({len(self.pool)} usable labels) is too small for the chunks of "
-                                  "one sequence; raise label_pool or label_length")
-            labels = self._perm[self._cursor:self._cursor + n]
-            self._cursor += n
-            lab = int(self.pool_len[labels].sum())
+            labels = self._draw_labels(n, rng)
+            lab = sum(self.pool_lens[i] for i in labels.tolist())
             overhead += n * (len(self.cl_open) + len(self.cl_close)) + lab
             if cfg.backtrace:
                 overhead += 2 + lab + (n - 1) * self.sep_len
         return ChunkPlan(n, labels, overhead)
 
-    def split_points(self, length: int, n: int, rng: np.random.Generator) -> np.ndarray:
-        """Cut points: uniformly random (paper) or even (authors' default)."""
-        if n > 1 and self.config.split == "even":
-            return np.array([length // n * k for k in range(n)] + [length], dtype=np.int64)
-        return super().split_points(length, n, rng)
+    def split_points(self, lengths: np.ndarray, ns: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Cut points: uniformly random (paper) or even, len // n * k (authors' default)."""
+        if self.config.split == "even":
+            k = ns - 1
+            piece = np.repeat(np.arange(len(ns)), k)
+            first = np.concatenate(([0], np.cumsum(k)[:-1]))
+            j = np.arange(len(piece)) - first[piece] + 1
+            return (lengths[piece] // ns[piece]) * j
+        return super().split_points(lengths, ns, rng)
 
     def order(self, n_per_piece: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Shuffle all chunks of the sequence, optionally keeping each document's chunk order."""
