@@ -63,7 +63,7 @@ def test_config_errors_name_the_field():
     assert cfg.utk.cl_open == "<D>" and cfg.sources[0].path == "a.jsonl"
 
 
-@pytest.mark.parametrize("transform", ["utk", "cip"])
+@pytest.mark.parametrize("transform", ["utk"])
 def test_build_and_inspect_end_to_end(tmp_path, topics_jsonl, transform):
     cfg = {"tokenizer": "smollm2-135m-instruct", "out": str(tmp_path / "build"), "seq_len": 8192,
            "sources": [{"path": str(topics_jsonl)}], "transform": transform, "sequences_per_shard": 4,

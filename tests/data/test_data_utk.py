@@ -260,7 +260,7 @@ _cfgs = st.builds(
     st.integers(2, 8))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cfg=_cfgs, lengths=st.lists(st.integers(0, 400), min_size=1, max_size=25), seq_len=st.integers(24, 700),
        overflow=st.sampled_from(["split", "carry"]), intra=st.booleans(), seed=st.integers(0, 2**16))
 def test_untie_restores_documents_property(smol_copy, prose_docs, cfg, lengths, seq_len, overflow, intra, seed):
