@@ -191,39 +191,60 @@ def _tokenize_batch(batch: dict[str, list], tokenizer: Any) -> dict[str, list]:
     return {"ids": encode_text(tokenizer, batch["text"])}
 
 
+def _gen_rows(specs: list[SourceSpec]) -> Iterator[dict[str, Any]]:
+    for spec in specs:
+        for src, text in iter_documents(spec):
+            yield {"text": text, "src": src}
+
+
 def tokenize_corpus(specs: list[SourceSpec], tokenizer: Any, out_dir: str | Path, num_proc: int = 1,
                     batch_size: int = 256, tokenizer_name: str = "") -> TokenizedCorpus:
-    """Read every source, tokenize in batches with datasets.map(num_proc), write the corpus store."""
+    """Read every source, tokenize in batches with datasets.map(num_proc), write the corpus store.
+
+    Rows stream through an Arrow file in a scratch folder (never the whole corpus in memory); a bad
+    row fails before any tokenization with file, line and field.
+    """
+    import shutil
+    import tempfile
+
     import datasets
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    names: dict[str, int] = {}
-
-    def gen() -> Iterator[dict[str, Any]]:
-        for spec in specs:
-            for src, text in iter_documents(spec):
-                yield {"text": text, "src": names.setdefault(src, len(names))}
-
-    rows = list(gen())  # validated before any tokenization, so a bad row fails fast
-    ds = datasets.Dataset.from_dict({"text": [r["text"] for r in rows], "src": [r["src"] for r in rows]})
-    del rows
-    ds = ds.map(_tokenize_batch, batched=True, batch_size=batch_size, num_proc=num_proc if num_proc > 1 else None,
-                fn_kwargs={"tokenizer": tokenizer}, remove_columns=["text"], desc="tokenize")
-    n = len(ds)
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    doc_source = np.asarray(ds["src"], dtype=np.int32) if n else np.zeros(0, np.int32)
-    tmp = out / "tokens.bin.tmp"
-    with open(tmp, "wb") as fh:
-        i = 0
-        for batch in ds.iter(batch_size=1024):
-            for ids in batch["ids"]:
-                arr = np.asarray(ids, dtype=np.int32)
-                fh.write(arr.tobytes())
-                offsets[i + 1] = offsets[i] + len(arr)
-                i += 1
-        fh.flush()
-        os.fsync(fh.fileno())
+    scratch = Path(tempfile.mkdtemp(prefix=".scratch-", dir=out))
+    try:
+        try:
+            ds = datasets.Dataset.from_generator(_gen_rows, gen_kwargs={"specs": specs},
+                                                 cache_dir=str(scratch / "rows"))
+        except datasets.exceptions.DatasetGenerationError as exc:
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, InputError):
+                raise cause from None
+            raise
+        if len(ds) == 0:
+            raise InputError(f"no documents in {', '.join(s.path for s in specs)}")
+        ds = ds.map(_tokenize_batch, batched=True, batch_size=batch_size, num_proc=num_proc if num_proc > 1 else None,
+                    fn_kwargs={"tokenizer": tokenizer}, remove_columns=["text"], desc="tokenize",
+                    cache_file_name=str(scratch / "tokens.arrow"))
+        n = len(ds)
+        names: dict[str, int] = {}
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        doc_source = np.zeros(n, dtype=np.int32)
+        tmp = out / "tokens.bin.tmp"
+        with open(tmp, "wb") as fh:
+            i = 0
+            for batch in ds.iter(batch_size=1024):
+                for ids, src in zip(batch["ids"], batch["src"]):
+                    arr = np.asarray(ids, dtype=np.int32)
+                    fh.write(arr.tobytes())
+                    offsets[i + 1] = offsets[i] + len(arr)
+                    doc_source[i] = names.setdefault(src, len(names))
+                    i += 1
+            fh.flush()
+            os.fsync(fh.fileno())
+        del ds
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     os.replace(tmp, out / "tokens.bin")
     np.save(out / "offsets.npy", offsets)
     np.save(out / "doc_source.npy", doc_source)
