@@ -128,3 +128,30 @@ def test_infinitebench_retrieval_generated_to_length(kind, tok):
     assert depths == [0.0, 50.0, 100.0]
     body = samples[0].prompt
     assert body.index(samples[0].references[0]) < len(body) * 0.3  # depth 0 near the start
+
+
+@pytest.mark.slow
+def test_chatrag_long_document_contexts_retrieved_through_rag_pipeline(tok, tmp_path):
+    """With an index, the top chunks come from longkit.rag (the documents' own text), not from 'ctxs'."""
+    import json
+
+    from longkit.rag.build import chunking_record, index_documents, open_or_create
+    from longkit.rag.chunk import ChunkConfig
+    from longkit.rag.embed import load_embedder
+
+    emb = load_embedder("all-minilm-l6-v2")
+    cfg = ChunkConfig(size=40, overlap=0)
+    docs = [("dmv", "Renewing a licence. You can renew your driving licence online if it expires within 60 days. "
+                    "The renewal fee is 25 dollars and is paid by card. Offices open at 8 am on weekdays."),
+            ("zoo", "The city zoo houses two elephants and a family of otters. Feeding time is at noon.")]
+    index = open_or_create(tmp_path / "ix", emb, chunking_record(cfg, "embedder", "error"))
+    index_documents(index, docs, emb, cfg)
+    data = tmp_path / "doc2dial.json"
+    data.write_text(json.dumps([{"messages": [{"role": "user", "content": "How much is the renewal fee?"}],
+                                 "answers": ["25 dollars"], "document": "dmv"}]))
+    task = make_task("doc2dial", {"lengths": [1], "path": str(data), "options": {"index": str(tmp_path / "ix"),
+                                                                                  "num_ctx": 2}})
+    [spec] = task.plan()
+    s = task.build(spec, tok, 4096)
+    assert "The renewal fee is 25 dollars" in s.prompt and "otters" not in s.prompt
+    assert s.prompt.count("title: dmv, source:") >= 1
