@@ -1,0 +1,102 @@
+"""Continued pretraining (`longkit train cpt CONFIG`): optional RoPE extension, then the Trainer over
+the streaming packed dataset from longkit.data (plain, CIP or UtK), with exact resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from longkit.errors import ConfigError
+from longkit.train.config import CPTConfig, load_train_config
+
+
+def _data_config(cfg: CPTConfig, where: str) -> Any:
+    from longkit.data.config import data_config_from_dict, load_data_config
+
+    if isinstance(cfg.data, str):
+        if not Path(cfg.data).is_file():
+            raise ConfigError(f"{where}: field 'data': data config file not found: {cfg.data}")
+        dcfg = load_data_config(cfg.data)
+    else:
+        dcfg = data_config_from_dict(cfg.data, f"{where}: data")
+    if cfg.seq_len:
+        dcfg.seq_len = cfg.seq_len
+    return dcfg
+
+
+def prepare_model(cfg: CPTConfig, where: str) -> str:
+    """The model to train: cfg.model, or its RoPE-extended copy under <out>/extended (made once)."""
+    if cfg.extend is None:
+        return cfg.model
+    from longkit.models.rope import extend_model
+
+    ext = Path(cfg.out) / "extended"
+    if (ext / "config.json").exists():
+        return str(ext)
+    plan = extend_model(cfg.model, ext, cfg.extend.method, cfg.extend.max_length, base=cfg.extend.base,
+                        factor=cfg.extend.factor)
+    import logging
+
+    for w in plan.warnings:
+        logging.getLogger(__name__).warning("%s: extend: %s", where, w)
+    return str(ext)
+
+
+def ensure_utk_tokens(model: Any, tok: Any, dcfg: Any, add: bool, where: str) -> int:
+    """Add missing UtK special tokens (and resize embeddings) or fail with the list of missing ones."""
+    if dcfg.transform != "utk":
+        return 0
+    from longkit.data.utk import add_utk_special_tokens, utk_special_tokens
+
+    missing = [t for t in utk_special_tokens(dcfg.utk) if t not in tok.get_vocab()]
+    if not missing:
+        return 0
+    if not add:
+        raise ConfigError(f"{where}: the tokenizer lacks the UtK special tokens {missing}; set "
+                          "'add_special_tokens: true' or train from a checkpoint that has them")
+    n = add_utk_special_tokens(tok, dcfg.utk)
+    model.resize_token_embeddings(len(tok))
+    return n
+
+
+def build_dataset(cfg: CPTConfig, dcfg: Any, tok: Any, where: str) -> Any:
+    """The streaming PackedDataset for this run (cycling epochs, so max_steps decides the length)."""
+    from longkit.data.dataset import PackedDataset
+
+    corpus = Path(cfg.corpus) if cfg.corpus else Path(dcfg.out) / "corpus"
+    if not (corpus / "offsets.npy").exists():
+        field = "corpus" if cfg.corpus else "data.out"
+        raise ConfigError(f"{where}: field '{field}': no tokenized corpus at {corpus} "
+                          "(run `longkit data build DATA_CONFIG` first)")
+    return PackedDataset.from_config(dcfg, tok, corpus=str(corpus), epochs=None)
+
+
+def run_cpt(cfg: CPTConfig, where: str = "config", resume: bool | None = None) -> dict[str, Any]:
+    """Run continued pretraining from a validated config; returns the run summary."""
+    from longkit.train.collate import PackedCollator, StatefulStream
+    from longkit.train.run import fit, load_trainable
+
+    dcfg = _data_config(cfg, where)
+    src = prepare_model(cfg, where)
+    model, tok = load_trainable(src, cfg.train)
+    max_pos = getattr(model.config, "max_position_embeddings", None)
+    if max_pos is not None and dcfg.seq_len > max_pos:
+        raise ConfigError(f"{where}: seq_len {dcfg.seq_len} exceeds the model's max_position_embeddings {max_pos}; "
+                          "add an 'extend:' section (e.g. method abf with a larger base)")
+    added = ensure_utk_tokens(model, tok, dcfg, cfg.add_special_tokens, where)
+    ds = build_dataset(cfg, dcfg, tok, where)
+    tokens_per_step = dcfg.seq_len * cfg.train.per_device_batch_size * cfg.train.grad_accum
+    summary = fit(model, tok, StatefulStream(ds), PackedCollator(), cfg.train, Path(cfg.out),
+                  cfg.resume if resume is None else resume, streaming=True,
+                  summary_extra={"kind": "cpt", "model": src, "seq_len": dcfg.seq_len, "transform": dcfg.transform,
+                                 "added_special_tokens": added, "tokens_per_step": tokens_per_step})
+    return summary
+
+
+def cpt_from_file(path: str | Path, **overrides: Any) -> dict[str, Any]:
+    """Load a CPT YAML, apply overrides (e.g. max_steps), and run it."""
+    cfg = load_train_config(CPTConfig, path)
+    for k, v in overrides.items():
+        if v is not None:
+            setattr(cfg.train, k, v)
+    return run_cpt(cfg, where=str(path))

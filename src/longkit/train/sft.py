@@ -1,0 +1,155 @@
+"""Instruction tuning (`longkit train sft CONFIG`): ChatQA-format stages with blends, answer-only loss,
+and packing without attention across samples (position ids restart per sample)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from longkit.errors import ConfigError
+from longkit.sft.format import IGNORE
+from longkit.train.config import SFTConfig, StageSpec, load_train_config, stage_train_spec
+
+log = logging.getLogger(__name__)
+
+
+def load_sft_rows(path: str | Path, tokenizer: Any, system: str | None = None) -> list[tuple[list[int], list[int]]]:
+    """Tokenize an SFT JSONL file into (input_ids, labels) pairs; bad rows name file:line."""
+    from longkit.io import iter_jsonl
+    from longkit.sft.format import encode_chatqa, row_to_conversation
+
+    out = []
+    for lineno, row in iter_jsonl(path):
+        where = f"{path}:{lineno}"
+        msgs, ctx, sys_msg = row_to_conversation(row, where)
+        out.append(encode_chatqa(tokenizer, msgs, ctx, sys_msg or system, where=where))
+    return out
+
+
+def pack_examples(examples: list[tuple[list[int], list[int]]], seq_len: int, pad_id: int,
+                  pack: bool = True) -> tuple[list[dict[str, np.ndarray]], int]:
+    """Greedy in-order packing into seq_len rows; returns (rows, number of examples too long to fit)."""
+    rows: list[dict[str, np.ndarray]] = []
+    cur_ids: list[int] = []
+    cur_lab: list[int] = []
+    cur_pos: list[int] = []
+    dropped = 0
+
+    def flush() -> None:
+        nonlocal cur_ids, cur_lab, cur_pos
+        if not cur_ids:
+            return
+        pad = seq_len - len(cur_ids)
+        ids = cur_ids + [pad_id] * pad
+        lab = cur_lab + [IGNORE] * pad
+        pos = cur_pos + list(range(pad))  # padding is its own segment: no real token attends to it
+        rows.append({"input_ids": np.asarray(ids, np.int32), "labels": np.asarray(lab, np.int32),
+                     "position_ids": np.asarray(pos, np.int32)})
+        cur_ids, cur_lab, cur_pos = [], [], []
+
+    for ids, lab in examples:
+        if len(ids) > seq_len:
+            dropped += 1
+            continue
+        if cur_ids and (not pack or len(cur_ids) + len(ids) > seq_len):
+            flush()
+        cur_ids += ids
+        cur_lab += lab
+        cur_pos += list(range(len(ids)))
+    flush()
+    return rows, dropped
+
+
+class PackedRows(torch.utils.data.Dataset):
+    """Map-style dataset over packed SFT rows (the Trainer's sampler makes resume exact)."""
+
+    def __init__(self, rows: list[dict[str, np.ndarray]]):
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> dict[str, np.ndarray]:
+        return self.rows[i]
+
+
+def build_stage_dataset(cfg: SFTConfig, stage: StageSpec, tokenizer: Any, where: str
+                        ) -> tuple[PackedRows, dict[str, Any]]:
+    """Tokenize, blend and pack one stage's datasets; returns the dataset and a blend report."""
+    from longkit.sft.blend import plan_blend
+
+    items = [b.model_dump() for b in stage.blend]
+    data = []
+    for i, it in enumerate(items):
+        if not Path(it["path"]).is_file():
+            raise ConfigError(f"{where}: stage '{stage.name}' blend[{i}] field 'path': dataset not found: {it['path']}")
+        data.append(load_sft_rows(it["path"], tokenizer, cfg.system))
+    order, parts = plan_blend(items, [len(d) for d in data], stage.num_samples, seed=cfg.train.seed,
+                              where=f"{where}: stage '{stage.name}' blend")
+    seq_len = stage.seq_len or cfg.seq_len
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    rows, dropped = pack_examples([data[i][j] for i, j in order], seq_len, int(pad or 0), cfg.pack)
+    if not rows:
+        raise ConfigError(f"{where}: stage '{stage.name}': no sample fits seq_len {seq_len}")
+    if dropped:
+        log.warning("%s: stage '%s': %d samples longer than seq_len %d were left out", where, stage.name, dropped,
+                    seq_len)
+    trained = sum(int((r["labels"] != IGNORE).sum()) for r in rows)
+    report = {"stage": stage.name, "seq_len": seq_len, "rows": len(rows), "samples": len(order) - dropped,
+              "dropped_too_long": dropped, "trained_tokens": trained,
+              "datasets": [{"name": p.name, "size": p.size, "samples": p.samples,
+                            "effective_epochs": round(p.effective_epochs, 3)} for p in parts]}
+    return PackedRows(rows), report
+
+
+def run_sft(cfg: SFTConfig, where: str = "config", only_stage: str | None = None) -> list[dict[str, Any]]:
+    """Run the stages in order (each from the previous stage's final model); finished stages are skipped."""
+    from longkit.io import write_json
+    from longkit.train.collate import PackedCollator
+    from longkit.train.run import fit, load_trainable
+
+    names = [s.name for s in cfg.stages]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{where}: field 'stages': stage names must be unique, got {names}")
+    if only_stage is not None and only_stage not in names:
+        raise ConfigError(f"{where}: no stage named '{only_stage}' (stages: {', '.join(names)})")
+    src = cfg.model
+    results = []
+    for stage in cfg.stages:
+        out = Path(cfg.out) / stage.name
+        final = out / "final"
+        if only_stage is not None and stage.name != only_stage:
+            if (final / "config.json").exists():
+                src = str(final)
+            continue
+        if (final / "config.json").exists() and cfg.resume:
+            log.info("stage %s already done: %s", stage.name, final)
+            src = str(final)
+            continue
+        spec = stage_train_spec(cfg, stage, where)
+        model, tok = load_trainable(src, spec)
+        ds, report = build_stage_dataset(cfg, stage, tok, where)
+        max_pos = getattr(model.config, "max_position_embeddings", None)
+        if max_pos is not None and report["seq_len"] > max_pos:
+            raise ConfigError(f"{where}: stage '{stage.name}' seq_len {report['seq_len']} exceeds the model's "
+                              f"max_position_embeddings {max_pos}")
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "blend.json", report)
+        summary = fit(model, tok, ds, PackedCollator(), spec, out, cfg.resume, streaming=False,
+                      summary_extra={"kind": "sft", "model": src, "blend": report})
+        results.append(summary)
+        src = summary["output"]
+    return results
+
+
+def sft_from_file(path: str | Path, stage: str | None = None, **overrides: Any) -> list[dict[str, Any]]:
+    """Load an SFT YAML, apply training overrides, and run it."""
+    cfg = load_train_config(SFTConfig, path)
+    for k, v in overrides.items():
+        if v is not None:
+            setattr(cfg.train, k, v)
+    return run_sft(cfg, where=str(path), only_stage=stage)

@@ -1,0 +1,96 @@
+"""The Trainer both stages share: transformers Trainer plus exact data resume, a finite-loss guard
+and per-step loss records. Everything else (optimizer, cosine schedule, checkpoints, accelerate /
+FSDP / DeepSpeed, gradient checkpointing, logging) is the stock Trainer's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import Trainer, TrainerCallback
+
+from longkit.errors import LongkitError
+from longkit.train.collate import STATE_KEY
+
+DATA_STATE = "longkit_data_state_rank{rank}.json"
+DONE_MARK = "longkit_checkpoint_complete"
+
+
+class LongkitTrainer(Trainer):
+    """Trainer that saves the streaming dataset's position with each checkpoint and stops on NaN/inf loss."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.step_losses: list[float] = []
+        self._data_state: dict[str, Any] | None = None
+        self._micro: list[float] = []
+
+    def training_step(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> torch.Tensor:
+        """One micro-batch; remembers the data position of what was trained and checks the loss."""
+        state = inputs.pop(STATE_KEY, None)
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        if state is not None:
+            self._data_state = state
+        value = float(loss.detach().float().item())
+        if not math.isfinite(value):
+            last = last_checkpoint(self.args.output_dir)
+            raise LongkitError(f"non-finite loss ({value}) at step {self.state.global_step + 1}; "
+                               f"last good checkpoint: {last or 'none'} (lower the learning rate or check the data)")
+        self._micro.append(value)
+        if len(self._micro) >= self.current_gradient_accumulation_steps:
+            # Micro-batch losses come back already divided for accumulation, so their sum is the step loss.
+            self.step_losses.append(sum(self._micro))
+            self._micro = []
+        return loss
+
+    def _save_checkpoint(self, model: Any, trial: Any) -> None:
+        super()._save_checkpoint(model, trial)
+        ckpt = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
+        if ckpt.is_dir():
+            if self._data_state is not None:
+                _atomic_json(ckpt / DATA_STATE.format(rank=self.args.process_index), self._data_state)
+            if self.args.process_index == 0:
+                _atomic_json(ckpt / DONE_MARK, {"step": self.state.global_step})
+
+
+def _atomic_json(path: Path, obj: Any) -> None:
+    tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(obj))
+    os.replace(tmp, path)
+
+
+def last_checkpoint(output_dir: str | Path) -> str | None:
+    """Newest complete checkpoint dir under output_dir (a crash mid-save leaves an incomplete one behind)."""
+    out = Path(output_dir)
+    if not out.is_dir():
+        return None
+    done = []
+    for p in out.glob("checkpoint-*"):
+        if (p / DONE_MARK).exists() and (p / "trainer_state.json").exists():
+            try:
+                done.append((int(p.name.split("-")[-1]), p))
+            except ValueError:
+                continue
+    return str(max(done)[1]) if done else None
+
+
+def load_data_state(checkpoint: str | Path, rank: int = 0) -> dict[str, Any] | None:
+    """The dataset position saved with a checkpoint for this rank, if any."""
+    p = Path(checkpoint) / DATA_STATE.format(rank=rank)
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+class LossRecorder(TrainerCallback):
+    """Collects logged losses (for reports); the Trainer's own log_history keeps them too."""
+
+    def __init__(self) -> None:
+        self.losses: list[tuple[int, float]] = []
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kw: Any) -> None:
+        if logs and "loss" in logs:
+            self.losses.append((state.global_step, float(logs["loss"])))

@@ -1,0 +1,122 @@
+"""ChatQA format, answer-only labels, blends and synthetic long samples (real tokenizers, no mocks)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from longkit.errors import ConfigError, InputError
+from longkit.sft.blend import plan_blend
+from longkit.sft.format import CHATQA_SYSTEM, IGNORE, encode_chatqa, format_chatqa
+from longkit.sft.synth import SynthOptions, split_sentences, synthesize
+
+CONV = [{"role": "user", "content": "Who wrote it?"}, {"role": "assistant", "content": "Ada wrote it."},
+        {"role": "user", "content": "When?"}, {"role": "assistant", "content": "In 1843."}]
+
+
+def test_chatqa_system_message_is_the_published_one():
+    assert CHATQA_SYSTEM == ("This is a chat between a user and an artificial intelligence assistant. The assistant "
+                             "gives helpful, detailed, and polite answers to the user's questions based on the "
+                             "context. The assistant should also indicate when the answer cannot be found in the "
+                             "context.")
+
+
+def test_format_chatqa_layout():
+    text = format_chatqa(CONV[:3], context="The note.")
+    assert text == (f"System: {CHATQA_SYSTEM}\n\nThe note.\n\nUser: Who wrote it?\n\nAssistant: Ada wrote it."
+                    "\n\nUser: When?\n\nAssistant:")
+    assert format_chatqa(CONV[:1]).startswith(f"System: {CHATQA_SYSTEM}\n\nUser: Who wrote it?")
+
+
+@pytest.mark.parametrize("tok_name", ["smol_tokenizer", "trained_tokenizer"])
+def test_labels_cover_only_assistant_replies(tok_name, request):
+    tok = request.getfixturevalue(tok_name)
+    ids, labels = encode_chatqa(tok, CONV, context="The note.")
+    assert len(ids) == len(labels)
+    trained = [t for t, l in zip(ids, labels) if l != IGNORE]
+    assert tok.decode(trained) == " Ada wrote it. In 1843." + tok.eos_token
+    # The whole sequence is the ChatQA text of the conversation plus EOS.
+    assert tok.decode(ids) == format_chatqa(CONV, context="The note.", add_generation_prompt=False) + tok.eos_token
+    masked = tok.decode([t for t, l in zip(ids, labels) if l == IGNORE])
+    assert "User: When?" in masked and "Ada" not in masked
+
+
+def test_encode_rejects_bad_conversations(smol_tokenizer):
+    with pytest.raises(InputError, match="f.jsonl:3: the last message must be an assistant reply"):
+        encode_chatqa(smol_tokenizer, CONV[:3], where="f.jsonl:3")
+    with pytest.raises(InputError, match=r"messages\[1\] repeats role 'user'"):
+        encode_chatqa(smol_tokenizer, [CONV[0], CONV[0]])
+
+
+def test_blend_weights_and_epochs_report_effective_epochs():
+    items = [{"path": "a.jsonl", "weight": 3.0}, {"path": "b.jsonl", "weight": 1.0},
+             {"path": "c.jsonl", "epochs": 2.5}]
+    order, parts = plan_blend(items, [100, 10, 8], num_samples=200, seed=0)
+    got = {p.name: (p.samples, p.effective_epochs) for p in parts}
+    assert got == {"a": (150, 1.5), "b": (50, 5.0), "c": (20, 2.5)}
+    assert len(order) == 220
+    counts = np.bincount([i for i, _ in order], minlength=3)
+    assert counts.tolist() == [150, 50, 20]
+    # Every row of an upsampled dataset appears floor(epochs) or ceil(epochs) times.
+    b_rows = np.bincount([j for i, j in order if i == 1], minlength=10)
+    assert set(b_rows.tolist()) == {5}
+    with pytest.raises(ConfigError, match=r"blend\[0\] \(a.jsonl\): give exactly one of 'weight' or 'epochs'"):
+        plan_blend([{"path": "a.jsonl", "weight": 1, "epochs": 1}], [5])
+
+
+def test_split_sentences_round_trips():
+    text = 'One. "Two!" Three? Four\nfive. Six'
+    parts = split_sentences(text)
+    assert "".join(parts) == text and len(parts) == 5
+
+
+def test_synth_inserts_summary_at_a_sentence_boundary(smol_tokenizer):
+    rng = np.random.default_rng(0)
+    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa".split()
+    doc = " ".join(" ".join(rng.choice(words, 12)).capitalize() + "." for _ in range(400))
+    other = " ".join(" ".join(rng.choice(words, 8)).capitalize() + "." for _ in range(300))
+    summary = "SUMMARY: the heron steals the silver key at dawn."
+    rows = [("f:1", {"id": "d1", "document": doc, "summary": summary,
+                     "qa": [{"question": "Who steals the key?", "answer": "The heron."}]}),
+            ("f:2", {"id": "d2", "document": other, "summary": "Other summary.",
+                     "qa": [{"question": "q", "answer": "a"}]})]
+    out = list(synthesize(rows, smol_tokenizer, SynthOptions(lengths=(1024, 4096, 16384), seed=1)))
+    assert len(out) == 6
+    for s in out[:3]:
+        ctx, target = s["context"], s["meta"]["target_length"]
+        assert summary in ctx
+        before = ctx[:ctx.index(summary)]
+        assert before == "" or before.endswith("\n\n")  # inserted between sentences, never inside one
+        assert before.rstrip() == "" or before.rstrip()[-1] in ".!?"
+        assert s["messages"] == [{"role": "user", "content": "Who steals the key?"},
+                                 {"role": "assistant", "content": "The heron."}]
+        n = s["meta"]["context_tokens"]
+        assert n <= target + 8
+    # The 1024-token sample is cut to a window near the target; the 16K one is filled with the other document.
+    assert out[0]["meta"]["context_tokens"] > 900
+    assert out[2]["meta"]["distractor_docs"] == 1
+    with pytest.raises(InputError, match="f:9: field 'summary' must be a non-empty string"):
+        list(synthesize([("f:9", {"document": doc, "qa": []})], smol_tokenizer, SynthOptions()))
+
+
+def test_cli_synth_long(tmp_path):
+    from typer.testing import CliRunner
+
+    from longkit.cli import app
+
+    src = tmp_path / "triples.jsonl"
+    doc = " ".join(f"Sentence number {i} is here." for i in range(300))
+    src.write_text(json.dumps({"document": doc, "summary": "The summary.",
+                               "qa": [{"question": "What?", "answer": "That."}]}) + "\n")
+    r = CliRunner().invoke(app, ["data", "synth-long", str(src), "--out", str(tmp_path / "o.jsonl"),
+                                 "--lengths", "512,1024"])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(x) for x in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert [x["meta"]["target_length"] for x in rows] == [512, 1024]
+    assert all("The summary." in x["context"] for x in rows)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"document": "x", "summary": "y"}\n')
+    r = CliRunner().invoke(app, ["data", "synth-long", str(bad), "--out", str(tmp_path / "p.jsonl")])
+    assert r.exit_code == 2 and "bad.jsonl:1: field 'qa'" in r.output
