@@ -59,8 +59,12 @@ def create_app(
     api_key: str | None = None,
     max_tokens_limit: int = 1024,
     max_request_bytes: int = 8 * 1024 * 1024,
+    rag: Any = None,
 ) -> Any:
-    """Build the FastAPI app; generation is serialised with a lock (one model, one forward at a time)."""
+    """Build the FastAPI app; generation is serialised with a lock (one model, one forward at a time).
+
+    With `rag` (a longkit.rag.pipeline.RagPipeline) the chat endpoint retrieves before generating and
+    returns the chunks used as `citations`."""
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
 
@@ -150,12 +154,28 @@ def create_app(
             return bad
         stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
         messages = [m.model_dump() for m in body.messages]
-        c = run(GenerationRequest(messages=messages, max_new_tokens=max_tokens, stop=stop,
-                                  temperature=body.temperature, seed=body.seed))
+        req = GenerationRequest(messages=messages, max_new_tokens=max_tokens, stop=stop,
+                                temperature=body.temperature, seed=body.seed)
+        citations = None
+        if rag is not None:  # RAG (`serve --index`): retrieve, build the ChatQA prompt, cite the chunks
+            from longkit.errors import LongkitError
+
+            try:
+                with lock:
+                    prep = rag.prepare(messages, max_new_tokens=max_tokens)
+            except LongkitError as exc:
+                return _error(400, str(exc), param="messages")
+            req = prep.request
+            req.stop, req.temperature, req.seed = req.stop + stop, body.temperature, body.seed
+            citations = [h.to_dict() for h in prep.hits]
+        c = run(req)
         if not hasattr(c, "text"):
             return c
-        return {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
-                "model": model_id, "choices": [{"index": 0, "message": {"role": "assistant", "content": c.text},
-                                                "finish_reason": c.finish_reason}], "usage": usage(c)}
+        out = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
+               "model": model_id, "choices": [{"index": 0, "message": {"role": "assistant", "content": c.text.strip() if rag is not None else c.text},
+                                               "finish_reason": c.finish_reason}], "usage": usage(c)}
+        if citations is not None:
+            out["citations"] = citations
+        return out
 
     return app
