@@ -55,13 +55,12 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 
 
 def _check(texts: Sequence[str], counts: list[int], limit: int, name: str, what: str) -> None:
+    hint = ("shorten the question or use fewer history turns" if what == "query" else
+            "use smaller chunks, on_overflow='split' to re-split, or 'pool' to average windows")
     for i, (t, c) in enumerate(zip(texts, counts)):
         if c > limit:
             preview = t[:60].replace("\n", " ")
-            raise TextTooLong(
-                f"{what} {i} ('{preview}...') is {c} tokens; embedder '{name}' reads at most {limit} "
-                "(use smaller chunks, on_overflow='split' to re-split, or 'pool' to average windows)"
-            )
+            raise TextTooLong(f"{what} {i} ('{preview}...') is {c} tokens; embedder '{name}' reads at most {limit} ({hint})")
 
 
 class _Base:
