@@ -45,3 +45,16 @@ def sft(
 
     for s in sft_from_file(config, stage=stage, max_steps=max_steps):
         _print(s)
+
+
+@app.command("recipe")
+@friendly_errors
+def recipe(
+    config: str = typer.Argument(..., help="Recipe YAML with cpt: and sft: sections (e.g. configs/recipes/smoke.yaml)."),
+    only: str = typer.Option(None, "--only", help="Run only one section: cpt or sft."),
+) -> None:
+    """Run a whole recipe: RoPE extension -> continued pretraining -> staged SFT."""
+    from longkit.train.recipe import run_recipe
+
+    rep = run_recipe(config, only=only)
+    typer.echo(json.dumps(rep["timings_s"]))

@@ -108,6 +108,11 @@ class SFTConfig(_Strict):
 def load_train_config(model: type[Any], path: str | Path) -> Any:
     """Load and validate a training YAML; relative paths inside stay relative to the working directory."""
     data = load_yaml(path)
+    section = {"CPTConfig": "cpt", "SFTConfig": "sft"}.get(model.__name__)
+    if section and section in data and isinstance(data[section], dict):  # a recipe file: use its section
+        data = dict(data[section])
+        data.setdefault("out", str(Path(load_yaml(path).get("out", "runs/recipe")) / section))
+        return validate(model, data, source=f"{path}: {section}")
     cfg = validate(model, data, source=str(path))
     return cfg
 

@@ -62,7 +62,7 @@ def training_arguments(spec: TrainSpec, out: str | Path, streaming: bool) -> Any
         lr_scheduler_kwargs=sched_kwargs, warmup_steps=spec.warmup_steps, weight_decay=spec.weight_decay,
         adam_beta1=spec.adam_beta1, adam_beta2=spec.adam_beta2, max_grad_norm=spec.max_grad_norm,
         logging_steps=spec.logging_steps, save_steps=spec.save_steps, save_total_limit=spec.save_total_limit,
-        seed=spec.seed, data_seed=spec.seed, bf16=bf16, fp16=fp16, gradient_checkpointing=spec.gradient_checkpointing,
+        seed=spec.seed, data_seed=spec.seed, bf16=bf16, fp16=fp16, activation_checkpointing=spec.gradient_checkpointing,
         report_to=resolve_report_to(spec), dataloader_num_workers=spec.dataloader_num_workers,
         remove_unused_columns=False, disable_tqdm=False, save_strategy="steps",
         # The streaming dataset shards itself by rank and resumes from its own saved position.

@@ -1,0 +1,114 @@
+"""Recipes: one YAML that chains `extend -> cpt -> sft` (`longkit train recipe CONFIG`).
+
+Sections: `cpt:` (a CPT config; its `extend:` does the RoPE extension) and `sft:` (an SFT config whose
+`model` defaults to the CPT run's final model). `prepare: python-docs` writes a small real-text
+corpus and ChatQA-format SFT sets from the documentation that ships with Python, so the smoke
+recipe runs on a fresh machine with no downloads; the CPT corpus is tokenized when it is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from longkit.config import load_yaml, validate
+from longkit.errors import ConfigError
+from longkit.io import write_json
+
+
+def _python_docs() -> list[str]:
+    from pydoc_data.topics import topics
+
+    paras = []
+    for k in sorted(topics):
+        paras += [p.strip() for p in topics[k].split("\n\n") if len(p.strip()) > 80]
+    return paras
+
+
+def prepare_python_docs(out: Path) -> dict[str, str]:
+    """Write corpus.jsonl (documents) and sft-*.jsonl (ChatQA rows) built from Python's bundled docs."""
+    from pydoc_data.topics import topics
+
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"corpus": out / "corpus.jsonl", "inst": out / "sft-inst.jsonl", "ctxqa": out / "sft-ctxqa.jsonl"}
+    if all(p.exists() for p in files.values()):
+        return {k: str(v) for k, v in files.items()}
+    with open(files["corpus"], "w") as fh:
+        for k in sorted(topics):
+            fh.write(json.dumps({"text": topics[k], "source": "python-docs"}) + "\n")
+    paras = _python_docs()
+    with open(files["inst"], "w") as fh:
+        for p in paras[:400]:
+            first = p.split(".")[0].strip()
+            fh.write(json.dumps({"messages": [{"role": "user", "content": f"Repeat this sentence: {first}."},
+                                              {"role": "assistant", "content": f"{first}."}]}) + "\n")
+    with open(files["ctxqa"], "w") as fh:
+        for k in sorted(topics)[:80]:
+            text = topics[k].strip()
+            fh.write(json.dumps({"context": text[:3000], "question": "Which topic does this documentation describe?",
+                                 "answer": f"It describes the Python topic '{k}'."}) + "\n")
+    return {k: str(v) for k, v in files.items()}
+
+
+def ensure_corpus(data: dict[str, Any], where: str) -> None:
+    """Tokenize the CPT corpus named by an inline data config when it is not there yet."""
+    from longkit.data.config import data_config_from_dict
+    from longkit.data.sources import tokenize_corpus
+    from longkit.models.load import load_tokenizer
+
+    dcfg = data_config_from_dict(data, f"{where}: cpt.data")
+    corpus = Path(dcfg.out) / "corpus"
+    if (corpus / "offsets.npy").exists():
+        return
+    if not dcfg.sources:
+        raise ConfigError(f"{where}: cpt.data has no sources and {corpus} does not exist")
+    tokenize_corpus(dcfg.sources, load_tokenizer(dcfg.tokenizer), corpus, num_proc=dcfg.num_proc,
+                    tokenizer_name=dcfg.tokenizer)
+
+
+def run_recipe(path: str | Path, only: str | None = None) -> dict[str, Any]:
+    """Run a recipe file's sections in order; returns timings and summaries."""
+    from longkit.train.config import CPTConfig, SFTConfig
+    from longkit.train.cpt import run_cpt
+    from longkit.train.sft import run_sft
+
+    where = str(path)
+    raw = load_yaml(path)
+    unknown = set(raw) - {"name", "out", "prepare", "cpt", "sft"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {sorted(unknown)} (name, out, prepare, cpt, sft)")
+    out = Path(raw.get("out", "runs/recipe"))
+    report: dict[str, Any] = {"recipe": where, "timings_s": {}}
+    t_all = time.time()
+    if raw.get("prepare"):
+        if raw["prepare"] != "python-docs":
+            raise ConfigError(f"{where}: field 'prepare': unknown value '{raw['prepare']}' (python-docs)")
+        prepare_python_docs(out / "inputs")
+    cpt_final = None
+    if "cpt" in raw and only in (None, "cpt"):
+        t = time.time()
+        cpt = dict(raw["cpt"])
+        cpt.setdefault("out", str(out / "cpt"))
+        cfg = validate(CPTConfig, cpt, source=f"{where}: cpt")
+        if isinstance(cfg.data, dict):
+            ensure_corpus(cfg.data, where)
+        s = run_cpt(cfg, where=f"{where}: cpt")
+        cpt_final = s["output"]
+        report["cpt"] = {k: v for k, v in s.items() if k not in ("_trainer", "log_history")}
+        report["timings_s"]["cpt"] = round(time.time() - t, 1)
+    if "sft" in raw and only in (None, "sft"):
+        t = time.time()
+        sft = dict(raw["sft"])
+        sft.setdefault("out", str(out / "sft"))
+        if "model" not in sft:
+            cpt_out = Path(raw.get("cpt", {}).get("out", out / "cpt")) / "final"
+            sft["model"] = cpt_final or str(cpt_out)
+        cfg2 = validate(SFTConfig, sft, source=f"{where}: sft")
+        res = run_sft(cfg2, where=f"{where}: sft")
+        report["sft"] = [{k: v for k, v in s.items() if k not in ("_trainer", "log_history")} for s in res]
+        report["timings_s"]["sft"] = round(time.time() - t, 1)
+    report["timings_s"]["total"] = round(time.time() - t_all, 1)
+    write_json(out / "recipe_report.json", report)
+    return report

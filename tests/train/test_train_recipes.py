@@ -1,0 +1,76 @@
+"""Shipped recipes and accelerate configs validate; a recipe chains extend -> cpt -> sft on a tiny model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import build_tiny_llama
+from longkit.config import validate
+from longkit.errors import ConfigError
+from longkit.train.config import CPTConfig, SFTConfig, load_train_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name,kind", [("chatqa2-cpt.yaml", CPTConfig), ("utk-cpt.yaml", CPTConfig),
+                                       ("chatqa2-sft-3stage.yaml", SFTConfig), ("smoke.yaml", CPTConfig),
+                                       ("smoke.yaml", SFTConfig)])
+def test_recipes_validate(name, kind):
+    data = yaml.safe_load((ROOT / "configs" / "recipes" / name).read_text())
+    if name == "smoke.yaml":
+        section = dict(data["cpt" if kind is CPTConfig else "sft"])
+        section.setdefault("model", "m")
+        section.setdefault("out", "o")
+        cfg = validate(kind, section)
+    else:
+        cfg = load_train_config(kind, ROOT / "configs" / "recipes" / name)
+    assert cfg.train.learning_rate > 0
+
+
+def test_published_hyperparameters_in_recipes():
+    c = load_train_config(CPTConfig, ROOT / "configs/recipes/chatqa2-cpt.yaml")
+    assert (c.extend.base, c.extend.max_length, c.train.learning_rate, c.train.max_steps) == (1.5e8, 131072, 3e-5, 2000)
+    u = load_train_config(CPTConfig, ROOT / "configs/recipes/utk-cpt.yaml")
+    assert (u.data["utk"]["probability"], u.train.learning_rate, u.train.min_lr, u.train.warmup_steps) == \
+        (0.8, 1e-5, 1e-6, 200)
+    s = load_train_config(SFTConfig, ROOT / "configs/recipes/chatqa2-sft-3stage.yaml")
+    assert [st.name for st in s.stages] == ["stage1-sft", "stage2-convqa", "stage3-long"]
+
+
+@pytest.mark.parametrize("name", ["fsdp.yaml", "fsdp-context-parallel.yaml", "deepspeed-zero3.yaml"])
+def test_accelerate_configs_load(name):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    cfg = load_config_from_file(str(ROOT / "configs" / "accelerate" / name))
+    assert cfg.distributed_type.value in ("FSDP", "DEEPSPEED")
+
+
+def test_recipe_runs_extend_cpt_sft_on_tiny_model(trained_tokenizer, tmp_path, monkeypatch):
+    from longkit.train.recipe import run_recipe
+
+    model = build_tiny_llama(trained_tokenizer, tmp_path / "m", max_positions=128)
+    monkeypatch.chdir(tmp_path)
+    recipe = {
+        "out": "runs/r", "prepare": "python-docs",
+        "cpt": {"model": str(model), "extend": {"method": "abf", "base": 1e5, "max_length": 256},
+                "data": {"tokenizer": str(model), "out": "runs/r/data", "sources": [{"path": "runs/r/inputs/corpus.jsonl"}],
+                         "seq_len": 256, "transform": "utk", "separator": "eos"},
+                "train": {"max_steps": 3, "learning_rate": 1e-3, "report_to": "none", "save_steps": 100}},
+        "sft": {"seq_len": 256, "train": {"max_steps": 2, "report_to": "none", "save_steps": 100},
+                "stages": [{"name": "s1", "blend": [{"path": "runs/r/inputs/sft-inst.jsonl", "weight": 1}],
+                            "num_samples": 16}]},
+    }
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
+    rep = run_recipe(tmp_path / "r.yaml")
+    ext = json.loads((tmp_path / "runs/r/cpt/extended/config.json").read_text())
+    assert ext["max_position_embeddings"] == 256 and ext["rope_parameters"]["rope_theta"] == 1e5
+    assert rep["cpt"]["steps"] == 3 and rep["sft"][0]["steps"] == 2
+    assert rep["sft"][0]["model"].endswith("cpt/final")
+    assert set(rep["timings_s"]) == {"cpt", "sft", "total"}
+    (tmp_path / "bad.yaml").write_text("out: x\nprepare: nope\n")
+    with pytest.raises(ConfigError, match="field 'prepare'"):
+        run_recipe(tmp_path / "bad.yaml")
