@@ -71,6 +71,14 @@ def test_recipe_runs_extend_cpt_sft_on_tiny_model(trained_tokenizer, tmp_path, m
     assert rep["cpt"]["steps"] == 3 and rep["sft"][0]["steps"] == 2
     assert rep["sft"][0]["model"].endswith("cpt/final")
     assert set(rep["timings_s"]) == {"cpt", "sft", "total"}
+    from typer.testing import CliRunner
+
+    from longkit.cli import app
+
+    r = CliRunner().invoke(app, ["train", "sft", str(tmp_path / "r.yaml")])  # recipe section; stage already done
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(app, ["train", "cpt", str(tmp_path / "missing.yaml")])
+    assert r.exit_code == 2 and "config file not found" in r.output
     (tmp_path / "bad.yaml").write_text("out: x\nprepare: nope\n")
     with pytest.raises(ConfigError, match="field 'prepare'"):
         run_recipe(tmp_path / "bad.yaml")

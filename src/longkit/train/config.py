@@ -110,8 +110,12 @@ def load_train_config(model: type[Any], path: str | Path) -> Any:
     data = load_yaml(path)
     section = {"CPTConfig": "cpt", "SFTConfig": "sft"}.get(model.__name__)
     if section and section in data and isinstance(data[section], dict):  # a recipe file: use its section
-        data = dict(data[section])
-        data.setdefault("out", str(Path(load_yaml(path).get("out", "runs/recipe")) / section))
+        raw = data
+        data = dict(raw[section])
+        root = Path(raw.get("out", "runs/recipe"))
+        data.setdefault("out", str(root / section))
+        if section == "sft" and "model" not in data:  # the recipe's CPT output, as `train recipe` chains it
+            data["model"] = str(Path(raw.get("cpt", {}).get("out", root / "cpt")) / "final")
         return validate(model, data, source=f"{path}: {section}")
     cfg = validate(model, data, source=str(path))
     return cfg
