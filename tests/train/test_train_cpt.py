@@ -83,32 +83,21 @@ def test_masked_tokens_contribute_no_loss(cpt_model):
     torch.manual_seed(1)
     ids = torch.randint(0, 1900, (1, 64))
     labels = ids.clone()
-    labels[0, 20:40] = -100
-    base = model(input_ids=ids, labels=labels).loss
-    # Changing the *targets* at masked positions changes nothing; changing an unmasked one does.
-    ids2 = ids.clone()
-    ids2[0, 21:40] = (ids2[0, 21:40] + 7) % 1900
-    labels2 = ids2.clone()
-    labels2[0, 20:40] = -100
-    # Inputs changed too, so compare gradients of the loss w.r.t. logits instead: use a hook-free check:
-    model.zero_grad()
+    labels[0, 20:40] = -100  # e.g. UtK knots / chunk labels, or an SFT prompt
     loss = model(input_ids=ids, labels=labels).loss
-    loss.backward()
-    emb_grad = model.get_output_embeddings().weight.grad
-    masked_targets = set(ids[0, 21:40].tolist()) - set(ids[0, 1:21].tolist()) - set(ids[0, 41:].tolist())
-    assert masked_targets, "need at least one token id that is only a masked target"
-    # A token that is only ever a masked *target* gets gradient only through the softmax normaliser,
-    # exactly like any vocabulary row that is never a target; its target term adds nothing.
-    never = [t for t in range(1990, 2000)]
-    for t in masked_targets:
-        assert torch.allclose(emb_grad[t], emb_grad[never[0]] * 0 + emb_grad[t], atol=0)
-    all_masked = labels.clone().fill_(-100)
-    all_masked[0, 5] = ids[0, 5]  # a single target: loss equals that position's CE alone
-    one = model(input_ids=ids, labels=all_masked).loss
-    logits = model._longkit_orig_forward(input_ids=ids).logits
-    expect = torch.nn.functional.cross_entropy(logits[0, 4], ids[0, 5])
-    assert torch.allclose(one, expect, atol=1e-5)
-    assert torch.isfinite(base)
+    with torch.no_grad():
+        logits = model._longkit_orig_forward(input_ids=ids, use_cache=False).logits[0]
+    per_pos = torch.nn.functional.cross_entropy(logits[:-1], ids[0, 1:], reduction="none")
+    keep = labels[0, 1:] != -100
+    # The loss is the mean over unmasked targets only; masked positions neither add nor dilute.
+    assert torch.allclose(loss, per_pos[keep].mean(), atol=1e-5)
+    assert not torch.allclose(loss, per_pos.mean(), atol=1e-3)
+    # Everything masked: zero loss, zero gradient (not NaN).
+    model.zero_grad()
+    none = model(input_ids=ids, labels=torch.full_like(ids, -100)).loss
+    assert none.item() == 0.0
+    none.backward()  # a fully masked batch still backpropagates (zero gradient, no NaN)
+    assert all(p.grad is None or torch.count_nonzero(p.grad) == 0 for p in model.parameters())
 
 
 def test_packed_position_ids_block_cross_document_attention(cpt_model):

@@ -42,6 +42,9 @@ def chunked_lm_loss_sum(hidden: torch.Tensor, weight: torch.Tensor, labels: torc
             total = total + checkpoint(_chunk_loss_sum, hc, weight, bias, t, use_reentrant=False)
         else:
             total = total + _chunk_loss_sum(hc, weight, bias, t)
+    if not bool(keep.any()) and torch.is_grad_enabled() and hidden.requires_grad:
+        # A fully masked batch: a zero that stays on the graph, so backward (and DDP/FSDP hooks) still run.
+        total = total + hidden.sum() * 0.0 + weight.sum() * 0.0
     return total, count
 
 
