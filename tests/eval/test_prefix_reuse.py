@@ -48,6 +48,10 @@ def test_questions_about_one_document_and_stop_strings(model_dir, trained_tokeni
     assert [c.finish_reason for c in a] == [c.finish_reason for c in b]
     doc_tokens = len(trained_tokenizer(doc, add_special_tokens=False)["input_ids"])
     assert reuse.reused_tokens >= 2 * (doc_tokens - 2)
+    # one request per call (the runner's batch_size=1) still reuses the previous call's prefill
+    _, single = _backends(model_dir)
+    assert [single.generate([r])[0].text for r in reqs[:3]] == [c.text for c in a[:3]]
+    assert single.reused_tokens >= 2 * (doc_tokens - 2)
 
 
 def test_sampling_requests_bypass_reuse(model_dir):

@@ -40,6 +40,7 @@ class HFBackend:
         self.prefix_reuse = prefix_reuse
         self.min_prefix = max(1, min_prefix)  # shorter shared prefixes are not worth a cache copy
         self.reused_tokens = 0  # prompt tokens served from a cached prefix (for benchmarks)
+        self._last_prefill: tuple[list[int], Any] = ([], None)
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
 
@@ -94,8 +95,8 @@ class HFBackend:
         device = next(self.model.parameters()).device
         order = sorted(range(len(requests)), key=lambda i: prepared[i][0])
         results: list[Completion | None] = [None] * len(requests)
-        prev_ids: list[int] = []
-        prev_cache: Any = None
+        # the last prefill of the previous call is kept too, so batches of one still share their prefixes
+        prev_ids, prev_cache = self._last_prefill
         for k in order:
             ids = prepared[k][0]
             shared = _common_prefix(prev_ids, ids)
@@ -124,6 +125,7 @@ class HFBackend:
             finish = "stop" if (hit_eos or hit_stop or n_new < requests[k].max_new_tokens) else "length"
             results[k] = Completion(text=text, prompt_tokens=len(ids), completion_tokens=n_new, finish_reason=finish,
                                     truncated=prepared[k][1])
+        self._last_prefill = (prev_ids, prev_cache)
         return [r for r in results if r is not None]
 
     def _generate_batch(self, batch_ids: list[list[int]], req: GenerationRequest,
