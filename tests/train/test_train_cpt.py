@@ -181,6 +181,13 @@ def test_cpt_bad_configs(cpt_model, corpus_dir, tmp_path):
     cfg.seq_len = 1024
     with pytest.raises(ConfigError, match="exceeds the model's max_position_embeddings 256"):
         run_cpt(cfg)
+    cfg = _cfg(cpt_model, corpus_dir, tmp_path / "d", dataloader_num_workers=2)
+    with pytest.raises(ConfigError, match="train.dataloader_num_workers"):
+        run_cpt(cfg)
+    cfg = _cfg(cpt_model, corpus_dir, tmp_path / "e")
+    cfg.data = str(tmp_path / "no-such-data.yaml")
+    with pytest.raises(ConfigError, match="field 'data': data config file not found"):
+        run_cpt(cfg)
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: x\nout: y\ndata: z\ntrain:\n  learning_rate: -1\n")
     with pytest.raises(ConfigError, match=r"bad.yaml: field 'train.learning_rate'"):

@@ -77,6 +77,9 @@ def run_cpt(cfg: CPTConfig, where: str = "config", resume: bool | None = None) -
     from longkit.train.run import fit, load_trainable
 
     dcfg = _data_config(cfg, where)
+    if cfg.train.dataloader_num_workers != 0:
+        raise ConfigError(f"{where}: field 'train.dataloader_num_workers' must be 0 for continued pretraining: the "
+                          "stream's saved position is per process, and packing runs fast in the main process")
     src = prepare_model(cfg, where)
     model, tok = load_trainable(src, cfg.train)
     max_pos = getattr(model.config, "max_position_embeddings", None)

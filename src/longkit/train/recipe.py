@@ -47,7 +47,7 @@ def prepare_python_docs(out: Path) -> dict[str, str]:
     with open(files["ctxqa"], "w") as fh:
         for k in sorted(topics)[:80]:
             text = topics[k].strip()
-            fh.write(json.dumps({"context": text[:3000], "question": "Which topic does this documentation describe?",
+            fh.write(json.dumps({"context": text[:600], "question": "Which topic does this documentation describe?",
                                  "answer": f"It describes the Python topic '{k}'."}) + "\n")
     return {k: str(v) for k, v in files.items()}
 

@@ -122,5 +122,4 @@ def fit(model: Any, tok: Any, dataset: Any, collator: Any, spec: TrainSpec, out:
     }
     if args.process_index == 0:
         write_json(out / "summary.json", summary)
-    summary["_trainer"] = trainer
     return summary
