@@ -110,6 +110,9 @@ def test_hnsw_matches_exact_and_reloads_without_rebuilding(tmp_path):
     idx = VectorIndex.create(tmp_path / "h", EMB, kind="hnsw", ef_search=128)
     idx.add(chunks[:1000], vecs[:1000], _hashes(chunks))
     idx.add(chunks[1000:], vecs[1000:], _hashes(chunks))
+    assert idx.manifest.get("hnsw_state") != idx._fingerprint()  # not saved after every commit
+    stale = VectorIndex.open(tmp_path / "h")  # graph not saved yet: rebuilt from the vectors on open
+    idx.save_graph()
     queries = rng.normal(size=(50, 16)).astype(np.float32)
     recall = np.mean([len({r for r, _ in idx.search(q, 10)} & set(_brute(vecs, q, 10))) / 10 for q in queries])
     assert recall >= 0.9
@@ -118,6 +121,8 @@ def test_hnsw_matches_exact_and_reloads_without_rebuilding(tmp_path):
     again = VectorIndex.open(tmp_path / "h")
     assert (tmp_path / "h" / "hnsw.faiss").stat().st_mtime_ns == mtime and again.manifest["hnsw_state"] == state
     assert [again.search(q, 10) for q in queries[:5]] == [idx.search(q, 10) for q in queries[:5]]
+    assert {r for r, _ in stale.search(queries[0], 10)} & {r for r, _ in again.search(queries[0], 10)}
+    assert again.chunk(1500) == chunks[1500] and idx.chunk(5) == chunks[5]
     w = VectorIndex.open(tmp_path / "h", writable=True)
     w.delete(["d0"])  # deletion rebuilds the graph without the document
     assert all(w.chunk(r).doc_id != "d0" for r, _ in w.search(vecs[3], 20))

@@ -152,6 +152,7 @@ def index_documents(
         if len(pending) >= commit_every:
             flush()
     flush()
+    index.save_graph()
     stats.seconds = time.perf_counter() - t0
     return stats
 

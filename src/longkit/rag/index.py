@@ -46,6 +46,13 @@ class Hit:
         return {**self.chunk.to_dict(), "score": round(float(self.score), 6), "rank": self.rank}
 
 
+def _meta_schema() -> Any:
+    import pyarrow as pa
+
+    schema = _schema()
+    return pa.schema([f for f in schema if f.name != "text"])
+
+
 def _schema() -> Any:
     import pyarrow as pa
 
@@ -120,11 +127,14 @@ class VectorIndex:
         vectors = np.empty((total, dim), dtype=np.float32)
         tables = []
         at = 0
+        # Chunk texts stay on disk until a hit needs them, so reopening reads vectors and a few small columns.
+        columns = [c for c in _META_COLUMNS if c != "text"]
+        self._texts = {}
         for s in segs:
             vpath, mpath = self._seg_files(s["id"])
             try:
                 v = np.load(vpath, mmap_mode="r")
-                t = pq.read_table(mpath)
+                t = pq.read_table(mpath, columns=columns)
             except (OSError, ValueError) as exc:
                 raise InputError(f"{self.path}: segment {s['id']} is missing or damaged ({exc})") from None
             if v.shape != (int(s["rows"]), dim) or t.num_rows != int(s["rows"]):
@@ -133,7 +143,8 @@ class VectorIndex:
             tables.append(t)
             at += len(v)
         self._vectors = vectors
-        self._meta = pa.concat_tables(tables) if tables else _schema().empty_table()
+        self._starts = np.cumsum([0] + [int(s["rows"]) for s in segs])
+        self._meta = pa.concat_tables(tables) if tables else _meta_schema().empty_table()
         self._doc_rows = None
         self._half = None
         if self.writable:
@@ -214,8 +225,17 @@ class VectorIndex:
 
     def chunk(self, row: int) -> Chunk:
         """The chunk stored at a row."""
-        rec = {c: self._meta.column(c)[row].as_py() for c in _META_COLUMNS[:6]}
-        return Chunk(**rec)
+        rec = {c: self._meta.column(c)[row].as_py() for c in _META_COLUMNS[:5]}
+        return Chunk(**rec, text=self._text(row))
+
+    def _text(self, row: int) -> str:
+        import pyarrow.parquet as pq
+
+        seg = int(np.searchsorted(self._starts, row, side="right")) - 1
+        if seg not in self._texts:
+            _, mpath = self._seg_files(self.manifest["segments"][seg]["id"])
+            self._texts[seg] = pq.read_table(mpath, columns=["text"]).column("text")
+        return self._texts[seg][row - int(self._starts[seg])].as_py()
 
     def n_tokens(self) -> np.ndarray:
         """Length of every chunk in the chunker's unit."""
@@ -268,11 +288,20 @@ class VectorIndex:
         import pyarrow as pa
 
         self._vectors = np.concatenate([self._vectors, vectors]) if len(self._vectors) else vectors.copy()
-        self._meta = pa.concat_tables([self._meta, pa.Table.from_pylist(rows, schema=_schema())])
+        table = pa.Table.from_pylist(rows, schema=_schema())
+        self._texts[len(self._starts) - 1] = table.column("text")
+        self._starts = np.append(self._starts, self._starts[-1] + len(rows))
+        self._meta = pa.concat_tables([self._meta, table.drop_columns(["text"])])
         self._doc_rows = None
         self._half = None
         if self._hnsw is not None:
+            # The graph grows in memory; save_graph() persists it (index_documents calls it at the end,
+            # and a reopen rebuilds it if a run stopped before that).
             self._hnsw.add(np.ascontiguousarray(vectors))
+
+    def save_graph(self) -> None:
+        """Persist the HNSW graph (no-op for exact indexes or when already saved)."""
+        if self._hnsw is not None and self.manifest.get("hnsw_state") != self._fingerprint():
             self._save_hnsw()
 
     def delete(self, doc_ids: Iterable[str]) -> int:
