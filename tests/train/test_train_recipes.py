@@ -59,7 +59,7 @@ def test_recipe_runs_extend_cpt_sft_on_tiny_model(trained_tokenizer, tmp_path, m
         "cpt": {"model": str(model), "extend": {"method": "abf", "base": 1e5, "max_length": 256},
                 "data": {"tokenizer": str(model), "out": "runs/r/data", "sources": [{"path": "runs/r/inputs/corpus.jsonl"}],
                          "seq_len": 256, "transform": "utk", "separator": "eos"},
-                "train": {"max_steps": 3, "learning_rate": 1e-3, "report_to": "none", "save_steps": 100}},
+                "train": {"max_steps": 3, "learning_rate": 1e-3, "report_to": "none", "save_steps": 0}},
         "sft": {"seq_len": 256, "train": {"max_steps": 2, "report_to": "none", "save_steps": 100},
                 "stages": [{"name": "s1", "blend": [{"path": "runs/r/inputs/sft-inst.jsonl", "weight": 1}],
                             "num_samples": 16}]},
@@ -69,6 +69,8 @@ def test_recipe_runs_extend_cpt_sft_on_tiny_model(trained_tokenizer, tmp_path, m
     ext = json.loads((tmp_path / "runs/r/cpt/extended/config.json").read_text())
     assert ext["max_position_embeddings"] == 256 and ext["rope_parameters"]["rope_theta"] == 1e5
     assert rep["cpt"]["steps"] == 3 and rep["sft"][0]["steps"] == 2
+    assert not list((tmp_path / "runs/r/cpt").glob("checkpoint-*"))  # save_steps 0: only final/
+    assert list((tmp_path / "runs/r/sft/s1").glob("checkpoint-*"))
     assert rep["sft"][0]["model"].endswith("cpt/final")
     assert set(rep["timings_s"]) == {"cpt", "sft", "total"}
     from typer.testing import CliRunner

@@ -38,7 +38,7 @@ class TrainSpec(_Strict):
     adam_beta1: float = 0.9
     adam_beta2: float = 0.95
     max_grad_norm: float = 1.0
-    save_steps: int = 500
+    save_steps: int = Field(500, ge=0)  # 0: no checkpoints, only the final model
     save_total_limit: int | None = 3
     logging_steps: int = 10
     seed: int = 0

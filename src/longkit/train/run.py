@@ -61,10 +61,12 @@ def training_arguments(spec: TrainSpec, out: str | Path, streaming: bool) -> Any
         gradient_accumulation_steps=spec.grad_accum, learning_rate=spec.learning_rate, lr_scheduler_type=sched,
         lr_scheduler_kwargs=sched_kwargs, warmup_steps=spec.warmup_steps, weight_decay=spec.weight_decay,
         adam_beta1=spec.adam_beta1, adam_beta2=spec.adam_beta2, max_grad_norm=spec.max_grad_norm,
-        logging_steps=spec.logging_steps, save_steps=spec.save_steps, save_total_limit=spec.save_total_limit,
+        logging_steps=spec.logging_steps, save_steps=max(spec.save_steps, 1), save_total_limit=spec.save_total_limit,
         seed=spec.seed, data_seed=spec.seed, bf16=bf16, fp16=fp16, activation_checkpointing=spec.gradient_checkpointing,
         report_to=resolve_report_to(spec), dataloader_num_workers=spec.dataloader_num_workers,
-        remove_unused_columns=False, disable_tqdm=False, save_strategy="steps",
+        remove_unused_columns=False, disable_tqdm=False,
+        # save_steps 0: no intermediate checkpoints (smoke runs); the final model is still saved.
+        save_strategy="steps" if spec.save_steps > 0 else "no",
         # The streaming dataset shards itself by rank and resumes from its own saved position.
         accelerator_config={"dispatch_batches": False, "split_batches": False} if streaming else None,
         ignore_data_skip=streaming,
