@@ -30,6 +30,18 @@ class LongkitTrainer(Trainer):
         self._data_state: dict[str, Any] | None = None
         self._micro: list[float] = []
 
+    def get_train_dataloader(self) -> Any:
+        """Plain DataLoader for the self-sharding stream; map-style datasets use the Trainer's own."""
+        from longkit.train.collate import StatefulStream
+
+        if not isinstance(self.train_dataset, StatefulStream):
+            return super().get_train_dataloader()
+        # The packed stream already deals documents to ranks; accelerate's IterableDatasetShard would
+        # slice every rank's batches again (losing data and breaking the saved stream position).
+        return torch.utils.data.DataLoader(self.train_dataset, batch_size=self._train_batch_size,
+                                           collate_fn=self.data_collator, num_workers=0,
+                                           pin_memory=self.args.dataloader_pin_memory and torch.cuda.is_available())
+
     def training_step(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> torch.Tensor:
         """One micro-batch; remembers the data position of what was trained and checks the loss."""
         state = inputs.pop(STATE_KEY, None)
