@@ -107,3 +107,21 @@ def test_sft_bad_configs(sft_model, sft_files, tmp_path):
     bad.write_text("model: m\nout: o\nstages:\n  - name: s\n    blend:\n      - {path: a.jsonl, wieght: 1}\n")
     with pytest.raises(ConfigError, match=r"bad.yaml: field 'stages.0.blend.0.wieght'"):
         load_train_config(SFTConfig, bad)
+
+
+def test_sft_resume_gives_the_same_next_step_losses(sft_model, sft_files, tmp_path):
+    import shutil
+
+    from longkit.train.sft import run_sft
+
+    def cfg(out):
+        c = _sft_cfg(sft_model, sft_files, out)
+        c.stages = c.stages[:1]
+        c.train.max_steps, c.train.save_steps = 6, 3
+        return c
+
+    full = run_sft(cfg(tmp_path / "full"))[0]
+    shutil.copytree(tmp_path / "full" / "stage1" / "checkpoint-3", tmp_path / "crashed" / "stage1" / "checkpoint-3")
+    resumed = run_sft(cfg(tmp_path / "crashed"))[0]
+    assert resumed["resumed_from"].endswith("checkpoint-3")
+    assert resumed["step_losses"] == pytest.approx(full["step_losses"][3:], abs=1e-5)
