@@ -30,11 +30,13 @@ class StepTimer(TrainerCallback):
         self._t = 0.0
 
     def on_step_begin(self, *a: Any, **k: Any) -> None:
+        """Start the step clock."""
         if torch.cuda.is_available():
             torch.cuda.synchronize()
         self._t = time.perf_counter()
 
     def on_step_end(self, *a: Any, **k: Any) -> None:
+        """Stop the step clock."""
         if torch.cuda.is_available():
             torch.cuda.synchronize()
         self.times.append(time.perf_counter() - self._t)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import Trainer, TrainerCallback
+from transformers import Trainer
 
 from longkit.errors import LongkitError
 from longkit.train.collate import STATE_KEY
@@ -95,14 +95,3 @@ def load_data_state(checkpoint: str | Path, rank: int = 0) -> dict[str, Any] | N
     """The dataset position saved with a checkpoint for this rank, if any."""
     p = Path(checkpoint) / DATA_STATE.format(rank=rank)
     return json.loads(p.read_text()) if p.exists() else None
-
-
-class LossRecorder(TrainerCallback):
-    """Collects logged losses (for reports); the Trainer's own log_history keeps them too."""
-
-    def __init__(self) -> None:
-        self.losses: list[tuple[int, float]] = []
-
-    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kw: Any) -> None:
-        if logs and "loss" in logs:
-            self.losses.append((state.global_step, float(logs["loss"])))
