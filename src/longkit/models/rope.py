@@ -173,20 +173,13 @@ def plan_extension(
 
 def apply_extension(config: Any, plan: ExtensionPlan) -> Any:
     """Write the plan into a transformers config in place and return it."""
+    # transformers 5: `rope_parameters` is the source of truth (`rope_scaling` is a property alias of it).
     config.rope_parameters = dict(plan.rope_parameters)
-    if hasattr(config, "rope_scaling") and not isinstance(getattr(type(config), "rope_scaling", None), property):
-        try:
-            config.rope_scaling = None
-        except AttributeError:  # some configs alias rope_scaling to rope_parameters
-            pass
-        config.rope_parameters = dict(plan.rope_parameters)
     config.max_position_embeddings = plan.max_position_embeddings
-    if hasattr(config, "rope_theta"):
-        try:
-            config.rope_theta = plan.rope_parameters["rope_theta"]
-        except AttributeError:
-            pass
-    config.validate_rope() if hasattr(config, "validate_rope") else None
+    if "rope_theta" in getattr(config, "__dict__", {}):  # older configs that still keep a separate attribute
+        config.rope_theta = plan.rope_parameters["rope_theta"]
+    if hasattr(config, "validate_rope"):
+        config.validate_rope()
     return config
 
 
