@@ -204,3 +204,26 @@ def test_cpt_non_finite_loss_stops_with_last_checkpoint(cpt_model, corpus_dir, t
                learning_rate=1e30, max_grad_norm=1e30)
     with pytest.raises(LongkitError, match="non-finite loss"):
         run_cpt(cfg)
+
+
+def test_stream_is_not_resharded_by_accelerate(cpt_model, corpus_dir, tmp_path, trained_tokenizer):
+    # The packed stream deals documents to ranks itself; accelerate must hand it over unchanged.
+    from transformers import AutoModelForCausalLM
+
+    from longkit.data.config import data_config_from_dict
+    from longkit.data.dataset import PackedDataset
+    from longkit.train.collate import PackedCollator, StatefulStream
+    from longkit.train.config import TrainSpec
+    from longkit.train.run import training_arguments
+    from longkit.train.trainer import LongkitTrainer
+
+    dcfg = data_config_from_dict({"out": str(corpus_dir / "data"), "seq_len": SEQ, "transform": "plain",
+                                  "separator": "eos"})
+    ds = StatefulStream(PackedDataset.from_config(dcfg, trained_tokenizer, epochs=None))
+    args = training_arguments(TrainSpec(report_to="none", max_steps=1), tmp_path, streaming=True)
+    tr = LongkitTrainer(model=AutoModelForCausalLM.from_pretrained(cpt_model), args=args, train_dataset=ds,
+                        data_collator=PackedCollator())
+    dl = tr.get_train_dataloader()
+    assert type(dl) is torch.utils.data.DataLoader and dl.dataset is ds
+    batch = next(iter(dl))
+    assert batch["input_ids"].shape == (1, SEQ) and "_longkit_data_state" in batch
