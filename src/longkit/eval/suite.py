@@ -374,12 +374,14 @@ def write_suite_report(cfg: SuiteConfig) -> dict[str, Any]:
         for name, e in rows:
             cells = [f"{e['by_length'][n]:.3f}" if n in e["by_length"] else "–" for n in lengths]
             lines.append(f"| {name} | {e['benchmark']} | {e['metric']} | " + " | ".join(cells) +
-                         f" | {_f(e['overall'])} | {_k(e['effective_length'])} | {_f(e['adaptation_rate'])} | {e['samples']} |")
+                         f" | {_f(e['overall'])} | {_k(e['effective_length'])} | "
+                         f"{_rate(e['adaptation_rate'], e['by_length'], cfg.reference_length)} | {e['samples']} |")
         if "ruler_average" in model_rep:
             ra = model_rep["ruler_average"]
             cells = [f"**{ra['by_length'][n]:.3f}**" if n in ra["by_length"] else "–" for n in lengths]
             lines.append(f"| **RULER average ({ra['tasks']} tasks)** | RULER | mean | " + " | ".join(cells) +
-                         f" | – | **{_k(ra['effective_length'])}** | **{_f(ra['adaptation_rate'])}** | |")
+                         f" | – | **{_k(ra['effective_length'])}** | "
+                         f"**{_rate(ra['adaptation_rate'], ra['by_length'], cfg.reference_length)}** | |")
         lines.append("")
         trunc = sum(e["truncated"] for e in model_rep["tasks"].values())
         if trunc:
@@ -407,6 +409,14 @@ def write_suite_report(cfg: SuiteConfig) -> dict[str, Any]:
     write_json(out / "suite.json", report)
     atomic_write_text(out / "report.md", "\n".join(lines).rstrip() + "\n")
     return report
+
+
+def _rate(rate: float | None, by_length: dict[int, float], reference: int | None) -> str:
+    """The adaptation rate, naming the reference length when the configured one was not run."""
+    if rate is None or not by_length:
+        return _f(rate)
+    used = reference if reference in by_length else min(by_length)
+    return _f(rate) if used == reference or reference is None else f"{rate:.3f} (vs {_k(used)})"
 
 
 def _f(x: Any) -> str:
