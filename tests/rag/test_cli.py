@@ -15,7 +15,7 @@ def _invoke(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
-def test_index_ask_tune_delete(tmp_path, topics, tiny_llama_dir):
+def test_index_ask_tune_delete(tmp_path, topics, tiny_llama_dir, tiny_backend, minilm):
     docs = tmp_path / "docs"
     docs.mkdir()
     for name in ("pass", "del", "global"):
@@ -46,6 +46,11 @@ def test_index_ask_tune_delete(tmp_path, topics, tiny_llama_dir):
     manifest = json.loads((ix / "manifest.json").read_text())
     assert manifest["tuned"]["chunk_size"] in (40, 80) and manifest["tuned"]["top_k"] in (1, 2)
     assert manifest["tuned"]["token_budget"] == manifest["tuned"]["chunk_size"] * manifest["tuned"]["top_k"]
+    from longkit.rag.pipeline import RagPipeline
+
+    tuned = RagPipeline.from_index(ix, tiny_backend, embedder=minilm)  # `rag ask` uses the tuned budget
+    assert tuned.settings.token_budget == manifest["tuned"]["token_budget"]
+    assert RagPipeline.from_index(ix, tiny_backend, embedder=minilm, top_k=1).settings.token_budget is None
     info = json.loads(_invoke("rag", "info", ix).output)
     assert info["tuned"] == manifest["tuned"] and info["documents"] == 3
 

@@ -177,7 +177,7 @@ def test_rag_vs_long_sweep_resumes_and_plots(tmp_path, minilm, tiny_backend):
 
     backend = Counting(tiny_backend)
     settings = RagSettings(max_new_tokens=4)
-    summary = rag_vs_long(items, backend, minilm, out_dir=tmp_path / "run", chunk_sizes=(40, 120), top_ks=(1, 3, 50),
+    summary = rag_vs_long(items, backend, minilm, out_dir=tmp_path / "run", chunk_sizes=(40, 120), top_ks=(1, 40, 50),
                           settings=settings, batch_size=4)
     rows = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
     assert len(rows) == 2 * (1 + 2 * 3)
@@ -191,11 +191,11 @@ def test_rag_vs_long_sweep_resumes_and_plots(tmp_path, minilm, tiny_backend):
     first_calls = backend.calls
     assert first_calls < len(rows)  # identical prompts (k beyond the document) generated once
     tokens = {(s["chunk_size"], s["top_k"]): s["context_tokens"] for s in summary["rag"]}
-    assert tokens[(40, 1)] < tokens[(40, 3)] and tokens[(120, 1)] < tokens[(120, 3)]
+    assert tokens[(40, 1)] < tokens[(40, 50)] and tokens[(120, 1)] < tokens[(120, 50)]
     assert (tmp_path / "run" / "rag_vs_long.png").stat().st_size > 5000
     assert "| long context |" in (tmp_path / "run" / "report.md").read_text()
 
-    again = rag_vs_long(items, backend, minilm, out_dir=tmp_path / "run", chunk_sizes=(40, 120), top_ks=(1, 3, 50),
+    again = rag_vs_long(items, backend, minilm, out_dir=tmp_path / "run", chunk_sizes=(40, 120), top_ks=(1, 40, 50),
                         settings=settings)
     assert backend.calls == first_calls and again["rag"] == summary["rag"]
 
