@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -77,10 +78,11 @@ def _fill(path: Path, n: int, dim: int, kind: str, texts: list[str], seed: int =
         doc = f"doc{s // seg}"
         chunks = [Chunk(doc, i, 0, len(texts[(s + i) % len(texts)]), 250, texts[(s + i) % len(texts)]) for i in range(m)]
         index.add(chunks, v, {doc: "h"})
+    index.save_graph()
     return time.perf_counter() - t0, index._vectors
 
 
-def bench_latency(sizes: list[int], queries: int, work: Path, hnsw: bool) -> dict:
+def bench_latency(sizes: list[int], queries: int, work: Path, hnsw_sizes: set[int]) -> dict:
     from longkit.rag.chunk import ChunkConfig, chunk_document
     from longkit.rag.index import VectorIndex
     from longkit.rag.sources import python_reference_text
@@ -111,7 +113,7 @@ def bench_latency(sizes: list[int], queries: int, work: Path, hnsw: bool) -> dic
         row = {"build_seconds": round(build_s, 3), "reopen_seconds_median": round(float(np.median(reopen)), 4),
                "reopen_seconds_max": round(float(max(reopen)), 4), "disk_mb": round(size_mb, 1),
                "exact_query": {**_pct(lat), "k": 10, "queries": queries}}
-        if hnsw:
+        if n in hnsw_sizes:
             hpath = work / f"hnsw-{n}"
             hbuild, _ = _fill(hpath, n, dim, "hnsw", texts)
             t0 = time.perf_counter()
@@ -138,7 +140,7 @@ def main() -> None:
     ap.add_argument("--embed-chunks", type=int, default=100)
     ap.add_argument("--sizes", default="10000,100000")
     ap.add_argument("--queries", type=int, default=300)
-    ap.add_argument("--no-hnsw", action="store_true")
+    ap.add_argument("--hnsw-sizes", default="10000,100000", help="sizes that also get an HNSW index ('' for none)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "rag.json"))
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -148,8 +150,10 @@ def main() -> None:
             "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                         "note": "shared CPU (other jobs running); numbers are wall-clock"},
             "embedding": bench_embedding(args.embed_chunks, work),
-            "latency": bench_latency([int(x) for x in args.sizes.split(",")], args.queries, work, not args.no_hnsw),
-            "command": "HF_HUB_OFFLINE=1 python benchmarks/bench_rag.py",
+            "latency": bench_latency([int(x) for x in args.sizes.split(",")], args.queries, work,
+                                     {int(x) for x in args.hnsw_sizes.split(",") if x}),
+            "command": "HF_HUB_OFFLINE=1 python benchmarks/bench_rag.py " + " ".join(sys.argv[1:]),
+            "load_average_at_end": os.getloadavg(),
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -127,20 +127,3 @@ def test_hnsw_matches_exact_and_reloads_without_rebuilding(tmp_path):
     w.delete(["d0"])  # deletion rebuilds the graph without the document
     assert all(w.chunk(r).doc_id != "d0" for r, _ in w.search(vecs[3], 20))
 
-
-def test_large_exact_search_equals_brute_force(tmp_path, monkeypatch):
-    import longkit.rag.index as index_mod
-
-    monkeypatch.setattr(index_mod, "HALF_SCAN_MIN", 1000)  # take the float16-scan path on a small index
-    rng = np.random.default_rng(5)
-    vecs = rng.normal(size=(3000, 64)).astype(np.float32)
-    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    chunks = [Chunk(f"d{i // 100}", i % 100, 0, 1, 1, "t") for i in range(3000)]
-    idx = VectorIndex.create(tmp_path / "x", {**EMB, "dim": 64})
-    idx.add(chunks, vecs, _hashes(chunks))
-    for q in rng.normal(size=(30, 64)).astype(np.float32):
-        got = idx.search(q, 10)
-        s = vecs @ q
-        truth = sorted(range(3000), key=lambda r: (-s[r], r))[:10]
-        assert [r for r, _ in got] == truth
-        assert np.allclose([v for _, v in got], s[truth], atol=1e-6)

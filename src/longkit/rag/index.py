@@ -29,8 +29,6 @@ from longkit.io import write_json
 from longkit.rag.chunk import Chunk
 
 FORMAT = 1
-HALF_SCAN_MIN = 20000  # collections at least this large are scanned in float16, then re-scored exactly
-HALF_SCAN_MARGIN = 0.02
 _META_COLUMNS = ("doc_id", "position", "start", "end", "n_tokens", "text", "doc_hash")
 
 
@@ -74,7 +72,6 @@ class VectorIndex:
         self._meta: Any = None
         self._doc_rows: dict[str, np.ndarray] | None = None
         self._hnsw: Any = None
-        self._half: Any = None
         self._load()
 
     # ----- creation and opening -------------------------------------------------------------
@@ -148,7 +145,6 @@ class VectorIndex:
         self._starts = np.cumsum([0] + [int(s["rows"]) for s in segs])
         self._meta = pa.concat_tables(tables) if tables else _meta_schema().empty_table()
         self._doc_rows = None
-        self._half = None
         if self.writable:
             self._remove_orphans()
         if self.manifest["kind"] == "hnsw":
@@ -295,7 +291,6 @@ class VectorIndex:
         self._starts = np.append(self._starts, self._starts[-1] + len(rows))
         self._meta = pa.concat_tables([self._meta, table.drop_columns(["text"])])
         self._doc_rows = None
-        self._half = None
         if self._hnsw is not None:
             # The graph grows in memory; save_graph() persists it (index_documents calls it at the end,
             # and a reopen rebuilds it if a run stopped before that).
@@ -366,24 +361,7 @@ class VectorIndex:
         if self._hnsw is not None and k < len(self):
             d, i = self._hnsw.search(q[None], k)
             return [(int(r), float(s)) for r, s in zip(i[0], d[0]) if r >= 0]
-        if len(self) >= HALF_SCAN_MIN and k < len(self):
-            return self._search_half(q, k)
         return _top(self._vectors @ q, k, None)
-
-    def _search_half(self, q: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """Exact top-k at half the memory traffic: a float16 scan keeps every row whose approximate
-        score is within a safety margin of the k-th best, and those rows are re-scored in float32."""
-        import torch
-
-        if self._half is None:
-            self._half = torch.from_numpy(self._vectors).to(torch.float16)
-            self._max_norm = float(np.sqrt((self._vectors.astype(np.float32) ** 2).sum(axis=1).max()))
-        approx = (self._half @ torch.from_numpy(q).to(torch.float16)).float().numpy()
-        kth = np.partition(approx, len(approx) - k)[len(approx) - k]
-        # float16 keeps 11 significant bits: rounding both operands moves a score by far less than this.
-        margin = HALF_SCAN_MARGIN * self._max_norm * float(np.linalg.norm(q))
-        cand = np.flatnonzero(approx >= kth - margin)
-        return _top(self._vectors[cand] @ q, k, cand)
 
 
 def _top(scores: np.ndarray, k: int, rows: np.ndarray | None) -> list[tuple[int, float]]:
