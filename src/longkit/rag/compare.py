@@ -267,7 +267,7 @@ def render_report(summary: dict[str, Any]) -> str:
     lc = summary.get("long_context")
     if lc:
         lines.append(f"| long context | – | – | {lc['context_tokens']:.0f} | {lc['score']:.3f} | "
-                     f"{lc['truncated']} of {lc['n']} documents middle-truncated |")
+                     f"{lc['truncated']} of {lc['n']} prompts middle-truncated |")
     for r in summary["rag"]:
         if r["n"]:
             lines.append(f"| RAG | {r['chunk_size']} | {r['top_k']} | {r['context_tokens']:.0f} | {r['score']:.3f} | "
