@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from longkit.testing import build_tiny_llama, prose as _prose  # noqa: F401  (shared with tests)
+
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -14,12 +16,6 @@ CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
 )
-
-
-def _prose() -> str:
-    from pydoc_data.topics import topics
-
-    return "\n\n".join(topics[k] for k in sorted(topics))
 
 
 @pytest.fixture(scope="session")
@@ -47,26 +43,6 @@ def trained_tokenizer(tmp_path_factory):
     out = tmp_path_factory.mktemp("bpe-tokenizer")
     hf.save_pretrained(out)
     return PreTrainedTokenizerFast.from_pretrained(out)
-
-
-def build_tiny_llama(tokenizer, out: Path, max_positions: int = 4096, layers: int = 2, hidden: int = 64,
-                     seed: int = 0) -> Path:
-    """Save a tiny random LlamaForCausalLM matching tokenizer's vocabulary to out; returns out."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(seed)
-    cfg = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=hidden * 2, num_hidden_layers=layers,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=max_positions,
-        rope_theta=10000.0, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
-        tie_word_embeddings=True,
-    )
-    model = LlamaForCausalLM(cfg)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from longkit.eval.tasks.niah import NIAHConfig, NIAHTask
 
 @pytest.fixture(scope="module")
 def model_dir(trained_tokenizer, tmp_path_factory):
-    from conftest import build_tiny_llama
+    from longkit.testing import build_tiny_llama
 
     return build_tiny_llama(trained_tokenizer, tmp_path_factory.mktemp("tiny-prefix"), max_positions=2048, seed=3)
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import build_tiny_llama
+from longkit.testing import build_tiny_llama
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ FIX = Path(__file__).parent / "fixtures"
 
 @pytest.fixture(scope="module")
 def tiny_dir(trained_tokenizer, tmp_path_factory):
-    from conftest import build_tiny_llama
+    from longkit.testing import build_tiny_llama
 
     return build_tiny_llama(trained_tokenizer, tmp_path_factory.mktemp("tiny-bpe-llama"), max_positions=2048)
 

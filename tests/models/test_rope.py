@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import build_tiny_llama
+from longkit.testing import build_tiny_llama
 from longkit.errors import ConfigError
 from longkit.models import rope
 

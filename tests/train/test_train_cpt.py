@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import _prose, build_tiny_llama
+from longkit.testing import build_tiny_llama, prose as _prose
 from longkit.errors import ConfigError, LongkitError
 
 SEQ = 128

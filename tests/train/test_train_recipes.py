@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import build_tiny_llama
+from longkit.testing import build_tiny_llama
 from longkit.config import validate
 from longkit.errors import ConfigError
 from longkit.train.config import CPTConfig, SFTConfig, load_train_config

@@ -1,0 +1,33 @@
+"""Helpers for tests and experiments: tiny random Llama models built from a config, offline prose."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def prose() -> str:
+    """Python's language reference (pydoc_data.topics) as one text, topics in sorted order."""
+    from pydoc_data.topics import topics
+
+    return "\n\n".join(topics[k] for k in sorted(topics))
+
+
+def build_tiny_llama(tokenizer: Any, out: Path, max_positions: int = 4096, layers: int = 2, hidden: int = 64,
+                     seed: int = 0) -> Path:
+    """Save a tiny random LlamaForCausalLM matching tokenizer's vocabulary to out; returns out."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=hidden * 2, num_hidden_layers=layers,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=max_positions,
+        rope_theta=10000.0, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
+        tie_word_embeddings=True,
+    )
+    model = LlamaForCausalLM(cfg)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
