@@ -1,8 +1,8 @@
 """The ChatQA prompt with retrieved chunks as context.
 
 ChatQA (1.5 / 2) format: `System: {system}\n\n{context}\n\nUser: {turn}\n\nAssistant: {turn}...\n\nAssistant:`.
-TODO(share): `longkit.sft.format` owns the training-side ChatQA format; once it lands, both should
-use one builder so training and inference prompts cannot drift apart.
+The prompt text itself comes from `longkit.sft.format`, so training and inference prompts cannot drift
+apart.
 """
 
 from __future__ import annotations
@@ -11,12 +11,8 @@ from collections.abc import Sequence
 
 from longkit.backends.base import GenerationRequest
 from longkit.errors import ConfigError, InputError
+from longkit.sft.format import CHATQA_SYSTEM, format_chatqa
 
-CHATQA_SYSTEM = (
-    "This is a chat between a user and an artificial intelligence assistant. The assistant gives helpful, "
-    "detailed, and polite answers to the user's questions based on the context. The assistant should also "
-    "indicate when the answer cannot be found in the context."
-)
 SHORT_ANSWER = "Answer the following question with a short span."
 FULL_ANSWER = "Please give a full and complete answer for the question."
 STYLES = ("chatqa", "chat")
@@ -46,16 +42,10 @@ def format_context(texts: Sequence[str]) -> str:
 def chatqa_prompt(context: str, messages: Sequence[dict[str, str]], instruction: str = SHORT_ANSWER,
                   system: str = CHATQA_SYSTEM) -> str:
     """The ChatQA prompt string; the instruction is prefixed to the last user turn."""
-    turns = []
-    for i, m in enumerate(messages):
-        content = m["content"].strip()
-        if i == len(messages) - 1 and instruction:
-            content = f"{instruction} {content}"
-        turns.append(f"{'User' if m['role'] == 'user' else 'Assistant'}: {content}")
-    head = f"System: {system}\n\n"
-    if context:
-        head += f"{context}\n\n"
-    return head + "\n\n".join(turns) + "\n\nAssistant:"
+    msgs = [dict(m) for m in messages]
+    if instruction:
+        msgs[-1]["content"] = f"{instruction} {msgs[-1]['content'].strip()}"
+    return format_chatqa(msgs, context=context, system=system)
 
 
 def chat_prompt_messages(context: str, messages: Sequence[dict[str, str]], instruction: str = SHORT_ANSWER,
