@@ -59,7 +59,7 @@ def unit_spans(text: str, unit: str, tokenizer: Any = None) -> list[tuple[int, i
         raise ConfigError("token chunking needs a tokenizer")
     try:
         enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
-    except NotImplementedError:
+    except NotImplementedError:  # transformers' slow (Python) tokenizers cannot return offsets
         raise ConfigError("token chunking needs a fast tokenizer (one that returns character offsets)") from None
     spans = [(int(s), int(e)) for s, e in enc["offset_mapping"]]
     # Byte-level pieces of one character share its span; drop empty spans so each unit covers text.

@@ -7,6 +7,7 @@ window pooling (mean of the normalised embeddings of consecutive windows, re-nor
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -63,7 +64,7 @@ def _check(texts: Sequence[str], counts: list[int], limit: int, name: str, what:
             raise TextTooLong(f"{what} {i} ('{preview}...') is {c} tokens; embedder '{name}' reads at most {limit} ({hint})")
 
 
-class _Base:
+class _Base(ABC):
     name: str
     kind: str
     dim: int
@@ -121,8 +122,9 @@ class _Base:
         """The text the model embeds for a query."""
         return text
 
+    @abstractmethod
     def _encode(self, texts: list[str], counts: list[int]) -> np.ndarray:
-        raise NotImplementedError
+        """Embed texts already checked against the token limit: (n, dim) float32 unit rows."""
 
 
 class SentenceTransformerEmbedder(_Base):

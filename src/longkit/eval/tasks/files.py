@@ -3,6 +3,7 @@ and field, sample planning, chat wrapping and middle truncation to the model's w
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -94,13 +95,13 @@ class FileTask(Task):
             specs.append({"id": rid if n == 0 else f"{rid}#{n}", "row": i})
         return specs
 
+    @abstractmethod
     def user_text(self, row: dict[str, Any]) -> str:
         """The prompt text for one row (official template)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def references(self, row: dict[str, Any]) -> list[str]:
         """The reference answers of one row."""
-        raise NotImplementedError
 
     def extra_meta(self, row: dict[str, Any]) -> dict[str, Any]:
         """Metadata carried to the scorer and the report."""
