@@ -24,6 +24,7 @@ def run_demo(out: Path, model: str, lengths: list[int], depths: list[float], pro
     from longkit.backends import make_backend
     from longkit.eval.needle_run import NeedleRunConfig, run_needles
     from longkit.eval.report import write_report
+    from longkit.io import write_json
 
     t0 = time.perf_counter()
     backend = make_backend("hf", model)
@@ -40,7 +41,7 @@ def run_demo(out: Path, model: str, lengths: list[int], depths: list[float], pro
               "scores": {s["task"]: {"overall": s["overall"]["score"],
                                      "by_length": {k: v["score"] for k, v in s["by"]["length"].items()}}
                          for s in summaries}}
-    (out / "demo.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out / "demo.json", result)
     return result
 
 

@@ -69,7 +69,9 @@ def test_scorers():
 
 
 def test_passkeys_are_seeded_and_differ_per_cell(smol_tokenizer):
-    task = PasskeyTask(NIAHConfig(lengths=[600, 900], depths=[0, 50]), key_digits=6)
+    shared = NIAHConfig(lengths=[600, 900], depths=[0, 50])
+    task = PasskeyTask(shared, key_digits=6)
+    assert shared.needles == [CHATQA2_NEEDLE]  # the caller's config is left as it was
     keys = [task.needle_spec(s).answers[0] for s in task.plan()]
     again = PasskeyTask(NIAHConfig(lengths=[600, 900], depths=[0, 50]), key_digits=6)
     assert keys == [again.needle_spec(s).answers[0] for s in again.plan()]
@@ -77,6 +79,7 @@ def test_passkeys_are_seeded_and_differ_per_cell(smol_tokenizer):
     sample = task.build(task.plan()[1], TextTokenizer(smol_tokenizer), 8192)
     text = sample.messages[0]["content"]
     assert f"The pass key is {keys[1]}. Remember it. {keys[1]} is the pass key." in text
+    assert sample.meta["question"] == "What is the pass key?"
 
 
 def test_llm_judge_through_a_backend(tiny_backend):

@@ -67,7 +67,11 @@ def run_task(
 
 
 def _question(sample: Any) -> str:
-    return str(sample.meta.get("question", "")) or (sample.messages or [{}])[-1].get("content", sample.prompt or "")[-500:]
+    """The question a judge sees: the task's own, else the end of the prompt (where questions sit)."""
+    if sample.meta.get("question"):
+        return str(sample.meta["question"])
+    text = sample.messages[-1]["content"] if sample.messages else (sample.prompt or "")
+    return text[-500:]
 
 
 def _check_run_manifest(out: Path, task: Task, model_name: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,11 +138,12 @@ def _save_cache(model: Any, tok: Any, out: Path) -> None:
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
         out.parent.mkdir(parents=True, exist_ok=True)
-        if out.exists():
-            return
-        os.replace(tmp, out)
+        if not out.exists():  # another process may have cached it meanwhile
+            os.replace(tmp, out)
     except OSError as exc:  # a read-only cache is not fatal: the next load de-quantises again
         log.warning("could not cache de-quantised weights at %s: %s", out, exc)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _offline() -> bool:

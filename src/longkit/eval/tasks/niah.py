@@ -8,7 +8,7 @@ moved back to the previous sentence end, and the haystack is cut so that the who
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -216,6 +216,7 @@ class NIAHTask(Task):
         ns = self.needle_spec(spec)
         user, meta = insert_needles(self.haystack(tokenizer), tokenizer, ns, spec["length"], spec["depth"],
                                     c.template, c.answer_budget, chat)
+        meta["question"] = ns.question  # for the LLM judge and the report
         kwargs: dict[str, Any] = {"messages": [{"role": "user", "content": user}]} if chat else {"prompt": user}
         return Sample(id=spec["id"], references=ns.answers, meta=meta, max_new_tokens=c.answer_budget, **kwargs)
 
@@ -233,9 +234,7 @@ class PasskeyTask(NIAHTask):
     name = "passkey"
 
     def __init__(self, config: NIAHConfig, key_digits: int = 5):
-        config.needles = [PASSKEY_NEEDLE]
-        config.question = PASSKEY_QUESTION
-        super().__init__(config)
+        super().__init__(replace(config, needles=[PASSKEY_NEEDLE], question=PASSKEY_QUESTION))
         self.key_digits = key_digits
 
     def fingerprint(self) -> dict[str, Any]:
