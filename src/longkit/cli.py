@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 import typer
 
@@ -54,10 +55,80 @@ def _register() -> None:
 _register()
 
 
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI on argv and return the exit status; every failure ends in one `error: ...` line on stderr.
+
+    0 success; 2 a user's mistake (bad option, file or config: `error: <where>: <what was expected>`);
+    1 an internal error (one line and a hint; `LONGKIT_DEBUG=1` shows the traceback); 130 interrupted.
+    """
+    import typer
+
+    from longkit.errors import LongkitError
+
+    cx = _click_exceptions()
+    debug = os.environ.get("LONGKIT_DEBUG", "") not in ("", "0")
+    try:
+        rv = app(args=argv, prog_name="longkit", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
+    except cx.NoArgsIsHelpError:  # the help has been printed already
+        return 2
+    except cx.UsageError as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        _say(f"error: {exc.format_message()}{hint}")
+        return 2
+    except (typer.Exit, getattr(cx, "Exit", typer.Exit)) as exc:
+        return exc.exit_code
+    except (typer.Abort, getattr(cx, "Abort", typer.Abort), KeyboardInterrupt):
+        _say("error: interrupted")
+        return 130
+    except LongkitError as exc:
+        if debug:
+            raise
+        _say(f"error: {exc}")
+        return 2
+    except cx.ClickException as exc:
+        _say(f"error: {exc.format_message()}")
+        return exc.exit_code
+    except UnicodeDecodeError as exc:
+        if debug:
+            raise
+        _say(f"error: input is not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+             "save the file as UTF-8")
+        return 2
+    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+        if debug:
+            raise
+        where = exc.filename if exc.filename is not None else "input"
+        _say(f"error: {where}: {exc.strerror or exc}")
+        return 2
+    except MemoryError:
+        _say("error: out of memory; use smaller inputs, lengths or batch sizes")
+        return 1
+    except Exception as exc:  # an internal error: one line unless asked for the traceback
+        if debug:
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        _say(f"internal error: {type(exc).__name__}: {first} (rerun with LONGKIT_DEBUG=1 for the traceback)")
+        return 1
+
+
+def _click_exceptions():  # noqa: ANN202
+    """The exception module of the click that typer runs on (recent typer vendors its own copy)."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # typer releases that use the click package
+        from click import exceptions
+    return exceptions
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 def main() -> None:
-    """Entry point for `python -m longkit`."""
+    """Entry point for `longkit` and `python -m longkit`."""
     _quiet_libraries()
-    app()
+    sys.exit(run())
 
 
 if __name__ == "__main__":

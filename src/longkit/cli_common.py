@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,8 @@ def friendly_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except LongkitError as exc:
+            if os.environ.get("LONGKIT_DEBUG", "") not in ("", "0"):
+                raise
             typer.secho(f"error: {exc}", fg="red", err=True)
             raise typer.Exit(code=2) from None
 

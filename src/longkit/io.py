@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -12,26 +13,108 @@ from typing import Any
 from longkit.errors import InputError
 
 
+def read_bytes(path: str | Path, what: str = "file") -> bytes:
+    """Read a whole file; a missing, unreadable or directory path raises InputError naming it."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: {what} not found")
+    if path.is_dir():
+        raise InputError(f"{path}: expected a {what}, got a directory")
+    try:
+        return path.read_bytes()
+    except PermissionError:
+        raise InputError(f"{path}: {what} is not readable (permission denied)") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
+
+
+def decode_utf8(data: bytes, path: str | Path) -> str:
+    """Decode UTF-8 (a leading BOM is dropped); bad bytes raise InputError naming file and line."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(f"{path}:{line}: not valid UTF-8 (byte 0x{data[exc.start]:02x}); "
+                         "save the file as UTF-8") from None
+
+
+def read_text(path: str | Path, what: str = "file") -> str:
+    """Read a UTF-8 text file with one-line errors for missing, unreadable and non-UTF-8 files."""
+    return decode_utf8(read_bytes(path, what), path)
+
+
+def read_json(path: str | Path, what: str = "JSON file") -> Any:
+    """Parse a JSON file; bad JSON raises InputError naming file, line and column."""
+    text = read_text(path, what)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+
+
 def iter_jsonl(path: str | Path, required: Iterable[str] = ()) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line number, row) from a JSONL file; a bad row raises InputError naming file and line."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
+    data = read_bytes(path, "JSONL file")
     required = tuple(required)
-    with path.open("r", encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{lineno}: invalid JSON ({exc.msg} at column {exc.colno})") from None
-            if not isinstance(row, dict):
-                raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-            for field in required:
-                if field not in row:
-                    raise InputError(f"{path}:{lineno}: missing field '{field}'")
-            yield lineno, row
+    for lineno, raw in enumerate(data.splitlines(), start=1):
+        if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}:{lineno}: not valid UTF-8 (byte 0x{raw[exc.start]:02x}); "
+                             "save the file as UTF-8") from None
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{lineno}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+        if not isinstance(row, dict):
+            raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+        for field in required:
+            if field not in row:
+                raise InputError(f"{path}:{lineno}: missing field '{field}'")
+        yield lineno, row
+
+
+def output_dir(path: str | Path, option: str = "--out") -> Path:
+    """Check that path can be used as an output directory (absent or a directory) and create it."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{option} {path}: exists and is not a directory; choose a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise InputError(f"{option} {path}: a parent of it is a file, not a directory") from None
+    except NotADirectoryError:
+        raise InputError(f"{option} {path}: a parent of it is a file, not a directory") from None
+    except PermissionError:
+        raise InputError(f"{option} {path}: cannot create it (permission denied)") from None
+    if not os.access(path, os.W_OK):
+        raise InputError(f"{option} {path}: directory is not writable")
+    return path
+
+
+def output_file(path: str | Path, option: str = "--out") -> Path:
+    """Check that path can be written as a file (absent or a regular file, parent creatable)."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{option} {path}: is a directory; expected a file path")
+    output_dir(path.parent if str(path.parent) else Path("."), option)
+    return path
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def read_jsonl(path: str | Path, required: Iterable[str] = ()) -> list[dict[str, Any]]:
@@ -53,12 +136,21 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
+            os.fchmod(fh.fileno(), 0o666 & ~current_umask())  # mkstemp makes 0600; outputs follow the umask
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+@functools.lru_cache(maxsize=1)
+def current_umask() -> int:
+    """The process umask, read once (reading it means setting it, which is not thread-safe)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_json(path: str | Path, obj: Any) -> None:
@@ -97,19 +189,25 @@ class ResultLog:
     def _load(self) -> None:
         if not self.path.exists():
             return
+        if self.path.is_dir():
+            raise InputError(f"{self.path}: expected a results file, got a directory")
+        data = self.path.read_bytes()
         good_bytes = 0
-        with self.path.open("rb") as fh:
-            for raw in fh:
-                if not raw.endswith(b"\n"):
-                    break  # torn write from a crash: drop it
-                try:
-                    rec = json.loads(raw)
-                except json.JSONDecodeError:
+        lines = data.split(b"\n")
+        # the last element is b"" when the file ends with a newline, else the torn tail of a crashed write
+        for lineno, raw in enumerate(lines[:-1], start=1):
+            try:
+                rec = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                if lineno == len(lines) - 1 and lines[-1] == b"":
+                    # a complete-looking last line that is not JSON: a torn write whose newline landed
                     break
-                good_bytes += len(raw)
-                if isinstance(rec, dict) and self.key_field in rec:
-                    self._records[str(rec[self.key_field])] = rec
-        if good_bytes != self.path.stat().st_size:
+                raise InputError(f"{self.path}:{lineno}: garbled result line (not JSON); fix or remove that "
+                                 "line, or start fresh with another --out") from None
+            good_bytes += len(raw) + 1
+            if isinstance(rec, dict) and self.key_field in rec:
+                self._records[str(rec[self.key_field])] = rec
+        if good_bytes != len(data):
             with self.path.open("r+b") as fh:
                 fh.truncate(good_bytes)
 
