@@ -39,6 +39,8 @@ CASES: list[Case] = [
     C("train recipe {nonutf8_yaml}", 2, "not valid UTF-8"),
     C("eval suite {nonutf8_yaml}", 2, "not valid UTF-8"),
     C("train cpt {missing}", 2, "not found"),
+    # --- data, sft, model, train, demo (append above this line) ----------------------------------------------
+    # --- rag, eval, serve (append above this line) ---------------------------------------------------------
 ]
 
 
