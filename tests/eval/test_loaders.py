@@ -43,7 +43,9 @@ def test_file_tasks_load_prompt_and_score_the_gold_answer(name, tok):
             assert task.score("B", s)["score"] == 1.0 and task.score("A", s)["score"] == 0.0
         elif name == "quality":
             assert s.meta["letters"] == ["B"]
-            assert task.score("(B) Ada Reyes", s)["score"] == 1.0 and task.score("Tom Reyes", s)["score"] == 0.0
+            # SCROLLS's exact match is the reported score; the bare letter counts only in the named lenient score
+            assert task.score("(B) Ada Reyes", s)["score"] == 0.0 and task.score("(B) Ada Reyes", s)["lenient"] == 1.0
+            assert task.score("Tom Reyes", s)["score"] == 0.0 and task.score("Tom Reyes", s)["lenient"] == 0.0
         elif name == "En.Dia":
             assert task.score("It is John.", s)["score"] == 1.0
         else:
@@ -93,14 +95,18 @@ def test_quac_unanswerable_refusal_scores(tok):
     assert task.score("I'm sorry, the text does not mention it.", unans)["score"] == 1.0
 
 
-def test_schema_errors_name_file_line_and_field(tok, tmp_path):
+def test_schema_errors_name_file_line_and_field(tok, tmp_path, monkeypatch):
     task = make_task("En.QA", {"lengths": [1], "data": {"infinitebench": str(FIX / "bad")}})
     with pytest.raises(InputError, match=r"bad/longbook_qa_eng.jsonl:2: missing field 'answer'"):
         task.plan()
     task = make_task("doc2dial", {"lengths": [1], "path": str(FIX / "bad" / "chatrag_missing_answers.json")})
     with pytest.raises(InputError, match=r"chatrag_missing_answers.json: item 0: missing field 'answers'"):
         task.plan()
-    with pytest.raises(ConfigError, match="no data path given"):
+    # no local copy and nothing in the (empty) hub cache offline: one line naming repo, file and the fetch command
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(InputError, match=r"En.QA: .*HF_HUB_OFFLINE is set.*dataset xinrongzhang2022/InfiniteBench, "
+                                         r"file longbook_qa_eng.jsonl.*`longkit eval fetch En.QA`"):
         make_task("En.QA", {"lengths": [1], "data": {}})
     with pytest.raises(InputError, match="none of longbook_sum_eng.jsonl found"):
         make_task("En.Sum", {"lengths": [1], "data": {"infinitebench": str(tmp_path)}})

@@ -6,6 +6,7 @@ import re
 import string
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCT = set(string.punctuation)
@@ -30,18 +31,14 @@ def _f1_tokens(pred: list[str], ref: list[str]) -> float:
 
 
 def token_f1(prediction: str, references: Sequence[str]) -> float:
-    """SQuAD token F1 between normalised prediction and each reference; the max over references."""
+    """QA token F1 of the normalised prediction, the max over references (LongBench/InfiniteBench/SCROLLS/LV-Eval).
+
+    No shared token scores 0, so a prediction and a reference that both normalise to nothing ('the' vs 'the')
+    score 0 as in every long-context benchmark's f1_score (`if num_same == 0: return 0`): THUDM/LongBench
+    metrics.py@f6227eb7a25cacbd96310aea2c59af003f8d8925, OpenBMB/InfiniteBench
+    src/compute_scores.py@88b3daa6989da2fbe0077170d7a3c84c25d5ae58. (SQuAD v2's own script would give 1.)"""
     pred = normalize_answer(prediction).split()
-    scores = []
-    for ref in references:
-        ref_toks = normalize_answer(ref).split()
-        if not pred and not ref_toks:
-            scores.append(1.0)
-        elif not pred or not ref_toks:
-            scores.append(0.0)
-        else:
-            scores.append(_f1_tokens(pred, ref_toks))
-    return max(scores, default=0.0)
+    return max((_f1_tokens(pred, normalize_answer(ref).split()) for ref in references), default=0.0)
 
 
 def exact_match(prediction: str, references: Sequence[str]) -> float:
@@ -79,21 +76,29 @@ def keyword_recall(prediction: str, references: Sequence[str]) -> float:
 
 
 # ---------------------------------------------------------------------------------------------------
-# RULER (scripts/eval/synthetic/constants.py): case-insensitive substring matches, per sample in [0, 1]
+# RULER (NVIDIA/RULER scripts/eval/synthetic/constants.py and scripts/eval/evaluate.py, main): the prediction
+# goes through postprocess_pred, then case-insensitive substring matches, per sample in [0, 1]
 # ---------------------------------------------------------------------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x1f]")
+
+
+def ruler_postprocess(prediction: str) -> str:
+    """RULER's postprocess_pred: strip, every ASCII control character becomes a newline, strip again."""
+    return _CONTROL.sub("\n", prediction.strip()).strip()
 
 
 def string_match_all(prediction: str, references: Sequence[str]) -> float:
     """RULER's string_match_all: the fraction of references found (case-insensitive) in the prediction."""
     if not references:
         return 0.0
-    low = prediction.lower()
+    low = ruler_postprocess(prediction).lower()
     return sum(1.0 for r in references if r.lower() in low) / len(references)
 
 
 def string_match_part(prediction: str, references: Sequence[str]) -> float:
     """RULER's string_match_part (QA tasks): 1 if any reference occurs (case-insensitive) in the prediction."""
-    low = prediction.lower()
+    low = ruler_postprocess(prediction).lower()
     return max((1.0 if r.lower() in low else 0.0 for r in references), default=0.0)
 
 
@@ -125,6 +130,22 @@ def rouge_lsum(prediction: str, references: Sequence[str]) -> float:
     return max((rouge(prediction, r, ("rougeLsum",))["rougeLsum"] for r in references), default=0.0)
 
 
+def longbench_rouge_l(prediction: str, reference: str) -> float:
+    """LongBench's rouge_score (gov_report, qmsum): the `rouge` package's rouge-l F-measure, 0 when it raises.
+
+    THUDM/LongBench metrics.py@f6227eb7a25cacbd96310aea2c59af003f8d8925: `Rouge().get_scores([pred], [gt],
+    avg=True)["rouge-l"]["f"]` in a bare try/except returning 0.0. That package is case-sensitive and splits on
+    whitespace after its own cleaning, so 'Paris is nice' vs 'paris is nice' is 2/3 (Google's rouge_score
+    would give 1); an empty prediction raises 'Hypothesis is empty' and scores 0."""
+    from rouge import Rouge
+
+    try:
+        scores = Rouge().get_scores([prediction], [reference], avg=True)
+    except Exception:  # noqa: BLE001 -- the official scorer's bare except: any failure scores 0
+        return 0.0
+    return float(scores["rouge-l"]["f"])
+
+
 _SENT_END = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -134,8 +155,10 @@ def _sentence_lines(text: str) -> str:
 
 
 def scrolls_rouge(prediction: str, references: Sequence[str]) -> dict[str, float]:
-    """SCROLLS summarisation score (QMSum, GovReport): ROUGE-1/2/L/Lsum, each the max over references, and
-    their 'geometric_mean' of ROUGE-1, ROUGE-2 and ROUGE-L (no stemmer, sentences split to lines)."""
+    """SCROLLS summarisation scores of one sample (QMSum, GovReport): ROUGE-1/2/L/Lsum, each the max over
+    references, and this sample's 'geometric_mean' of ROUGE-1, ROUGE-2 and ROUGE-L (no stemmer, sentences split
+    to lines). The benchmark's reported score is not the mean of these per-sample geometric means but
+    `scrolls_corpus_score` of the corpus-averaged ROUGE-1/2/L."""
     types = ("rouge1", "rouge2", "rougeL", "rougeLsum")
     best = dict.fromkeys(types, 0.0)
     pred = _sentence_lines(prediction)
@@ -143,9 +166,29 @@ def scrolls_rouge(prediction: str, references: Sequence[str]) -> dict[str, float
         s = rouge(pred, _sentence_lines(ref), types)
         for k in types:
             best[k] = max(best[k], s[k])
-    g = best["rouge1"] * best["rouge2"] * best["rougeL"]
-    best["geometric_mean"] = g ** (1.0 / 3.0) if g > 0 else 0.0
+    best["geometric_mean"] = geometric_mean([best["rouge1"], best["rouge2"], best["rougeL"]])
     return best
+
+
+def geometric_mean(values: Sequence[float]) -> float:
+    """The geometric mean (0 when any value is 0)."""
+    prod = 1.0
+    for v in values:
+        if v <= 0:
+            return 0.0
+        prod *= v
+    return prod ** (1.0 / len(values)) if values else 0.0
+
+
+def scrolls_corpus_score(rouge1: Sequence[float], rouge2: Sequence[float], rougeL: Sequence[float]) -> float:
+    """SCROLLS's reported QMSum/GovReport score: the geometric mean of the corpus-averaged ROUGE-1, ROUGE-2 and
+    ROUGE-L (tau/scrolls metrics/scrolls.py on the Hub and tau-nlp/scrolls
+    evaluator/dataset_evaluator.py@c672c8b457ad8003659ddf6b7985ddc7c46a277e: the rouge metric averages over
+    samples first; the score is then (R1 * R2 * RL) ** (1/3))."""
+    if not rouge1:
+        return 0.0
+    n = len(rouge1)
+    return geometric_mean([sum(rouge1) / n, sum(rouge2) / n, sum(rougeL) / n])
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -154,7 +197,9 @@ def scrolls_rouge(prediction: str, references: Sequence[str]) -> dict[str, float
 
 
 def first_int(prediction: str) -> str:
-    """The first run of digits in a prediction ('' if none): InfiniteBench's passkey/number_string parse."""
+    """The first run of ASCII digits in a prediction ('' if none): InfiniteBench's first_int_match
+    (src/compute_scores.py@88b3daa6989da2fbe0077170d7a3c84c25d5ae58 splits on `[^0-9]`, so Arabic-Indic or
+    fullwidth digits are not digits, unlike `\\d`)."""
     for item in re.split(r"[^0-9]", prediction):
         if item:
             return item
@@ -180,10 +225,18 @@ def dialogue_name_match(prediction: str, labels: Sequence[str]) -> float:
 
 
 def choice_match(prediction: str, labels: Sequence[str]) -> float:
-    """InfiniteBench En.MC: labels hold the option text and its letter; the answer is read from the
-    first character, then 'answer is:'-style prefixes, then the first standalone A-D word."""
-    if prediction and prediction[0] in "ABCD":
+    """InfiniteBench En.MC (get_score_one_longbook_choice_eng, OpenBMB/InfiniteBench
+    src/compute_scores.py@88b3daa6989da2fbe0077170d7a3c84c25d5ae58): labels hold the option text and its letter.
+
+    The stripped prediction is read from its first character (A-D), else accepted when it equals a label
+    (the option text itself), else after an 'answer is:'-style prefix, else the first standalone A-D word."""
+    prediction = prediction.strip()
+    if not prediction:
+        return 0.0
+    if prediction[0] in "ABCD":
         return float(prediction[0] in labels)
+    if prediction in labels:
+        return 1.0
     for c in "\n\"'.,?!{}":
         prediction = prediction.replace(c, " ")
     while "  " in prediction:
@@ -253,57 +306,66 @@ def chatrag_normalize(text: str) -> str:
     return " ".join(text.split())
 
 
-def chatrag_f1(prediction: str, answers: Sequence[str], dataset: str = "") -> float | None:
-    """ChatRAG Bench F1 for one turn: max token F1 over non-empty answers (None when there are none).
-
-    QuAC and DoQA map any prediction containing an 'unanswerable' phrase to the benchmark's no-answer
-    sentence, so a refusal scores 1 on unanswerable turns; INSCIT drops that sentence from its answers."""
-    pred = prediction.strip().replace("</s>", "")
-    name = dataset.lower()
-    if name.startswith(("quac", "doqa")):
-        low = pred.lower()
-        if any(p in low for p in CHATRAG_UNANSWERABLE_PHRASES):
+def chatrag_prediction(prediction: str, dataset: str = "") -> str:
+    """A prediction as ChatRAG Bench scores it: on one line (ChatQA writes one prediction per line, newlines
+    as spaces, read back stripped); for QuAC and DoQA lowercased and, when it holds an 'unanswerable' phrase,
+    replaced by the no-answer sentence; then stripped and `</s>` removed (compute_f1_score) -- in that order."""
+    pred = prediction.strip().replace("\n", " ").strip()
+    if dataset.lower().startswith(("quac", "doqa")):
+        pred = pred.lower()
+        if any(p in pred for p in CHATRAG_UNANSWERABLE_PHRASES):
             pred = CHATRAG_NO_ANSWER
-        else:
-            pred = low
+    return pred.strip().replace("</s>", "")
+
+
+def chatrag_f1(prediction: str, answers: Sequence[str], dataset: str = "") -> float | None:
+    """ChatRAG Bench F1 for one turn: max token F1 over the non-empty answers; None when there are none, and
+    the official mean leaves such turns out (F1Metric.compute_all_pairs only appends when an answer remains).
+
+    Source: the ChatQA evaluation scripts (evaluation/get_scores.py, metrics.py and run_generation_vllm.py in
+    the nvidia/Llama3-ChatQA-1.5-8B repository on the Hugging Face Hub). INSCIT drops the no-answer sentence
+    that the benchmark added to its answer lists."""
+    pred = chatrag_prediction(prediction, dataset)
+    if dataset.lower().startswith("inscit"):
+        answers = [a for a in answers if a != CHATRAG_NO_ANSWER]
     refs = [a.strip() for a in answers if a.strip()]
-    if name.startswith("inscit"):
-        refs = [a for a in refs if a != CHATRAG_NO_ANSWER] or refs
     if not refs:
         return None
     if not pred:
         return 0.0
     p = chatrag_normalize(pred).split()
-    scores = []
-    for r in refs:
-        rt = chatrag_normalize(r).split()
-        scores.append(_f1_tokens(p, rt) if p and rt else 0.0)
-    return max(scores)
+    return max(_f1_tokens(p, chatrag_normalize(r).split()) for r in refs)
 
 
-def _is_float(s: str) -> bool:
+def _is_float(s: Any) -> bool:
     try:
         float(s)
         return True
-    except ValueError:
+    except (TypeError, ValueError):
         return False
 
 
-def convfinqa_match(prediction: str, answer: str, formula: str = "", question: str = "") -> float:
-    """ChatRAG Bench ConvFinQA accuracy: the gold number (or formula, rounded or as a percent) in the prediction."""
+def convfinqa_match(prediction: str, gold: Any, formula: str = "", question: str = "") -> float:
+    """ChatRAG Bench ConvFinQA accuracy (get_scores.py evaluate_convfinqa): 1 when the cleaned prediction holds
+    the executed answer `exe_answer` (as Python prints the JSON number), the formula `answers[0]`, the number
+    rounded to 3 or 2 places, x100 for 'percent' questions, the integer of an 'N.0', or -gold after 'decrease'.
+
+    `gold` keeps its JSON type (int or float), because the official test is `str(gold) in pred`. An empty
+    formula is skipped (officially `"" in pred` would accept anything; the files always carry one)."""
     pred = prediction.replace(",", "").replace("$", "").replace("million", "").replace("billion", "")
     pred = " ".join(re.sub(r"\((\b\w+\b)\)", "", pred).split())
-    gold = str(answer)
-    if gold in pred or (formula and formula in pred):
+    if str(gold) in pred or (formula and str(formula) in pred):
         return 1.0
-    if _is_float(gold):
-        g = float(gold)
-        if str(round(g, 3)) in pred or str(round(g, 2)) in pred:
-            return 1.0
-        if "percent" in question and any(s in pred for s in (str(g * 100), str(round(g * 100, 1)), str(round(g * 100, 2)))):
-            return 1.0
-        if gold.endswith(".0") and str(int(g)) in pred:
-            return 1.0
-        if "decrease" in pred and g < 0 and str(-1 * g) in pred:
+    if _is_float(gold) and (str(round(float(gold), 3)) in pred or str(round(float(gold), 2)) in pred):
+        return 1.0
+    if "percent" in question and _is_float(gold) and any(
+            s in pred for s in (str(float(gold) * 100), str(round(float(gold) * 100, 1)),
+                                str(round(float(gold) * 100, 2)))):
+        return 1.0
+    if str(gold).endswith(".0") and str(int(float(gold))) in pred:
+        return 1.0
+    if "decrease" in pred and _is_float(gold) and float(gold) < 0:
+        neg = -1 * gold if isinstance(gold, (int, float)) else -1 * float(gold)
+        if str(neg) in pred:
             return 1.0
     return 0.0

@@ -2,13 +2,17 @@
 
 Official files (huggingface.co/datasets/nvidia/ChatRAG-Bench, data/<dataset>/*.json) are JSON lists
 (JSONL is accepted too) of items with `messages` (user/assistant turns, the last from the user),
-`answers` and `ctxs` (`title`, `text`). The prompt is ChatQA's: the system line, the top-k contexts as
-"title: ..., source: ...", the last 7 turns with the dataset's instruction put before the first user
-turn, then "Assistant:". The context is cut from its end when the prompt would not fit (as ChatQA
+`answers` and `ctxs` (`title`, `text`); ConvFinQA items also carry `exe_answer`, the executed number
+that is its gold answer. The prompt is ChatQA's (evaluation/dataset.py of the ChatQA evaluation scripts
+in the nvidia/Llama3-ChatQA-1.5-8B Hub repository): the system line, the top-k contexts as
+"title: ..., source: ...", the last 7 turns with the dataset's instruction -- before the first user turn
+for the long-answer sets (ConvFinQA included), before the last user turn for TopiOCQA, SQA and CoQA --
+then "Assistant:". The context is cut from its end when the prompt would not fit (as ChatQA
 does). For the long-document sets (doc2dial, quac, qrecc, topiocqa, inscit) the contexts are the
 top-5 chunks: the ones given in `ctxs`, or -- with `index:` set to a `longkit rag` index of the
 documents -- the ones retrieved through `longkit.rag.pipeline` for the conversation.
-Scores: ChatRAG's F1 (unanswerable handling for QuAC/DoQA/INSCIT), exact match for ConvFinQA.
+Scores: ChatRAG's F1 (unanswerable handling for QuAC/DoQA/INSCIT), exact match for ConvFinQA. Turns
+without any non-empty answer are left out, as the official mean leaves them out.
 """
 
 from __future__ import annotations
@@ -28,20 +32,26 @@ SYSTEM = ("System: This is a chat between a user and an artificial intelligence 
 LONG_ANSWER = "Please give a full and complete answer for the question. "
 INSTRUCTIONS = {
     **{d: LONG_ANSWER for d in ("doc2dial", "quac", "qrecc", "inscit", "doqa_movies", "doqa_travel", "doqa_cooking",
-                                "hybridial")},
+                                "hybridial", "convfinqa")},
     "topiocqa": "Answer the following question with a short span, or a full and complete answer. ",
     "sqa": "Answer the following question with one or a list of items. ",
     "coqa": "Answer the following question with a short span. The answer needs to be just in a few words. ",
-    "convfinqa": "Answer the following question with a number from context or the math arithmetic using +, -, *, or /. ",
 }
+# reformat_question prefixes these sets' instruction to the LAST user turn (the others: the first user turn)
+LAST_TURN = ("topiocqa", "sqa", "coqa")
 LONG_DOCUMENT = ("doc2dial", "quac", "qrecc", "topiocqa", "inscit")
 DATASETS = tuple(INSTRUCTIONS)
 
 
 def file_candidates(name: str) -> list[str]:
-    """Where a dataset's file may sit under the ChatRAG Bench directory."""
-    return [f"{name}.json", f"{name}.jsonl", f"{name}/test.json", f"data/{name}/test.json", f"{name}/dev.json",
-            f"data/{name}/dev.json"]
+    """Where a dataset's file may sit under the ChatRAG Bench directory (the official layout first, e.g.
+    doqa/test_cooking.json, with or without the repository's data/ folder)."""
+    from longkit.eval.fetch import CHATRAG_FILES
+
+    official = CHATRAG_FILES.get(name)
+    first = [official, f"data/{official}"] if official else []
+    return first + [f"{name}.json", f"{name}.jsonl", f"{name}/test.json", f"data/{name}/test.json", f"{name}/dev.json",
+                    f"data/{name}/dev.json"]
 
 
 def read_items(path: Path) -> list[tuple[str, dict[str, Any]]]:
@@ -87,6 +97,8 @@ class ChatRAGTask(Task):
                 for f in ("messages", "answers"):
                     if f not in item:
                         raise InputError(f"{self.path}: {where}: missing field '{f}'")
+                if self.name == "convfinqa" and "exe_answer" not in item:
+                    raise InputError(f"{self.path}: {where}: missing field 'exe_answer' (ConvFinQA's gold number)")
                 if "ctxs" not in item and self.index is None:
                     raise InputError(f"{self.path}: {where}: missing field 'ctxs' (or set 'index' to retrieve contexts)")
                 msgs = item["messages"]
@@ -109,17 +121,33 @@ class ChatRAGTask(Task):
         return {"name": self.name, "path": str(self.path), "num_ctx": self.num_ctx, "max_length": self.max_length,
                 "index": self.index}
 
+    def answers(self, item: dict[str, Any]) -> list[str]:
+        """The item's answers as strings."""
+        return [str(a) for a in item["answers"]] if isinstance(item["answers"], list) else [str(item["answers"])]
+
+    def scored(self, item: dict[str, Any]) -> bool:
+        """Whether the official mean counts this item: ConvFinQA needs exe_answer, the rest a non-empty answer
+        (after INSCIT's no-answer sentence is dropped)."""
+        if self.name == "convfinqa":
+            return True
+        return chatrag_f1("", self.answers(item), self.name) is not None
+
     def plan(self) -> list[dict[str, Any]]:
-        """One spec per item."""
-        return [{"id": str(item.get("id", i)), "item": i} for i, (_, item) in enumerate(self.items())]
+        """One spec per item the official mean counts (items without an answer are left out, not scored 0)."""
+        return [{"id": str(item.get("id", i)), "item": i} for i, (_, item) in enumerate(self.items())
+                if self.scored(item)]
 
     def question(self, messages: list[dict[str, str]]) -> str:
-        """ChatQA's reformat_question: last 7 turns, the instruction before the first user turn."""
+        """ChatQA's reformat_question: last 7 turns, the instruction before the first user turn, or before the
+        last one for TopiOCQA, SQA and CoQA."""
         turns = [dict(m) for m in messages[-7:]]
-        for t in turns:
-            if t["role"] == "user":
-                t["content"] = INSTRUCTIONS[self.name] + t["content"]
-                break
+        if self.name in LAST_TURN:
+            turns[-1]["content"] = INSTRUCTIONS[self.name] + turns[-1]["content"]
+        else:
+            for t in turns:
+                if t["role"] == "user":
+                    t["content"] = INSTRUCTIONS[self.name] + t["content"]
+                    break
         return "\n\n".join(("User: " if t["role"] == "user" else "Assistant: ") + t["content"] for t in turns).strip()
 
     def contexts(self, item: dict[str, Any]) -> list[str]:
@@ -148,19 +176,22 @@ class ChatRAGTask(Task):
         if cut:
             context = tokenizer.decode(ids[:max(room, 0)])
         prompt = SYSTEM + "\n\n" + context + "\n\n" + question + "\n\nAssistant:"
-        answers = [str(a) for a in item["answers"]] if isinstance(item["answers"], list) else [str(item["answers"])]
+        answers = self.answers(item)
         turns = sum(1 for m in item["messages"] if m["role"] == "user")
         meta = {"turns": turns, "where": where, "context_cut": cut, "question": item["messages"][-1]["content"],
                 "unanswerable": any(a == CHATRAG_NO_ANSWER for a in answers)}
         if self.name == "convfinqa":
-            meta["formula"] = str(item.get("answer_formula", item.get("formula", "")))
+            # get_scores.py's evaluate_convfinqa: gold = exe_answer (kept as its JSON number), formula = answers[0]
+            meta["gold"] = item["exe_answer"]
+            meta["formula"] = answers[0] if answers else ""
+            answers = [str(item["exe_answer"])]
         return Sample(id=spec["id"], references=answers, prompt=prompt, meta=meta,
                       max_new_tokens=self.max_new_tokens, stop=["\n\nUser:"])
 
     def score(self, prediction: str, sample: Sample) -> dict[str, float]:
         """ChatRAG's F1 (0-1) or ConvFinQA exact match."""
         if self.name == "convfinqa":
-            return {"score": convfinqa_match(prediction, sample.references[0], sample.meta.get("formula", ""),
-                                             sample.meta.get("question", ""))}
+            return {"score": convfinqa_match(prediction, sample.meta.get("gold", sample.references[0]),
+                                             sample.meta.get("formula", ""), sample.meta.get("question", ""))}
         f1 = chatrag_f1(prediction, sample.references, self.name)
         return {"score": 0.0 if f1 is None else f1}

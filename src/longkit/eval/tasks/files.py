@@ -45,11 +45,15 @@ class FileTask(Task):
     max_new_tokens: int = 64
 
     def __init__(self, path: str | Path, limit: int | None = None, max_length: int | None = None,
-                 chat: bool | None = None):
+                 chat: bool | None = None, budget: int | None = None):
         self.path = Path(path)
         self.limit = limit
         self.max_length = max_length  # truncate prompts to this many tokens (e.g. ChatQA 2's 32K set)
         self.chat = chat
+        # The benchmark's own truncation budget: the prompt text (before any chat template, as LongBench's
+        # pred.py and InfiniteBench's eval scripts cut it) is cut in the middle to this many tokens. When the
+        # window cannot hold it plus the answer, the window wins and the sample says so (meta 'budget').
+        self.budget = budget
         self._rows: list[tuple[int, dict[str, Any]]] | None = None
 
     def rows(self) -> list[tuple[int, dict[str, Any]]]:
@@ -75,7 +79,10 @@ class FileTask(Task):
 
     def fingerprint(self) -> dict[str, Any]:
         """Task name, file, truncation and chat settings."""
-        return {"name": self.name, "path": str(self.path), "max_length": self.max_length, "chat": self.chat}
+        fp = {"name": self.name, "path": str(self.path), "max_length": self.max_length, "chat": self.chat}
+        if self.budget:
+            fp["budget"] = self.budget
+        return fp
 
     def row_id(self, row: dict[str, Any], lineno: int) -> str:
         """A stable sample id (the file's own id when it has one)."""
@@ -115,9 +122,13 @@ class FileTask(Task):
         window = min(max_context, self.max_length) if self.max_length else max_context
         overhead = tokenizer.count(tokenizer.render_messages([{"role": "user", "content": ""}])) if chat else 0
         full = tokenizer.count(text)
-        text, truncated = tokenizer.truncate_middle(text, window - self.max_new_tokens - overhead - 8)
+        fit = window - self.max_new_tokens - overhead - 8
+        limit = min(self.budget, fit) if self.budget else fit
+        text, truncated = tokenizer.truncate_middle(text, limit)
         meta = {"length": self.length_of(row, full + overhead), "input_tokens": full + overhead,
                 "truncated_by_task": truncated, "line": lineno, **self.extra_meta(row)}
+        if self.budget:
+            meta["budget"] = "official" if self.budget <= fit else "window"
         kwargs: dict[str, Any] = {"messages": [{"role": "user", "content": text}]} if chat else {"prompt": text}
         return Sample(id=spec["id"], references=self.references(row), meta=meta, max_new_tokens=self.max_new_tokens,
                       **kwargs)

@@ -41,6 +41,9 @@ TEMPLATES = {
                             "the name used by the scriptwriter (before the colon marks) of one single character and "
                             "nothing else."),
 }
+# The official eval scripts cut every prompt in the middle to TRUNCATE_LEN = 128 * 1024 tokens (OpenBMB/InfiniteBench
+# src/eval_yarn_mistral.py@220fd2e0dad86a9e5839ab2793ceea5b20f52d61), with no room kept for the answer.
+TRUNCATE_LEN = 128 * 1024
 MAX_NEW_TOKENS = {"passkey": 6, "number_string": 12, "kv_retrieval": 50, "longbook_sum_eng": 1200,
                   "longbook_choice_eng": 40, "longbook_qa_eng": 40, "longdialogue_qa_eng": 40}
 
@@ -48,7 +51,26 @@ PASSKEY_NEEDLE = "The pass key is {key}. Remember it. {key} is the pass key."
 NUMBER_NEEDLE = "The sequence of digits is {key}. Remember it. {key} is the sequence of digits."
 PASSKEY_INPUT = "What is the pass key?"
 NUMBER_INPUT = "What is the sequence of digits?"
-KV_INPUT = 'Key: "{key}"\nThe value associated with the specified key is: '
+# The official generator's question (data/construct_synthetic_dataset.py, build_kv_retrieval, OpenBMB/InfiniteBench
+# @220fd2e0dad86a9e5839ab2793ceea5b20f52d61) starts with a newline after the JSON object.
+KV_INPUT = '\nKey: "{key}"\nThe value associated with the specified key is: '
+# The generator's noise line: RULER's noise sentence ending in a newline; the needle line ends in one too.
+NOISE_LINE = NOISE_SENTENCE + "\n"
+
+
+def passkey_key(rng: random.Random) -> str:
+    """build_passkey's key: five independent digits 0-9, so a key may start with 0."""
+    return "".join(str(rng.randint(0, 9)) for _ in range(5))
+
+
+def number_string_key(rng: random.Random) -> str:
+    """build_number_string's key: five digits 0-9, then five times a digit at a random position is doubled
+    in place (keys.insert(pos, keys[pos]), pos in [0, 4 + k]), so the ten digits hold repeated neighbours."""
+    keys = [str(rng.randint(0, 9)) for _ in range(5)]
+    for k in range(5):
+        pos = rng.randint(0, 5 + k - 1)
+        keys.insert(pos, keys[pos])
+    return "".join(keys)
 
 
 @dataclass
@@ -104,14 +126,15 @@ class InfiniteRetrievalTask(Task):
                 return "JSON data:\n" + json.dumps(dict(pairs), indent=None)
             answer = target_value
         else:
-            digits = 5 if self.kind == "passkey" else 10
-            answer = str(rng.randint(10 ** (digits - 1), 10 ** digits - 1))
-            needle = (PASSKEY_NEEDLE if self.kind == "passkey" else NUMBER_NEEDLE).format(key=answer)
+            # build_passkey / build_number_string (construct_synthetic_dataset.py @220fd2e0): the context is
+            # noise lines, the needle line, noise lines ("noise * j + ans + noise * (num_noise - j)")
+            answer = passkey_key(rng) if self.kind == "passkey" else number_string_key(rng)
+            needle = (PASSKEY_NEEDLE if self.kind == "passkey" else NUMBER_NEEDLE).format(key=answer) + "\n"
             question = PASSKEY_INPUT if self.kind == "passkey" else NUMBER_INPUT
 
             def context_of(n: int) -> str:
                 at = round(depth / 100 * n)
-                return " ".join([NOISE_SENTENCE] * at + [needle] + [NOISE_SENTENCE] * (n - at))
+                return NOISE_LINE * at + needle + NOISE_LINE * (n - at)
 
         def render(n: int) -> tuple[str, str, None]:
             user = template.format(context=context_of(n), input=question)

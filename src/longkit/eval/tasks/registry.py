@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from longkit.errors import ConfigError
@@ -22,14 +23,32 @@ class TaskInfo:
     factory: Callable[[dict[str, Any]], Task]
 
 
+def _official(s: dict[str, Any], name: str, key: str, candidates: list[str], what: str) -> Path:
+    """The task's file: the configured path (or data.<key> directory), else the official data fetched by name."""
+    given = s.get("path") or s.get("data", {}).get(key)
+    if given:
+        from longkit.eval.tasks.files import resolve_file
+
+        return resolve_file(given, candidates, what)
+    from longkit.eval.fetch import fetch
+
+    return fetch(name)
+
+
 def _ruler(name: str) -> Callable[[dict[str, Any]], Task]:
     def make(s: dict[str, Any]) -> Task:
         from longkit.eval.tasks.ruler import RulerConfig, RulerTask
 
         data = s.get("data", {})
+        squad, hotpotqa = s.get("squad", data.get("squad")), s.get("hotpotqa", data.get("hotpotqa"))
+        if name == "qa_1" and not squad or name == "qa_2" and not hotpotqa:
+            from longkit.eval.fetch import fetch
+
+            fetched = str(fetch(name))  # SQuAD v2 / HotpotQA by name when no local copy is configured
+            squad, hotpotqa = (fetched, hotpotqa) if name == "qa_1" else (squad, fetched)
         cfg = RulerConfig(lengths=list(s["lengths"]), num_samples=int(s.get("samples", 1)), seed=int(s.get("seed", 42)),
-                          essay=str(s.get("essay", data.get("essay", "pydoc"))),
-                          squad=s.get("squad", data.get("squad")), hotpotqa=s.get("hotpotqa", data.get("hotpotqa")),
+                          essay=str(s.get("essay", data.get("essay", "auto"))),
+                          squad=squad, hotpotqa=hotpotqa,
                           chat=s.get("chat"), fewshot=bool(s.get("fewshot", True)),
                           overrides={name: s["options"]} if s.get("options") else {})
         return RulerTask(name, cfg)
@@ -56,35 +75,34 @@ def _inf_retrieval(kind: str) -> Callable[[dict[str, Any]], Task]:
     return make
 
 
-def _file_kwargs(s: dict[str, Any]) -> dict[str, Any]:
-    return {"limit": s.get("samples"), "max_length": s.get("max_length"), "chat": s.get("chat")}
+def _file_kwargs(s: dict[str, Any], budget: int | None = None) -> dict[str, Any]:
+    # budget: the benchmark's official prompt truncation (tokens); a configured 0 means "fit the window only"
+    b = s.get("budget")
+    return {"limit": s.get("samples"), "max_length": s.get("max_length"), "chat": s.get("chat"),
+            "budget": budget if b is None else (int(b) or None)}
 
 
 def _inf_file(name: str) -> Callable[[dict[str, Any]], Task]:
     def make(s: dict[str, Any]) -> Task:
-        from longkit.eval.tasks.files import resolve_file
-        from longkit.eval.tasks.infinitebench import InfiniteFileTask
+        from longkit.eval.tasks.infinitebench import TRUNCATE_LEN, InfiniteFileTask
 
-        path = resolve_file(s.get("path") or s.get("data", {}).get("infinitebench"),
-                            [f"{InfiniteFileTask.FILES[name]}.jsonl"], f"InfiniteBench {name}")
-        return InfiniteFileTask(name, path, **_file_kwargs(s))
+        path = _official(s, name, "infinitebench", [f"{InfiniteFileTask.FILES[name]}.jsonl"], f"InfiniteBench {name}")
+        return InfiniteFileTask(name, path, **_file_kwargs(s, TRUNCATE_LEN))
     return make
 
 
 def _chatqa2(name: str, source: str) -> Callable[[dict[str, Any]], Task]:
     def make(s: dict[str, Any]) -> Task:
         from longkit.eval.tasks import longbench as lb
-        from longkit.eval.tasks.files import resolve_file
 
-        kw = _file_kwargs(s)
+        # LongBench's official budget for 32K models (config/model2maxlen.json: 31500); SCROLLS defines none
+        kw = _file_kwargs(s, None if source == "scrolls" else lb.LONGBENCH_32K_BUDGET)
         if kw["max_length"] is None:
             kw["max_length"] = 32768  # ChatQA 2 evaluates this set at 32K
         if source == "scrolls":
-            path = resolve_file(s.get("path") or s.get("data", {}).get("scrolls"), lb.scrolls_candidates(name),
-                                f"SCROLLS {name}")
+            path = _official(s, name, "scrolls", lb.scrolls_candidates(name), f"SCROLLS {name}")
             return lb.ScrollsTask(name, path, **kw)
-        path = resolve_file(s.get("path") or s.get("data", {}).get("longbench"), lb.longbench_candidates(name),
-                            f"LongBench {name}")
+        path = _official(s, name, "longbench", lb.longbench_candidates(name), f"LongBench {name}")
         return lb.LongBenchTask(name, path, **kw)
     return make
 
@@ -93,7 +111,12 @@ def _lveval(name: str) -> Callable[[dict[str, Any]], Task]:
     def make(s: dict[str, Any]) -> Task:
         from longkit.eval.tasks.lveval import LVEvalTask
 
-        return LVEvalTask(name, s.get("path") or s.get("data", {}).get("lveval"), levels=s.get("levels"),
+        root = s.get("path") or s.get("data", {}).get("lveval")
+        if not root:
+            from longkit.eval.fetch import fetch
+
+            root = fetch(name)
+        return LVEvalTask(name, root, levels=s.get("levels"),
                           limit=s.get("samples"), max_length=s.get("max_length"), chat=s.get("chat"))
     return make
 
@@ -101,10 +124,8 @@ def _lveval(name: str) -> Callable[[dict[str, Any]], Task]:
 def _chatrag(name: str) -> Callable[[dict[str, Any]], Task]:
     def make(s: dict[str, Any]) -> Task:
         from longkit.eval.tasks.chatrag import ChatRAGTask, file_candidates
-        from longkit.eval.tasks.files import resolve_file
 
-        path = resolve_file(s.get("path") or s.get("data", {}).get("chatrag"), file_candidates(name),
-                            f"ChatRAG Bench {name}")
+        path = _official(s, name, "chatrag", file_candidates(name), f"ChatRAG Bench {name}")
         opts = s.get("options", {})
         return ChatRAGTask(name, path, num_ctx=opts.get("num_ctx"), max_length=int(s.get("max_length") or 4096),
                            limit=s.get("samples"), index=opts.get("index"))
