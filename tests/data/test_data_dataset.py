@@ -69,7 +69,7 @@ def test_ranks_and_workers_are_disjoint_and_complete(topics_corpus):
     seen: dict[int, int] = {}
     samples = []
     for rank in range(2):
-        ds = _ds(topics_corpus, rank=rank, world_size=2)
+        ds = _ds(topics_corpus, rank=rank, world_size=2, shard="document")
         for w in range(3):
             for s in ds.iter_shard(w, 3):
                 samples.append(s)
@@ -107,9 +107,9 @@ def test_deterministic_and_resume_equality(topics_corpus, smol_copy):
         for a, b in zip(rest, full[cut:]):
             np.testing.assert_array_equal(a["input_ids"], b["input_ids"])
             np.testing.assert_array_equal(a["labels"], b["labels"])
-    ds = _ds(topics_corpus, transform=tr)
+    ds = _ds(topics_corpus, transform=tr, shard="document")
     next(iter(ds))
-    other = _ds(topics_corpus, transform=tr)
+    other = _ds(topics_corpus, transform=tr, shard="document")
     other.load_state_dict(ds.state_dict())
     with pytest.raises(ConfigError, match="worker 1 of 2"):
         next(other.iter_shard(1, 2))
@@ -128,3 +128,51 @@ def test_torch_dataloader_workers(topics_corpus):
     assert batch["input_ids"].dtype == torch.int32 and batch["input_ids"].shape == (4096,)
     total = sum(int((b["labels"] != -100).sum()) for b in loader)
     assert total == int(topics_corpus.lengths.sum()) + len(topics_corpus)  # text + one separator per doc
+
+
+def _loader_order(ds, workers):
+    """What a DataLoader with `workers` workers and batch_size ds.batch_size hands out, in order."""
+    import torch
+
+    loader = torch.utils.data.DataLoader(ds, batch_size=ds.batch_size, num_workers=workers,
+                                         collate_fn=lambda xs: xs)
+    return [s for batch in loader for s in batch]
+
+
+@pytest.mark.parametrize("world,batch,workers", [(2, 1, 2), (2, 2, 1), (3, 1, 1)])
+def test_sequence_sharding_reproduces_the_single_process_stream(topics_corpus, smol_copy, world, batch, workers):
+    cfg = UtKConfig(probability=0.5)
+    add_utk_special_tokens(smol_copy, cfg)
+    tr = UtKTransform(smol_copy, cfg)
+    single = list(_ds(topics_corpus, transform=tr, seq_len=1024))
+    per_rank = [_loader_order(_ds(topics_corpus, transform=tr, seq_len=1024, rank=r, world_size=world,
+                                  batch_size=batch), workers) for r in range(world)]
+    # Micro-batch m of the single stream is rank m % world's (m // world)-th micro-batch: N ranks x batch B
+    # train on exactly what one process with batch B and gradient accumulation N does. None twice, none missing.
+    assert sum(len(x) for x in per_rank) == len(single) > 10
+    for i, s in enumerate(single):
+        m = i // batch
+        got = per_rank[m % world][(m // world) * batch + i % batch]
+        np.testing.assert_array_equal(got["input_ids"], s["input_ids"])
+        np.testing.assert_array_equal(got["labels"], s["labels"])
+
+
+def test_sequence_state_of_one_rank_resumes_every_rank_and_worker(topics_corpus):
+    world, batch = 2, 2
+    single = list(_ds(topics_corpus, seq_len=1024))
+    ds0 = _ds(topics_corpus, seq_len=1024, rank=0, world_size=world, batch_size=batch)
+    it = ds0.iter_shard()
+    for _ in range(2 * batch):  # rank 0 trained its first two micro-batches (= two global steps)
+        next(it)
+    state = json.loads(json.dumps(ds0.state_dict()))
+    assert state["seq"] == 2 * world * batch
+    for rank in range(world):
+        resumed = _ds(topics_corpus, seq_len=1024, rank=rank, world_size=world, batch_size=batch)
+        resumed.load_state_dict(state)
+        rest = _loader_order(resumed, 2)  # two workers after the restart
+        want = [s for i, s in enumerate(single) if i >= state["seq"] and (i // batch) % world == rank]
+        assert len(rest) == len(want) > 0
+        for a, b in zip(rest, want):
+            np.testing.assert_array_equal(a["input_ids"], b["input_ids"])
+    with pytest.raises(ConfigError, match="shard"):
+        _ds(topics_corpus, shard="rows")

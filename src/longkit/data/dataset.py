@@ -16,13 +16,26 @@ Each sample is a dict of numpy arrays, all int32, of length `seq_len` unless not
     segments, num_pad, structure   metadata for untie()/stats, only with with_meta=True (default off
                   for training; variable-length, so a collate function must drop or handle them)
 
-Sharding: documents of the (upsampled, shuffled) order are dealt round-robin to the global
-workers (rank * num_workers + worker id), so no two ranks/workers ever see the same document piece.
+Sharding (`shard`):
+  "sequence" (default) - every rank and data-loader worker walks the one packed stream that a single
+    process would see and keeps only its own sequences: micro-batch m (sequences m*B..m*B+B-1 for a
+    per-device batch B) belongs to rank m % world, so N ranks x batch B see exactly what one process
+    with batch B and gradient accumulation N sees, and training is the same run at any world size.
+    Within a rank, its micro-batches go round-robin to the data-loader workers in the order the
+    DataLoader collects them. The price is that each worker packs (but does not lay out) the others'
+    sequences; packing runs at tens of millions of tokens/s (benchmarks/results/bench_data.json),
+    far above what a training rank consumes.
+  "document" - documents of the (upsampled, shuffled) order are dealt round-robin to the global
+    workers (rank * num_workers + worker id) and each packs its own: no shared work, but the stream
+    depends on the number of ranks and workers.
 Determinism: the order depends on (seed, epoch); each sequence's augmentation on (seed, global
-worker, number of global workers, sequence index).
-Resume: `state_dict()` is the position after the last yielded sample of this process (with
-torchdata's StatefulDataLoader it is called inside each worker); `load_state_dict(state)` makes the
-next iteration continue with exactly the next sample.
+worker, number of global workers, sequence index) - (seed, 0, 1, index) in sequence mode.
+Resume: `state_dict()` is the position after the last yielded sample of this process (the state
+that rides with each sample through longkit.train.collate.StatefulStream is the exact one, however
+far the loader prefetches); `load_state_dict(state)` makes the next iteration continue with exactly
+the next sample. In sequence mode the state after the last sample of a micro-batch points past the
+whole group of world micro-batches it belongs to, so it is the same on every rank and one rank's
+state resumes them all, with any number of workers.
 UtK special tokens: `longkit.data.utk.utk_special_tokens(cfg.utk)` lists them and
 `add_utk_special_tokens(tokenizer, cfg.utk)` adds the missing ones and returns how many were added
 (resize the model's embeddings to len(tokenizer)).
@@ -92,7 +105,8 @@ class PackedDataset(_Base):
                  separator: list[int] | tuple[int, ...] = (), pad_id: int = 0, seed: int = 0,
                  overflow: str = "split", intra_doc_attention: bool = False,
                  upsample_config: UpsampleConfig | None = None, epochs: int | None = 1,
-                 rank: int | None = None, world_size: int | None = None, with_meta: bool = False):
+                 rank: int | None = None, world_size: int | None = None, with_meta: bool = False,
+                 shard: str = "sequence", batch_size: int = 1):
         self.corpus = corpus if isinstance(corpus, TokenizedCorpus) else TokenizedCorpus(corpus)
         self.transform = transform
         self.seq_len = int(seq_len)
@@ -105,6 +119,11 @@ class PackedDataset(_Base):
         self.epochs = epochs
         self.rank, self.world_size = rank, world_size
         self.with_meta = with_meta
+        if shard not in ("sequence", "document"):
+            raise ConfigError(f"shard: expected 'sequence' or 'document', got '{shard}'")
+        if batch_size < 1:
+            raise ConfigError(f"batch_size: expected >= 1, got {batch_size}")
+        self.shard, self.batch_size = shard, int(batch_size)
         self._state: dict[str, Any] | None = None
         self._resume: dict[str, Any] | None = None
         self._orders: dict[int, np.ndarray] = {}
@@ -152,6 +171,63 @@ class PackedDataset(_Base):
 
     def iter_shard(self, worker: int = 0, num_workers: int = 1) -> Iterator[dict[str, Any]]:
         """Iterate the shard of one dataloader worker of this rank (resuming from load_state_dict)."""
+        if self.shard == "sequence":
+            return self._iter_sequences(worker, num_workers)
+        return self._iter_documents(worker, num_workers)
+
+    def _iter_sequences(self, worker: int, num_workers: int) -> Iterator[dict[str, Any]]:
+        rank, world = self._rank_world()
+        st = self._resume
+        self._resume = None
+        if st is not None and st.get("shard", "document") != "sequence":
+            raise ConfigError("dataset state was saved in 'document' shard mode; resume it with shard='document'")
+        epoch, pos, start = (st["epoch"], st["pos"], st["seq"]) if st else (0, 0, 0)
+        cur = _Cursor(self, 0, 1, epoch, pos)
+        pending = None
+        if st and st["pending"]:
+            pending = cur.piece(*st["pending"])
+            cur.last = (st["pending"][0], st["pending"][1])
+        packer = Packer(self.seq_len, self.transform, self.separator, self.pad_id, self.overflow, self.intra_doc)
+        self.stats = packer.stats
+        B, group = self.batch_size, self.batch_size * world
+
+        def position(seq: int) -> dict[str, Any]:
+            pend = None
+            if pending is not None:
+                e, p = cur.last
+                pend = [e, p, int(pending.offset)]
+            return {"version": 1, "shard": "sequence", "seed": self.seed, "epoch": cur.epoch, "pos": cur.pos,
+                    "pending": pend, "seq": seq}
+
+        mine = 0  # this rank's sequences since `start`: decides the worker (the DataLoader's batch order)
+        buf: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        seq = start
+        while True:
+            rng = np.random.default_rng([self.seed, 0, 1, seq])
+            pieces, plans, pending, exhausted = packer.fill(pending, cur, rng)
+            if not pieces:
+                break
+            if (seq // B) % world == rank:
+                if (mine // B) % num_workers == worker:
+                    # Only the owner lays the sequence out; the others just advance the packing cursor.
+                    buf.append((packer.emit(pieces, plans, rng).as_dict(self.with_meta), position(seq + 1)))
+                mine += 1
+            seq += 1
+            if seq % group == 0 and buf:
+                # Past the whole group: the state after a micro-batch's last sample is the same on every rank.
+                end = position(seq)
+                for i, (sample, state) in enumerate(buf):
+                    self._state = end if i == len(buf) - 1 or (i + 1) % B == 0 else state
+                    yield sample
+                buf = []
+            if exhausted and pending is None:
+                break
+        end = position(seq)
+        for i, (sample, state) in enumerate(buf):
+            self._state = end if i == len(buf) - 1 else state
+            yield sample
+
+    def _iter_documents(self, worker: int, num_workers: int) -> Iterator[dict[str, Any]]:
         rank, world = self._rank_world()
         g, n_global = rank * num_workers + worker, world * num_workers
         st = self._resume
@@ -178,7 +254,7 @@ class PackedDataset(_Base):
             if pending is not None:
                 e, p = cur.last
                 pend = [e, p, int(pending.offset)]
-            self._state = {"version": 1, "seed": self.seed, "worker": [g, n_global], "epoch": cur.epoch,
+            self._state = {"version": 1, "shard": "document", "seed": self.seed, "worker": [g, n_global], "epoch": cur.epoch,
                            "pos": cur.pos, "pending": pend, "seq": seq}
             yield sample.as_dict(self.with_meta)
             if exhausted and pending is None:
@@ -193,7 +269,7 @@ class PackedDataset(_Base):
         if not state:
             self._resume = None
             return
-        if state.get("version") != 1 or "worker" not in state:
+        if state.get("version") != 1 or ("worker" not in state and state.get("shard") != "sequence"):
             raise ConfigError("not a PackedDataset state (missing version/worker)")
         if state["seed"] != self.seed:
             raise ConfigError(f"dataset state has seed {state['seed']}, this dataset {self.seed}")
