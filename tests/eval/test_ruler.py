@@ -96,14 +96,14 @@ def test_vt_chain_is_answerable(tok):
     _, s = _build("vt", tok, 2048)
     assert len(s.references) == 5
     example, main = s.prompt.rsplit("Memorize and track", 1)  # the one-shot example comes first
-    assert "VAR" in example and " = 12345" in example
+    assert "VAR" in example and " = 12345" not in example  # current RULER re-draws the example's value
     value = re.search(r"assigned the value (\d+) in the text above", main).group(1)
     first = re.search(rf"VAR (\w+) = {value}", main).group(1)
     chain = [first]
     while len(chain) < 5:
         chain.append(re.search(rf"VAR (\w+) = VAR {chain[-1]}\b", main).group(1))
     assert chain == s.references
-    assert "5 variables are assgined the value" in s.prompt  # RULER's answer prefix, typo included
+    assert s.prompt.endswith(f"5 variables are assigned the value {value}, they are: ")
 
 
 def test_cwe_answers_are_the_most_common_words(tok):

@@ -62,6 +62,8 @@ def run_task(
     records = [r for r in log.records() if r["task"] == task.name]
     summary = summarize(records, task.group_by)
     summary.update({"task": task.name, "model": model_name, "samples": len(records), "planned": len(plan)})
+    if task.describe():
+        summary["setup"] = task.describe()
     write_json(out / "summary.json", summary)
     return summary
 

@@ -49,3 +49,8 @@ class Task(ABC):
     def fingerprint(self) -> dict[str, Any]:
         """Settings that change the samples; a resumed run must match them."""
         return {"name": self.name}
+
+    def describe(self) -> str:
+        """A line for the report header: how samples are built where a reader must know it (haystack, protocol,
+        a deliberate difference from the official benchmark); empty when there is nothing to say."""
+        return ""

