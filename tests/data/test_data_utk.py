@@ -259,16 +259,23 @@ _cfgs = st.builds(
     st.integers(2, 8))
 
 
+_authors_switches = st.tuples(st.sampled_from(["pool", "fresh"]), st.sampled_from(["fewer", "whole"]),
+                              st.sampled_from(["target", "text"]), st.booleans(), st.booleans(), st.booleans())
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(cfg=_cfgs, lengths=st.lists(st.integers(0, 400), min_size=1, max_size=25), seq_len=st.integers(24, 700),
-       overflow=st.sampled_from(["split", "carry"]), intra=st.booleans(), seed=st.integers(0, 2**16))
-def test_untie_restores_documents_property(smol_copy, prose_docs, cfg, lengths, seq_len, overflow, intra, seed):
+@given(cfg=_cfgs, switches=_authors_switches, lengths=st.lists(st.integers(0, 400), min_size=1, max_size=25),
+       seq_len=st.integers(24, 700), overflow=st.sampled_from(["split", "carry", "truncate"]),
+       seed=st.integers(0, 2**16))
+def test_untie_restores_documents_property(smol_copy, prose_docs, cfg, switches, lengths, seq_len, overflow, seed):
     p, dists, order, labels, bt, per_index, sep, split, plen = cfg
+    draw, short, sep_after, mask_label, mask_sep, tail_last = switches
     knots = 5 if per_index else 1
     c = UtKConfig(probability=p, chunk_dists=dists, preserve_order=order, chunk_labels=labels, backtrace=bt,
                   label_length=plen, label_pool=600, split=split,
                   head_knots=[f"<h{j}>" for j in range(knots)], tail_knots=[f"<t{j}>" for j in range(knots)],
-                  bt_sep="<sep>" if sep else None)
+                  bt_sep="<sep>" if sep else None, label_draw=draw, short_docs=short, separator_after=sep_after,
+                  mask_after_label=mask_label, mask_after_separator=mask_sep, keep_tail_last=tail_last)
     tr = _utk(smol_copy, c)
     corpus = np.concatenate(prose_docs[:20])
     rng = np.random.default_rng(seed)
@@ -276,9 +283,20 @@ def test_untie_restores_documents_property(smol_copy, prose_docs, cfg, lengths, 
     for n in lengths:
         start = int(rng.integers(0, len(corpus) - n))
         docs.append(corpus[start:start + n])
-    samples = pack_documents(docs, seq_len, tr, [44, 99, 46], seed=seed, overflow=overflow,
-                             intra_doc_attention=intra)
+    packer = Packer(seq_len, tr, [44, 99, 46], overflow=overflow)
+    samples = list(packer.pack((Piece(i, i, 0, d) for i, d in enumerate(docs)), np.random.default_rng(seed)))
     for s in samples:
         assert len(s.input_ids) == len(s.labels) == len(s.position_ids) == seq_len
-        assert s.cu_seqlens[0] == 0 and s.cu_seqlens[-1] == seq_len and np.all(np.diff(s.cu_seqlens) > 0)
-    _assert_restored(samples, docs)
+        assert s.cu_seqlens.tolist() == [0, seq_len]
+    if overflow != "truncate":
+        _assert_restored(samples, docs)
+        assert packer.stats["tokens_dropped"] == 0
+    else:  # every placed piece is exactly its span of the document; what is missing was counted as dropped
+        placed = 0
+        for s in samples:
+            for key, (doc, off, toks, _last) in untie(s).items():
+                np.testing.assert_array_equal(toks, docs[doc][off:off + len(toks)])
+                placed += len(toks)
+        assert placed + packer.stats["tokens_dropped"] == sum(len(d) for d in docs)
+    with pytest.raises(ConfigError, match="intra_doc_attention"):
+        Packer(seq_len, tr, [44], intra_doc_attention=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from longkit.data.pack import ChunkPlan, Transform
+from longkit.data.plan import ChunkPlan, Transform
 from longkit.errors import ConfigError
 
 

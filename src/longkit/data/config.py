@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from longkit.data.pack import Transform
+from longkit.data.plan import Transform
 from longkit.data.sources import SourceSpec
 from longkit.data.upsample import UpsampleConfig
 from longkit.data.utk import UtKConfig, utk_preset
@@ -77,6 +77,10 @@ def data_config_from_dict(data: dict[str, Any], where: str = "config") -> DataCo
     cfg.sources = [SourceSpec.from_obj(s, f"{where}: sources[{i}]") for i, s in enumerate(srcs)]
     if cfg.transform not in ("plain", "cip", "utk"):
         raise ConfigError(f"{where}: field 'transform' must be plain, cip or utk, got '{cfg.transform}'")
+    if cfg.transform == "utk" and cfg.intra_doc_attention:
+        # separate attention segments per chunk would hide a document's chunks from each other: UtK's point
+        raise ConfigError(f"{where}: field 'intra_doc_attention' must be false with transform utk "
+                          "(the chunks of a document must attend to each other)")
     if cfg.seq_len < 16:
         raise ConfigError(f"{where}: field 'seq_len' must be >= 16, got {cfg.seq_len}")
     return cfg

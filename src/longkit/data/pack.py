@@ -7,8 +7,11 @@ separator, splitting or carrying over a document that does not fit, padding the 
 labels (-100 on masked structure and padding), position ids and `cu_seqlens`.
 
 Token accounting rule: every token of every non-empty document appears exactly once in the packed
-output (as chunk text), except with `overflow="truncate"` (the authors' UtK behaviour) where the
-cut-off tail of a document is dropped and counted in `Packer.stats["tokens_dropped"]`.
+output (as chunk text), except with `overflow="truncate"` (the authors' UtK behaviour): there a
+sequence takes `seq_len` tokens of text and separators from the stream, the transform adds its
+structure, and the sequence is cut back to `seq_len` from its end, so exactly the overflow that the
+structure tokens cause is lost; the cut document continues in the next sequence after the window.
+Dropped text is counted in `Packer.stats["tokens_dropped"]` (tokens_in == tokens_text + tokens_dropped).
 Empty documents carry no tokens; they are skipped and counted in `stats["empty_docs"]`.
 """
 
@@ -20,27 +23,15 @@ from typing import Any
 
 import numpy as np
 
+from longkit.data.plan import (EMPTY, IGNORE, LEARN, LEARN_MASK_NEXT, MASK, MASK_NEXT, SEG_CHUNK, SEG_DOC,
+                               SEG_END, SEG_KEY, SEG_LAST, SEG_NCHUNKS, SEG_OFFSET, SEG_START, ChunkPlan, Piece,
+                               Transform)
+from longkit.data.utk import untie_utk
 from longkit.errors import ConfigError
 
-IGNORE = -100
-# part kinds: learned; masked; masked and the next position masked too (the authors' UtK masks the
-# prediction made *from* a knot); learned but the next position masked
-LEARN, MASK, MASK_NEXT, LEARN_MASK_NEXT = 0, 1, 2, 3
-EMPTY = np.zeros(0, dtype=np.int32)
-
-# columns of PackedSample.segments (one row per chunk of text placed in the sequence)
-SEG_KEY, SEG_DOC, SEG_OFFSET, SEG_CHUNK, SEG_NCHUNKS, SEG_START, SEG_END, SEG_LAST = range(8)
-
-
-@dataclass
-class Piece:
-    """A document, or the part of one that is placed in the current sequence."""
-
-    key: int  # unique stream position of the document (a repeated document gets a new key)
-    doc_id: int  # row of the document in the tokenized corpus
-    offset: int  # offset of tokens[0] within the original document
-    tokens: np.ndarray
-    last: bool = True  # this piece ends its document
+__all__ = ["EMPTY", "IGNORE", "LEARN", "LEARN_MASK_NEXT", "MASK", "MASK_NEXT", "SEG_CHUNK", "SEG_DOC", "SEG_END",
+           "SEG_KEY", "SEG_LAST", "SEG_NCHUNKS", "SEG_OFFSET", "SEG_START", "ChunkPlan", "PackedSample", "Packer",
+           "Piece", "Transform", "pack_documents", "reassemble", "untie"]
 
 
 @dataclass
@@ -66,64 +57,6 @@ class PackedSample:
         return d
 
 
-@dataclass
-class ChunkPlan:
-    """How a piece is cut: n chunks and, for UtK, the label of each chunk (indices into a label pool)."""
-
-    n: int
-    labels: np.ndarray | None = None
-    overhead: int = 0  # structure tokens this piece adds (separator excluded)
-
-
-class Transform:
-    """Plain concatenation: one chunk per document, in stream order; base class of CIP and UtK."""
-
-    name = "plain"
-    has_parts = False  # whether parts()/trailer() add structure around split pieces
-
-    def begin_sequence(self, rng: np.random.Generator) -> None:
-        """Reset per-sequence state (label draws, per-sequence chunk-count distribution)."""
-
-    def plan(self, length: int, rng: np.random.Generator) -> ChunkPlan:
-        """Choose the chunking of a piece of `length` tokens."""
-        return ChunkPlan(1)
-
-    def split_points(self, lengths: np.ndarray, ns: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Cut points of all pieces at once: for piece p, ns[p]-1 sorted distinct cuts in [1, lengths[p]).
-
-        Returned flat, grouped by piece in order (uniformly random, vectorised; pieces whose i.i.d.
-        draws collide are redrawn, which keeps the choice uniform over subsets).
-        """
-        k = ns - 1
-        piece = np.repeat(np.arange(len(ns)), k)
-        m = lengths[piece]
-        cuts = 1 + (rng.random(len(piece)) * (m - 1)).astype(np.int64)
-        while True:
-            o = np.lexsort((cuts, piece))
-            cuts = cuts[o]
-            dup = np.flatnonzero((piece[1:] == piece[:-1]) & (cuts[1:] == cuts[:-1]))
-            if not len(dup):
-                return cuts
-            bad = np.isin(piece, piece[dup])
-            cuts[bad] = 1 + (rng.random(int(bad.sum())) * (m[bad] - 1)).astype(np.int64)
-
-    def order(self, n_per_piece: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Stream order of all chunks (chunk c of the flattened piece-major list goes to position i)."""
-        return np.arange(int(n_per_piece.sum()))
-
-    def parts(self, plans: list[ChunkPlan], piece: int, chunk: int) -> tuple[list, list]:
-        """Structure parts before and after chunk text: lists of (tokens, kind)."""
-        return [], []
-
-    def trailer(self, plan: ChunkPlan) -> list:
-        """Parts appended after a piece's last chunk in stream order (UtK backtracing target)."""
-        return []
-
-    def structure(self) -> dict[str, Any]:
-        """Token ids untie() needs to parse this transform's output."""
-        return {"transform": self.name}
-
-
 class Packer:
     """Fill sequences of `seq_len` tokens from a document stream through a transform."""
 
@@ -134,8 +67,14 @@ class Packer:
             raise ConfigError(f"packing overflow must be split, carry or truncate, got '{overflow}'")
         self.seq_len = int(seq_len)
         self.transform = transform or Transform()
+        if intra_doc_attention and self.transform.cross_chunk:
+            raise ConfigError(f"intra_doc_attention: must be false with the {self.transform.name} transform "
+                              "(its chunks of one document must attend to each other)")
         self.separator = np.asarray(separator, dtype=np.int32)
-        self.sep_kind = LEARN
+        self.sep_kind = self.transform.sep_kind
+        self._structure = dict(self.transform.structure())
+        if self.transform.sep_after_text:
+            self._structure["separator"] = self.separator.tolist()
         self.pad_id = int(pad_id)
         self.overflow = overflow
         self.intra_doc = intra_doc_attention
@@ -171,6 +110,25 @@ class Packer:
                     continue
                 self.stats["docs"] += 1
             m = len(pending.tokens)
+            if self.overflow == "truncate":
+                # the window holds seq_len tokens of text and separators; structure is cut back afterwards
+                s = sep if pending.last else 0
+                if m + s <= space:
+                    pieces.append(pending)
+                    plans.append(tr.plan(m, rng))
+                    space -= m + s
+                    pending = None
+                    if space == 0:
+                        break
+                    continue
+                fit = min(space, m)
+                if fit:  # else only the separator is left and it opens the next window
+                    pieces.append(Piece(pending.key, pending.doc_id, pending.offset, pending.tokens[:fit], last=False))
+                    plans.append(tr.plan(fit, rng))
+                    self.stats["docs_split_across"] += 1
+                    pending = Piece(pending.key, pending.doc_id, pending.offset + fit, pending.tokens[fit:],
+                                    last=pending.last)
+                break
             plan = tr.plan(m, rng)
             need = m + plan.overhead + (sep if pending.last else 0)
             if need <= space:
@@ -191,15 +149,43 @@ class Packer:
             head = Piece(pending.key, pending.doc_id, pending.offset, pending.tokens[:fit], last=False)
             pieces.append(head)
             plans.append(plan)
-            if self.overflow == "truncate":
-                self.stats["tokens_dropped"] += m - fit
-                pending = None
-            else:
-                self.stats["docs_split_across"] += 1
-                pending = Piece(pending.key, pending.doc_id, pending.offset + fit, pending.tokens[fit:],
-                                last=pending.last)
+            self.stats["docs_split_across"] += 1
+            pending = Piece(pending.key, pending.doc_id, pending.offset + fit, pending.tokens[fit:],
+                            last=pending.last)
             break
+        if self.overflow == "truncate":
+            self._cut_back(pieces, plans)
         return pieces, plans, pending, exhausted
+
+    def _cut_back(self, pieces: list[Piece], plans: list[ChunkPlan]) -> None:
+        """Cut a window back to seq_len from its end, as the authors' `tokens[:sequence_length]`.
+
+        The end of the window is its last piece (the authors keep the last chunk of the last
+        document at the end of the stream): first its separator, then its text tail. A piece too
+        short to keep its planned chunks is left unsplit (its structure is no longer added); one with
+        no token left is removed, and the cut goes on into the piece before it.
+        """
+        sep = len(self.separator)
+        excess = sum(len(p.tokens) + c.overhead + (sep if p.last else 0) for p, c in zip(pieces, plans)) - self.seq_len
+        while excess > 0 and pieces:
+            p, plan = pieces[-1], plans[-1]
+            if p.last and sep:
+                pieces[-1] = p = Piece(p.key, p.doc_id, p.offset, p.tokens, last=False)
+                excess -= sep
+                continue
+            keep = len(p.tokens) - excess
+            if keep >= max(plan.n, 1):
+                pieces[-1] = Piece(p.key, p.doc_id, p.offset, p.tokens[:keep], last=False)
+                self.stats["tokens_dropped"] += excess
+                return
+            if plan.n > 1:
+                plans[-1] = ChunkPlan(1)
+                excess -= plan.overhead
+                continue
+            self.stats["tokens_dropped"] += len(p.tokens)
+            excess -= len(p.tokens)
+            pieces.pop()
+            plans.pop()
 
     # -- emission -----------------------------------------------------------------------------------
     def emit(self, pieces: list[Piece], plans: list[ChunkPlan], rng: np.random.Generator) -> PackedSample:
@@ -230,6 +216,7 @@ class Packer:
         text_part: list[int] = []  # part index of the text of each stream chunk
         sep = self.separator
         has_parts = tr.has_parts
+        sep_after_text = tr.sep_after_text
         for i, c in enumerate(stream.tolist()):
             pi = int(piece_of[c])
             j = int(chunk_of[c])
@@ -246,10 +233,12 @@ class Packer:
             else:
                 text_part.append(len(arrays))
                 arrays.append(piece.tokens[a:b]); kinds.append(LEARN); owners.append(pi)
+            if sep_after_text and piece.last and len(sep) and j == plans[pi].n - 1:
+                arrays.append(sep); kinds.append(self.sep_kind); owners.append(pi)  # `text EOD` (authors)
             if last_pos[pi] == i:
                 for arr, kind in (tr.trailer(plans[pi]) if has_parts else ()):
                     arrays.append(arr); kinds.append(kind); owners.append(pi)
-                if piece.last and len(sep):
+                if not sep_after_text and piece.last and len(sep):
                     arrays.append(sep); kinds.append(self.sep_kind); owners.append(pi)
         lengths = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
         used = int(lengths.sum())
@@ -298,7 +287,7 @@ class Packer:
         st["tokens_text"] += n_text
         st["tokens_pad"] += n_pad
         st["tokens_structure"] += used - n_text
-        return PackedSample(input_ids, labels, position_ids, cu, segs, n_pad, tr.structure())
+        return PackedSample(input_ids, labels, position_ids, cu, segs, n_pad, dict(self._structure))
 
     def pack(self, docs: Iterable[Piece], rng: np.random.Generator) -> Iterator[PackedSample]:
         """Pack a whole document stream (one RNG for the stream); the last sequence is padded."""
@@ -325,8 +314,6 @@ def pack_documents(docs: Iterable[np.ndarray], seq_len: int, transform: Transfor
 
 def untie(sample: PackedSample | dict[str, Any]) -> dict[int, tuple[int, int, np.ndarray, bool]]:
     """Restore each document piece of a sample: {key: (doc_id, offset, tokens, ends_document)}."""
-    from longkit.data.utk import untie_utk
-
     d = sample.as_dict() if isinstance(sample, PackedSample) else sample
     structure = d.get("structure") or {}
     if structure.get("transform") == "utk":

@@ -1,7 +1,7 @@
 """Untie the Knots (UtK): chunk documents, tie chunks with knot tokens and labels, shuffle, backtrace.
 
-Layout of a document split into n chunks (chunk j in original order, labels L_j drawn per sequence
-from a prefix-free pool of random strings so they are unique within the sequence):
+Layout of a document split into n chunks (chunk j in original order, labels L_j random strings, unique
+within the sequence: from a prefix-free pool, or drawn fresh per chunk as in the authors' code):
 
     <CL> L_j </CL> [head knot, j > 0] text_j [tail knot, j < n-1]
 
@@ -9,12 +9,18 @@ and after the chunk of the document that comes last in the stream:
 
     <S> L_1 [sep] L_2 ... L_n </S>            (the backtracing target; labels in original order)
 
+The document separator follows the target (longkit) or, as in the authors' code where the EOD is the
+document's last token, the text of chunk n-1 (`text EOD <S> ... </S>` when that chunk comes last).
 Loss mask (labels = -100): the `<CL> L </CL>` span, the knots and `<S>` (and, in the authors'
-preset, the position after a knot or after `</S>`). The labels inside `<S>...</S>` and `</S>` are
-learned. Documents not chosen for splitting (probability 1 - p) stay one chunk with no structure.
+preset, the position after a knot, after `</CL>`, after `</S>` and after the separator). The labels
+inside `<S>...</S>` and `</S>` are learned. Documents not chosen for splitting (probability 1 - p)
+stay one chunk with no structure.
 
 `untie(sample)` parses the token stream: it reads each chunk's label, reads the backtracing target
 and orders the chunks by it, checks every knot, and returns the original documents exactly.
+The authors' file fills the target of a sequence's last document from a wrong index (its
+`sample_to_part_indices_map` gets the part number, not the stream position, of the part kept last);
+longkit writes the target of every document from its own chunks' labels, which untie() checks.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from longkit.data.pack import (LEARN, LEARN_MASK_NEXT, MASK, MASK_NEXT, SEG_CHUNK, SEG_DOC, SEG_END, SEG_KEY,
+from longkit.data.plan import (LEARN, LEARN_MASK_NEXT, MASK, MASK_NEXT, SEG_CHUNK, SEG_DOC, SEG_END, SEG_KEY,
                                SEG_LAST, SEG_NCHUNKS, SEG_OFFSET, SEG_START, ChunkPlan, Transform)
 from longkit.errors import ConfigError
 
@@ -57,12 +63,25 @@ class UtKConfig:
     bt_sep: str | None = None
     mask_after_knots: bool = False
     mask_after_bt_close: bool = False
+    # switches for the authors' released code (utk_preset('authors')); the defaults are longkit's own
+    label_draw: str = "pool"  # pool: from a fixed prefix-free pool; fresh: a new random string per chunk
+    short_docs: str = "fewer"  # fewer: a piece shorter than n gets one chunk per token; whole: not split
+    separator_after: str = "target"  # target: `... </S> SEP`; text: `text SEP <S> ... </S>` (EOD inside the doc)
+    mask_after_label: bool = False  # also mask the position after `</CL>` (first text token of chunk 0)
+    mask_after_separator: bool = False  # also mask the position after the separator (Megatron eod_mask_loss)
+    keep_tail_last: bool = False  # the sequence's last chunk of its last piece stays at the end of the stream
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.probability <= 1.0:
             raise ConfigError(f"utk.probability must be in [0, 1], got {self.probability}")
         if self.split not in ("random", "even"):
             raise ConfigError(f"utk.split must be random or even, got '{self.split}'")
+        for name, allowed in (("label_draw", ("pool", "fresh")), ("short_docs", ("fewer", "whole")),
+                              ("separator_after", ("target", "text"))):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"utk.{name} must be {' or '.join(allowed)}, got '{getattr(self, name)}'")
+        if self.label_length < 1:
+            raise ConfigError(f"utk.label_length must be >= 1, got {self.label_length}")
         if self.backtrace and not self.chunk_labels:
             raise ConfigError("utk.backtrace needs utk.chunk_labels (the target lists the chunk labels)")
         dists = []
@@ -92,17 +111,34 @@ class UtKConfig:
         return d
 
 
+# The authors' released implementation, which the 'authors' preset follows (Megatron-style dataset):
+AUTHORS_SOURCE = ("rgtjf/Untie-the-Knots", "gpt_dataset_utk.py", "69acc161a72912008738d41675354a0f87e0456e")
+
+
 def utk_preset(name: str = "paper") -> UtKConfig:
-    """Named configurations: 'paper' (defaults) or 'authors' (rgtjf/Untie-the-Knots gpt_dataset_utk.py)."""
+    """Named configurations: 'paper' (longkit's defaults) or 'authors' (the released gpt_dataset_utk.py)."""
     if name == "paper":
         return UtKConfig()
     if name == "authors":
+        # Each switch is pinned to gpt_dataset_utk.py at AUTHORS_SOURCE by tests/data/test_data_utk_authors.py.
         return UtKConfig(
-            probability=1.0,
-            chunk_dists=[(0.7, {1: 1.0}), (0.3, {3: 1.0})],  # the ([0.7, 0.3], [[1,0,0],[0,0,1]]) example
-            split="even", preserve_order=True, cl_open="<D>", cl_close="</D>",
-            head_knots=[f"<knot_{j}_head>" for j in range(1, 3)], tail_knots=[f"<knot_{j}_tail>" for j in range(0, 2)],
-            bt_open="<S>", bt_close="</S>", bt_sep="<s>", mask_after_knots=True, mask_after_bt_close=True,
+            # GPTDatasetUtK.__getitem__ draws one chunk_probs row per sample (sequence) from chunk_probs_cfg;
+            # its docstring example ([0.7, 0.3], [[1, 0, 0], [0, 0, 1.0]]): no split, or 3 chunks
+            probability=1.0, chunk_dists=[(0.7, {1: 1.0}), (0.3, {3: 1.0})],
+            split="even",  # use_length_sampler=False: len(sample) // n_chunks * chunk_id
+            short_docs="whole",  # `elif len(sample) < n_chunks: split_positions = []`
+            preserve_order=False,  # preserve_partial_order: bool = False
+            keep_tail_last=True,  # shuffle_preserve_partial_order_multi_hop keeps the last part last
+            label_draw="fresh",  # generate_random_string(6, rng) per chunk, ascii letters + digits
+            cl_open="<D>", cl_close="</D>",  # sort_tokens <D> </D> <S> <s> </S>
+            head_knots=[f"<knot_{j}_head>" for j in range(1, 3)],  # chunk_tokens[2*chunk_id - 1]
+            tail_knots=[f"<knot_{j}_tail>" for j in range(0, 2)],  # chunk_tokens[2*chunk_id]
+            bt_open="<S>", bt_close="</S>", bt_sep="<s>",
+            separator_after="text",  # EOD is the last token of the document's last chunk: `text EOD <S> ... </S>`
+            mask_after_knots=True,  # loss_mask[tokens == chunk_token] and [labels == chunk_token]
+            mask_after_label=True,  # loss_mask[start: end + 1] over each <D> ... </D> span of tokens
+            mask_after_bt_close=True,  # loss_mask[tokens == S_end_token]
+            mask_after_separator=True,  # Megatron eod_mask_loss: loss_mask[tokens == eod]
         )
     raise ConfigError(f"unknown UtK preset '{name}' (paper, authors)")
 
@@ -141,17 +177,21 @@ def encode_text(tokenizer: Any, texts: list[str]) -> list[list[int]]:
         return tokenizer(texts, add_special_tokens=False)["input_ids"]
 
 
+def _label_encoder(tokenizer: Any) -> Any:
+    """Batch encoder for label strings (plain alphanumerics: no special tokens to handle)."""
+    backend = getattr(tokenizer, "_tokenizer", None)
+    if backend is not None and hasattr(backend, "encode_batch"):
+        return lambda strings: [e.ids for e in backend.encode_batch(strings, add_special_tokens=False)]
+    return lambda strings: encode_text(tokenizer, strings)
+
+
 def build_label_pool(tokenizer: Any, config: UtKConfig) -> list[np.ndarray]:
     """Distinct random labels, tokenized, filtered so no label's tokens are a prefix of another's."""
     rng = np.random.default_rng(config.label_seed)
     chars = np.array(list(config.label_chars), dtype="<U1")
     draws = chars[rng.integers(0, len(chars), size=(config.label_pool * 2, config.label_length))]
     strings = sorted(set(np.ascontiguousarray(draws).view(f"<U{config.label_length}").ravel().tolist()))
-    backend = getattr(tokenizer, "_tokenizer", None)
-    if backend is not None and hasattr(backend, "encode_batch"):  # labels are plain alphanumerics: no specials
-        ids = [e.ids for e in backend.encode_batch(strings, add_special_tokens=False)]
-    else:
-        ids = encode_text(tokenizer, strings)
+    ids = _label_encoder(tokenizer)(strings)
     seqs = sorted({tuple(x) for x in ids if len(x) > 0})
     keep: list[tuple[int, ...]] = []
     for s in seqs:  # sorted: a prefix sorts right before the sequences it prefixes
@@ -167,6 +207,7 @@ class UtKTransform(Transform):
 
     name = "utk"
     has_parts = True
+    cross_chunk = True
 
     def __init__(self, tokenizer: Any, config: UtKConfig | None = None):
         self.config = cfg = config or UtKConfig()
@@ -179,11 +220,16 @@ class UtKTransform(Transform):
             self.bt_open = np.asarray(_ids(vocab, [cfg.bt_open]), np.int32)
             self.bt_close = np.asarray(_ids(vocab, [cfg.bt_close]), np.int32)
             self.bt_sep = np.asarray(_ids(vocab, [cfg.bt_sep]) if cfg.bt_sep else [], np.int32)
-        self.pool = build_label_pool(tokenizer, cfg) if cfg.chunk_labels else []
-        self.pool_len = np.array([len(x) for x in self.pool], dtype=np.int64)
+        self.fresh = cfg.chunk_labels and cfg.label_draw == "fresh"
+        self.pool = build_label_pool(tokenizer, cfg) if cfg.chunk_labels and not self.fresh else []
         self.wrapped = [np.concatenate((self.cl_open, x, self.cl_close)) for x in self.pool]
+        self._encode = _label_encoder(tokenizer) if self.fresh else None
+        self._chars = np.array(list(cfg.label_chars), dtype="<U1")
         self.knot_kind = MASK_NEXT if cfg.mask_after_knots else MASK
+        self.label_kind = MASK_NEXT if cfg.mask_after_label else MASK
         self.close_kind = LEARN_MASK_NEXT if cfg.mask_after_bt_close else LEARN
+        self.sep_kind = LEARN_MASK_NEXT if cfg.mask_after_separator else LEARN
+        self.sep_after_text = cfg.separator_after == "text"
         w = np.array([w for w, _ in cfg.chunk_dists], dtype=np.float64)
         self.dist_weights = w / w.sum()
         self.dists = []
@@ -192,18 +238,33 @@ class UtKTransform(Transform):
             ps = np.array([d[n] for n in ns], dtype=np.float64)
             self.dists.append((ns, np.cumsum(ps / ps.sum()).tolist()))
         self._dist = self.dists[0]
-        self._used = set()
-        self.pool_lens = self.pool_len.tolist()
+        self._reset_labels()
         self.sep_len = len(self.bt_sep) if cfg.backtrace else 0
+
+    def _reset_labels(self) -> None:
+        self._used: set[int] = set()  # pool indices drawn in this sequence
+        self._labels: list[np.ndarray] = []  # fresh labels of this sequence (label_draw: fresh)
+        self._wrapped: list[np.ndarray] = []
+        self._taken: set[tuple[int, ...]] = set()
+        self._prefixes: set[tuple[int, ...]] = set()
 
     def begin_sequence(self, rng: np.random.Generator) -> None:
         """Pick this sequence's chunk-count distribution and forget the labels used so far."""
         k = int(rng.choice(len(self.dists), p=self.dist_weights)) if len(self.dists) > 1 else 0
         self._dist = self.dists[k]
-        self._used: set[int] = set()
+        self._reset_labels()
+
+    def label(self, k: int) -> np.ndarray:
+        """Tokens of label k of the current sequence's plans."""
+        return self._labels[k] if self.fresh else self.pool[k]
+
+    def _wrapped_label(self, k: int) -> np.ndarray:
+        return self._wrapped[k] if self.fresh else self.wrapped[k]
 
     def _draw_labels(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """n pool labels not yet used in this sequence (uniform without replacement)."""
+        """n labels not yet used in this sequence: from the pool, or fresh random strings."""
+        if self.fresh:
+            return self._draw_fresh(n, rng)
         if len(self._used) + n > len(self.pool):
             raise ConfigError(f"utk.label_pool ({len(self.pool)} usable labels) is too small for the chunks of "
                               "one sequence; raise label_pool or label_length")
@@ -215,6 +276,33 @@ class UtKTransform(Transform):
                     out.append(x)
         return np.asarray(out, dtype=np.int64)
 
+    def _draw_fresh(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """n new random strings, tokenized, as the authors' generate_random_string(6, rng) per chunk.
+
+        A draw whose tokens equal, prefix or extend a label already used in this sequence is drawn
+        again (with 62^6 strings that is rare), so that untie() can read every label back exactly.
+        """
+        cfg = self.config
+        out: list[int] = []
+        for _ in range(1000):
+            draws = self._chars[rng.integers(0, len(self._chars), size=(n - len(out), cfg.label_length))]
+            strings = np.ascontiguousarray(draws).view(f"<U{cfg.label_length}").ravel().tolist()
+            for ids in self._encode(strings):
+                t = tuple(ids)
+                if not t or t in self._taken or t in self._prefixes or any(t[:i] in self._taken
+                                                                          for i in range(1, len(t))):
+                    continue
+                self._taken.add(t)
+                self._prefixes.update(t[:i] for i in range(1, len(t)))
+                lab = np.asarray(t, dtype=np.int32)
+                self._labels.append(lab)
+                self._wrapped.append(np.concatenate((self.cl_open, lab, self.cl_close)))
+                out.append(len(self._labels) - 1)
+            if len(out) == n:
+                return np.asarray(out, dtype=np.int64)
+        raise ConfigError("utk.label_length: cannot draw distinct chunk labels for one sequence; "
+                          "raise label_length or use more label_chars")
+
     def plan(self, length: int, rng: np.random.Generator) -> ChunkPlan:
         """Draw whether and into how many chunks a piece is split, and its chunk labels."""
         cfg = self.config
@@ -222,14 +310,15 @@ class UtKTransform(Transform):
             return ChunkPlan(1)
         ns, cum = self._dist
         n = ns[0] if len(ns) == 1 else ns[min(bisect.bisect_right(cum, rng.random()), len(ns) - 1)]
-        n = min(n, length)  # documented rule: never more chunks than tokens
+        if n > length:  # fewer tokens than chunks
+            n = 1 if cfg.short_docs == "whole" else length
         if n <= 1:
             return ChunkPlan(1)
         overhead = 2 * (n - 1)  # head + tail knots
         labels = None
         if cfg.chunk_labels:
             labels = self._draw_labels(n, rng)
-            lab = sum(self.pool_lens[i] for i in labels.tolist())
+            lab = sum(len(self.label(i)) for i in labels.tolist())
             overhead += n * (len(self.cl_open) + len(self.cl_close)) + lab
             if cfg.backtrace:
                 overhead += 2 + lab + (n - 1) * self.sep_len
@@ -246,12 +335,19 @@ class UtKTransform(Transform):
         return super().split_points(lengths, ns, rng)
 
     def order(self, n_per_piece: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Shuffle all chunks of the sequence, optionally keeping each document's chunk order."""
+        """Shuffle all chunks of the sequence, optionally keeping each document's chunk order.
+
+        With keep_tail_last (authors) the last chunk of the last piece stays at the end and the
+        others are shuffled before it.
+        """
         total = int(n_per_piece.sum())
-        pos = rng.permutation(total)
+        free = total - 1 if self.config.keep_tail_last and total else total
+        pos = rng.permutation(free)
         if self.config.preserve_order:
-            piece_of = np.repeat(np.arange(len(n_per_piece)), n_per_piece)
+            piece_of = np.repeat(np.arange(len(n_per_piece)), n_per_piece)[:free]
             pos = pos[np.lexsort((pos, piece_of))]
+        if free < total:
+            pos = np.append(pos, free)
         return np.argsort(pos, kind="stable")
 
     def _head(self, j: int) -> np.ndarray:
@@ -267,7 +363,7 @@ class UtKTransform(Transform):
             return [], []
         before = []
         if plan.labels is not None:
-            before.append((self.wrapped[plan.labels[chunk]], MASK))
+            before.append((self._wrapped_label(int(plan.labels[chunk])), self.label_kind))
         if chunk > 0:
             before.append((self._head(chunk), self.knot_kind))
         after = [(self._tail(chunk), self.knot_kind)] if chunk < plan.n - 1 else []
@@ -281,7 +377,7 @@ class UtKTransform(Transform):
         for i, k in enumerate(plan.labels.tolist()):
             if i and self.sep_len:
                 body.append(self.bt_sep)
-            body.append(self.pool[k])
+            body.append(self.label(k))
         return [(self.bt_open, MASK), (np.concatenate(body), LEARN), (self.bt_close, self.close_kind)]
 
     def structure(self) -> dict[str, Any]:
@@ -357,6 +453,11 @@ def untie_utk(d: dict[str, Any]) -> dict[int, tuple[int, int, np.ndarray, bool]]
         if st["bt_open"]:
             last = int(np.argmax(rows[:, SEG_START]))
             e = int(rows[last, SEG_END]) + int(has_tail[last])
+            doc_sep = st.get("separator") or []
+            if doc_sep and not has_tail[last] and rows[last, SEG_LAST]:  # `text EOD <S> ...` (authors)
+                if ids[e:e + len(doc_sep)].tolist() != doc_sep:
+                    raise ValueError(f"document {key}: separator missing after its last chunk at {e}")
+                e += len(doc_sep)
             if int(ids[e]) != st["bt_open"][0]:
                 raise ValueError(f"document {key}: backtracing target <S> missing at {e}")
             close = e + 1
