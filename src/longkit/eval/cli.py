@@ -21,7 +21,10 @@ def _needle_command(task_name: str, doc: str):  # noqa: ANN202  (typer builds th
         tokenizer: str | None = typer.Option(None, help="Tokenizer to measure lengths with (openai backend)."),
         lengths: str | None = typer.Option(None, help="Context lengths: 1024,2048 or linspace:1024:8192:8."),
         depths: str | None = typer.Option(None, help="Needle depths in percent: 0,50,100 or linspace:0:100:5."),
-        haystack: str | None = typer.Option(None, help="pydoc | noise | a directory of .txt files."),
+        protocol: str | None = typer.Option(None, help="chatqa2 (default) | gkamradt (LLMTest_NeedleInAHaystack's "
+                                            "prompt, length - 200 buffer and 1-10 judge, to compare with its heatmaps)."),
+        haystack: str | None = typer.Option(None, help="auto (Paul Graham's essays if installed) | paulgraham | pydoc | "
+                                            "noise | a directory of .txt files."),
         template: str | None = typer.Option(None, help="question-after | question-both | question-before | custom."),
         needle: list[str] | None = typer.Option(None, help="Needle text (repeat for multiple needles)."),
         question: str | None = typer.Option(None, help="Question asked about the needle(s)."),
@@ -39,7 +42,7 @@ def _needle_command(task_name: str, doc: str):  # noqa: ANN202  (typer builds th
         from longkit.eval.needle_run import NeedleRunConfig, run_needles
 
         overrides = dict(model=model, backend=backend, base_url=base_url, tokenizer=tokenizer, lengths=lengths,
-                         depths=depths, haystack=haystack, template=template, needles=needle or None,
+                         depths=depths, protocol=protocol, haystack=haystack, template=template, needles=needle or None,
                          question=question, answers=answer or None, answer_budget=answer_budget,
                          batch_size=batch_size, allow_extrapolation=allow_extrapolation, judge_model=judge_model,
                          seed=seed, out=out or (None if config else f"runs/{task_name}"))

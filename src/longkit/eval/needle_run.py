@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from longkit.errors import ConfigError
-from longkit.eval.tasks.niah import CHATQA2_ANSWER, CHATQA2_NEEDLE, CHATQA2_QUESTION
+from longkit.eval.tasks.niah import (CHATQA2_ANSWER, CHATQA2_NEEDLE, CHATQA2_QUESTION, GKAMRADT_JUDGE_PROMPT,
+                                     GKAMRADT_JUDGE_SYSTEM, GKAMRADT_MAX_TOKENS, GKAMRADT_NEEDLE)
 
 
 def _int_list(v: Any, what: str) -> list[int]:
@@ -32,7 +33,8 @@ class NeedleRunConfig(BaseModel):
     tokenizer: str | None = None
     lengths: list[int] = Field(default_factory=lambda: [1024, 2048])
     depths: list[float] = Field(default_factory=lambda: [0, 50, 100])
-    haystack: str = "pydoc"
+    protocol: Literal["chatqa2", "gkamradt"] = "chatqa2"  # chatqa2 (longkit's, the default) | gkamradt (LLMTest_NeedleInAHaystack)
+    haystack: str = "pydoc"  # gkamradt's default is 'auto' (Paul Graham's essays) unless set
     template: str = "question-after"
     chat: bool | None = None
     answer_budget: int = Field(32, ge=1)
@@ -68,13 +70,19 @@ def run_needles(cfg: NeedleRunConfig, task_name: str, backend: Any = None, progr
     from longkit.eval.runner import run_task
     from longkit.eval.tasks.niah import NIAHConfig, NIAHTask, PasskeyTask
 
-    task_cfg = NIAHConfig(lengths=cfg.lengths, depths=cfg.depths, haystack=cfg.haystack, template=cfg.template,
-                          chat=cfg.chat, answer_budget=cfg.answer_budget, needles=list(cfg.needles),
-                          question=cfg.question, answers=list(cfg.answers), seed=cfg.seed)
+    haystack, answer_budget, needles = cfg.haystack, cfg.answer_budget, list(cfg.needles)
+    gkamradt = cfg.protocol == "gkamradt"
+    if gkamradt:  # gkamradt's own defaults where the user set nothing: essays, 300 answer tokens, his needle
+        haystack = haystack if "haystack" in cfg.model_fields_set else "auto"
+        answer_budget = answer_budget if "answer_budget" in cfg.model_fields_set else GKAMRADT_MAX_TOKENS
+        needles = needles if "needles" in cfg.model_fields_set else [GKAMRADT_NEEDLE]
+    task_cfg = NIAHConfig(lengths=cfg.lengths, depths=cfg.depths, haystack=haystack, template=cfg.template,
+                          chat=cfg.chat, answer_budget=answer_budget, needles=needles,
+                          question=cfg.question, answers=list(cfg.answers), seed=cfg.seed, protocol=cfg.protocol)
     task = PasskeyTask(task_cfg, key_digits=cfg.key_digits) if task_name == "passkey" else NIAHTask(task_cfg)
     from longkit.eval.haystack import load_haystack
 
-    load_haystack(cfg.haystack)  # fail on a bad haystack before loading a model
+    load_haystack(haystack)  # fail on a bad haystack before loading a model
     if backend is None:
         backend = make_backend(cfg.backend, cfg.model, base_url=cfg.base_url, tokenizer=cfg.tokenizer,
                                batch_size=cfg.batch_size)
@@ -86,10 +94,13 @@ def run_needles(cfg: NeedleRunConfig, task_name: str, backend: Any = None, progr
         backend.max_context = longest
     judge = None
     if cfg.judge_model:
-        judge = LLMJudge(make_backend(cfg.judge_backend, cfg.judge_model, base_url=cfg.judge_base_url))
+        judge_backend = make_backend(cfg.judge_backend, cfg.judge_model, base_url=cfg.judge_base_url)
+        # gkamradt's judge: langchain's labeled_score_string prompt with his accuracy rubric (it explains first)
+        judge = (LLMJudge(judge_backend, max_new_tokens=512, prompt=GKAMRADT_JUDGE_PROMPT, system=GKAMRADT_JUDGE_SYSTEM)
+                 if gkamradt else LLMJudge(judge_backend))
     out = Path(cfg.out)
     summary = run_task(task, backend, out, batch_size=cfg.batch_size, judge=judge, progress=progress,
                        model_name=cfg.model)
     if report:
-        write_report(out, [summary], f"{task_name} · {cfg.model}")
+        write_report(out, [summary], f"{task_name} · {cfg.model} · {cfg.protocol} protocol")
     return summary

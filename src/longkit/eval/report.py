@@ -74,6 +74,8 @@ def task_section(summary: dict[str, Any], heatmap_file: str | None) -> str:
     parts = [f"## {summary['task']}", "",
              f"Model `{summary.get('model', '')}` · {summary['samples']} of {summary['planned']} samples · "
              f"prompts truncated to fit the window: {summary.get('truncated', 0)}", ""]
+    if summary.get("setup"):  # the haystack, the protocol and any deliberate difference from the official task
+        parts += [summary["setup"], ""]
     overall = ", ".join(f"{k} {v:.3f}" for k, v in summary["overall"].items())
     parts += [f"Overall: {overall}", ""]
     if "depth" in summary["by"] and "length" in summary["by"]:
@@ -84,6 +86,8 @@ def task_section(summary: dict[str, Any], heatmap_file: str | None) -> str:
             parts += [f"**{metric}** by needle depth × context length:", "", markdown_grid(summary, metric), ""]
         if heatmap_file:
             parts += [f"![{summary['task']} heatmap]({heatmap_file})", ""]
+        if heatmap_file and "judge" in summary["metrics"]:
+            parts += [f"![{summary['task']} judge heatmap]({heatmap_file.replace('_heatmap', '_judge_heatmap')})", ""]
     else:
         for field, groups in summary["by"].items():
             parts += [f"| {field} | " + " | ".join(summary["metrics"]) + " |",
@@ -105,6 +109,9 @@ def write_report(out_dir: str | Path, summaries: list[dict[str, Any]], title: st
         if "depth" in s["by"] and "length" in s["by"] and s["cells"]:
             image = f"{s['task']}_heatmap.png"
             heatmap(s, out / image, f"{s['task']} · {s.get('model', '')}")
+            if "judge" in s["metrics"]:  # gkamradt's published heatmaps show the judge's rating
+                heatmap(s, out / f"{s['task']}_judge_heatmap.png", f"{s['task']} · {s.get('model', '')} · judge",
+                        metric="judge")
         sections.append(task_section(s, image))
     path = out / "report.md"
     atomic_write_text(path, "\n".join(sections).rstrip() + "\n")

@@ -1,8 +1,17 @@
 """Needle-in-a-Haystack and passkey retrieval (the tests that open ChatQA 2's evaluation).
 
-A needle is inserted into haystack text at a depth measured in tokens of the model's tokenizer,
-moved back to the previous sentence end, and the haystack is cut so that the whole prompt
-(template and question included) plus the answer budget matches the target length.
+Two protocols:
+
+- `chatqa2` (the default, as before): a needle is inserted into haystack text at a depth measured in tokens of
+  the model's tokenizer, moved back to the previous sentence end, and the haystack is cut so that the whole
+  prompt (template and question included) plus the answer budget matches the target length.
+- `gkamradt`: Greg Kamradt's LLMTest_NeedleInAHaystack, as the `needlehaystack` 0.1.0 wheel runs it
+  (gkamradt/LLMTest_NeedleInAHaystack needlehaystack/llm_needle_haystack_tester.py, providers/openai.py,
+  evaluators/openai.py and run.py, read at 2b3fb9a60decdf17dce845e5b65e4e725af31fbd / 1a73e370b4c831f2765ab6ad2ed262ebcd55682d
+  / 186553d1f4e8ecece0a7cfb6454e81867af623fe / 03a1d3cb07d3ed8605ddb9c6dc25ea1976fb88e7): Paul Graham's essays cut to
+  L tokens, then haystack + needle cut to L - 200 tokens (the system message, question and answer are not
+  counted), the needle (wrapped in newlines) moved back to just after a '.' token, 100% meaning the very end,
+  the context as its own user message, and an LLM judge rating 1-10 against the needle.
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ import numpy as np
 
 from longkit.backends.base import TextTokenizer
 from longkit.errors import ConfigError
-from longkit.eval.haystack import load_haystack
+from longkit.eval.haystack import PAUL_GRAHAM, describe_haystack, load_haystack, resolve_haystack
 from longkit.eval.metrics import keyword_recall, normalize_answer
 from longkit.eval.tasks.base import Sample, Task
 
@@ -35,6 +44,33 @@ TEMPLATES = {
 }
 
 _SENTENCE_END = (".", "!", "?", "\n")
+
+PROTOCOLS = ("chatqa2", "gkamradt")
+# gkamradt/LLMTest_NeedleInAHaystack (needlehaystack 0.1.0): run.py's needle and question, providers/openai.py's
+# messages, the tester's final_context_length_buffer and the provider's max_tokens.
+GKAMRADT_NEEDLE = "\n" + CHATQA2_NEEDLE + "\n"
+GKAMRADT_SYSTEM = "You are a helpful AI bot that answers questions for a user. Keep your response short and direct"
+GKAMRADT_QUESTION = "{question} Don't give information outside the document or repeat your findings"
+GKAMRADT_BUFFER = 200
+GKAMRADT_MAX_TOKENS = 300
+# evaluators/openai.py: langchain's "labeled_score_string" evaluator with this accuracy rubric. langchain's
+# SCORING_TEMPLATE_WITH_REFERENCE (system "You are a helpful assistant.") with the criteria rendered the way
+# ScoreStringEvalChain.from_llm renders them (CRITERIA_INSTRUCTIONS + "accuracy: <rubric>" + "\n").
+GKAMRADT_RUBRIC = ("\n                Score 1: The answer is completely unrelated to the reference."
+                   "\n                Score 3: The answer has minor relevance but does not align with the reference."
+                   "\n                Score 5: The answer has moderate relevance but contains inaccuracies."
+                   "\n                Score 7: The answer aligns with the reference but has minor omissions."
+                   "\n                Score 10: The answer is completely accurate and aligns perfectly with the reference."
+                   "\n                Only respond with a numberical score")
+GKAMRADT_JUDGE_SYSTEM = "You are a helpful assistant."
+GKAMRADT_JUDGE_PROMPT = (
+    "[Instruction]\nPlease act as an impartial judge and evaluate the quality of the response provided by an AI "
+    "assistant to the user question displayed below. "
+    "For this evaluation, you should primarily consider the following criteria:\naccuracy: " + GKAMRADT_RUBRIC + "\n"
+    "[Ground truth]\n{reference}\nBegin your evaluation by providing a short explanation. Be as objective as "
+    "possible. After providing your explanation, you must rate the response on a scale of 1 to 10 by strictly "
+    "following this format: \"[[rating]]\", for example: \"Rating: [[5]]\".\n\n"
+    "[Question]\n{question}\n\n[The Start of Assistant's Answer]\n{prediction}\n[The End of Assistant's Answer]")
 
 
 @dataclass
@@ -145,6 +181,39 @@ def insert_needles(
     return user, meta
 
 
+def gkamradt_context(hay: Haystack, tokenizer: TextTokenizer, needle: str, length: int, depth: float,
+                     buffer: int = GKAMRADT_BUFFER) -> tuple[str, dict[str, Any]]:
+    """gkamradt's generate_context: the first `length` haystack tokens (encode_and_trim), re-encoded; haystack +
+    needle cut to length - buffer tokens; the needle at int(tokens * depth / 100), moved back until the token
+    before it is a '.' token, or at the very end for depth 100."""
+    ids, _ = hay.take(length)
+    tokens_context = tokenizer.encode(tokenizer.decode(ids.tolist()))
+    tokens_needle = tokenizer.encode(needle)
+    budget = length - buffer
+    if budget <= len(tokens_needle):
+        raise ConfigError(f"length {length} leaves no room for the needle after gkamradt's {buffer}-token buffer")
+    if len(tokens_context) + len(tokens_needle) > budget:
+        tokens_context = tokens_context[:budget - len(tokens_needle)]
+    if depth == 100:
+        insertion = len(tokens_context)
+    else:
+        insertion = int(len(tokens_context) * (depth / 100))
+        period = set(tokenizer.encode("."))
+        while insertion > 0 and tokens_context[insertion - 1] not in period:
+            insertion -= 1
+    new = tokens_context[:insertion] + tokens_needle + tokens_context[insertion:]
+    meta = {"length": length, "depth": depth, "haystack_tokens": len(tokens_context), "context_tokens": len(new),
+            "needle_token_offsets": [insertion],
+            "actual_depths": [round(100.0 * insertion / max(1, len(tokens_context)), 2)]}
+    return tokenizer.decode(new), meta
+
+
+def gkamradt_messages(context: str, question: str) -> list[dict[str, str]]:
+    """providers/openai.py's generate_prompt: a system message, the context, then the question, as three turns."""
+    return [{"role": "system", "content": GKAMRADT_SYSTEM}, {"role": "user", "content": context},
+            {"role": "user", "content": GKAMRADT_QUESTION.format(question=question)}]
+
+
 def _join(pieces: list[str]) -> str:
     out = pieces[0]
     for p in pieces[1:]:
@@ -168,6 +237,7 @@ class NIAHConfig:
     question: str = CHATQA2_QUESTION
     answers: list[str] = field(default_factory=lambda: [CHATQA2_ANSWER])
     seed: int = 0
+    protocol: str = "chatqa2"  # 'chatqa2' (longkit's, as ChatQA 2 reports it) or 'gkamradt'
 
 
 class NIAHTask(Task):
@@ -183,14 +253,35 @@ class NIAHTask(Task):
         if not config.lengths or any(length <= 0 for length in config.lengths):
             raise ConfigError("lengths must be positive token counts")
         resolve_template(config.template)
+        if config.protocol not in PROTOCOLS:
+            raise ConfigError(f"--protocol: expected one of {', '.join(PROTOCOLS)}, got '{config.protocol}'")
+        if config.protocol == "gkamradt" and len(config.needles) != 1:
+            raise ConfigError("--protocol gkamradt: takes one needle (its multi-needle test is another protocol)")
         self.config = config
         self._hay: tuple[int, Haystack] | None = None
 
     def fingerprint(self) -> dict[str, Any]:
         """Everything that changes the prompts (the grid itself may grow across resumes)."""
         c = self.config
-        return {"name": self.name, "haystack": c.haystack, "template": c.template, "chat": c.chat,
-                "answer_budget": c.answer_budget, "needles": c.needles, "question": c.question, "seed": c.seed}
+        fp = {"name": self.name, "haystack": resolve_haystack(c.haystack), "template": c.template, "chat": c.chat,
+              "answer_budget": c.answer_budget, "needles": c.needles, "question": c.question, "seed": c.seed}
+        if c.protocol != "chatqa2":
+            fp["protocol"] = c.protocol
+        return fp
+
+    def describe(self) -> str:
+        """Report header: the protocol and the haystack."""
+        c = self.config
+        if c.protocol == "gkamradt":
+            proto = ("Protocol: gkamradt (LLMTest_NeedleInAHaystack: haystack + needle = length - 200 tokens, the "
+                     "needle after a '.', system/context/question as separate messages). Scored by keyword recall; "
+                     "with a judge model, `judge` is gkamradt's 1-10 rating divided by 10.")
+        else:
+            proto = ("Protocol: chatqa2 (longkit's NIAH: prompt + answer budget = length, needle at a sentence end, "
+                     f"template '{c.template}'); not gkamradt's protocol (use --protocol gkamradt to compare with "
+                     "published heatmaps).")
+        # ChatQA 2 and gkamradt both hide the needle in Paul Graham's essays
+        return proto + " " + describe_haystack(c.haystack, official=PAUL_GRAHAM)
 
     def plan(self) -> list[dict[str, Any]]:
         """One spec per (length, depth)."""
@@ -214,17 +305,44 @@ class NIAHTask(Task):
         c = self.config
         chat = tokenizer.has_chat_template if c.chat is None else c.chat
         ns = self.needle_spec(spec)
+        if c.protocol == "gkamradt":
+            return self._build_gkamradt(spec, ns, tokenizer, max_context, chat)
         user, meta = insert_needles(self.haystack(tokenizer), tokenizer, ns, spec["length"], spec["depth"],
                                     c.template, c.answer_budget, chat)
         meta["question"] = ns.question  # for the LLM judge and the report
         kwargs: dict[str, Any] = {"messages": [{"role": "user", "content": user}]} if chat else {"prompt": user}
         return Sample(id=spec["id"], references=ns.answers, meta=meta, max_new_tokens=c.answer_budget, **kwargs)
 
+    def _build_gkamradt(self, spec: dict[str, Any], ns: NeedleSpec, tokenizer: TextTokenizer, max_context: int,
+                        chat: bool) -> Sample:
+        needle = ns.needles[0] if ns.needles[0].startswith("\n") else "\n" + ns.needles[0] + "\n"
+        context, meta = gkamradt_context(self.haystack(tokenizer), tokenizer, needle, int(spec["length"]),
+                                         float(spec["depth"]))
+        messages = gkamradt_messages(context, ns.question)
+        if chat:
+            try:
+                rendered = tokenizer.render_messages(messages)
+            except Exception as exc:  # jinja raises on templates without a system role or two user turns
+                raise ConfigError(f"--protocol gkamradt: the model's chat template rejects gkamradt's three messages "
+                                  f"(system, context, question): {exc}") from None
+        else:
+            rendered = "\n\n".join(m["content"] for m in messages)
+        prompt_tokens = tokenizer.count(rendered)
+        # gkamradt asks for up to 300 tokens and leaves the window to the provider; longkit never cuts the haystack
+        # for the answer, so the budget shrinks where the window is full
+        budget = max(1, min(self.config.answer_budget, max_context - prompt_tokens))
+        meta.update({"question": ns.question, "actual_length": prompt_tokens + budget, "answer_budget": budget,
+                     "protocol": "gkamradt"})
+        kwargs: dict[str, Any] = {"messages": messages} if chat else {"prompt": rendered}
+        # the judge grades against the needle itself, as gkamradt's evaluator does (true_answer = needle)
+        return Sample(id=spec["id"], references=[needle], meta=meta, max_new_tokens=budget, **kwargs)
+
     def score(self, prediction: str, sample: Sample) -> dict[str, float]:
         """Keyword recall (primary) and exact substring match of every answer."""
-        recall = keyword_recall(prediction, sample.references)
+        answers = list(self.config.answers) if self.config.protocol == "gkamradt" else sample.references
+        recall = keyword_recall(prediction, answers)
         norm = normalize_answer(prediction)
-        exact = float(all(normalize_answer(a) in norm for a in sample.references))
+        exact = float(all(normalize_answer(a) in norm for a in answers))
         return {"score": recall, "keyword_recall": recall, "exact": exact}
 
 
@@ -234,12 +352,18 @@ class PasskeyTask(NIAHTask):
     name = "passkey"
 
     def __init__(self, config: NIAHConfig, key_digits: int = 5):
+        if config.protocol != "chatqa2":
+            raise ConfigError("--protocol: passkey runs ChatQA 2's protocol only (gkamradt's is a NIAH protocol)")
         super().__init__(replace(config, needles=[PASSKEY_NEEDLE], question=PASSKEY_QUESTION))
         self.key_digits = key_digits
 
     def fingerprint(self) -> dict[str, Any]:
         """Passkey settings."""
         return {**super().fingerprint(), "key_digits": self.key_digits}
+
+    def describe(self) -> str:
+        """Report header: the haystack (passkey retrieval hides its key in RULER's noise sentences)."""
+        return describe_haystack(self.config.haystack, official="noise")
 
     def needle_spec(self, spec: dict[str, Any]) -> NeedleSpec:
         """A key drawn from a generator seeded by (seed, sample id), so reruns see the same key."""
