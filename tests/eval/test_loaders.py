@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,183 @@ def test_chatrag_long_document_contexts_retrieved_through_rag_pipeline(tok, tmp_
     s = task.build(spec, tok, 4096)
     assert "The renewal fee is 25 dollars" in s.prompt and "otters" not in s.prompt
     assert s.prompt.count("title: dmv, source:") >= 1
+
+
+# ---------------------------------------------------------------------------------------------------
+# ChatRAG Bench layout and prompts (ChatQA evaluation/dataset.py and get_scores.py, issue 12 items 2 and 14)
+# ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["topiocqa", "sqa", "coqa"])
+def test_chatrag_instruction_on_the_last_user_turn(name, tok):
+    from longkit.eval.tasks.chatrag import INSTRUCTIONS
+
+    _, [s] = _samples(name, tok, path=str(FIX / "chatrag" / "coqa" / "dev.json"))
+    assert f"User: Who wrote the letter?\n\nAssistant: Anna\n\nUser: {INSTRUCTIONS[name]}To whom?" in s.prompt
+
+
+def test_chatrag_official_doqa_layout_and_left_out_turns(tok):
+    # DATA points at the ChatRAG directory; doqa_cooking is found as doqa/test_cooking.json (the official layout)
+    task, samples = _samples("doqa_cooking", tok)
+    assert task.path.as_posix().endswith("chatrag/doqa/test_cooking.json")
+    assert len(samples) == 2  # the third item has only empty answers: left out, not scored 0
+    assert "User: Please give a full and complete answer for the question. How long" in samples[0].prompt
+
+
+def test_convfinqa_instruction_and_executed_gold(tok):
+    from longkit.eval.tasks.chatrag import LONG_ANSWER
+
+    task, [s, t] = _samples("convfinqa", tok)
+    assert f"User: {LONG_ANSWER}what was the net change" in s.prompt  # the long-answer instruction, first user turn
+    assert s.references == ["20.0"] and s.meta["formula"] == "subtract(120, 100)"
+    assert task.score("The net change was 20 million.", s)["score"] == 1.0
+    assert task.score("It changed by -10.0 percent", t)["score"] == 1.0
+    assert task.score("It was 100", s)["score"] == 0.0
+
+
+# ---------------------------------------------------------------------------------------------------
+# Official truncation budgets (issue 12 item 6)
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_official_truncation_budgets(tok):
+    from longkit.eval.tasks.infinitebench import TRUNCATE_LEN
+    from longkit.eval.tasks.longbench import LONGBENCH_32K_BUDGET
+
+    assert TRUNCATE_LEN == 128 * 1024 and LONGBENCH_32K_BUDGET == 31500
+    task, [s] = _samples("musique", tok)
+    assert task.budget == 31500 and s.meta["budget"] == "window"  # an 8K window cannot hold 31,500 tokens
+    assert make_task("En.QA", {"lengths": [1], "data": DATA}).budget == 128 * 1024
+    assert make_task("qmsum", {"lengths": [1], "data": DATA}).budget is None  # SCROLLS defines no budget
+    # the budget cuts the prompt text itself (before any chat template), independent of the answer room
+    task, [s, _] = _samples("En.QA", tok, budget=120)
+    assert s.meta["budget"] == "official" and s.meta["truncated_by_task"] and tok.count(s.prompt) <= 121
+    assert make_task("En.QA", {"lengths": [1], "data": DATA, "budget": 0}).budget is None  # 0: fit the window
+
+
+# ---------------------------------------------------------------------------------------------------
+# Benchmark data by name from a Hugging Face hub cache (HF_HUB_OFFLINE=1, HF_HUB_CACHE in a tmp dir)
+# ---------------------------------------------------------------------------------------------------
+
+REV = "0123456789abcdef0123456789abcdef01234567"
+
+
+def _hub_file(cache: Path, repo: str, filename: str, data: bytes) -> Path:
+    """Lay out one file exactly as huggingface_hub does: blobs/<sha256>, snapshots/<rev>/<file> -> blob, refs/main."""
+    import hashlib
+    import os
+
+    root = cache / f"datasets--{repo.replace('/', '--')}"
+    blob = root / "blobs" / hashlib.sha256(data).hexdigest()
+    blob.parent.mkdir(parents=True, exist_ok=True)
+    blob.write_bytes(data)
+    link = root / "snapshots" / REV / filename
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(os.path.relpath(blob, link.parent))
+    (root / "refs").mkdir(exist_ok=True)
+    (root / "refs" / "main").write_text(REV)
+    return link
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("LONGKIT_CACHE", str(tmp_path / "longkit"))
+    return tmp_path / "hub"
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_tasks_resolve_official_data_from_the_hub_cache(hub, tok):
+    ib = (FIX / "infinitebench" / "longbook_qa_eng.jsonl").read_bytes()
+    link = _hub_file(hub, "xinrongzhang2022/InfiniteBench", "longbook_qa_eng.jsonl", ib)
+    task = make_task("En.QA", {"lengths": [1]})  # no data path: resolved by name
+    assert task.path == link and len(task.plan()) == 2
+    # LongBench ships data.zip (data/<dataset>.jsonl); the archive stays in the hub cache, unpacked once
+    _hub_file(hub, "THUDM/LongBench", "data.zip", _zip({"data/musique.jsonl": (FIX / "longbench" / "musique.jsonl")
+                                                         .read_bytes()}))
+    task = make_task("musique", {"lengths": [1], "chat": False})
+    assert task.path.as_posix().endswith(f"THUDM--LongBench/{REV}/data/data/musique.jsonl")
+    assert task.build(task.plan()[0], tok, 8192).prompt.startswith("Answer the question based on the given passages.")
+    # SCROLLS: <name>.zip holding <name>/validation.jsonl
+    _hub_file(hub, "tau/scrolls", "qmsum.zip", _zip({"qmsum/validation.jsonl": (FIX / "scrolls" / "qmsum.jsonl")
+                                                     .read_bytes()}))
+    assert len(make_task("qmsum", {"lengths": [1]}).plan()) == 1
+    # LV-Eval: one zip per dataset; the task reads the unpacked directory
+    _hub_file(hub, "Infinigence/LVEval", "factrecall_en.zip", _zip(
+        {f"factrecall_en/factrecall_en_{lv}.jsonl": (FIX / "lveval" / f"factrecall_en_{lv}.jsonl").read_bytes()
+         for lv in ("16k", "32k")}))
+    assert len(make_task("factrecall_en", {"lengths": [1], "levels": ["16k", "32k"]}).plan()) == 2
+    # ChatRAG Bench: data/<dataset>/<split>.json, DoQA as doqa/test_<domain>.json
+    _hub_file(hub, "nvidia/ChatRAG-Bench", "data/doqa/test_cooking.json",
+              (FIX / "chatrag" / "doqa" / "test_cooking.json").read_bytes())
+    assert len(make_task("doqa_cooking", {"lengths": [1]}).plan()) == 2
+
+
+def test_squad_and_hotpotqa_rebuilt_from_hub_parquet(hub):
+    """The Hub's Parquet rows give back the original JSON layouts that RULER's readers take, in file order."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from longkit.eval.fetch import fetch
+    from longkit.eval.tasks.ruler import read_hotpotqa, read_squad
+
+    squad = json.loads((FIX / "squad_v2_dev.json").read_text())
+    rows = [{"id": q["id"], "title": d["title"], "context": p["context"], "question": q["question"],
+             "answers": {"text": [a["text"] for a in q["answers"]], "answer_start": [a["answer_start"] for a in q["answers"]]}}
+            for d in squad["data"] for p in d["paragraphs"] for q in p["qas"]]
+    path = hub / "squad.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    _hub_file(hub, "rajpurkar/squad_v2", "squad_v2/validation-00000-of-00001.parquet", path.read_bytes())
+    # Parquet has one row per question, so paragraphs without questions (only in this fixture; every paragraph of
+    # dev-v2.0.json has some) cannot come back: compare with the fixture without them
+    for d in squad["data"]:
+        d["paragraphs"] = [p for p in d["paragraphs"] if p["qas"]]
+    (hub / "squad_with_questions.json").write_text(json.dumps(squad))
+    assert read_squad(fetch("qa_1")) == read_squad(hub / "squad_with_questions.json")
+
+    hot = json.loads((FIX / "hotpotqa_dev.json").read_text())
+    rows = [{"id": d["_id"], "question": d["question"], "answer": d["answer"], "type": d["type"], "level": d["level"],
+             "supporting_facts": {"title": [t for t, _ in d["supporting_facts"]],
+                                  "sent_id": [i for _, i in d["supporting_facts"]]},
+             "context": {"title": [t for t, _ in d["context"]], "sentences": [s for _, s in d["context"]]}} for d in hot]
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    _hub_file(hub, "hotpotqa/hotpot_qa", "distractor/validation-00000-of-00001.parquet", path.read_bytes())
+    assert read_hotpotqa(fetch("qa_2")) == read_hotpotqa(FIX / "hotpotqa_dev.json")
+    assert make_task("qa_2", {"lengths": [1024]}).config.hotpotqa == str(fetch("qa_2"))
+
+
+def test_cli_fetch_offline(hub):
+    from typer.testing import CliRunner
+
+    from longkit.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["eval", "fetch", "En.MC"])
+    assert res.exit_code == 2
+    line = res.output.strip()
+    assert "\n" not in line and "xinrongzhang2022/InfiniteBench" in line and "longbook_choice_eng.jsonl" in line
+    assert "longkit eval fetch En.MC" in line
+    _hub_file(hub, "xinrongzhang2022/InfiniteBench", "longbook_choice_eng.jsonl",
+              (FIX / "infinitebench" / "longbook_choice_eng.jsonl").read_bytes())
+    res = runner.invoke(app, ["eval", "fetch", "longbook_choice_eng"])
+    assert res.exit_code == 0 and f"snapshots/{REV}/longbook_choice_eng.jsonl" in res.output
+    res = runner.invoke(app, ["eval", "fetch", "niah_single_1"])
+    assert res.exit_code == 2 and "generated" in res.output
+    res = runner.invoke(app, ["eval", "list", "--json", "--benchmark", "InfiniteBench"])
+    data = {t["name"]: t["data"] for t in json.loads(res.output)}
+    assert data["En.MC"] == "hf:xinrongzhang2022/InfiniteBench/longbook_choice_eng.jsonl"
+    assert data["kv_retrieval"] == "generated"

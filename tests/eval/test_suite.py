@@ -47,6 +47,13 @@ def _cfg(tmp_path, **kw):
     return SuiteConfig.model_validate(base)
 
 
+@pytest.fixture(autouse=True)
+def _empty_hub_cache(tmp_path, monkeypatch):
+    # benchmark data is fetched by name; these tests see an empty offline hub cache, never the network
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+
+
 def test_suite_end_to_end_with_skips_cache_and_report(tiny, tmp_path):
     cfg = _cfg(tmp_path)
     rep = run_suite(cfg, backends={"tiny": tiny}, progress=False)
@@ -60,13 +67,20 @@ def test_suite_end_to_end_with_skips_cache_and_report(tiny, tmp_path):
     reasons = {(s["task"], s.get("length")): s["reason"] for s in rep["skipped"]}
     assert "exceeds the model's 2048-token window" in reasons[("vt", 4096)]
     assert "too short" in reasons[("vt", 384)]
-    assert "needs SQuAD v2" in reasons[("qa_1", None)]
+    assert "rajpurkar/squad_v2" in reasons[("qa_1", None)] and "longkit eval fetch qa_1" in reasons[("qa_1", None)]
     out = Path(cfg.out)
     md = (out / "report.md").read_text()
     assert "| niah_single_1 | RULER |" in md and "RULER average" in md and "## Skipped" in md
     assert (out / "tiny_score_vs_length.png").stat().st_size > 1000
     assert (out / "tiny_passkey_heatmap.png").exists()
-    assert json.loads((out / "suite.json").read_text())["models"]["tiny"]["tasks"]["En.QA"]["samples"] == 1
+    suite_json = json.loads((out / "suite.json").read_text())["models"]["tiny"]["tasks"]
+    assert suite_json["En.QA"]["samples"] == 1
+    # each benchmark's own number on its own scale: InfiniteBench in [0, 1], RULER x100
+    assert suite_json["En.QA"]["official"]["scale"] == "[0, 1]"
+    assert suite_json["En.QA"]["official"]["score"] == pytest.approx(tasks["En.QA"]["overall"], abs=1e-4)
+    assert suite_json["vt"]["official"]["scale"] == "x100"
+    assert suite_json["vt"]["official"]["score"] == pytest.approx(100 * tasks["vt"]["overall"], abs=0.01)
+    assert "| official |" in md
     first = {r["key"]: r["prediction"] for r in map(json.loads, (out / "tiny" / "vt" / "results.jsonl").open())}
 
     # a second suite in a new directory shares nothing but the request cache -> every request is a hit
@@ -108,6 +122,34 @@ def test_cli_suite_list_and_report_only(tiny_dir, tmp_path):
     bad.write_text(yaml.safe_dump({**cfg, "lengths": "abc"}))
     res = runner.invoke(app, ["eval", "suite", str(bad)])
     assert res.exit_code == 2 and "lengths" in res.output
+
+
+def test_cli_suite_fails_when_every_task_is_skipped(tiny_dir, tmp_path):
+    from longkit.cli import app
+
+    cfg = {"name": "skips", "models": [{"model": str(tiny_dir)}], "lengths": [100000], "samples": 1,
+           "tasks": ["niah_single_1", "En.QA"], "out": str(tmp_path / "skips"), "chat": False}
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    res = CliRunner().invoke(app, ["eval", "suite", str(path), "--quiet"])
+    assert res.exit_code == 2, res.output
+    assert "skipped" in res.output and "exceeds the model's 2048-token window" in res.output  # why niah was skipped
+    assert "xinrongzhang2022/InfiniteBench" in res.output  # why En.QA was skipped
+    assert "every task was skipped" in res.output
+
+
+def test_official_score_aggregates_each_benchmark_its_own_way():
+    from longkit.eval.metrics import scrolls_rouge
+    from longkit.eval.suite import official_score
+
+    a = scrolls_rouge("the cat sat on the mat", ["the cat sat on the mat"])
+    b = scrolls_rouge("mat the on sat cat", ["the cat sat on the mat"])
+    recs = [{"scores": {"score": x["geometric_mean"], **x}} for x in (a, b)]
+    off = official_score("qmsum", "ChatQA 2 32K (SCROLLS)", recs)
+    corpus = ((1 + b["rouge1"]) / 2 * 0.5 * (1 + b["rougeL"]) / 2) ** (1 / 3)
+    assert off["score"] == pytest.approx(100 * corpus, abs=0.01) and off["scale"] == "x100"
+    assert off["score"] > 60  # the mean of per-sample geometric means would be 50
+    assert official_score("En.QA", "InfiniteBench", recs)["score"] == pytest.approx(0.5, abs=1e-4)
 
 
 def test_suite_configs_in_repo_validate():

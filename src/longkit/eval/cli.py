@@ -68,12 +68,21 @@ def list_tasks(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Every registered task by its benchmark's own name, with its metric and data source."""
+    from longkit.eval.fetch import sources
     from longkit.eval.tasks.registry import registry
 
     infos = [i for i in registry().values() if benchmark is None or benchmark.lower() in i.benchmark.lower()]
+
+    def data(name: str, synthetic: bool) -> str:
+        src = sources().get(name)
+        if src is None:
+            return "generated"
+        return f"{'generated from ' if synthetic else ''}hf:{src.repo}/{src.file}"
+
     if as_json:
         typer.echo(json.dumps([{"name": i.name, "benchmark": i.benchmark, "metric": i.metric,
-                                "generated": i.synthetic, "description": i.description} for i in infos], indent=2))
+                                "generated": i.synthetic, "data": data(i.name, i.synthetic),
+                                "description": i.description} for i in infos], indent=2))
         return
     from rich.console import Console
     from rich.table import Table
@@ -82,8 +91,34 @@ def list_tasks(
     for col in ("task", "benchmark", "metric", "data", "what it measures"):
         table.add_column(col)
     for i in infos:
-        table.add_row(i.name, i.benchmark, i.metric, "generated" if i.synthetic else "official files", i.description)
-    Console(width=160).print(table)
+        table.add_row(i.name, i.benchmark, i.metric, data(i.name, i.synthetic), i.description)
+    Console(width=200).print(table)
+
+
+@app.command("fetch")
+@friendly_errors
+def fetch(
+    tasks: list[str] = typer.Argument(None, help="Task names (see `longkit eval list`), e.g. En.QA qmsum quac."),
+    suite_config: Path | None = typer.Option(None, "--suite", help="Fetch every file-backed task of this suite YAML."),
+) -> None:
+    """Download benchmark data by task name from the Hugging Face Hub into its standard cache, ahead of a run."""
+    from longkit.errors import ConfigError
+    from longkit.eval.fetch import fetch as fetch_task
+    from longkit.eval.fetch import sources
+    from longkit.eval.tasks.registry import resolve_name
+
+    names = [resolve_name(t) for t in tasks or []]
+    if suite_config is not None:
+        from longkit.eval.suite import load_suite
+
+        names += [n for n in (resolve_name(t.name) for t in load_suite(suite_config).tasks) if n in sources()]
+    if not names:
+        raise ConfigError("eval fetch: name at least one task (or --suite FILE); `longkit eval list` shows them")
+    for name in dict.fromkeys(names):
+        src = sources().get(name)
+        if src is None:
+            raise ConfigError(f"eval fetch: task '{name}' is generated, it has no data to fetch")
+        typer.echo(f"{name}: {fetch_task(name)}  (hf:{src.repo}/{src.file})")
 
 
 @app.command("suite")
@@ -132,3 +167,8 @@ def suite(
     for s in result.get("skipped", []):
         typer.echo(f"skipped {s['model']} · {s['task']}" + (f" @ {s['length']}" if s.get("length") else "") +
                    f": {s['reason']}")
+    ran = any(rep.get("tasks") for rep in result.get("models", {}).values())
+    if "models" in result and not ran and result.get("skipped"):
+        from longkit.errors import InputError
+
+        raise InputError(f"eval suite {config}: every task was skipped (reasons above); nothing was evaluated")

@@ -50,6 +50,7 @@ class TaskEntry(BaseModel):
     samples: int | None = None
     path: str | None = None
     max_length: int | None = None
+    budget: int | None = Field(None, ge=0)  # official prompt truncation (tokens); 0 = fit the window only
     levels: list[str] | None = None
     options: dict[str, Any] = Field(default_factory=dict)
 
@@ -169,7 +170,7 @@ def task_settings(cfg: SuiteConfig, entry: TaskEntry) -> dict[str, Any]:
     samples = entry.samples if entry.samples is not None else cfg.samples
     if samples is not None:
         s["samples"] = samples
-    for k in ("path", "max_length", "levels"):
+    for k in ("path", "max_length", "budget", "levels"):
         v = getattr(entry, k)
         if v is not None:
             s[k] = v
@@ -324,13 +325,52 @@ def collect(cfg: SuiteConfig) -> dict[str, Any]:
             group = ("length", "depth") if any("depth" in r["meta"] for r in records) and info.synthetic else ("length",)
             s = summarize(records, group)
             s.update({"task": name, "benchmark": info.benchmark, "metric": info.metric, "synthetic": info.synthetic,
-                      "model": model.model, "samples": len(records)})
+                      "model": model.model, "samples": len(records),
+                      "official": official_score(name, info.benchmark, records)})
             per_task[name] = s
         models[model.label] = per_task
     skipped = []
     for f in sorted(out.glob("skipped*.json")):
         skipped += json.loads(f.read_text())
     return {"models": models, "skipped": skipped}
+
+
+# Each benchmark reports on its own scale: (benchmark name part, factor, how its scorer prints it).
+OFFICIAL_SCALES = (
+    ("InfiniteBench", 1.0, "[0, 1]"),  # OpenBMB/InfiniteBench src/compute_scores.py prints the mean as is
+    ("LongBench", 100.0, "x100"),  # THUDM/LongBench eval.py: round(100 * mean, 2)
+    ("SCROLLS", 100.0, "x100"),  # SCROLLS leaderboard and evaluator: percentages
+    ("LV-Eval", 100.0, "x100"),  # LV-Eval evaluation.py: round(100 * mean, 2)
+    ("RULER", 100.0, "x100"),  # NVIDIA/RULER scripts/eval/evaluate.py: round(100 * mean, 2)
+    ("ChatRAG", 100.0, "x100"),  # ChatQA get_scores.py: F1 and accuracy as percentages in the paper
+)
+
+
+def official_scale(benchmark: str) -> tuple[float, str]:
+    """The factor and label of a benchmark's own reporting scale ([0, 1] for the ChatQA 2 needle tasks)."""
+    for part, factor, label in OFFICIAL_SCALES:
+        if part in benchmark:
+            return factor, label
+    return 1.0, "[0, 1]"
+
+
+def official_score(name: str, benchmark: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """A task's score aggregated the way its benchmark aggregates it, on the benchmark's own scale.
+
+    Most benchmarks average per-sample scores; SCROLLS's QMSum takes the geometric mean of the corpus-averaged
+    ROUGE-1/2/L (metrics.scrolls_corpus_score), which is not the mean of per-sample geometric means."""
+    from longkit.eval.metrics import scrolls_corpus_score
+
+    scores = [r["scores"] for r in records]
+    if name == "qmsum" and "SCROLLS" in benchmark:
+        value = scrolls_corpus_score([x.get("rouge1", 0.0) for x in scores], [x.get("rouge2", 0.0) for x in scores],
+                                     [x.get("rougeL", 0.0) for x in scores])
+        how = "geometric mean of corpus-mean ROUGE-1/2/L"
+    else:
+        value = sum(x.get("score", 0.0) for x in scores) / len(scores) if scores else 0.0
+        how = "mean of per-sample scores"
+    factor, label = official_scale(benchmark)
+    return {"score": round(value * factor, 2 if factor == 100.0 else 4), "scale": label, "aggregation": how}
 
 
 def write_suite_report(cfg: SuiteConfig) -> dict[str, Any]:
@@ -344,7 +384,10 @@ def write_suite_report(cfg: SuiteConfig) -> dict[str, Any]:
     lines = [f"# {cfg.name}", "",
              f"Effective length: the longest length whose score exceeds {cfg.threshold:.3f} (RULER). "
              "Adaptation rate: score at the longest length / score at the reference length "
-             f"({cfg.reference_length or 'the shortest'}) (UtK). Scores are in [0, 1].", ""]
+             f"({cfg.reference_length or 'the shortest'}) (UtK). Per-length and overall scores are per-sample means "
+             "in [0, 1]; the 'official' column is each benchmark's own reported number, aggregated its own way and on "
+             "its own scale: LongBench, SCROLLS, LV-Eval, RULER and ChatRAG Bench x100, InfiniteBench and ChatQA 2's "
+             "needle tasks in [0, 1]; SCROLLS QMSum is the geometric mean of the corpus-mean ROUGE-1/2/L.", ""]
     for label, tasks in data["models"].items():
         lengths = sorted({n for s in tasks.values() if s["synthetic"] for n in _by_length(s)})
         rows = []
@@ -354,7 +397,8 @@ def write_suite_report(cfg: SuiteConfig) -> dict[str, Any]:
             entry = {"benchmark": s["benchmark"], "metric": s["metric"], "overall": s["overall"].get("score"),
                      "by_length": by_len, "samples": s["samples"], "truncated": s.get("truncated", 0),
                      "effective_length": effective_length(by_len, cfg.threshold) if by_len else None,
-                     "adaptation_rate": adaptation_rate(by_len, cfg.reference_length) if by_len else None}
+                     "adaptation_rate": adaptation_rate(by_len, cfg.reference_length) if by_len else None,
+                     "official": s.get("official")}
             if not s["synthetic"]:
                 entry["by_group"] = {k: v.get("score") for k, v in s["by"].get("length", {}).items()}
             model_rep["tasks"][name] = entry
@@ -369,18 +413,20 @@ def write_suite_report(cfg: SuiteConfig) -> dict[str, Any]:
         report["models"][label] = model_rep
         lines += [f"## {label}", ""]
         head = "| task | benchmark | metric | " + " | ".join(_k(n) for n in lengths) + \
-            " | overall | effective length | adaptation rate | n |"
-        lines += [head, "|" + "---|" * (len(lengths) + 7)]
+            " | overall | official | effective length | adaptation rate | n |"
+        lines += [head, "|" + "---|" * (len(lengths) + 8)]
         for name, e in rows:
             cells = [f"{e['by_length'][n]:.3f}" if n in e["by_length"] else "–" for n in lengths]
+            off = e.get("official") or {}
+            official = f"{off['score']:g} ({off['scale']})" if off else "–"
             lines.append(f"| {name} | {e['benchmark']} | {e['metric']} | " + " | ".join(cells) +
-                         f" | {_f(e['overall'])} | {_k(e['effective_length'])} | "
+                         f" | {_f(e['overall'])} | {official} | {_k(e['effective_length'])} | "
                          f"{_rate(e['adaptation_rate'], e['by_length'], cfg.reference_length)} | {e['samples']} |")
         if "ruler_average" in model_rep:
             ra = model_rep["ruler_average"]
             cells = [f"**{ra['by_length'][n]:.3f}**" if n in ra["by_length"] else "–" for n in lengths]
             lines.append(f"| **RULER average ({ra['tasks']} tasks)** | RULER | mean | " + " | ".join(cells) +
-                         f" | – | **{_k(ra['effective_length'])}** | "
+                         f" | – | – | **{_k(ra['effective_length'])}** | "
                          f"**{_rate(ra['adaptation_rate'], ra['by_length'], cfg.reference_length)}** | |")
         lines.append("")
         trunc = sum(e["truncated"] for e in model_rep["tasks"].values())

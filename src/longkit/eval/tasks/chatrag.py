@@ -154,12 +154,12 @@ class ChatRAGTask(Task):
         """The item's top contexts as 'title: ..., source: ...' (retrieved when an index is set)."""
         if self.index is not None:
             if self._pipeline is None:
-                from longkit.rag.pipeline import RagPipeline
+                # only retrieval is needed here (no generator): the pipeline module's retriever over the index
+                from longkit.rag.pipeline import Retriever
 
-                self._pipeline = RagPipeline.from_index(self.index, backend=None)  # type: ignore[arg-type]
+                self._pipeline = Retriever.open(self.index)
             doc = item.get("document") or item.get("doc_id")
-            hits = self._pipeline.retriever.search(item["messages"], k=self.num_ctx,
-                                                   doc_ids=[str(doc)] if doc else None)
+            hits = self._pipeline.search(item["messages"], k=self.num_ctx, doc_ids=[str(doc)] if doc else None)
             return [f"title: {h.chunk.doc_id}, source: {h.chunk.text}" for h in hits]
         k = self.num_ctx if self.name in LONG_DOCUMENT else max(self.num_ctx, 1)
         return [f"title: {c.get('title', '')}, source: {c.get('text', '')}" for c in item["ctxs"][:k]]
