@@ -174,3 +174,15 @@ def test_scrolls_qmsum_corpus_score_is_geometric_mean_of_corpus_means():
     r1, r2, rl = (1 + partial["rouge1"]) / 2, 0.5, (1 + partial["rougeL"]) / 2
     assert per_sample_mean == pytest.approx(0.5)
     assert corpus == pytest.approx((r1 * r2 * rl) ** (1 / 3)) and corpus > 0.6
+
+
+def test_chatqa2_passkey_parses_ascii_digits_like_infinitebench():
+    from longkit.eval.tasks.base import Sample
+    from longkit.eval.tasks.niah import NIAHConfig, PasskeyTask
+
+    task = PasskeyTask(NIAHConfig(lengths=[1024], depths=[50.0]))
+    s = Sample(id="x", references=["71432"], prompt="p")
+    assert task.score("The pass key is 71432.", s)["score"] == 1.0
+    # '\d' would read the Arabic-Indic digits first; InfiniteBench's [^0-9] split skips them
+    assert task.score("\u0661\u0662 then 71432", s)["score"] == 1.0
+    assert task.score("\uff17\uff11\uff14\uff13\uff12", s)["score"] == 0.0

@@ -372,11 +372,10 @@ class PasskeyTask(NIAHTask):
         return NeedleSpec([PASSKEY_NEEDLE.format(key=key)], PASSKEY_QUESTION, [key])
 
     def score(self, prediction: str, sample: Sample) -> dict[str, float]:
-        """1 if the first number in the answer is the key (InfiniteBench's passkey parsing)."""
-        import re
+        """1 if the first number in the answer is the key (InfiniteBench's passkey parsing: ASCII digits only)."""
+        from longkit.eval.metrics import first_int
 
-        nums = re.findall(r"\d+", prediction)
-        hit = float(bool(nums) and nums[0] == sample.references[0])
+        hit = float(first_int(prediction) == sample.references[0])
         return {"score": hit, "exact": hit, "contains": float(sample.references[0] in prediction)}
 
 
