@@ -36,13 +36,13 @@ def _register() -> None:
     from longkit.eval.cli import app as eval_app
     from longkit.models.cli import app as model_app
     from longkit.rag.cli import app as rag_app
-    from longkit.rag.cli import register_eval_commands as register_rag_eval
+    from longkit.eval.rag_cli import register as register_rag_eval
     from longkit.sft.cli import register_data_commands as register_sft_data
     from longkit.train.cli import app as train_app
     from longkit.demo import register as register_demo
 
     register_sft_data(data_app)
-    register_rag_eval(eval_app)
+    register_rag_eval(rag_app, eval_app)
     app.add_typer(model_app, name="model", help="Inspect, load and extend models.")
     app.add_typer(data_app, name="data", help="Build long-context pretraining and SFT data.")
     app.add_typer(train_app, name="train", help="Continued pretraining and instruction tuning.")

@@ -62,7 +62,7 @@ def test_index_ask_tune_delete(tmp_path, topics, tiny_llama_dir, tiny_backend, m
 def test_cli_errors_are_one_line(tmp_path, topics):
     (tmp_path / "bad.txt").write_bytes("caf\xe9".encode("latin-1"))
     res = _invoke("rag", "index", tmp_path / "bad.txt", "--out", tmp_path / "ix")
-    assert res.exit_code == 2 and "bad.txt: not UTF-8 text" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 2 and "bad.txt:1: not valid UTF-8" in res.output and "Traceback" not in res.output
     res = _invoke("rag", "ask", tmp_path / "nowhere", "q")
     assert res.exit_code == 2 and "no index here" in res.output
     (tmp_path / "ok.txt").write_text(topics["pass"])

@@ -98,8 +98,45 @@ def test_uncommitted_segment_files_are_removed_and_damage_is_reported(tmp_path):
     VectorIndex.open(tmp_path / "ix", writable=True)
     assert sorted(p.name for p in seg.iterdir()) == ["000000.npy", "000000.parquet"]
     (seg / "000000.npy").write_bytes(b"garbage")
-    with pytest.raises(InputError, match="segment 000000 is missing or damaged"):
+    with pytest.raises(InputError, match=r"000000\.npy: index segment is 7 bytes, the manifest says"):
+        VectorIndex.open(tmp_path / "ix")  # a size change is caught on every open
+    (seg / "000000.npy").unlink()
+    with pytest.raises(InputError, match=r"000000\.npy: index segment file is missing"):
         VectorIndex.open(tmp_path / "ix")
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".parquet"])
+def test_flipped_byte_in_a_segment_is_detected_naming_the_file(tmp_path, suffix):
+    chunks, vecs = _docs(3, 2)
+    idx = VectorIndex.create(tmp_path / "ix", EMB)
+    idx.add(chunks, vecs, _hashes(chunks))
+    seg = json.loads((tmp_path / "ix" / "manifest.json").read_text())["segments"][0]
+    assert set(seg["files"]) == {"npy", "parquet"} and all(len(f["sha256"]) == 64 for f in seg["files"].values())
+    target = tmp_path / "ix" / "segments" / f"000000{suffix}"
+    data = bytearray(target.read_bytes())
+    data[len(data) - 40] ^= 0x01  # same size, one bit different: inside the vectors / the parquet footer area
+    target.write_bytes(bytes(data))
+    with pytest.raises(InputError, match=rf"000000\{suffix}: index segment checksum does not match"):
+        VectorIndex.open(tmp_path / "ix", verify=True)
+    assert VectorIndex.open(tmp_path / "ix").check_files(full=False) == 2  # sizes alone cannot see it
+
+
+def test_reopen_after_an_unfinished_build_verifies_checksums(tmp_path):
+    chunks, vecs = _docs(2, 2)
+    idx = VectorIndex.create(tmp_path / "ix", EMB, )
+    idx.begin_build()
+    idx.add(chunks, vecs, _hashes(chunks))  # ... and the process dies before end_build()
+    target = tmp_path / "ix" / "segments" / "000000.npy"
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 0xFF
+    target.write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"000000\.npy: index segment checksum does not match"):
+        VectorIndex.open(tmp_path / "ix", writable=True)  # the crash-resume path checks every checksum
+    data[-1] ^= 0xFF
+    target.write_bytes(bytes(data))
+    again = VectorIndex.open(tmp_path / "ix", writable=True)
+    again.end_build()
+    assert "build_open" not in json.loads((tmp_path / "ix" / "manifest.json").read_text()) and len(again) == 4
 
 
 def test_hnsw_matches_exact_and_reloads_without_rebuilding(tmp_path):

@@ -17,6 +17,7 @@ def make_backend(
     tokenizer: str | None = None,
     max_context: int | None = None,
     batch_size: int = 1,
+    api_key: str | None = None,
     **kwargs: Any,
 ) -> Backend:
     """Build a backend by kind; model is a bundled name, GGUF file, directory or hub/served id."""
@@ -32,7 +33,7 @@ def make_backend(
         if not base_url:
             raise ConfigError("the openai backend needs --base-url (e.g. http://127.0.0.1:8000/v1)")
         return OpenAIBackend(base_url, model=model, tokenizer=tokenizer, max_context=max_context,
-                             concurrency=max(batch_size, 1), **kwargs)
+                             concurrency=max(batch_size, 1), api_key=api_key, **kwargs)
     if kind == "vllm":
         from longkit.backends.vllm import VLLMBackend
 

@@ -31,7 +31,7 @@ class OpenAIBackend:
         tokenizer: Any = None,
         max_context: int | None = None,
         api_key: str | None = None,
-        api_key_env: str = "OPENAI_API_KEY",
+        api_key_env: str | tuple[str, ...] = ("LONGKIT_API_KEY", "OPENAI_API_KEY"),
         concurrency: int = 4,
         timeout: float = 600.0,
         max_retries: int = 4,
@@ -40,10 +40,11 @@ class OpenAIBackend:
     ):
         import httpx
 
-        self.base_url = base_url.rstrip("/")
+        self.base_url = _check_url(base_url).rstrip("/")
         if not self.base_url.endswith("/v1"):
             self.base_url += "/v1"
-        key = api_key if api_key is not None else os.environ.get(api_key_env)
+        key = resolve_api_key(api_key, api_key_env)
+        self.has_key = bool(key)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.client = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
         self.concurrency = max(1, concurrency)
@@ -81,6 +82,9 @@ class OpenAIBackend:
                 if resp.status_code < 400:
                     return resp.json()
                 last = f"{self.base_url}{path} answered HTTP {resp.status_code}: {_error_text(resp)}"
+                if resp.status_code in (401, 403):
+                    last += ("; pass --api-key or set LONGKIT_API_KEY" if not self.has_key else
+                             "; the API key was refused (check --api-key / LONGKIT_API_KEY)")
                 if resp.status_code not in _RETRY_STATUS:
                     break
             if attempt < self.max_retries:
@@ -120,6 +124,35 @@ class OpenAIBackend:
     def close(self) -> None:
         """Close the HTTP connection pool."""
         self.client.close()
+
+
+def resolve_api_key(api_key: str | None, env: str | tuple[str, ...] = ("LONGKIT_API_KEY", "OPENAI_API_KEY")) -> str | None:
+    """The key to send: the explicit one, else the first set environment variable (LONGKIT_API_KEY first).
+
+    No key is fine: a local server (`longkit serve`, vLLM on 127.0.0.1) usually needs none, and a remote
+    one that does answers 401, which the error message turns into a hint."""
+    if api_key:
+        return api_key
+    for name in (env,) if isinstance(env, str) else env:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+def _check_url(url: str) -> str:
+    from urllib.parse import urlparse
+
+    from longkit.errors import ConfigError
+
+    parsed = urlparse(url or "")
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ConfigError(f"--base-url: expected an http(s) URL such as http://127.0.0.1:8000/v1, got '{url}'")
+    try:
+        parsed.port
+    except ValueError:
+        raise ConfigError(f"--base-url: bad port in '{url}'") from None
+    return url
 
 
 def _error_text(resp: Any) -> str:

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from longkit.backends.base import Backend
-from longkit.errors import ConfigError
+from longkit.errors import ConfigError, InputError
 from longkit.eval.tasks.base import Task
-from longkit.io import ResultLog, write_json
+from longkit.io import ResultLog, read_json, write_json
+from longkit.progress import Progress
 
 
 def run_task(
@@ -29,9 +30,13 @@ def run_task(
     Results are appended after each batch, so a killed run loses at most the batch in flight and a
     rerun with the same task settings picks up where it stopped.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    _check_run_manifest(out, task, model_name)
+    from longkit.io import output_dir
+
+    out = output_dir(out_dir)
+    record = {"task": task.fingerprint(), **run_identity(backend, model_name)}
+    if judge is not None:
+        record["judge"] = run_identity(judge.backend, getattr(judge.backend, "model_name", ""))
+    check_run_record(out, record)
     log = ResultLog(out / "results.jsonl")
     plan = task.plan()
     if max_samples is not None:
@@ -39,7 +44,7 @@ def run_task(
     todo = [s for s in plan if f"{task.name}/{s['id']}" not in log]
     tok = backend.tokenizer
 
-    with _progress(progress, task.name, total=len(plan), done=len(plan) - len(todo)) as advance:
+    with Progress(task.name, total=len(plan), done=len(plan) - len(todo), unit="samples", enabled=progress) as bar:
         for start in range(0, len(todo), batch_size):
             specs = todo[start : start + batch_size]
             samples = [task.build(s, tok, backend.max_context) for s in specs]
@@ -58,10 +63,14 @@ def run_task(
                             "prediction": c.text, "references": s.references, "scores": scores,
                             "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
                             "truncated": c.truncated, "seconds": round(elapsed, 3)})
-                advance()
+                bar.advance()
     records = [r for r in log.records() if r["task"] == task.name]
     summary = summarize(records, task.group_by)
     summary.update({"task": task.name, "model": model_name, "samples": len(records), "planned": len(plan)})
+    if summary["empty_answers"]:
+        import sys
+
+        print(f"{task.name}: {summary['empty_answers']} of {len(records)} answers are empty", file=sys.stderr)
     if task.describe():
         summary["setup"] = task.describe()
     write_json(out / "summary.json", summary)
@@ -76,16 +85,53 @@ def _question(sample: Any) -> str:
     return text[-500:]
 
 
-def _check_run_manifest(out: Path, task: Task, model_name: str) -> None:
-    manifest = out / "run.json"
-    current = {"task": task.fingerprint(), "model": model_name}
-    if manifest.exists():
-        previous = json.loads(manifest.read_text())
-        if previous != json.loads(json.dumps(current)):
-            raise ConfigError(f"{out} holds results of a run with other settings ({manifest}); "
-                              "use another --out directory or delete it")
-    else:
-        write_json(manifest, current)
+def run_identity(backend: Backend, model_name: str = "") -> dict[str, Any]:
+    """What decides a run's answers besides the task: backend, model, generation settings, longkit version."""
+    from longkit import __version__
+
+    return {
+        "backend": getattr(backend, "name", type(backend).__name__),
+        "model": model_name or getattr(backend, "model_name", "") or getattr(backend, "model", "") or "",
+        "generation": {"max_context": int(backend.max_context), "temperature": 0.0,
+                       "dtype": str(getattr(getattr(backend, "model", None), "dtype", "")) or None},
+        "longkit_version": __version__,
+    }
+
+
+def check_run_record(out: Path, current: dict[str, Any]) -> None:
+    """Write out/run.json, or refuse to reuse out when it holds a run with other settings.
+
+    The message names the first differing field; fields an older run.json lacks are added, not refused.
+    """
+    path = Path(out) / "run.json"
+    current = json.loads(json.dumps(current))
+    if not path.exists():
+        write_json(path, current)
+        return
+    previous = read_json(path, "run record")
+    if not isinstance(previous, dict):
+        raise InputError(f"{path}: expected a JSON object (the run record); delete {out} to start fresh")
+    diff = _difference(previous, current)
+    if diff is not None:
+        field, old, new = diff
+        raise ConfigError(f"{out} holds results of a run with other settings: {field} was {json.dumps(old)}, "
+                          f"now {json.dumps(new)} ({path}); use another --out directory, or delete {out} "
+                          "to start fresh")
+    merged = {**current, **previous}
+    if merged != previous:
+        write_json(path, merged)
+
+
+def _difference(old: Any, new: Any, prefix: str = "") -> tuple[str, Any, Any] | None:
+    """The first field (dotted path) whose value differs; keys missing from old are not differences."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for k in new:
+            if k in old:
+                d = _difference(old[k], new[k], f"{prefix}{k}.")
+                if d is not None:
+                    return d
+        return None
+    return None if old == new else (prefix.rstrip(".") or "run", old, new)
 
 
 def summarize(records: list[dict[str, Any]], group_by: tuple[str, ...]) -> dict[str, Any]:
@@ -111,31 +157,9 @@ def summarize(records: list[dict[str, Any]], group_by: tuple[str, ...]) -> dict[
         "cells": [{**dict(zip(group_by, k)), **mean_scores(v), "n": len(v)}
                   for k, v in sorted(cells.items(), key=lambda kv: tuple(_sort_key(x) for x in kv[0]))],
         "truncated": sum(1 for r in records if r.get("truncated")),
+        "empty_answers": sum(1 for r in records if not str(r.get("prediction", "")).strip()),
     }
 
 
 def _sort_key(x: Any) -> tuple[int, Any]:
     return (0, x) if isinstance(x, (int, float)) else (1, str(x))
-
-
-class _progress:
-    """A rich progress bar with ETA (a no-op when disabled)."""
-
-    def __init__(self, enabled: bool, label: str, total: int, done: int):
-        self.enabled, self.label, self.total, self.done = enabled, label, total, done
-        self._bar: Any = None
-
-    def __enter__(self) -> Any:
-        if not self.enabled:
-            return lambda: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-        self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-        self._bar.start()
-        tid = self._bar.add_task(self.label, total=self.total, completed=self.done)
-        return lambda: self._bar.advance(tid)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._bar is not None:
-            self._bar.stop()

@@ -32,12 +32,14 @@ class BuildStats:
     seconds: float = 0.0
     resplit: int = 0
     pooled: int = 0
+    empty: int = 0  # documents with no text (nothing to index)
     doc_ids: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-dict view without the id list."""
+        """Plain-dict view without the id list; `chunks_added` counts this run's chunks only."""
         d = dataclasses.asdict(self)
         d.pop("doc_ids")
+        d["chunks_added"] = d.pop("chunks")
         return d
 
 
@@ -115,6 +117,7 @@ def index_documents(
     pending_hash: dict[str, str] = {}
     replace: list[str] = []
     docs_done = 0
+    index.begin_build()
 
     def flush() -> None:
         nonlocal pending, pending_hash, replace
@@ -135,6 +138,13 @@ def index_documents(
             raise InputError(f"document id '{doc_id}' appears twice in the input")
         seen.add(doc_id)
         h = doc_hash(text)
+        if not text.strip():
+            stats.empty += 1
+            docs_done += 1
+            if doc_id in known:  # emptied since the last run: its old chunks go
+                replace.append(doc_id)
+                stats.replaced += 1
+            continue
         if known.get(doc_id) == h:
             stats.skipped += 1
             docs_done += 1
@@ -153,6 +163,7 @@ def index_documents(
             flush()
     flush()
     index.save_graph()
+    index.end_build()
     stats.seconds = time.perf_counter() - t0
     return stats
 

@@ -1,33 +1,61 @@
-"""`longkit rag ...` sub-commands, and `longkit eval rag-vs-long`."""
+"""`longkit rag index / ask / info / delete`. (`rag tune` and `eval rag-vs-long` run an evaluation sweep,
+so they live in `longkit.eval.rag_cli`; the options shared with them are defined here.)"""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from longkit.cli_common import friendly_errors, parse_int_list
+from longkit.cli_common import friendly_errors
 
 app = typer.Typer(no_args_is_help=True)
 
+STYLE_HELP = ("auto (default: the ChatQA format for ChatQA-family models, the model's own chat template "
+              "otherwise) | chatqa | chat.")
 _MODEL = typer.Option("smollm2-135m-instruct", "--model", "-m", help="Generator: bundled name, GGUF, directory or served id.")
 _BACKEND = typer.Option("hf", help="hf | openai | vllm.")
 _BASE_URL = typer.Option(None, help="OpenAI-compatible server URL (openai backend).")
+_API_KEY = typer.Option(None, "--api-key", help="Bearer token for the openai backend (default: $LONGKIT_API_KEY, "
+                        "then $OPENAI_API_KEY; a local server at 127.0.0.1/localhost needs none).")
 
 
-def _backend(kind: str, model: str, base_url: str | None, max_context: int | None = None, batch_size: int = 1) -> Any:
-    from longkit.backends import make_backend
+def check_choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
+    """Refuse a value outside `allowed`, naming the option (checked before any model is loaded)."""
+    from longkit.errors import ConfigError
 
-    return make_backend(kind, model, base_url=base_url, max_context=max_context, batch_size=batch_size)
+    if value not in allowed:
+        raise ConfigError(f"{option}: expected one of {', '.join(allowed)}, got '{value}'")
+    return value
 
 
-def _progress_bar(description: str):  # noqa: ANN202
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+def make_generator(kind: str, model: str, base_url: str | None, api_key: str | None = None,
+                   max_context: int | None = None, batch_size: int = 1) -> Any:
+    """The generation backend named by the shared --backend/--model/--base-url/--api-key options."""
+    from longkit.backends import BACKENDS, make_backend
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    transient=False)
+    check_choice("--backend", kind, BACKENDS)
+    return make_backend(kind, model, base_url=base_url, api_key=api_key, max_context=max_context,
+                        batch_size=batch_size)
+
+
+def say(line: str) -> None:
+    """A note for the user on stderr (stdout stays machine-readable)."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def _index_out(out: Path) -> Path:
+    """--out for `rag index`: absent, empty, or an index; never a regular file or someone's other directory."""
+    from longkit.errors import InputError
+    from longkit.io import output_dir
+
+    if out.is_dir() and not (out / "manifest.json").exists() and any(out.iterdir()):
+        raise InputError(f"--out {out}: a directory that holds other files and no index; "
+                         "choose a new or empty directory")
+    return output_dir(out)
 
 
 @app.command("index")
@@ -36,70 +64,141 @@ def index_cmd(
     docs: list[str] = typer.Argument(..., help="Text files, directories, JSONL files ({id, text}) or 'pydoc:topics'."),
     out: Path = typer.Option(..., "--out", "-o", help="Index directory (created, or extended/resumed if it exists)."),
     embedder: str = typer.Option("all-minilm-l6-v2", help="Bundled name, sentence-transformers dir, 'decoder:PATH'."),
-    chunk_size: int = typer.Option(200, help="Chunk length in units (tokens of the embedder, or words)."),
-    overlap: int = typer.Option(0, help="Units shared by consecutive chunks."),
+    chunk_size: int = typer.Option(200, min=1, max=1_000_000, help="Chunk length in units (tokens of the embedder, or words)."),
+    overlap: int = typer.Option(0, min=0, help="Units shared by consecutive chunks (less than --chunk-size)."),
     unit: str = typer.Option("token", help="token | word."),
-    tolerance: float = typer.Option(0.15, help="Fraction of chunk size a chunk may end early to land on a boundary."),
+    tolerance: float = typer.Option(0.15, min=0.0, max=0.99,
+                                    help="Fraction of chunk size a chunk may end early to land on a boundary."),
     on_overflow: str = typer.Option("error", help="Chunk longer than the embedder reads: error | split | pool."),
     kind: str = typer.Option("exact", help="exact | hnsw (large collections)."),
-    commit_every: int = typer.Option(256, help="Chunks per committed batch (an interrupted run resumes from the last)."),
-    batch_size: int = typer.Option(32, help="Texts per embedding batch."),
-    max_tokens: int | None = typer.Option(None, help="Decoder embedders: token limit (up to 32768)."),
+    commit_every: int = typer.Option(256, min=1, help="Chunks per committed batch (an interrupted run resumes from the last)."),
+    batch_size: int = typer.Option(32, min=1, max=4096, help="Texts per embedding batch."),
+    max_tokens: int | None = typer.Option(None, min=8, max=32768, help="Decoder embedders: token limit (up to 32768)."),
+    verify: bool = typer.Option(False, "--verify", help="Check every segment's checksum of an existing index first."),
 ) -> None:
     """Chunk, embed and index documents; rerunning skips unchanged documents and replaces changed ones."""
-    from longkit.rag.build import chunking_record, index_documents, open_or_create
+    from longkit.errors import ConfigError, InputError
+    from longkit.progress import Progress
+    from longkit.rag.build import OVERFLOW_POLICIES, chunking_record, index_documents, open_or_create
     from longkit.rag.chunk import ChunkConfig
     from longkit.rag.embed import load_embedder
-    from longkit.rag.sources import iter_documents
+    from longkit.rag.index import VectorIndex
+    from longkit.rag.sources import PYDOC_SOURCE, iter_documents, list_sources
 
+    check_choice("--unit", unit, ("token", "word"))
+    check_choice("--on-overflow", on_overflow, OVERFLOW_POLICIES)
+    check_choice("--kind", kind, ("exact", "hnsw"))
+    if overlap >= chunk_size:
+        raise ConfigError(f"--overlap {overlap}: must be less than --chunk-size {chunk_size}")
     cfg = ChunkConfig(size=chunk_size, overlap=overlap, unit=unit, tolerance=tolerance)
+    sources = list_sources(docs)  # every input exists and is readable before anything is loaded or written
+    _index_out(out)
+    if (out / "manifest.json").exists():
+        VectorIndex.open(out, verify=verify)  # a damaged index is reported before new work is added to it
+        if verify:
+            say(f"{out}: every segment checksum matches the manifest")
+    documents = iter_documents(docs)
+    first = next(documents, None)  # the first document is read (and checked) before the embedder loads
+    if first is None:
+        raise InputError(f"{' '.join(docs)}: no documents to index")
     kwargs: dict[str, Any] = {"batch_size": batch_size}
     if max_tokens is not None:
         kwargs["max_tokens"] = max_tokens
     emb = load_embedder(embedder, **kwargs)
+
+    def all_documents():  # noqa: ANN202
+        yield first
+        yield from documents
+
+    created = not (out / "manifest.json").exists()
     index = open_or_create(out, emb, chunking_record(cfg, "embedder" if unit == "token" else "words", on_overflow), kind)
     before = len(index)
-    with _progress_bar("indexing") as bar:
-        task = bar.add_task("indexing (docs committed)", total=None)
-        stats = index_documents(index, iter_documents(docs), emb, cfg, on_overflow=on_overflow,
-                                commit_every=commit_every, progress=lambda d, c: bar.update(task, completed=d))
-    typer.echo(json.dumps({"index": str(out), "chunks_before": before, "chunks": len(index), **stats.to_dict()}, indent=2))
+    known_total = None if any(s == PYDOC_SOURCE or Path(s).suffix == ".jsonl" for s in sources) else len(sources)
+    try:
+        with Progress("indexing", total=known_total, unit="docs") as bar:
+            stats = index_documents(index, all_documents(), emb, cfg, on_overflow=on_overflow,
+                                    commit_every=commit_every, progress=lambda d, c: bar.advance(d - bar.done))
+    except BaseException:
+        if created and len(index) == 0:  # nothing committed: leave no empty index behind
+            _remove_index_dir(out)
+        raise
+    if len(index) == 0:
+        if created:
+            _remove_index_dir(out)
+        raise InputError(f"{' '.join(docs)}: the documents hold no text to index"
+                         + (f" ({stats.empty} empty)" if stats.empty else ""))
+    typer.echo(json.dumps({"index": str(out), "chunks_before": before, **stats.to_dict(), "chunks": len(index),
+                           "documents": len(index.doc_rows())}, indent=2))
+
+
+def _remove_index_dir(out: Path) -> None:
+    """Remove an index directory this run created and left empty (only longkit's own files)."""
+    import shutil
+
+    for name in ("manifest.json", "segments", "hnsw.faiss"):
+        p = out / name
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        elif p.exists():
+            p.unlink()
+    try:
+        out.rmdir()
+    except OSError:
+        pass
 
 
 @app.command("delete")
 @friendly_errors
-def delete_cmd(index_dir: Path = typer.Argument(...), doc_ids: list[str] = typer.Argument(...)) -> None:
+def delete_cmd(index_dir: Path = typer.Argument(..., help="Index directory."),
+               doc_ids: list[str] = typer.Argument(..., help="Document ids (as `rag info --documents` lists them).")) -> None:
     """Remove documents (by id) from an index."""
+    from longkit.errors import InputError
     from longkit.rag.index import VectorIndex
 
     idx = VectorIndex.open(index_dir, writable=True)
+    known = set(idx.doc_rows())
+    missing = [d for d in doc_ids if d not in known]
+    if len(missing) == len(set(doc_ids)):
+        raise InputError(f"{index_dir}: no document with id {', '.join(repr(d) for d in missing[:5])} "
+                         "(`longkit rag info --documents` lists the ids)")
     removed = idx.delete(doc_ids)
-    typer.echo(json.dumps({"removed_chunks": removed, "chunks": len(idx)}))
+    typer.echo(json.dumps({"removed_chunks": removed, "chunks": len(idx), "not_found": missing}))
 
 
 @app.command("info")
 @friendly_errors
-def info_cmd(index_dir: Path = typer.Argument(...)) -> None:
+def info_cmd(index_dir: Path = typer.Argument(..., help="Index directory."),
+             verify: bool = typer.Option(False, "--verify", help="Check every segment file's checksum."),
+             documents: bool = typer.Option(False, "--documents", help="Also list the document ids.")) -> None:
     """Print an index's manifest summary."""
     from longkit.rag.index import VectorIndex
 
-    idx = VectorIndex.open(index_dir)
+    idx = VectorIndex.open(index_dir, verify=verify)
     m = idx.manifest
-    typer.echo(json.dumps({"chunks": len(idx), "documents": len(idx.doc_rows()), "embedder": m["embedder"],
-                           "chunking": m.get("chunking"), "kind": m["kind"], "tuned": m.get("tuned")}, indent=2))
+    info = {"chunks": len(idx), "documents": len(idx.doc_rows()), "embedder": m["embedder"],
+            "chunking": m.get("chunking"), "kind": m["kind"], "tuned": m.get("tuned")}
+    if verify:
+        info["verified_files"] = idx.check_files(full=True)
+    if documents:
+        info["document_ids"] = sorted(idx.doc_rows())
+    typer.echo(json.dumps(info, indent=2))
 
 
-def _read_history(path: Path | None) -> list[dict[str, str]]:
+def read_history(path: Path | None) -> list[dict[str, str]]:
+    """Earlier turns from a JSON file: a list of {role: user|assistant, content: str}; errors name file and item."""
     from longkit.errors import InputError
+    from longkit.io import read_json
 
     if path is None:
         return []
-    try:
-        msgs = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: cannot read the conversation ({exc})") from None
+    msgs = read_json(path, "conversation history")
     if not isinstance(msgs, list):
-        raise InputError(f"{path}: expected a JSON list of {{role, content}} messages")
+        raise InputError(f"{path}: expected a JSON list of {{role, content}} messages, got {type(msgs).__name__}")
+    for i, m in enumerate(msgs):
+        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant", "system") \
+                or not isinstance(m.get("content"), str):
+            raise InputError(f"{path}: message {i}: expected {{\"role\": \"user\"|\"assistant\", \"content\": "
+                             f"\"...\"}}, got {json.dumps(m)[:80]}")
     return msgs
 
 
@@ -111,29 +210,44 @@ def ask_cmd(
     model: str = _MODEL,
     backend: str = _BACKEND,
     base_url: str | None = _BASE_URL,
-    k: int | None = typer.Option(None, "--k", "-k", help="Chunks to retrieve (default: tuned budget, else 5)."),
-    budget: int | None = typer.Option(None, help="Retrieve chunks up to this many tokens instead of top-k."),
+    api_key: str | None = _API_KEY,
+    k: int | None = typer.Option(None, "--k", "-k", min=1, max=10_000, help="Chunks to retrieve (default: tuned budget, else 5)."),
+    budget: int | None = typer.Option(None, min=1, help="Retrieve chunks up to this many tokens instead of top-k."),
     order: str = typer.Option("score", help="score | position (order-preserving RAG)."),
-    style: str = typer.Option("chatqa", help="chatqa (ChatQA prompt) | chat (the model's chat template)."),
+    style: str = typer.Option("auto", help=STYLE_HELP),
     history: Path | None = typer.Option(None, help="JSON file with earlier turns [{role, content}, ...]."),
-    history_turns: int = typer.Option(2, help="User turns joined as the retrieval query."),
-    max_new_tokens: int = typer.Option(128, help="Answer length limit."),
+    history_turns: int = typer.Option(2, min=1, max=100, help="User turns joined as the retrieval query."),
+    max_new_tokens: int = typer.Option(128, min=1, max=32768, help="Answer length limit."),
     full_answer: bool = typer.Option(True, "--full-answer/--short-answer", help="ChatQA answer instruction."),
     as_json: bool = typer.Option(False, "--json", help="Print the answer and citations as JSON."),
 ) -> None:
     """Answer a question from an index; prints the answer and the chunks used."""
+    from longkit.errors import ConfigError, InputError
+    from longkit.rag.index import VectorIndex
     from longkit.rag.pipeline import FULL_ANSWER, SHORT_ANSWER, RagPipeline
+    from longkit.rag.prompt import STYLES
 
-    gen = _backend(backend, model, base_url)
+    check_choice("--order", order, ("score", "position"))
+    check_choice("--style", style, STYLES)
+    if k is not None and budget is not None:
+        raise ConfigError("--k and --budget: give one of them, not both")
+    if not question.strip():
+        raise InputError("question: is empty")
+    messages = read_history(history) + [{"role": "user", "content": question}]
+    VectorIndex.open(index_dir)  # a missing or damaged index is reported before the model loads
+    gen = make_generator(backend, model, base_url, api_key)
     pipe = RagPipeline.from_index(index_dir, gen, top_k=k, token_budget=budget, order=order, style=style,
                                   max_new_tokens=max_new_tokens, history_turns=history_turns,
                                   instruction=FULL_ANSWER if full_answer else SHORT_ANSWER)
-    messages = _read_history(history) + [{"role": "user", "content": question}]
     ans = pipe.answer(messages if len(messages) > 1 else question)
     if as_json:
-        typer.echo(json.dumps(ans.to_dict(), indent=2, ensure_ascii=False))
+        typer.echo(json.dumps({**ans.to_dict(), "empty": not ans.text.strip(), "style": pipe.settings.style},
+                              indent=2, ensure_ascii=False))
         return
-    typer.echo(ans.text)
+    typer.echo(ans.text if ans.text.strip() else "(empty answer)")
+    if not ans.text.strip():
+        say(f"note: the model gave an empty answer with the {pipe.settings.style} prompt style; "
+            f"try --style {'chat' if pipe.settings.style == 'chatqa' else 'chatqa'}")
     typer.echo("")
     typer.secho(f"chunks used ({len(ans.hits)}, {ans.context_tokens} context tokens"
                 + (f", {ans.dropped} dropped to fit the window" if ans.dropped else "") + "):", bold=True)
@@ -141,98 +255,3 @@ def ask_cmd(
         preview = " ".join(h.chunk.text.split())[:160]
         typer.echo(f"  [{h.rank + 1}] {h.chunk.doc_id} #{h.chunk.position} chars {h.chunk.start}-{h.chunk.end} "
                    f"score {h.score:.3f}: {preview}")
-
-
-def _sweep(qa: Path, model: str, backend: str, base_url: str | None, embedder: str, chunk_sizes: str, top_ks: str,
-           out: Path, order: str, style: str, metric: str, max_new_tokens: int, batch_size: int, limit: int | None,
-           max_context: int | None, include_long: bool = True) -> dict[str, Any]:
-    from longkit.rag.compare import load_qa, run_rag_vs_long
-    from longkit.rag.embed import load_embedder
-    from longkit.rag.pipeline import RagSettings
-
-    items = load_qa(qa, limit=limit)
-    sizes = parse_int_list(chunk_sizes, "--chunk-sizes")
-    ks = parse_int_list(top_ks, "--top-ks")
-    settings = RagSettings(order=order, style=style, max_new_tokens=max_new_tokens)
-    emb = load_embedder(embedder)
-    gen = _backend(backend, model, base_url, max_context=max_context, batch_size=batch_size)
-    with _progress_bar("rag-vs-long") as bar:
-        tasks: dict[str, Any] = {}
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
-        return run_rag_vs_long(items, gen, emb, out_dir=out, chunk_sizes=sizes, top_ks=ks, settings=settings,
-                               metric=metric, batch_size=batch_size, model_name=model, progress=progress,
-                               include_long=include_long)
-
-
-@app.command("tune")
-@friendly_errors
-def tune_cmd(
-    index_dir: Path = typer.Argument(..., help="Index whose manifest receives the choice."),
-    qa: Path = typer.Option(..., "--qa", help="Dev QA set JSONL {document | document_path, question, answers}."),
-    model: str = _MODEL,
-    backend: str = _BACKEND,
-    base_url: str | None = _BASE_URL,
-    chunk_sizes: str = typer.Option("300,600,1200", help="Chunk sizes (generator tokens)."),
-    top_ks: str = typer.Option("5,10,20,40", help="Top-k values."),
-    tolerance: float = typer.Option(0.02, help="Accept settings within this much of the best score."),
-    out: Path | None = typer.Option(None, help="Sweep directory (default: INDEX/tune)."),
-    order: str = typer.Option("score", help="score | position."),
-    style: str = typer.Option("chatqa", help="chatqa | chat."),
-    metric: str = typer.Option("token_f1", help="token_f1 | exact_match | substring_match."),
-    max_new_tokens: int = typer.Option(32, help="Answer length limit."),
-    batch_size: int = typer.Option(4, help="Prompts per backend call."),
-    limit: int | None = typer.Option(None, help="Use only the first N questions."),
-) -> None:
-    """Pick the cheapest chunk size x k within a tolerance of the best accuracy; record it in the index."""
-    from longkit.rag.compare import choose_setting
-    from longkit.rag.index import VectorIndex
-
-    index = VectorIndex.open(index_dir, writable=True)  # fail early on a missing index
-    summary = _sweep(qa, model, backend, base_url, index.manifest["embedder"]["name"], chunk_sizes, top_ks,
-                     out or index_dir / "tune", order, style, metric, max_new_tokens, batch_size, limit, None)
-    choice = choose_setting(summary, tolerance)
-    choice.update(model=model, qa=str(qa), metric=metric)
-    index.update_manifest(tuned=choice)
-    typer.echo(json.dumps(choice, indent=2))
-    if choice["long_context_beats_rag"]:
-        typer.secho("feeding the whole document beats every RAG setting for this model and QA set", fg="yellow")
-    built = (index.manifest.get("chunking") or {}).get("size")
-    if built and built != choice["chunk_size"]:
-        typer.echo(f"note: the index uses {built}-token chunks; `rag ask` retrieves up to the tuned budget of "
-                   f"{choice['token_budget']} tokens. Rebuild with --chunk-size {choice['chunk_size']} to match exactly.")
-
-
-def register_eval_commands(eval_app: typer.Typer) -> None:
-    """Add RAG-backed commands (e.g. `eval rag-vs-long`) to the eval app."""
-
-    @eval_app.command("rag-vs-long")
-    @friendly_errors
-    def rag_vs_long_cmd(
-        qa: Path = typer.Argument(..., help="QA set JSONL {document | document_path, question, answers}."),
-        model: str = _MODEL,
-        backend: str = _BACKEND,
-        base_url: str | None = _BASE_URL,
-        embedder: str = typer.Option("all-minilm-l6-v2", help="Retriever embedder."),
-        chunk_sizes: str = typer.Option("300,600,1200", help="Chunk sizes in generator tokens."),
-        top_ks: str = typer.Option("5,10,20,40", help="Top-k values."),
-        out: Path = typer.Option(Path("runs/rag-vs-long"), help="Output directory (resumable)."),
-        order: str = typer.Option("score", help="score | position."),
-        style: str = typer.Option("chatqa", help="chatqa | chat."),
-        metric: str = typer.Option("token_f1", help="token_f1 | exact_match | substring_match."),
-        max_new_tokens: int = typer.Option(32, help="Answer length limit."),
-        batch_size: int = typer.Option(4, help="Prompts per backend call."),
-        limit: int | None = typer.Option(None, help="Use only the first N questions."),
-        max_context: int | None = typer.Option(None, help="Override the model's context window."),
-    ) -> None:
-        """RAG (chunk size x top-k) versus the whole document, with the same model (ChatQA 2, Figure 2)."""
-        summary = _sweep(qa, model, backend, base_url, embedder, chunk_sizes, top_ks, out, order, style, metric,
-                         max_new_tokens, batch_size, limit, max_context)
-        from longkit.rag.compare import render_report
-
-        typer.echo(render_report(summary))
-        typer.echo(f"plot: {out / 'rag_vs_long.png'}   summary: {out / 'summary.json'}")

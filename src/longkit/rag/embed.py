@@ -258,5 +258,15 @@ def load_embedder(spec: str | None = None, **kwargs: Any) -> _Base:
             if any(a.endswith(("ForCausalLM", "Model")) for a in archs):
                 return DecoderEmbedder(p, name=spec, **kwargs)
         raise ConfigError(f"embedder '{spec}': a directory without modules.json or a decoder config.json")
+    if p.exists() or spec.startswith((".", "/", "~")) or spec.count("/") > 1:
+        raise ConfigError(f"--embedder {spec}: not a bundled name ({DEFAULT_EMBEDDER}), a model directory, "
+                          "'st:PATH' or 'decoder:PATH'")
     # A hub id: sentence-transformers resolves it (offline it must already be cached).
-    return SentenceTransformerEmbedder(spec, name=spec, **kwargs)
+    try:
+        return SentenceTransformerEmbedder(spec, name=spec, **kwargs)
+    except LongkitError:
+        raise
+    except Exception as exc:  # the hub library's many error types all mean "not available here"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"--embedder {spec}: cannot load it as a bundled name ({DEFAULT_EMBEDDER}), directory or "
+                          f"cached hub model ({first[:200]})") from None

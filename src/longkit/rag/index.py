@@ -10,6 +10,10 @@ Layout of an index directory::
 A commit writes a segment's files first and then swaps the manifest atomically, so an interrupted
 indexing run leaves the index as of its last commit (files of an uncommitted segment are removed on
 the next write). Deleting a document rewrites only the segments that hold it.
+
+Integrity: the manifest records each segment file's size and SHA-256. Every open checks the sizes;
+the full checksums are checked by `verify()` (`longkit rag index --verify`, `rag info --verify`) and
+automatically when an index is reopened after an indexing run that did not finish.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from longkit.errors import ConfigError, InputError
-from longkit.io import write_json
+from longkit.io import sha256_file, write_json
 from longkit.rag.chunk import Chunk
 
 FORMAT = 1
@@ -95,21 +99,70 @@ class VectorIndex:
         return cls(path, manifest, writable=True)
 
     @classmethod
-    def open(cls, path: str | Path, embedder: dict[str, Any] | None = None, writable: bool = False) -> VectorIndex:
-        """Open an index; when embedder is given it must be the one the index was built with."""
+    def open(cls, path: str | Path, embedder: dict[str, Any] | None = None, writable: bool = False,
+             verify: bool = False) -> VectorIndex:
+        """Open an index; when embedder is given it must be the one the index was built with.
+
+        Segment sizes are always checked; full checksums when `verify` is set or the last indexing run
+        into this directory did not finish (a crash-resume)."""
         path = Path(path)
         mpath = path / "manifest.json"
         if not mpath.exists():
             raise InputError(f"{path}: no index here (missing manifest.json); build one with `longkit rag index`")
-        try:
-            manifest = json.loads(mpath.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{mpath}: invalid JSON ({exc.msg})") from None
-        if manifest.get("format") != FORMAT:
-            raise InputError(f"{mpath}: unsupported index format {manifest.get('format')!r} (expected {FORMAT})")
+        from longkit.io import read_json
+
+        manifest = read_json(mpath, "index manifest")
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            got = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+            raise InputError(f"{mpath}: unsupported index format {got!r} (expected {FORMAT})")
+        for field in ("embedder", "segments", "kind"):
+            if field not in manifest:
+                raise InputError(f"{mpath}: missing field '{field}'; rebuild the index")
         if embedder is not None:
             check_embedder(manifest, embedder, path)
-        return cls(path, manifest, writable=writable)
+        index = cls.__new__(cls)
+        index.path, index.manifest = path, manifest
+        index.check_files(full=verify or bool(manifest.get("build_open")))
+        cls.__init__(index, path, manifest, writable=writable)
+        return index
+
+    # ----- integrity ----------------------------------------------------------------------------
+
+    def check_files(self, full: bool = False) -> int:
+        """Check every segment file against the manifest: its size always, its SHA-256 when full.
+
+        Raises InputError naming the first file that is missing or differs; returns the files checked.
+        Segments written before checksums were recorded are checked for presence only."""
+        checked = 0
+        for s in self.manifest["segments"]:
+            for f in self._seg_files(s["id"]):
+                rec = (s.get("files") or {}).get(f.suffix.lstrip("."))
+                if not f.is_file():
+                    raise InputError(f"{f}: index segment file is missing; rebuild the index "
+                                     f"(longkit rag index ... --out {self.path})")
+                if rec is None:
+                    continue
+                size = f.stat().st_size
+                if size != int(rec["bytes"]):
+                    raise InputError(f"{f}: index segment is {size} bytes, the manifest says {rec['bytes']} "
+                                     "(truncated or overwritten); rebuild the index")
+                if full and sha256_file(f) != rec["sha256"]:
+                    raise InputError(f"{f}: index segment checksum does not match the manifest (the file is "
+                                     "damaged); rebuild the index")
+                checked += 1
+        return checked
+
+    def begin_build(self) -> None:
+        """Mark an indexing run as started: until end_build(), a reopen verifies every checksum."""
+        self._require_writable()
+        if not self.manifest.get("build_open"):
+            self.manifest["build_open"] = True
+            self._write_manifest()
+
+    def end_build(self) -> None:
+        """Mark the indexing run as finished."""
+        if self.manifest.pop("build_open", None) is not None:
+            self._write_manifest()
 
     # ----- loading ----------------------------------------------------------------------------
 
@@ -131,13 +184,17 @@ class VectorIndex:
         self._texts = {}
         for s in segs:
             vpath, mpath = self._seg_files(s["id"])
+            at_file = vpath
             try:
                 v = np.load(vpath, mmap_mode="r")
+                at_file = mpath
                 t = pq.read_table(mpath, columns=columns)
-            except (OSError, ValueError) as exc:
-                raise InputError(f"{self.path}: segment {s['id']} is missing or damaged ({exc})") from None
+            except (OSError, ValueError, pa.ArrowException) as exc:
+                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise InputError(f"{at_file}: index segment is missing or damaged ({first}); rebuild the index") from None
             if v.shape != (int(s["rows"]), dim) or t.num_rows != int(s["rows"]):
-                raise InputError(f"{self.path}: segment {s['id']} does not match the manifest")
+                raise InputError(f"{vpath}: index segment does not match the manifest ({len(v)} rows, "
+                                 f"manifest: {s['rows']}); rebuild the index")
             vectors[at:at + len(v)] = v
             tables.append(t)
             at += len(v)
@@ -264,9 +321,11 @@ class VectorIndex:
             fh.flush()
             os.fsync(fh.fileno())
         pq.write_table(table, tmp_m)
+        files = {"npy": {"bytes": tmp_v.stat().st_size, "sha256": sha256_file(tmp_v)},
+                 "parquet": {"bytes": tmp_m.stat().st_size, "sha256": sha256_file(tmp_m)}}
         os.replace(tmp_v, vpath)
         os.replace(tmp_m, mpath)
-        return {"id": seg_id, "rows": int(len(vectors))}
+        return {"id": seg_id, "rows": int(len(vectors)), "files": files}
 
     def add(self, chunks: Sequence[Chunk], vectors: np.ndarray, doc_hashes: dict[str, str]) -> None:
         """Commit chunks (whole documents) and their vectors as one segment."""

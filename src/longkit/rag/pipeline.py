@@ -6,7 +6,9 @@
     ans = rag.answer("What does a with statement do?")       # .text, .hits (citations), .prompt_tokens
     rag.answer([{"role": "user", "content": ...}, ...])      # multi-turn: recent user turns form the query
 
-    from longkit.rag.pipeline import prepare_rag, prepare_long, rag_vs_long
+    from longkit.rag.pipeline import prepare_rag, prepare_long
+
+(RAG versus long context, an evaluation built on these, is `longkit.eval.rag_vs_long`.)
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ import numpy as np
 from longkit.backends.base import Backend, Completion, GenerationRequest
 from longkit.errors import ConfigError, InputError
 from longkit.rag.index import Hit
-from longkit.rag.prompt import SHORT_ANSWER, FULL_ANSWER, as_messages, build_request, format_context
+from longkit.rag.prompt import (SHORT_ANSWER, FULL_ANSWER, as_messages, build_request, format_context,
+                                resolved_style)
 from longkit.rag.retrieve import Retriever, query_from_messages
+from longkit.rag.tune import max_budget
 
-__all__ = ["RagSettings", "RagAnswer", "Prepared", "RagPipeline", "prepare_rag", "prepare_long", "rag_vs_long",
+__all__ = ["RagSettings", "RagAnswer", "Prepared", "RagPipeline", "prepare_rag", "prepare_long", "resolved_style",
            "SHORT_ANSWER", "FULL_ANSWER"]
 
 _MARGIN = 8  # tokens of slack: re-tokenising joined text can merge or split a token at the seams
@@ -38,7 +42,7 @@ class RagSettings:
     top_k: int | None = 5
     token_budget: int | None = None  # takes precedence over top_k when set
     order: str = "score"  # or "position"
-    style: str = "chatqa"  # or "chat" (the model's own chat template)
+    style: str = "auto"  # "chatqa" (ChatQA format), "chat" (the model's own chat template), "auto": by model
     instruction: str = SHORT_ANSWER
     max_new_tokens: int = 64
     history_turns: int = 2
@@ -80,6 +84,13 @@ class RagAnswer:
                 "prompt_tokens": self.completion.prompt_tokens, "completion_tokens": self.completion.completion_tokens}
 
 
+def _concrete(settings: RagSettings, backend: Backend) -> RagSettings:
+    """Settings with the 'auto' prompt style resolved for this backend's model."""
+    if settings.style == "auto":
+        return dataclasses.replace(settings, style=resolved_style("auto", backend))
+    return settings
+
+
 def _available(backend: Backend, messages: list[dict[str, str]], settings: RagSettings) -> int:
     """Generator tokens left for the context once the prompt, question and answer budget are placed."""
     tok = backend.tokenizer
@@ -99,6 +110,7 @@ def prepare_rag(retriever: Retriever, backend: Backend, question: str | Sequence
                 query_vector: np.ndarray | None = None) -> Prepared:
     """Retrieve for a question (or conversation) and build the prompt; chunks that would overflow the
     window are dropped from the least relevant end (and counted in `dropped`)."""
+    settings = _concrete(settings, backend)
     messages = as_messages(question)
     avail = _available(backend, messages, settings)
     hits = retriever.search(messages, order="score", doc_ids=doc_ids, history_turns=settings.history_turns,
@@ -127,6 +139,7 @@ def prepare_rag(retriever: Retriever, backend: Backend, question: str | Sequence
 def prepare_long(document: str, question: str | Sequence[dict[str, str]], backend: Backend,
                  settings: RagSettings) -> Prepared:
     """The whole document as context, cut in the middle to fit the window (LongBench convention)."""
+    settings = _concrete(settings, backend)
     messages = as_messages(question)
     avail = _available(backend, messages, settings)
     tok = backend.tokenizer
@@ -149,16 +162,31 @@ class RagPipeline:
         retriever = Retriever.open(path, embedder)
         tuned = retriever.index.manifest.get("tuned") or {}
         settings = RagSettings()
-        if tuned.get("token_budget"):
-            settings.token_budget = int(tuned["token_budget"])
         for k, v in overrides.items():
             if v is not None:
                 if not hasattr(settings, k):
                     raise ConfigError(f"unknown RAG setting '{k}'")
                 setattr(settings, k, v)
-        if overrides.get("top_k") is not None and overrides.get("token_budget") is None:
+        room = max_budget(backend.max_context, settings.max_new_tokens)
+        if overrides.get("token_budget") is not None and settings.token_budget > room:
+            raise ConfigError(f"--budget {settings.token_budget}: above the {room} tokens a "
+                              f"{backend.max_context}-token window leaves after {settings.max_new_tokens} answer "
+                              "tokens; give a smaller budget")
+        explicit_k = overrides.get("top_k") is not None and overrides.get("token_budget") is None
+        if tuned.get("token_budget") and overrides.get("token_budget") is None and not explicit_k:
+            # A budget tuned for a larger window (or a smaller answer budget) is capped, never taken as is:
+            # chunks beyond the window would only be dropped at ask time.
+            settings.token_budget = min(int(tuned["token_budget"]), room)
+            settings.top_k = None
+            if int(tuned["token_budget"]) > room:
+                import logging
+
+                logging.getLogger("longkit.rag").warning(
+                    "%s: the tuned budget of %s tokens exceeds the %s tokens this model's %s-token window leaves; "
+                    "using %s", path, tuned["token_budget"], room, backend.max_context, room)
+        if explicit_k:
             settings.token_budget = None  # an explicit k beats the tuned budget
-        return cls(retriever, backend, settings)
+        return cls(retriever, backend, _concrete(settings, backend))
 
     def prepare(self, question: str | Sequence[dict[str, str]], **overrides: Any) -> Prepared:
         """Retrieve and build the request without generating."""
@@ -178,10 +206,3 @@ class RagPipeline:
     def query_text(self, question: str | Sequence[dict[str, str]]) -> str:
         """The text used as the retrieval query."""
         return query_from_messages(question, self.settings.history_turns)
-
-
-def rag_vs_long(*args: Any, **kwargs: Any) -> Any:
-    """Run a QA set with RAG over chunk sizes × k and with the whole document; see rag.compare."""
-    from longkit.rag.compare import run_rag_vs_long
-
-    return run_rag_vs_long(*args, **kwargs)

@@ -15,8 +15,31 @@ from longkit.sft.format import CHATQA_SYSTEM, format_chatqa
 
 SHORT_ANSWER = "Answer the following question with a short span."
 FULL_ANSWER = "Please give a full and complete answer for the question."
-STYLES = ("chatqa", "chat")
+STYLES = ("auto", "chatqa", "chat")
 STOP = ["\nUser:"]
+
+
+def is_chatqa_model(name: str) -> bool:
+    """Whether a model name or path names a ChatQA-family model (trained on the ChatQA prompt format)."""
+    return "chatqa" in str(name).lower().replace("-", "").replace("_", "")
+
+
+def resolved_style(style: str, backend: object, model_name: str = "") -> str:
+    """The prompt style to use: 'auto' is the ChatQA format for ChatQA-family models (as the ChatQA papers
+    prompt them) and the model's own chat template otherwise; a model without a chat template gets ChatQA.
+
+    A chat model fed the raw ChatQA text often answers nothing at all (SmolLM2-Instruct returns empty
+    answers for many questions), which is why the default follows the model.
+    """
+    if style not in STYLES:
+        raise ConfigError(f"--style: expected one of {', '.join(STYLES)}, got '{style}'")
+    if style != "auto":
+        return style
+    names = [model_name, getattr(backend, "model_name", ""), getattr(backend, "model", "")]
+    if any(isinstance(n, str) and is_chatqa_model(n) for n in names):
+        return "chatqa"
+    tok = getattr(backend, "tokenizer", None)
+    return "chat" if getattr(tok, "has_chat_template", False) else "chatqa"
 
 
 def as_messages(question: str | Sequence[dict[str, str]]) -> list[dict[str, str]]:
@@ -68,4 +91,4 @@ def build_request(context: str, messages: Sequence[dict[str, str]], style: str =
     if style == "chat":
         return GenerationRequest(messages=chat_prompt_messages(context, messages, instruction),
                                  max_new_tokens=max_new_tokens, stop=list(STOP))
-    raise ConfigError(f"prompt style must be one of {STYLES}, got '{style}'")
+    raise ConfigError(f"prompt style must be 'chatqa' or 'chat' (resolve 'auto' with resolved_style), got '{style}'")

@@ -26,37 +26,68 @@ def doc_hash(text: str) -> str:
 
 
 def read_text_file(path: Path) -> str:
-    """UTF-8 text of a file; binary or undecodable files raise an error naming the file."""
-    data = path.read_bytes()
+    """UTF-8 text of a file; missing, unreadable, binary or undecodable files raise an error naming the file."""
+    from longkit.io import decode_utf8, read_bytes
+
+    data = read_bytes(path, "document")
     if b"\x00" in data[:8192]:
         raise InputError(f"{path}: binary file (NUL bytes), not text")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
+    return decode_utf8(data, path)
+
+
+def list_sources(inputs: Sequence[str | Path]) -> list[Path | str]:
+    """The files (and 'pydoc:topics') that `iter_documents` will read, checked before any is read.
+
+    Missing paths, unreadable files and inputs that hold no readable document raise an error naming
+    the input, so an indexing run fails before it loads a model or writes anything."""
+    import os
+
+    if not inputs:
+        raise InputError("no documents given")
+    out: list[Path | str] = []
+    for item in inputs:
+        if str(item) == PYDOC_SOURCE:
+            out.append(PYDOC_SOURCE)
+            continue
+        p = Path(item)
+        if not p.exists():
+            raise InputError(f"{p}: file not found")
+        if p.is_dir():
+            if not os.access(p, os.R_OK | os.X_OK):
+                raise InputError(f"{p}: directory is not readable (permission denied)")
+            files = sorted(f for f in p.rglob("*") if f.is_file()
+                           and not any(x.startswith(".") for x in f.relative_to(p).parts)
+                           and (f.suffix == ".jsonl" or f.suffix.lower() in TEXT_SUFFIXES))
+            if not files:
+                raise InputError(f"{p}: no documents in this directory (text files {', '.join(sorted(x for x in TEXT_SUFFIXES if x))}"
+                                 ", or .jsonl with a 'text' field)")
+        else:
+            files = [p]
+        for f in files:
+            if not os.access(f, os.R_OK):
+                raise InputError(f"{f}: document is not readable (permission denied)")
+        out.extend(files)
+    return out
 
 
 def iter_documents(inputs: Sequence[str | Path]) -> Iterator[tuple[str, str]]:
     """Yield (doc_id, text) from files, directories (recursively, sorted), JSONL files with a 'text'
     field (and optional 'id'), and the special source 'pydoc:topics'."""
-    for item in inputs:
-        if str(item) == PYDOC_SOURCE:
+    for f in list_sources(inputs):
+        if f == PYDOC_SOURCE:
             yield PYDOC_SOURCE, python_reference_text()
             continue
-        p = Path(item)
-        if not p.exists():
-            raise InputError(f"{p}: file not found")
-        files = sorted(f for f in p.rglob("*") if f.is_file() and not any(x.startswith(".") for x in f.relative_to(p).parts)) if p.is_dir() else [p]
-        for f in files:
-            if f.suffix == ".jsonl":
-                for lineno, row in iter_jsonl(f, required=("text",)):
-                    if not isinstance(row["text"], str):
-                        raise InputError(f"{f}:{lineno}: field 'text' must be a string")
-                    yield str(row.get("id", row.get("doc_id", f"{f}:{lineno}"))), row["text"]
-            elif p.is_dir() and f.suffix.lower() not in TEXT_SUFFIXES:
-                continue  # a directory may hold images etc.; files named explicitly are always read
-            else:
-                yield str(f), read_text_file(f)
+        assert isinstance(f, Path)
+        if f.suffix == ".jsonl":
+            for lineno, row in iter_jsonl(f, required=("text",)):
+                if not isinstance(row["text"], str):
+                    raise InputError(f"{f}:{lineno}: field 'text' must be a string")
+                doc_id = row.get("id", row.get("doc_id", f"{f}:{lineno}"))
+                if not isinstance(doc_id, (str, int)):
+                    raise InputError(f"{f}:{lineno}: field 'id' must be a string")
+                yield str(doc_id), row["text"]
+        else:
+            yield str(f), read_text_file(f)
 
 
 def resolve_document(row: dict, base: Path, where: str) -> str:
@@ -76,6 +107,8 @@ def resolve_document(row: dict, base: Path, where: str) -> str:
         p = base / p
     if not p.exists():
         raise InputError(f"{where}: document_path '{path}' not found")
+    if p.is_dir():
+        raise InputError(f"{where}: document_path '{path}' is a directory; expected a text file")
     text = read_text_file(p)
     if not text.strip():
         raise InputError(f"{where}: document '{p}' is empty")
