@@ -110,8 +110,7 @@ def test_layout_knots_even_split_and_text_eod_target(smol_copy, prose_docs):
     body = labels_of[0] + [s_mid] + labels_of[1] + [s_mid] + labels_of[2]
     assert ids[e:e + 3 + len(body)].tolist() == [eos, s_open] + body + [s_close]
     assert s.num_pad == 2048 - (e + 3 + len(body))
-    # the authors' file builds this target for the sequence's last document from a wrong index
-    # (sample_to_part_indices_map gets the part number, not its stream position); longkit's is right:
+    # the document placed last in a window: its target names its own labels, in order, and unties it
     (doc_id, off, toks, ends), = untie(s).values()
     np.testing.assert_array_equal(toks, doc)
 
