@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from longkit.errors import ConfigError, InputError
-from longkit.io import iter_jsonl, write_json
+from longkit.io import iter_jsonl, read_text, write_json
 
 TEXT_SUFFIXES = (".txt", ".md", ".rst", ".text")
 
@@ -51,7 +51,17 @@ class SourceSpec:
         unknown = set(obj) - set(cls.__dataclass_fields__)
         if unknown:
             raise ConfigError(f"{where}: unknown source field(s) {sorted(unknown)}")
-        return cls(**obj)
+        for name, value in obj.items():
+            if name == "kwargs":
+                if not isinstance(value, dict):
+                    raise ConfigError(f"{where}: field 'kwargs' must be a mapping, got {value!r}")
+            elif name in ("source", "source_field", "name") and value is None:
+                continue
+            elif not isinstance(value, str) or (name in ("path", "text_field") and not value.strip()):
+                raise ConfigError(f"{where}: field '{name}' must be a non-empty string, got {value!r}")
+        spec = cls(**obj)
+        spec.resolved_type()  # an unknown type fails here, at load time
+        return spec
 
     def resolved_type(self) -> str:
         """The reader this spec uses."""
@@ -95,13 +105,18 @@ def iter_documents(spec: SourceSpec) -> Iterator[tuple[str, str]]:
     p = Path(spec.path)
     if kind in ("jsonl", "parquet", "text") and not p.exists():
         raise InputError(f"{p}: file not found")
+    if kind in ("jsonl", "parquet") and p.is_dir():
+        raise InputError(f"{p}: expected a {kind} file, got a directory")
     if kind == "jsonl":
         for lineno, row in iter_jsonl(p):
             yield _row_doc(spec, row, f"{p}:{lineno}", p.stem)
     elif kind == "parquet":
         import pyarrow.parquet as pq
 
-        pf = pq.ParquetFile(p)
+        try:
+            pf = pq.ParquetFile(p)
+        except (OSError, ValueError) as exc:  # pyarrow.ArrowInvalid is a ValueError
+            raise InputError(f"{p}: not a readable Parquet file ({str(exc).strip().splitlines()[0]})") from None
         names = set(pf.schema_arrow.names)
         if spec.text_field not in names:
             raise InputError(f"{p}: missing column '{spec.text_field}' (columns: {sorted(names)})")
@@ -118,10 +133,7 @@ def iter_documents(spec: SourceSpec) -> Iterator[tuple[str, str]]:
         if not files:
             raise InputError(f"{p}: no text files ({', '.join(TEXT_SUFFIXES)}) found")
         for f in files:
-            try:
-                text = f.read_text(encoding="utf-8")
-            except UnicodeDecodeError as exc:
-                raise InputError(f"{f}: not UTF-8 text (byte {exc.start})") from None
+            text = read_text(f, "text file")
             rel = f.relative_to(p) if p.is_dir() else f
             default = spec.source or (rel.parts[0] if len(rel.parts) > 1 else (p.name if p.is_dir() else p.stem))
             yield default, text
@@ -149,22 +161,72 @@ def _iter_hf(spec: SourceSpec) -> Iterator[tuple[str, str]]:
         yield _row_doc(spec, row, f"{spec.path}: row {i + 1}", default)
 
 
-class TokenizedCorpus:
-    """A tokenized corpus directory opened read-only through memmaps."""
+CORPUS_FILES = ("tokens.bin", "offsets.npy", "doc_source.npy", "sources.json")
 
-    def __init__(self, path: str | Path):
+
+def file_manifest(root: Path, names: list[str] | tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """{name: {bytes, sha256}} for files under root: the integrity record stored in a build's manifest."""
+    from longkit.io import sha256_file
+
+    return {n: {"bytes": (root / n).stat().st_size, "sha256": sha256_file(root / n)} for n in names}
+
+
+def check_files(root: Path, manifest: dict[str, Any], verify: bool = False, what: str = "file") -> None:
+    """Refuse a file whose size (always) or SHA-256 (with verify) differs from the manifest, naming it."""
+    from longkit.io import sha256_file
+
+    for name, rec in manifest.items():
+        f = root / name
+        if not f.is_file():
+            raise InputError(f"{f}: {what} listed in the manifest is missing")
+        size = f.stat().st_size
+        if size != rec.get("bytes"):
+            raise InputError(f"{f}: {what} is damaged (size {size} bytes, the manifest says {rec.get('bytes')}); "
+                             "rebuild it with `longkit data build`")
+        if verify and rec.get("sha256") and sha256_file(f) != rec["sha256"]:
+            raise InputError(f"{f}: {what} is damaged (SHA-256 differs from the manifest); "
+                             "rebuild it with `longkit data build`")
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(f"{path}: not a readable .npy array ({str(exc).strip() or type(exc).__name__}); "
+                         "rebuild the corpus with `longkit data build`") from None
+
+
+class TokenizedCorpus:
+    """A tokenized corpus directory opened read-only through memmaps; file sizes are checked on every open."""
+
+    def __init__(self, path: str | Path, verify: bool = False):
+        from longkit.io import read_json
+
         self.path = Path(path)
-        for name in ("tokens.bin", "offsets.npy", "doc_source.npy", "sources.json"):
+        for name in CORPUS_FILES:
             if not (self.path / name).exists():
                 raise InputError(f"{self.path}: not a tokenized corpus (missing {name}); run `longkit data build`")
-        self.offsets = np.load(self.path / "offsets.npy")
-        self.doc_source = np.load(self.path / "doc_source.npy")
-        self.source_names: list[str] = json.loads((self.path / "sources.json").read_text())
+        meta = self.path / "meta.json"
+        self.meta: dict[str, Any] = read_json(meta, "corpus manifest") if meta.exists() else {}
+        if not isinstance(self.meta, dict):
+            raise InputError(f"{meta}: expected a JSON object")
+        if isinstance(self.meta.get("files"), dict):
+            check_files(self.path, self.meta["files"], verify=verify, what="corpus file")
+        self.offsets = _load_npy(self.path / "offsets.npy")
+        self.doc_source = _load_npy(self.path / "doc_source.npy")
+        names = read_json(self.path / "sources.json", "corpus source list")
+        if not isinstance(names, list):
+            raise InputError(f"{self.path / 'sources.json'}: expected a JSON list of source names")
+        self.source_names: list[str] = names
+        if self.offsets.ndim != 1 or len(self.offsets) < 1 or len(self.doc_source) != len(self.offsets) - 1:
+            raise InputError(f"{self.path}: offsets.npy and doc_source.npy disagree; rebuild the corpus")
         n_tok = int(self.offsets[-1])
+        size = (self.path / "tokens.bin").stat().st_size
+        if size != 4 * n_tok:  # int32 tokens: a truncated or padded file would shift every document after it
+            raise InputError(f"{self.path / 'tokens.bin'}: corpus file is damaged (size {size} bytes, the offsets "
+                             f"say {4 * n_tok}); rebuild it with `longkit data build`")
         self.tokens = (np.memmap(self.path / "tokens.bin", dtype=np.int32, mode="r", shape=(n_tok,))
                        if n_tok else np.zeros(0, np.int32))
-        meta = self.path / "meta.json"
-        self.meta: dict[str, Any] = json.loads(meta.read_text()) if meta.exists() else {}
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -209,6 +271,9 @@ def tokenize_corpus(specs: list[SourceSpec], tokenizer: Any, out_dir: str | Path
 
     import datasets
 
+    for spec in specs:  # an empty source is a mistake (wrong file, wrong field): say which, before any work
+        if next(iter_documents(spec), None) is None:
+            raise InputError(f"{spec.path}: source has no documents")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".scratch-", dir=out))
@@ -245,11 +310,15 @@ def tokenize_corpus(specs: list[SourceSpec], tokenizer: Any, out_dir: str | Path
         del ds
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    if int(offsets[-1]) == 0:
+        tmp.unlink()
+        raise InputError(f"every document in {', '.join(s.path for s in specs)} is empty (0 tokens)")
     os.replace(tmp, out / "tokens.bin")
     np.save(out / "offsets.npy", offsets)
     np.save(out / "doc_source.npy", doc_source)
     write_json(out / "sources.json", list(names))
     write_json(out / "meta.json", {"tokenizer": tokenizer_name, "vocab_size": len(tokenizer), "docs": n,
                                    "tokens": int(offsets[-1]),
-                                   "specs": [s.__dict__ for s in specs]})
+                                   "specs": [s.__dict__ for s in specs],
+                                   "files": file_manifest(out, CORPUS_FILES)})
     return TokenizedCorpus(out)

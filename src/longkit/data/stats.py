@@ -97,13 +97,54 @@ def write_shard(path: str | Path, samples: list[dict[str, Any]]) -> None:
     os.replace(tmp, path)
 
 
-def read_shard(path: str | Path) -> list[dict[str, Any]]:
-    """Read a shard written by write_shard back into sample dicts."""
+MANIFEST = "manifest.json"  # in a build's root: {"version", "shards": {relative path: {bytes, sha256, sequences}}}
+
+
+def shard_manifest_entry(build_root: Path, shard: Path) -> dict[str, Any] | None:
+    """The manifest record of a shard (None when the build has no manifest or does not list the shard)."""
+    from longkit.io import read_json
+
+    mf = build_root / MANIFEST
+    if not mf.is_file():
+        return None
+    data = read_json(mf, "build manifest")
+    shards = data.get("shards") if isinstance(data, dict) else None
+    if not isinstance(shards, dict):
+        raise InputError(f"{mf}: not a longkit build manifest (no 'shards' mapping)")
+    return shards.get(shard.relative_to(build_root).as_posix()) if shard.is_relative_to(build_root) else None
+
+
+def check_shard(path: str | Path, verify: bool = False) -> None:
+    """Size check against the build manifest (always) and SHA-256 (with verify); a mismatch names the file."""
+    from longkit.data.sources import check_files
+
+    path = Path(path).resolve()
+    root = path.parent.parent
+    rec = shard_manifest_entry(root, path)
+    if rec is None:
+        if verify:
+            raise InputError(f"{path}: not listed in {root / MANIFEST}; cannot verify it (rebuild with "
+                             "`longkit data build` to get checksums)")
+        return
+    check_files(path.parent, {path.name: rec}, verify=verify, what="shard")
+
+
+def read_shard(path: str | Path, verify: bool = False) -> list[dict[str, Any]]:
+    """Read a shard written by write_shard back into sample dicts (size checked against the build manifest)."""
+    import zipfile
+
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: expected a shard file (.npz), got a directory")
     if not path.is_file():
         raise InputError(f"{path}: shard not found")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: empty file (0 bytes); expected a shard written by `longkit data build`")
+    check_shard(path, verify=verify)
     try:
-        z = np.load(path)
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise InputError(f"{path}: a single .npy array, not a longkit data shard (.npz from `longkit data build`)")
         structure = json.loads(bytes(z["structure"]).decode())
         out = []
         co, so = z["cu_offsets"], z["seg_offsets"]
@@ -111,6 +152,13 @@ def read_shard(path: str | Path) -> list[dict[str, Any]]:
             out.append({"input_ids": z["input_ids"][i], "labels": z["labels"][i], "position_ids": z["position_ids"][i],
                         "cu_seqlens": z["cu_seqlens"][co[i]:co[i + 1]], "segments": z["segments"][so[i]:so[i + 1]],
                         "num_pad": int(z["num_pad"][i]), "structure": structure})
-        return out
-    except (KeyError, ValueError, OSError) as exc:
-        raise InputError(f"{path}: not a longkit data shard ({exc})") from None
+    except InputError:
+        raise
+    except KeyError as exc:
+        raise InputError(f"{path}: not a longkit data shard (no array {exc})") from None
+    except (ValueError, OSError, EOFError, IndexError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path}: damaged or not a longkit data shard ({why})") from None
+    if not out:
+        raise InputError(f"{path}: shard holds no samples")
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 
@@ -33,21 +34,38 @@ def info(
     Console().print(table)
 
 
+MAX_CONTEXT = 1 << 24  # 16M tokens: far past any released model; larger values are typos (1e12)
+MAX_FACTOR = 4096.0  # RoPE scaling factor bound: 8K x 4096 = 32M tokens
+
+
 @app.command("extend")
 @friendly_errors
 def extend(
     src: str = typer.Argument(..., help="Model to extend: bundled name, GGUF file, local directory or hub id."),
-    out: str = typer.Argument(..., help="Output directory for the extended checkpoint."),
+    out: str = typer.Argument(..., help="Output directory for the extended checkpoint (new or empty)."),
     method: str = typer.Option("abf", "--method", help="abf | pi | ntk | dynamic | yarn | llama3."),
-    max_length: int = typer.Option(..., "--max-length", help="Target context length in tokens."),
-    base: float = typer.Option(None, "--base", help="New RoPE base (required for abf, e.g. 1.5e8)."),
-    factor: float = typer.Option(None, "--factor", help="Scaling factor (default: max-length / current length)."),
+    max_length: int = typer.Option(..., "--max-length", min=2, max=MAX_CONTEXT,
+                                   help="Target context length in tokens."),
+    base: float = typer.Option(None, "--base", min=1.0, max=1e15,
+                               help="New RoPE base (required for abf, e.g. 1.5e8)."),
+    factor: float = typer.Option(None, "--factor", min=1.0, max=MAX_FACTOR,
+                                 help="Scaling factor (default: max-length / current length)."),
     dtype: str = typer.Option("float32", "--dtype", help="Weights dtype to save: float32, bfloat16, float16."),
     as_json: bool = typer.Option(False, "--json", help="Print the extension plan as JSON."),
 ) -> None:
     """Extend a model's RoPE to a longer context and save a ready-to-train checkpoint."""
-    from longkit.models.rope import extend_model
+    from longkit.errors import InputError
+    from longkit.models.load import _dtype, resolve
+    from longkit.models.rope import extend_model, normalise_method
 
+    normalise_method(method)  # before loading anything: a typo fails in a second, not after the load
+    _dtype(dtype)
+    resolve(src)
+    out_path = Path(out)
+    if out_path.exists() and not out_path.is_dir():
+        raise InputError(f"OUT {out}: exists and is not a directory; choose a new directory")
+    if out_path.is_dir() and any(out_path.iterdir()):
+        raise InputError(f"OUT {out}: directory is not empty; choose a new directory (nothing was written)")
     plan = extend_model(src, out, method, max_length, base=base, factor=factor, dtype=dtype)
     for w in plan.warnings:
         typer.secho(f"warning: {w}", fg="yellow", err=True)

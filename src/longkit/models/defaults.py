@@ -28,6 +28,11 @@ def _find_in_distribution(dist_name: str, suffix: str) -> Path:
     raise LongkitError(f"package '{dist_name}' is installed but holds no file ending in '{suffix}'")
 
 
+def bundled_names() -> list[str]:
+    """Every bundled model name."""
+    return sorted({**_BUNDLED_GGUF, **_BUNDLED_DIRS})
+
+
 def is_bundled(name: str) -> bool:
     """Whether name is one of longkit's bundled model names."""
     return name.lower() in _BUNDLED_GGUF or name.lower() in _BUNDLED_DIRS

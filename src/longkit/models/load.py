@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import json
 import logging
 import os
 import shutil
@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from longkit.errors import LongkitError
-from longkit.models.defaults import bundled_gguf_path, is_bundled
+from longkit.errors import InputError, LongkitError
+from longkit.models.defaults import (DEFAULT_EMBEDDER, bundled_gguf_path, bundled_model_dir, bundled_names,
+                                     is_bundled)
 
 log = logging.getLogger(__name__)
 
@@ -24,33 +25,97 @@ class ModelSource:
     path: str  # GGUF file, local directory or hub id
 
 
+GGUF_MAGIC = b"GGUF"
+
+
+def _looks_local(name: str) -> bool:
+    """A name that can only be a local path: explicit prefixes, 2+ slashes, or a first part that exists here.
+
+    A hub id is "org/name"; anything else that names no existing directory is a missing local path, and
+    must never be looked up on the Hub (which waits on the network and then fails unclearly).
+    """
+    if name.startswith((".", "/", "~")) or "\\" in name or name.count("/") >= 2:
+        return True
+    first = Path(name).parts[0] if Path(name).parts else ""
+    return "/" in name and Path(first).is_dir()
+
+
 def resolve(name: str) -> ModelSource:
-    """Resolve a model name to a GGUF file, a local directory or a hub id."""
+    """Resolve a model name to a GGUF file, a local directory or a hub id (no network access)."""
+    if not isinstance(name, str) or not name.strip():
+        raise InputError("model: expected a bundled name, GGUF file, local directory or hub id, got an empty name")
     if is_bundled(name):
+        if name.lower() == DEFAULT_EMBEDDER:
+            return ModelSource("dir", str(bundled_model_dir(name)))
         return ModelSource("gguf", str(bundled_gguf_path(name)))
     p = Path(name).expanduser()
     if name.endswith(".gguf"):
         if not p.is_file():
-            raise LongkitError(f"GGUF file not found: {name}")
+            raise InputError(f"{name}: GGUF file not found")
         return ModelSource("gguf", str(p.resolve()))
     if p.is_dir():
         if not (p / "config.json").exists():
-            raise LongkitError(f"{name}: directory has no config.json (not a Hugging Face model directory)")
+            raise InputError(f"{name}: directory has no config.json (not a Hugging Face model directory)")
         return ModelSource("dir", str(p.resolve()))
-    if name.startswith((".", "/", "~")):
-        raise LongkitError(f"model path not found: {name}")
+    if p.is_file():
+        raise InputError(f"{name}: is a file; expected a model directory (with config.json), a .gguf file, "
+                         f"a bundled name ({', '.join(bundled_names())}) or a hub id")
+    if _looks_local(name):
+        raise InputError(f"{name}: model directory not found")
     return ModelSource("hub", name)
 
 
 def cache_root() -> Path:
-    """Where de-quantised GGUF weights are cached (LONGKIT_CACHE or ~/.cache/longkit)."""
-    return Path(os.environ.get("LONGKIT_CACHE", Path.home() / ".cache" / "longkit"))
+    """longkit's one user cache directory: $LONGKIT_CACHE, else ~/.cache/longkit."""
+    env = os.environ.get("LONGKIT_CACHE", "").strip()
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "longkit"
 
 
-def _gguf_cache_dir(gguf: Path) -> Path:
-    st = gguf.stat()
-    digest = hashlib.sha1(f"{gguf.resolve()}:{st.st_size}:{int(st.st_mtime)}".encode()).hexdigest()[:12]
-    return cache_root() / "gguf" / f"{gguf.stem}-{digest}"
+def check_gguf(path: Path) -> None:
+    """Refuse a file that is not GGUF before any library parses it (empty, truncated or other bytes)."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(8)
+    except PermissionError:
+        raise InputError(f"{path}: GGUF file is not readable (permission denied)") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read GGUF file ({exc.strerror or exc})") from None
+    if not head:
+        raise InputError(f"{path}: empty file (0 bytes); expected a GGUF model file")
+    if head[:4] != GGUF_MAGIC:
+        raise InputError(f"{path}: not a GGUF file (it does not start with the GGUF magic bytes)")
+    if len(head) < 8:
+        raise InputError(f"{path}: truncated GGUF file ({len(head)} bytes)")
+
+
+def gguf_digest(path: Path) -> str:
+    """SHA-256 of a GGUF file, computed once and remembered by (resolved path, size, mtime) in the cache."""
+    from longkit.io import sha256_file, write_json
+
+    path = path.resolve()
+    st = path.stat()
+    key = f"{path}:{st.st_size}:{st.st_mtime_ns}"
+    index_file = cache_root() / "gguf" / "digests.json"
+    try:
+        index = json.loads(index_file.read_text(encoding="utf-8")) if index_file.is_file() else {}
+        if not isinstance(index, dict):
+            index = {}
+    except (OSError, ValueError):  # a damaged memo only costs one re-hash
+        index = {}
+    if key in index:
+        return str(index[key])
+    digest = sha256_file(path)
+    index[key] = digest
+    try:
+        write_json(index_file, index)
+    except OSError as exc:  # a read-only cache is not fatal
+        log.warning("could not record the GGUF digest in %s: %s", index_file, exc)
+    return digest
+
+
+def gguf_cache_dir(gguf: Path) -> Path:
+    """Where a GGUF's de-quantised weights live: keyed by the file's content, shared by every checkout."""
+    return cache_root() / "gguf" / gguf_digest(gguf)[:24]
 
 
 def _dtype(dtype: str) -> Any:
@@ -77,19 +142,37 @@ def _strip_gguf_quantizer(model: Any) -> None:
 
 
 def load_tokenizer(name: str) -> Any:
-    """Load only the tokenizer of a model name (fast: no weights)."""
+    """Load only the tokenizer of a model name (fast: no weights); local names never touch the network."""
     from transformers import AutoTokenizer
 
     src = resolve(name)
     try:
         if src.kind == "gguf":
-            cached = _gguf_cache_dir(Path(src.path))
+            gguf = Path(src.path)
+            check_gguf(gguf)
+            cached = gguf_cache_dir(gguf)
             if (cached / "tokenizer_config.json").exists():
-                return AutoTokenizer.from_pretrained(cached)
-            return AutoTokenizer.from_pretrained(Path(src.path).parent, gguf_file=Path(src.path).name)
-        return AutoTokenizer.from_pretrained(src.path, local_files_only=_offline())
+                return AutoTokenizer.from_pretrained(cached, local_files_only=True)
+            return _from_gguf(AutoTokenizer, gguf)
+        return AutoTokenizer.from_pretrained(src.path, local_files_only=src.kind == "dir" or _offline())
     except OSError as exc:
+        if src.kind != "hub":
+            raise InputError(f"{name}: cannot load ({_first_line(exc)})") from None
         raise LongkitError(_not_available(name, exc)) from None
+    except (ValueError, KeyError, TypeError) as exc:
+        if src.kind == "hub":
+            raise
+        raise InputError(f"{name}: cannot load the tokenizer ({_first_line(exc)})") from None
+
+
+def _from_gguf(cls: Any, gguf: Path, **kwargs: Any) -> Any:
+    """cls.from_pretrained on a GGUF file; a file transformers cannot parse is a one-line InputError."""
+    try:
+        return cls.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True, **kwargs)
+    except (LongkitError, MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # the GGUF reader raises many types (struct, numpy, value errors) on a damaged file
+        raise InputError(f"{gguf}: cannot read GGUF file ({type(exc).__name__}: {_first_line(exc)})") from None
 
 
 def load_model(
@@ -99,7 +182,7 @@ def load_model(
     attn_implementation: str | None = "sdpa",
     cache: bool = True,
 ) -> tuple[Any, Any]:
-    """Load (model, tokenizer); a GGUF file is de-quantised once and cached as safetensors."""
+    """Load (model, tokenizer); a GGUF file is de-quantised once and cached as safetensors, keyed by content."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     src = resolve(name)
@@ -109,13 +192,14 @@ def load_model(
     try:
         if src.kind == "gguf":
             gguf = Path(src.path)
-            cached = _gguf_cache_dir(gguf)
+            check_gguf(gguf)
+            cached = gguf_cache_dir(gguf)
             if cache and (cached / "model.safetensors").exists():
-                model = AutoModelForCausalLM.from_pretrained(cached, **kwargs)
-                tok = AutoTokenizer.from_pretrained(cached)
+                model = AutoModelForCausalLM.from_pretrained(cached, local_files_only=True, **kwargs)
+                tok = AutoTokenizer.from_pretrained(cached, local_files_only=True)
             else:
-                tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-                model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, **kwargs)
+                tok = _from_gguf(AutoTokenizer, gguf)
+                model = _from_gguf(AutoModelForCausalLM, gguf, **kwargs)
                 _strip_gguf_quantizer(model)
                 if cache:
                     _save_cache(model, tok, cached)
@@ -124,12 +208,23 @@ def load_model(
             tok = AutoTokenizer.from_pretrained(src.path, local_files_only=local)
             model = AutoModelForCausalLM.from_pretrained(src.path, local_files_only=local, **kwargs)
     except OSError as exc:
+        if src.kind != "hub":
+            raise InputError(f"{name}: cannot load ({_first_line(exc)})") from None
         raise LongkitError(_not_available(name, exc)) from None
+    except (ValueError, KeyError, TypeError) as exc:
+        if src.kind != "dir":
+            raise
+        raise InputError(f"{name}: cannot load the model ({_first_line(exc)})") from None
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     model.to(device)
     model.eval()
     return model, tok
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _save_cache(model: Any, tok: Any, out: Path) -> None:
@@ -151,7 +246,7 @@ def _offline() -> bool:
 
 
 def _not_available(name: str, exc: Exception) -> str:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    first = _first_line(exc)
     return (f"model '{name}' is not available offline (not a bundled name, GGUF file or local directory, "
             f"and not in the Hugging Face cache): {first}")
 
