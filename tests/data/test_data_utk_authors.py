@@ -247,3 +247,19 @@ def test_shipped_authors_config(smol_copy):
     assert cfg.overflow == "truncate" and cfg.separator == "eos" and not cfg.intra_doc_attention
     assert cfg.utk.to_dict() == utk_preset("authors").to_dict()
     _ = SEG_DOC, SEG_LAST  # imported for readers: the segment columns untie() relies on
+
+
+def test_fidelity_note_names_every_difference():
+    from longkit.data.utk import authors_differences, fidelity_note
+
+    assert fidelity_note(utk_preset("authors")).startswith("UtK follows the authors' released code "
+                                                           "(rgtjf/Untie-the-Knots/gpt_dataset_utk.py@69acc16)")
+    cfg = utk_preset("authors")
+    cfg.preserve_order = True
+    assert authors_differences(cfg) == ["preserve_order"]
+    assert authors_differences(cfg.to_dict(), "split") == ["preserve_order", "overflow"]
+    paper = authors_differences(utk_preset("paper"), "split")
+    for name in ("preserve_order", "split", "label_draw", "separator_after", "short_docs", "mask_after_label",
+                 "bt_sep", "overflow"):
+        assert name in paper
+    assert "preserve_order" in fidelity_note(utk_preset("paper"), "split")

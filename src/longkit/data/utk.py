@@ -143,6 +143,40 @@ def utk_preset(name: str = "paper") -> UtKConfig:
     raise ConfigError(f"unknown UtK preset '{name}' (paper, authors)")
 
 
+# switches that change what is trained (token strings, pool size and seed only rename or reseed)
+_BEHAVIOUR = ("probability", "chunk_dists", "split", "short_docs", "preserve_order", "keep_tail_last", "chunk_labels",
+              "backtrace", "label_draw", "label_length", "label_chars", "separator_after", "mask_after_knots",
+              "mask_after_label", "mask_after_bt_close", "mask_after_separator")
+
+
+def authors_differences(config: UtKConfig | dict[str, Any], overflow: str = "truncate") -> list[str]:
+    """Names of the switches (and `overflow`) where a configuration differs from the authors' released code."""
+    import json
+
+    def norm(d: dict[str, Any]) -> dict[str, Any]:  # as written to stats.json (chunk counts as strings)
+        return json.loads(json.dumps(d))
+
+    have = norm(config.to_dict() if isinstance(config, UtKConfig) else dict(config))
+    want = norm(utk_preset("authors").to_dict())
+    out = [k for k in _BEHAVIOUR if have.get(k) != want[k]]
+    if have.get("bt_sep") is None:  # their target separates labels with <s>
+        out.append("bt_sep")
+    if overflow != "truncate":
+        out.append("overflow")
+    return out
+
+
+def fidelity_note(config: UtKConfig | dict[str, Any], overflow: str = "truncate") -> str:
+    """One line for report headers: whether this UtK run follows the authors' code, and where it differs."""
+    repo, path, commit = AUTHORS_SOURCE
+    src = f"{repo}/{path}@{commit[:7]}"
+    diff = authors_differences(config, overflow)
+    if not diff:
+        return f"UtK follows the authors' released code ({src})."
+    return (f"UtK differs from the authors' released code ({src}) in: {', '.join(diff)} "
+            "(longkit's own settings; `utk: {preset: authors}` with `overflow: truncate` follows theirs).")
+
+
 def utk_special_tokens(config: UtKConfig) -> list[str]:
     """The special tokens this configuration needs in the tokenizer, in a stable order."""
     toks = [config.cl_open, config.cl_close] if config.chunk_labels else []
