@@ -43,10 +43,6 @@ def _markdown(report: dict) -> str:
         from longkit.data.utk import fidelity_note
 
         lines += [fidelity_note(report["config"]["utk"], report["config"]["overflow"]), ""]
-    if report["config"]["transform"] == "utk":
-        from longkit.data.utk import fidelity_note
-
-        lines += [fidelity_note(report["config"]["utk"], report["config"]["overflow"]), ""]
     pk = report["packing"]
     lines += ["| tokens in | text placed | structure + separators | pad | dropped | sequences | empty docs |",
               "|---|---|---|---|---|---|---|",
