@@ -25,6 +25,22 @@ def _adjacent_repeats(key: str) -> int:
     return sum(a == b for a, b in zip(key, key[1:]))
 
 
+def test_generator_strings_and_budgets():
+    """The generator's needle sentences and questions, the GPT-4 templates (src/prompt.py) and the answer budgets
+    (src/eval_utils.py DATA_NAME_TO_MAX_NEW_TOKENS)."""
+    assert PASSKEY_NEEDLE == "The pass key is {key}. Remember it. {key} is the pass key."
+    assert NUMBER_NEEDLE == "The sequence of digits is {key}. Remember it. {key} is the sequence of digits."
+    assert TEMPLATES["passkey"] == ("There is an important info hidden inside a lot of irrelevant text. Find it and "
+                                    "memorize them. I will quiz you about the important information there.\n\n"
+                                    "{context}\n\n{input}")
+    assert TEMPLATES["number_string"] == ("There is an important info hidden inside a lot of irrelevant text. Find it. "
+                                          "I will quiz you about the important information there.\n\n{context}\n\n{input}")
+    assert TEMPLATES["kv_retrieval"] == ("Extract the value corresponding to the specified key in the JSON object "
+                                         "below.\n\n{context}\n\n{input}")
+    assert {k: MAX_NEW_TOKENS[k] for k in ("passkey", "number_string", "kv_retrieval")} == \
+        {"passkey": 6, "number_string": 12, "kv_retrieval": 50}
+
+
 def test_passkeys_are_five_free_digits_and_may_start_with_zero():
     rng = random.Random(0)
     keys = [passkey_key(rng) for _ in range(2000)]

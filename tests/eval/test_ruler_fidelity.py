@@ -18,7 +18,7 @@ import pytest
 from longkit.backends.base import TextTokenizer
 from longkit.errors import ConfigError
 from longkit.eval.haystack import NOISE_SENTENCE, paul_graham_files, paul_graham_text
-from longkit.eval.tasks.ruler import (TEMPLATES, RulerConfig, RulerTask, cwe_vocabulary, fwe_vocab_size,
+from longkit.eval.tasks.ruler import (DOCUMENT_PROMPT, NEEDLE, TEMPLATES, RulerConfig, RulerTask, cwe_vocabulary, fwe_vocab_size,
                                       randomize_vt_example, read_hotpotqa, read_squad, vt_chains)
 
 FIX = Path(__file__).parent / "fixtures"
@@ -54,6 +54,24 @@ def test_constants_are_rulers():
     assert TEMPLATES["freq_words_extraction"]["answer_prefix"] == \
         " Answer: According to the coded text above, the three most frequently appeared words are:"
     assert TEMPLATES["qa"]["answer_prefix"] == " Answer:"
+    assert TEMPLATES["niah"]["template"] == (
+        "Some special magic {type_needle_v} are hidden within the following text. Make sure to memorize it. I will "
+        "quiz you about the {type_needle_v} afterwards.\n{context}\nWhat are all the special magic {type_needle_v} "
+        "for {query} mentioned in the provided text?")
+    assert TEMPLATES["niah"]["answer_prefix"] == " The special magic {type_needle_v} for {query} mentioned in the provided text are"
+    assert TEMPLATES["qa"]["template"] == (
+        "Answer the question based on the given documents. Only give me the answer and do not output any other "
+        "words.\n\nThe following are given documents.\n\n{context}\n\nAnswer the question based on the given "
+        "documents. Only give me the answer and do not output any other words.\n\nQuestion: {query}")
+    assert TEMPLATES["freq_words_extraction"]["template"] == (
+        "Read the following coded text and track the frequency of each coded word. Find the three most frequently "
+        "appeared coded words. {context}\nQuestion: Do not provide any explanation. Please ignore the dots '....'. "
+        "What are the three most frequently appeared words in the above coded text?")
+    assert TEMPLATES["common_words_extraction"]["template"] == (
+        "Below is a numbered list of words. In these words, some appear more often than others. Memorize the ones "
+        "that appear most often.\n{context}\nQuestion: What are the 10 most common words in the above list?")
+    assert NEEDLE == "One of the special magic {type_needle_v} for {key} is: {value}."
+    assert DOCUMENT_PROMPT == "Document {i}:\n{document}"
 
 
 def test_vt_one_unit_per_line_with_chains_on_their_own_lines(tok):
