@@ -221,11 +221,15 @@ def test_truncate_cuts_only_the_structure_overflow_and_documents_continue(smol_c
     assert 0 < total_dropped < 0.05 * sum(len(d) for d in docs)
 
 
-def test_intra_doc_attention_with_utk_is_refused_at_config_load(tmp_path):
+def test_intra_doc_attention_with_utk_is_refused_at_config_load(tmp_path, smol_copy, topics_corpus):
     from typer.testing import CliRunner
 
     from longkit.data.cli import app
     from longkit.data.config import data_config_from_dict, load_data_config
+    from longkit.data.dataset import PackedDataset
+
+    with pytest.raises(ConfigError, match="intra_doc_attention"):  # the Python API refuses it as well
+        PackedDataset(topics_corpus, _authors(smol_copy), 4096, intra_doc_attention=True)
 
     with pytest.raises(ConfigError, match=r"^cfg: field 'intra_doc_attention' must be false with transform utk") as e:
         data_config_from_dict({"transform": "utk", "intra_doc_attention": True}, "cfg")

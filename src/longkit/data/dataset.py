@@ -127,7 +127,7 @@ class PackedDataset(_Base):
         self._state: dict[str, Any] | None = None
         self._resume: dict[str, Any] | None = None
         self._orders: dict[int, np.ndarray] = {}
-        Packer(self.seq_len, transform, self.separator, self.pad_id, overflow)  # validate options now
+        Packer(self.seq_len, transform, self.separator, self.pad_id, overflow, intra_doc_attention)  # validate now
 
     @classmethod
     def from_config(cls, cfg: DataConfig, tokenizer: Any, corpus: TokenizedCorpus | str | None = None,
