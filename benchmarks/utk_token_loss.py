@@ -80,8 +80,9 @@ def main() -> None:
               f"({100 * r['dropped_share']:.2f}%), {r['sequences']} sequences")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=Path(__file__).parent).stdout.strip()
-    res = {"command": "python benchmarks/utk_token_loss.py --tokens %d --seq-len %s"
-                      % (args.tokens, " ".join(map(str, args.seq_len))), "commit": commit, "corpus": "pydoc_data.topics (SmolLM2 tokens), whole documents repeated in seeded order",
+    command = f"python benchmarks/utk_token_loss.py --tokens {args.tokens} --seq-len {' '.join(map(str, args.seq_len))}"
+    res = {"command": command, "commit": commit,
+           "corpus": "pydoc_data.topics (SmolLM2 tokens), whole documents repeated in seeded order",
            "documents": len(docs), "preset": "authors", "overflow": "truncate", "runs": runs,
            "python": platform.python_version()}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
