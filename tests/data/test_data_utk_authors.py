@@ -267,3 +267,12 @@ def test_fidelity_note_names_every_difference():
                  "bt_sep", "overflow"):
         assert name in paper
     assert "preserve_order" in fidelity_note(utk_preset("paper"), "split")
+
+
+@pytest.mark.parametrize("field,value", [("label_draw", "random"), ("short_docs", "skip"),
+                                         ("separator_after", "labels"), ("label_length", 0)])
+def test_bad_switch_values_name_the_field(field, value):
+    from longkit.data.config import data_config_from_dict
+
+    with pytest.raises(ConfigError, match=rf"{field}\W.*must be"):
+        data_config_from_dict({"utk": {"preset": "authors", field: value}})
