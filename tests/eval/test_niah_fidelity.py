@@ -102,6 +102,11 @@ def test_protocol_is_checked_and_chatqa2_stays_the_default():
     chatqa2 = NIAHTask(NIAHConfig(lengths=[1000], depths=[0]))
     assert "Protocol: chatqa2" in chatqa2.describe() and "differs from the official haystack" in chatqa2.describe()
     assert chatqa2.config.needles == [CHATQA2_NEEDLE]
+    # each protocol's own defaults, wherever the task is built from (CLI, YAML, suite options)
+    assert (chatqa2.config.haystack, chatqa2.config.answer_budget) == ("pydoc", 32)
+    gk = NIAHTask(NIAHConfig(lengths=[1000], depths=[0], protocol="gkamradt"))
+    assert (gk.config.haystack, gk.config.answer_budget) == ("auto", 300)
+    assert gk.fingerprint()["haystack"] == "paulgraham"
 
 
 def test_gkamradt_judge_prompt_through_a_backend(tiny_backend):

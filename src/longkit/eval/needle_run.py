@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from longkit.errors import ConfigError
 from longkit.eval.tasks.niah import (CHATQA2_ANSWER, CHATQA2_NEEDLE, CHATQA2_QUESTION, GKAMRADT_JUDGE_PROMPT,
-                                     GKAMRADT_JUDGE_SYSTEM, GKAMRADT_MAX_TOKENS, GKAMRADT_NEEDLE)
+                                     GKAMRADT_JUDGE_SYSTEM)
 
 
 def _int_list(v: Any, what: str) -> list[int]:
@@ -30,14 +30,15 @@ class NeedleRunConfig(BaseModel):
     model: str = "smollm2-135m-instruct"
     backend: str = "hf"
     base_url: str | None = None
+    api_key: str | None = None  # openai backend; default $LONGKIT_API_KEY, then $OPENAI_API_KEY
     tokenizer: str | None = None
     lengths: list[int] = Field(default_factory=lambda: [1024, 2048])
     depths: list[float] = Field(default_factory=lambda: [0, 50, 100])
     protocol: Literal["chatqa2", "gkamradt"] = "chatqa2"  # chatqa2 (longkit's, the default) | gkamradt (LLMTest_NeedleInAHaystack)
-    haystack: str = "pydoc"  # gkamradt's default is 'auto' (Paul Graham's essays) unless set
+    haystack: str | None = None  # None: the protocol's default (chatqa2: pydoc; gkamradt: auto, Paul Graham's essays)
     template: str = "question-after"
     chat: bool | None = None
-    answer_budget: int = Field(32, ge=1)
+    answer_budget: int | None = Field(None, ge=1)  # None: the protocol's default (chatqa2: 32; gkamradt: 300)
     needles: list[str] = Field(default_factory=lambda: [CHATQA2_NEEDLE])
     question: str = CHATQA2_QUESTION
     answers: list[str] = Field(default_factory=lambda: [CHATQA2_ANSWER])
@@ -70,22 +71,19 @@ def run_needles(cfg: NeedleRunConfig, task_name: str, backend: Any = None, progr
     from longkit.eval.runner import run_task
     from longkit.eval.tasks.niah import NIAHConfig, NIAHTask, PasskeyTask
 
-    haystack, answer_budget, needles = cfg.haystack, cfg.answer_budget, list(cfg.needles)
     gkamradt = cfg.protocol == "gkamradt"
-    if gkamradt:  # gkamradt's own defaults where the user set nothing: essays, 300 answer tokens, his needle
-        haystack = haystack if "haystack" in cfg.model_fields_set else "auto"
-        answer_budget = answer_budget if "answer_budget" in cfg.model_fields_set else GKAMRADT_MAX_TOKENS
-        needles = needles if "needles" in cfg.model_fields_set else [GKAMRADT_NEEDLE]
-    task_cfg = NIAHConfig(lengths=cfg.lengths, depths=cfg.depths, haystack=haystack, template=cfg.template,
-                          chat=cfg.chat, answer_budget=answer_budget, needles=needles,
+    # the task fills in the protocol's own defaults (haystack, answer budget); gkamradt's needle is ChatQA 2's
+    # sentence wrapped in newlines, which the task does to any needle
+    task_cfg = NIAHConfig(lengths=cfg.lengths, depths=cfg.depths, haystack=cfg.haystack, template=cfg.template,
+                          chat=cfg.chat, answer_budget=cfg.answer_budget, needles=list(cfg.needles),
                           question=cfg.question, answers=list(cfg.answers), seed=cfg.seed, protocol=cfg.protocol)
     task = PasskeyTask(task_cfg, key_digits=cfg.key_digits) if task_name == "passkey" else NIAHTask(task_cfg)
     from longkit.eval.haystack import load_haystack
 
-    load_haystack(haystack)  # fail on a bad haystack before loading a model
+    load_haystack(task.config.haystack)  # fail on a bad haystack before loading a model
     if backend is None:
         backend = make_backend(cfg.backend, cfg.model, base_url=cfg.base_url, tokenizer=cfg.tokenizer,
-                               batch_size=cfg.batch_size)
+                               batch_size=cfg.batch_size, api_key=cfg.api_key)
     longest = max(cfg.lengths)
     if longest > backend.max_context:
         if not cfg.allow_extrapolation:

@@ -229,10 +229,10 @@ class NIAHConfig:
 
     lengths: list[int]
     depths: list[float]
-    haystack: str = "pydoc"
+    haystack: str | None = None  # None: the protocol's default ('pydoc' for chatqa2, 'auto' essays for gkamradt)
     template: str = "question-after"
     chat: bool | None = None  # None: use the chat template when the tokenizer has one
-    answer_budget: int = 32
+    answer_budget: int | None = None  # None: the protocol's default (32 for chatqa2, gkamradt's 300)
     needles: list[str] = field(default_factory=lambda: [CHATQA2_NEEDLE])
     question: str = CHATQA2_QUESTION
     answers: list[str] = field(default_factory=lambda: [CHATQA2_ANSWER])
@@ -257,7 +257,9 @@ class NIAHTask(Task):
             raise ConfigError(f"--protocol: expected one of {', '.join(PROTOCOLS)}, got '{config.protocol}'")
         if config.protocol == "gkamradt" and len(config.needles) != 1:
             raise ConfigError("--protocol gkamradt: takes one needle (its multi-needle test is another protocol)")
-        self.config = config
+        gk = config.protocol == "gkamradt"
+        self.config = replace(config, haystack=config.haystack or ("auto" if gk else "pydoc"),
+                              answer_budget=config.answer_budget or (GKAMRADT_MAX_TOKENS if gk else 32))
         self._hay: tuple[int, Haystack] | None = None
 
     def fingerprint(self) -> dict[str, Any]:
