@@ -3,53 +3,67 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ValidationError, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from longkit.config import load_yaml, validate
 from longkit.errors import ConfigError
 
 
+MAX_CONTEXT = 1 << 24  # 16M tokens: larger lengths are typos (1e12) that would only fail deep inside a run
+NonEmptyStr = Annotated[str, Field(min_length=1)]
+SCHEDULERS = Literal["linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
+                     "inverse_sqrt", "reduce_lr_on_plateau", "cosine_with_min_lr", "warmup_stable_decay"]
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # validate_assignment: a CLI override (e.g. --max-steps) is checked like the YAML value it replaces
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        try:
+            super().__setattr__(name, value)
+        except ValidationError as exc:
+            msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            raise ConfigError(f"{name} {value!r}: {msg}") from None
 
 
 class ExtendSpec(_Strict):
     """RoPE extension applied to the model before training."""
 
-    method: str = "abf"
-    max_length: int
-    base: float | None = None
-    factor: float | None = None
+    method: Literal["abf", "pi", "ntk", "dynamic", "yarn", "llama3", "linear"] = "abf"
+    max_length: StrictInt = Field(ge=2, le=MAX_CONTEXT)
+    base: float | None = Field(None, gt=1, le=1e15)
+    factor: float | None = Field(None, ge=1, le=4096)
 
 
 class TrainSpec(_Strict):
     """Optimisation and runtime settings (map onto transformers TrainingArguments)."""
 
-    learning_rate: float = 3e-5
-    min_lr: float | None = None  # cosine decays to this (UtK: 1e-6); None: to 0
-    lr_scheduler: str = "cosine"
-    warmup_steps: int = 0
-    max_steps: int = 100
-    per_device_batch_size: int = 1
-    grad_accum: int = 1
-    weight_decay: float = 0.0
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.95
-    max_grad_norm: float = 1.0
-    save_steps: int = Field(500, ge=0)  # 0: no checkpoints, only the final model
-    save_total_limit: int | None = 3
-    logging_steps: int = 10
-    seed: int = 0
+    learning_rate: float = Field(3e-5, le=1.0)
+    min_lr: float | None = Field(None, ge=0)  # cosine decays to this (UtK: 1e-6); None: to 0
+    lr_scheduler: SCHEDULERS = "cosine"
+    warmup_steps: StrictInt = Field(0, ge=0)
+    max_steps: StrictInt = 100  # -1: train num_epochs instead (SFT)
+    per_device_batch_size: StrictInt = Field(1, ge=1, le=65536)
+    grad_accum: StrictInt = Field(1, ge=1, le=65536)
+    weight_decay: float = Field(0.0, ge=0)
+    adam_beta1: float = Field(0.9, ge=0, lt=1)
+    adam_beta2: float = Field(0.95, ge=0, lt=1)
+    max_grad_norm: float = Field(1.0, ge=0)
+    save_steps: StrictInt = Field(500, ge=0)  # 0: no checkpoints, only the final model
+    save_total_limit: StrictInt | None = Field(3, ge=1)
+    logging_steps: StrictInt = Field(10, ge=1)
+    seed: StrictInt = Field(0, ge=0)
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     gradient_checkpointing: bool = False
     attn_implementation: Literal["auto", "sdpa", "flash_attention_2", "eager"] = "auto"
     loss_chunk_size: int = Field(4096, ge=1)
     report_to: str = "auto"  # auto: tensorboard/wandb when installed; none; or a list "tensorboard,wandb"
     context_parallel_size: int = Field(1, ge=1)
-    dataloader_num_workers: int = 0
-    num_epochs: float | None = None  # SFT only: train for epochs instead of max_steps
+    dataloader_num_workers: StrictInt = Field(0, ge=0, le=256)
+    num_epochs: float | None = Field(None, gt=0, le=10_000)  # SFT only: train for epochs instead of max_steps
 
     @field_validator("learning_rate")
     @classmethod
@@ -58,51 +72,86 @@ class TrainSpec(_Strict):
             raise ValueError("must be > 0")
         return v
 
+    @field_validator("max_steps")
+    @classmethod
+    def _steps(cls, v: int) -> int:
+        # 0 (or below -1) trained nothing and still wrote final/: refuse it
+        if v != -1 and v < 1:
+            raise ValueError(f"must be >= 1 (or -1 to train num_epochs), got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _epochs_or_steps(self) -> "TrainSpec":
+        if self.max_steps == -1 and self.num_epochs is None:
+            raise ValueError("max_steps -1 needs num_epochs (how many passes to train)")
+        return self
+
 
 class CPTConfig(_Strict):
     """`longkit train cpt` config."""
 
-    model: str
-    out: str
+    model: NonEmptyStr
+    out: NonEmptyStr
     data: str | dict[str, Any]  # a data config (YAML path, see configs/data/) or the same mapping inline
     corpus: str | None = None  # tokenized corpus dir (default: <data.out>/corpus)
-    seq_len: int | None = None  # override the data config's seq_len
+    seq_len: StrictInt | None = Field(None, ge=16, le=MAX_CONTEXT)  # override the data config's seq_len
     add_special_tokens: bool = True  # add missing UtK tokens to the tokenizer and resize embeddings
     extend: ExtendSpec | None = None
     train: TrainSpec = TrainSpec()
     resume: bool = True
 
+    @model_validator(mode="after")
+    def _steps_not_epochs(self) -> "CPTConfig":
+        if self.train.num_epochs is not None or self.train.max_steps == -1:
+            raise ValueError("continued pretraining streams an endless packed corpus: set train.max_steps >= 1, "
+                             "not num_epochs")
+        return self
+
 
 class BlendItem(_Strict):
     """One SFT dataset in a stage blend: a JSONL file with a weight (share of samples) or epochs."""
 
-    path: str
+    path: NonEmptyStr
     name: str | None = None
-    weight: float | None = None
-    epochs: float | None = None
+    weight: float | None = Field(None, gt=0)
+    epochs: float | None = Field(None, gt=0, le=10_000)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "BlendItem":
+        if (self.weight is None) == (self.epochs is None):
+            raise ValueError(f"give exactly one of 'weight' or 'epochs' for {self.path}")
+        return self
 
 
 class StageSpec(_Strict):
     """One SFT stage: a blend of datasets and optional training overrides."""
 
-    name: str
-    blend: list[BlendItem]
-    num_samples: int | None = None  # with weights: total samples drawn; default: sum of dataset sizes
-    seq_len: int | None = None
+    name: NonEmptyStr
+    blend: list[BlendItem] = Field(min_length=1)
+    num_samples: StrictInt | None = Field(None, ge=1)  # with weights: total samples drawn; default: sum of sizes
+    seq_len: StrictInt | None = Field(None, ge=16, le=MAX_CONTEXT)
     train: dict[str, Any] = {}
 
 
 class SFTConfig(_Strict):
     """`longkit train sft` config: stages run in order, each starting from the previous stage's output."""
 
-    model: str
-    out: str
-    seq_len: int = 4096
+    model: NonEmptyStr
+    out: NonEmptyStr
+    seq_len: StrictInt = Field(4096, ge=16, le=MAX_CONTEXT)
     system: str | None = None  # default: ChatQA's system message
     pack: bool = True
     train: TrainSpec = TrainSpec()
-    stages: list[StageSpec]
+    stages: list[StageSpec] = Field(min_length=1)  # `stages: []` trained nothing and reported success
     resume: bool = True
+
+    @model_validator(mode="after")
+    def _unique_stage_names(self) -> "SFTConfig":
+        names = [s.name for s in self.stages]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"stage names must be unique, repeated: {dup}")
+        return self
 
 
 def load_train_config(model: type[Any], path: str | Path) -> Any:

@@ -68,6 +68,20 @@ def ensure_corpus(data: dict[str, Any], where: str) -> None:
                     tokenizer_name=dcfg.tokenizer)
 
 
+def _check_model_exists(model: str, where: str, field: str, produced_by_cpt: bool) -> None:
+    """Fail before any work when the model is a local directory that does not exist, saying how to make it."""
+    from longkit.errors import InputError
+    from longkit.models.load import resolve
+
+    try:
+        resolve(model)
+    except InputError as exc:
+        how = (f"it is the output of the recipe's cpt section: run `longkit train recipe {where} --only cpt` "
+               "first, or set sft.model" if produced_by_cpt else
+               "check the path, or produce it first (`longkit model extend`, `longkit train cpt`)")
+        raise ConfigError(f"{where}: field '{field}': {exc}; {how}") from None
+
+
 def run_recipe(path: str | Path, only: str | None = None) -> dict[str, Any]:
     """Run a recipe file's sections in order; returns timings and summaries."""
     from longkit.train.config import CPTConfig, SFTConfig
@@ -79,6 +93,16 @@ def run_recipe(path: str | Path, only: str | None = None) -> dict[str, Any]:
     unknown = set(raw) - {"name", "out", "prepare", "cpt", "sft"}
     if unknown:
         raise ConfigError(f"{where}: unknown field(s) {sorted(unknown)} (name, out, prepare, cpt, sft)")
+    if only not in (None, "cpt", "sft"):
+        raise ConfigError(f"--only {only}: expected cpt or sft")
+    todo = [k for k in ("cpt", "sft") if k in raw and only in (None, k)]
+    if not todo:
+        raise ConfigError(f"{where}: no {only or 'cpt or sft'} section to run")
+    for k in todo:
+        if not isinstance(raw[k], dict):
+            raise ConfigError(f"{where}: field '{k}': expected a mapping, got {type(raw[k]).__name__}")
+    if not isinstance(raw.get("out", ""), str):
+        raise ConfigError(f"{where}: field 'out': expected a directory path")
     out = Path(raw.get("out", "runs/recipe"))
     report: dict[str, Any] = {"recipe": where, "timings_s": {}}
     t_all = time.time()
@@ -92,6 +116,7 @@ def run_recipe(path: str | Path, only: str | None = None) -> dict[str, Any]:
         cpt = dict(raw["cpt"])
         cpt.setdefault("out", str(out / "cpt"))
         cfg = validate(CPTConfig, cpt, source=f"{where}: cpt")
+        _check_model_exists(cfg.model, where, "cpt.model", produced_by_cpt=False)
         if isinstance(cfg.data, dict):
             ensure_corpus(cfg.data, where)
         s = run_cpt(cfg, where=f"{where}: cpt")
@@ -106,6 +131,7 @@ def run_recipe(path: str | Path, only: str | None = None) -> dict[str, Any]:
             cpt_out = Path(raw.get("cpt", {}).get("out", out / "cpt")) / "final"
             sft["model"] = cpt_final or str(cpt_out)
         cfg2 = validate(SFTConfig, sft, source=f"{where}: sft")
+        _check_model_exists(cfg2.model, where, "sft.model", produced_by_cpt="model" not in raw["sft"])
         res = run_sft(cfg2, where=f"{where}: sft")
         report["sft"] = [{k: v for k, v in s.items() if k not in ("_trainer", "log_history")} for s in res]
         report["timings_s"]["sft"] = round(time.time() - t, 1)
