@@ -1,6 +1,6 @@
 """Share of text tokens the UtK `authors` preset loses to `overflow: truncate`, on a real corpus.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/utk_token_loss.py [--tokens 10000000] [--seq-len 131072 8192] [--seeds 5]
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/utk_token_loss.py [--tokens N] [--seq-len 131072 8192] [--seeds 5]
 
 Corpus: Python's documentation topics (pydoc_data.topics) tokenized with the bundled SmolLM2
 tokenizer, every document whole, repeated in a fresh seeded order per pass until the stream holds
