@@ -56,8 +56,78 @@ def _qa(row: dict[str, Any], opts: SynthOptions, where: str) -> list[tuple[str, 
     return out
 
 
-def synthesize(rows: list[tuple[str, dict[str, Any]]], tokenizer: Any, opts: SynthOptions) -> Iterator[dict[str, Any]]:
+SHORT_FRACTION = 0.9  # a sample under 90% of its target length is reported as short, with the reason
+
+
+def short_reason(context_tokens: int, target: int, opts: SynthOptions, n_docs: int, all_tokens: int) -> str | None:
+    """Why a sample is shorter than asked (None when it is within SHORT_FRACTION of the target)."""
+    if context_tokens >= SHORT_FRACTION * target:
+        return None
+    if not opts.fill:
+        return "document shorter than the target and --no-fill"
+    if n_docs < 2:
+        return "document shorter than the target and no other documents to fill with"
+    if all_tokens < SHORT_FRACTION * target:
+        return "all input documents together are shorter than the target"
+    return "the other documents' leading sentences did not fit the remaining room"
+
+
+def summarize(samples: list[dict[str, Any]], lengths: tuple[int, ...]) -> dict[str, Any]:
+    """Per target length: samples made, context tokens (min/median/max) and how many are short, and why."""
+    out: dict[str, Any] = {}
+    for t in lengths:
+        got = [s["meta"] for s in samples if s["meta"]["target_length"] == t]
+        toks = sorted(m["context_tokens"] for m in got)
+        reasons: dict[str, int] = {}
+        for m in got:
+            if m.get("short_reason"):
+                reasons[m["short_reason"]] = reasons.get(m["short_reason"], 0) + 1
+        out[str(t)] = {"samples": len(got), "short": sum(reasons.values()), "reasons": reasons,
+                       "context_tokens": {"min": toks[0], "median": toks[len(toks) // 2], "max": toks[-1]}
+                       if toks else None}
+    return out
+
+
+def validate_options(opts: SynthOptions) -> None:
+    """Refuse lengths and counts that cannot make a sample (before any tokenizing)."""
+    from longkit.errors import ConfigError
+
+    if not opts.lengths:
+        raise ConfigError("--lengths: give at least one target length")
+    for n in opts.lengths:
+        if not MIN_LENGTH <= n <= MAX_LENGTH:
+            raise ConfigError(f"--lengths: each length must be in [{MIN_LENGTH}, {MAX_LENGTH}] tokens, got {n}")
+    if opts.qa_per_sample < 1:
+        raise ConfigError(f"--qa-per-sample: must be >= 1, got {opts.qa_per_sample}")
+
+
+MIN_LENGTH = 64
+MAX_LENGTH = 1 << 24
+
+
+def sentence_tokens(tokenizer: Any, sents: list[str]) -> np.ndarray:
+    """Tokens of each sentence as they fall in the joined text (they add up to the document's token count).
+
+    Tokenizing sentences one by one overcounts (a sentence alone starts without its leading space and ends with
+    its own whitespace token), which made samples ~20% shorter than their target; offsets avoid that.
+    """
+    if not sents:
+        return np.zeros(0, dtype=np.int64)
+    text = "".join(sents)
+    try:
+        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        starts = np.asarray([o[0] for o in enc["offset_mapping"]], dtype=np.int64)
+    except (NotImplementedError, ValueError, TypeError, KeyError):  # slow tokenizers have no offsets
+        return np.asarray([len(x) for x in tokenizer(sents, add_special_tokens=False)["input_ids"]], dtype=np.int64)
+    bounds = np.concatenate([[0], np.cumsum([len(x) for x in sents])])
+    idx = np.searchsorted(starts, bounds, "left")
+    return np.diff(idx).astype(np.int64)
+
+
+def synthesize(rows: list[tuple[str, dict[str, Any]]], tokenizer: Any, opts: SynthOptions,
+               progress: Any = None) -> Iterator[dict[str, Any]]:
     """Yield one long SFT sample per (row, target length); `rows` are (where, row) pairs."""
+    validate_options(opts)
     rng = np.random.default_rng(opts.seed)
     docs = []
     for where, row in rows:
@@ -65,13 +135,16 @@ def synthesize(rows: list[tuple[str, dict[str, Any]]], tokenizer: Any, opts: Syn
             if not isinstance(row.get(f), str) or not row[f].strip():
                 raise InputError(f"{where}: field '{f}' must be a non-empty string")
         sents = split_sentences(row[opts.document_field])
-        counts = [len(x) for x in tokenizer(sents, add_special_tokens=False)["input_ids"]] if sents else []
-        docs.append((where, row, sents, np.asarray(counts, dtype=np.int64), _qa(row, opts, where)))
+        docs.append((where, row, sents, sentence_tokens(tokenizer, sents), _qa(row, opts, where)))
+    all_tokens = int(sum(int(d[3].sum()) for d in docs))
     for k, (where, row, sents, counts, qa) in enumerate(docs):
         summary = row[opts.summary_field].strip()
         s_tok = len(tokenizer(summary, add_special_tokens=False)["input_ids"])
+        if s_tok >= min(opts.lengths):
+            raise InputError(f"{where}: field '{opts.summary_field}' is {s_tok} tokens, not shorter than the target "
+                             f"length {min(opts.lengths)}; use larger --lengths or a shorter summary")
         for target in opts.lengths:
-            budget = max(0, target - s_tok)
+            budget = max(0, target - s_tok - 4)  # room for the "\n\n" joins around the summary
             # A random window of whole sentences that fits the budget (the whole document when it fits).
             if counts.sum() <= budget:
                 lo, hi = 0, len(sents)
@@ -111,6 +184,11 @@ def synthesize(rows: list[tuple[str, dict[str, Any]]], tokenizer: Any, opts: Syn
             for p in picks:
                 messages += [{"role": "user", "content": qa[p][0]}, {"role": "assistant", "content": qa[p][1]}]
             n_ctx = len(tokenizer(context, add_special_tokens=False)["input_ids"])
-            yield {"id": f"{row.get('id', k)}-{target}", "context": context, "messages": messages,
-                   "meta": {"source": where, "target_length": target, "context_tokens": n_ctx,
-                            "summary_sentence": lo + at, "window": [lo, hi], "distractor_docs": filled}}
+            meta = {"source": where, "target_length": target, "context_tokens": n_ctx,
+                    "summary_sentence": lo + at, "window": [lo, hi], "distractor_docs": filled}
+            why = short_reason(n_ctx, target, opts, len(docs), all_tokens + s_tok)
+            if why:
+                meta["short_reason"] = why
+            if progress is not None:
+                progress.advance()
+            yield {"id": f"{row.get('id', k)}-{target}", "context": context, "messages": messages, "meta": meta}
