@@ -31,7 +31,7 @@ def _quiet_libraries() -> None:
 
 
 def _register() -> None:
-    from longkit.backends.cli import register as register_backends
+    from longkit.serve.cli import register as register_serve
     from longkit.data.cli import app as data_app
     from longkit.eval.cli import app as eval_app
     from longkit.models.cli import app as model_app
@@ -48,7 +48,7 @@ def _register() -> None:
     app.add_typer(train_app, name="train", help="Continued pretraining and instruction tuning.")
     app.add_typer(rag_app, name="rag", help="Chunk, embed, index and answer with retrieval.")
     app.add_typer(eval_app, name="eval", help="Long-context and RAG evaluation.")
-    register_backends(app)
+    register_serve(app)
     register_demo(app)
 
 

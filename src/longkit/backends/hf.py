@@ -128,6 +128,54 @@ class HFBackend:
         self._last_prefill = (prev_ids, prev_cache)
         return [r for r in results if r is not None]
 
+    def eos_token_ids(self) -> set[int]:
+        """Token ids that end a generation (the generation config's EOS ids and the tokenizer's)."""
+        eos = self.model.generation_config.eos_token_id
+        ids = set(eos if isinstance(eos, list) else [eos]) if eos is not None else set()
+        if self.hf_tokenizer.eos_token_id is not None:
+            ids.add(self.hf_tokenizer.eos_token_id)
+        return ids
+
+    def generate_ids(self, prompt_ids: list[int], max_new_tokens: int, temperature: float,
+                      seed: int | None) -> tuple[list[int], bool]:
+        """One sampled generation with `model.generate`, seeded so that it is reproducible; (new ids, hit EOS)."""
+        import torch
+
+        device = next(self.model.parameters()).device
+        if seed is not None:
+            torch.manual_seed(seed)
+        kwargs: dict[str, Any] = {"do_sample": True, "temperature": temperature, "top_k": None, "top_p": None}
+        if temperature <= 0:
+            kwargs = {"do_sample": False, "temperature": None, "top_k": None, "top_p": None}
+        with torch.inference_mode():
+            out = self.model.generate(input_ids=torch.tensor([prompt_ids], device=device), max_new_tokens=max_new_tokens,
+                                      pad_token_id=self.hf_tokenizer.pad_token_id, **kwargs)
+        eos = self.eos_token_ids()
+        new: list[int] = []
+        for t in out[0, len(prompt_ids):].tolist():
+            if t in eos:
+                return new, True
+            new.append(t)
+        return new, False
+
+    def token_logprobs(self, ids: list[int], start: int, top_n: int = 0) -> list[tuple[float, list[tuple[int, float]]]]:
+        """Log-probability of each token ids[start:] given the tokens before it, with the top_n most likely tokens at
+        that position; one forward pass over the whole sequence (raw model distribution, before temperature)."""
+        import torch
+
+        if start < 1:
+            raise ValueError("the first token has no log-probability (nothing precedes it)")
+        device = next(self.model.parameters()).device
+        with torch.inference_mode():
+            logits = self.model(input_ids=torch.tensor([ids], device=device)).logits[0, start - 1:len(ids) - 1]
+            logp = torch.log_softmax(logits.float(), dim=-1)
+            chosen = logp.gather(1, torch.tensor(ids[start:], device=device).unsqueeze(1)).squeeze(1).tolist()
+            tops: list[list[tuple[int, float]]] = [[] for _ in chosen]
+            if top_n > 0:
+                values, indices = logp.topk(top_n, dim=-1)
+                tops = [list(zip(i, v)) for i, v in zip(indices.tolist(), values.tolist())]
+        return list(zip(chosen, tops))
+
     def _generate_batch(self, batch_ids: list[list[int]], req: GenerationRequest,
                         past_key_values: Any = None) -> list[tuple[str, int, bool]]:
         import torch
@@ -194,3 +242,31 @@ def _crop(cache: Any, keep: int) -> None:
     extra = cache.get_seq_length() - keep
     if extra > 0:
         cache.crop(-extra)
+
+
+# --- what the OpenAI-compatible server (longkit.serve) needs from a local model ---------------------------------
+
+# transformers' continuous batching samples with one setting for the whole batch (do_sample), so the server always
+# samples and passes each request's temperature to the per-request temperature processor; a greedy request gets
+# this temperature, at which the softmax is one-hot on the argmax unless two logits tie to within ~1e-4.
+GREEDY_TEMPERATURE = 1e-6
+
+
+def start_continuous_batching(backend: HFBackend, max_batch: int = 16, kv_cache_tokens: int = 32768,
+                              max_batch_tokens: int = 512, page_size: int = 256) -> Any:
+    """Start transformers' ContinuousBatchingManager on the backend's model, sized explicitly.
+
+    The sizes are explicit because on CPU transformers would otherwise give the KV cache 60% of the machine's RAM.
+    Per-request temperature is on (see GREEDY_TEMPERATURE); the caller owns the returned manager and stops it."""
+    from transformers import ContinuousBatchingConfig, GenerationConfig
+
+    eos = sorted(backend.eos_token_ids())
+    gen = GenerationConfig(do_sample=True, temperature=0.5, top_k=None, top_p=None,
+                           eos_token_id=eos, pad_token_id=backend.hf_tokenizer.pad_token_id)
+    cfg = ContinuousBatchingConfig(
+        page_size=page_size, num_blocks=max(1, -(-kv_cache_tokens // page_size)), max_batch_tokens=max_batch_tokens,
+        max_requests_per_batch=max_batch, per_request_processors=True, use_async_batching=False,
+        use_cuda_graph=False, allow_block_sharing=True)
+    manager = backend.model.init_continuous_batching(generation_config=gen, continuous_batching_config=cfg)
+    manager.start()
+    return manager

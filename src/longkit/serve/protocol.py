@@ -1,0 +1,133 @@
+"""The OpenAI request surface the server accepts: request bodies, the parameters it refuses, and OpenAI's error JSON.
+
+Field names and meanings follow OpenAI's API reference (Completions and Chat Completions); a parameter the server
+does not implement is refused with a 400 that names it, never silently ignored."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+# Parameters OpenAI defines that this server does not implement. A request may still send one at its neutral value
+# (what OpenAI does when it is absent), e.g. `top_p: 1` or `presence_penalty: 0`, as several clients always do.
+NEUTRAL: dict[str, Any] = {
+    "top_p": 1, "presence_penalty": 0, "frequency_penalty": 0, "best_of": 1, "suffix": None, "logit_bias": {},
+    "tools": [], "functions": [], "tool_choice": "none", "function_call": "none", "parallel_tool_calls": None,
+    "response_format": {"type": "text"}, "modalities": ["text"], "audio": None, "prediction": None,
+    "reasoning_effort": None, "service_tier": None, "store": False, "metadata": None, "web_search_options": None,
+}
+
+
+class ApiError(Exception):
+    """A request the server answers with an OpenAI-style error (4xx unless the server itself is broken)."""
+
+    def __init__(self, status: int, message: str, param: str | None = None, kind: str | None = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.param, self.headers = status, message, param, headers or {}
+        self.kind = kind or {401: "authentication_error", 404: "not_found_error", 413: "invalid_request_error",
+                             429: "rate_limit_error"}.get(status, "invalid_request_error" if status < 500 else
+                                                          "server_error")
+
+    def body(self) -> dict[str, Any]:
+        """OpenAI's error object."""
+        return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.status}}
+
+
+class StreamOptions(BaseModel):
+    """`stream_options`: include_usage adds a last chunk carrying the usage."""
+
+    model_config = ConfigDict(extra="forbid")
+    include_usage: bool = False
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = None
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    n: int = Field(1, ge=1, le=16)
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    max_tokens: int | None = Field(None, ge=1)
+    user: str | None = None  # an end-user id for the provider's abuse tracking; it changes nothing here
+
+    def stops(self) -> list[str]:
+        """Stop strings as a list (OpenAI allows up to 4)."""
+        out = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
+        if len(out) > 4:
+            raise ApiError(400, "stop: at most 4 stop sequences are allowed", param="stop")
+        return [s for s in out if s]
+
+
+class CompletionBody(_Body):
+    """Body of POST /v1/completions."""
+
+    prompt: str | list[str]
+    echo: bool = False
+    logprobs: int | None = Field(None, ge=0, le=5)
+
+
+class TextPart(BaseModel):
+    """A text part of a message's content (the array form of `content`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["text"]
+    text: str
+
+
+class Message(BaseModel):
+    """One chat message; the roles a plain chat model understands."""
+
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["system", "user", "assistant"]
+    content: str | list[TextPart]
+
+    def text(self) -> str:
+        """The content as one string."""
+        return self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
+
+
+class ChatBody(_Body):
+    """Body of POST /v1/chat/completions."""
+
+    messages: list[Message] = Field(min_length=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    logprobs: bool = False
+    top_logprobs: int | None = Field(None, ge=0, le=20)
+
+
+def parse_body(raw: bytes, model: type[BaseModel]) -> Any:
+    """Decode, parse and validate a request body; every failure is a 400 in OpenAI's error format."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, f"the request body is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") \
+            from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    try:
+        body = model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "literal_error" and loc.endswith("role"):
+            raise ApiError(400, f"{loc}: role must be 'system', 'user' or 'assistant' (got {err['input']!r})",
+                           param=loc) from None
+        if err["type"] == "extra_forbidden":
+            raise ApiError(400, f"{loc}: this field is not supported", param=loc) from None
+        raise ApiError(400, f"{loc or 'body'}: {err['msg']}", param=loc or None) from None
+    for name, value in (body.model_extra or {}).items():
+        if name in NEUTRAL and value in (NEUTRAL[name], None):
+            continue
+        what = "is not implemented by this server" if name in NEUTRAL else "is not a parameter this server knows"
+        raise ApiError(400, f"{name}: this parameter {what}", param=name)
+    return body
