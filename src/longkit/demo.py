@@ -57,7 +57,18 @@ def register(app: typer.Typer) -> None:
         depths: str = typer.Option("0,25,50,75,100", help="Needle depths in percent."),
     ) -> None:
         """NIAH + passkey on the bundled model, offline; writes report.md and heatmaps (resumable)."""
-        result = run_demo(out, model, parse_int_list(lengths, "lengths"),
-                          [float(d) for d in parse_int_list(depths, "depths")])
+        from longkit.errors import ConfigError
+        from longkit.io import output_dir
+        from longkit.models.load import resolve
+
+        lens = parse_int_list(lengths, "--lengths")
+        deps = [float(d) for d in parse_int_list(depths, "--depths")]
+        if not lens or any(n < 64 for n in lens):
+            raise ConfigError(f"--lengths: expected context lengths of at least 64 tokens, got '{lengths}'")
+        if not deps or any(not 0 <= d <= 100 for d in deps):
+            raise ConfigError(f"--depths: expected percentages in 0..100, got '{depths}'")
+        resolve(model)  # a wrong name fails now, not after the output folder is made
+        output_dir(out, "--out")
+        result = run_demo(out, model, lens, deps)
         typer.echo(json.dumps(result["scores"], indent=2))
         typer.echo(f"report: {out / 'report.md'}  (wall time {result['wall_s']} s)")
