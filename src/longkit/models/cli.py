@@ -80,18 +80,28 @@ def extend(
 @friendly_errors
 def min_base_cmd(
     head_dim: int = typer.Option(128, "--head-dim", help="Attention head dimension."),
-    length: str = typer.Option(..., "--length", help="Context length(s): 32768 or 4096,8192 or linspace:A:B:N."),
+    length: str = typer.Option(..., "--length", help="Context length(s) up to 2^22: 32768 or 4096,8192 or linspace:A:B:N."),
     step: float = typer.Option(0.002, "--step", help="Relative grid step of the scan (0.002 = 0.2%)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Smallest RoPE base whose long-term decay term stays non-negative up to LENGTH (Men et al. 2024)."""
+    """Smallest RoPE base whose long-term decay term stays non-negative up to LENGTH (Men et al. 2024).
+
+    Two values, because feasibility is not monotonic in the base: `min base` is the smallest feasible base on
+    the grid (the paper's lower bound; some larger bases fail), `stable` the smallest base above which every
+    grid base (up to 4x) is feasible.
+    """
     from longkit.cli_common import parse_int_list
-    from longkit.models.rope import min_base
+    from longkit.models.rope import _check_min_base_args, min_base_report
 
     lengths = parse_int_list(length, "--length")
-    rows = [{"head_dim": head_dim, "length": n, "min_base": min_base(head_dim, n, step=step)} for n in lengths]
+    for n in lengths:  # every length checked (bounds: 2 .. 2^22) before the first scan starts
+        _check_min_base_args(head_dim, n, step)
+    if max(lengths) > 1 << 19:
+        typer.secho(f"note: the exact scan at {max(lengths)} tokens takes a minute or more", err=True)
+    rows = [min_base_report(head_dim, n, step=step).as_dict() for n in lengths]
     if as_json:
         typer.echo(json.dumps(rows if len(rows) > 1 else rows[0], indent=2))
         return
     for r in rows:
-        typer.echo(f"head_dim={r['head_dim']} length={r['length']}: min base {r['min_base']:.4g}")
+        typer.echo(f"head_dim={r['head_dim']} length={r['length']}: min base {r['min_base']:.4g} "
+                   f"(smallest feasible), stable {r['stable_min_base']:.4g} (every base above feasible)")

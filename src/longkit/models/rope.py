@@ -7,8 +7,9 @@ The minimum base follows Men et al. 2024, "Base of RoPE Bounds Context Length": 
 keep its ability to attend to similar tokens far away while the long-term-decay term
 B(m) = sum_i cos(m * theta_i), theta_i = base^(-2i/d), stays non-negative for every distance m < L.
 Feasibility is not monotonic in the base (at head dim 128, 5e6 fails at m~83K while 4.9e6 holds to
-~125K), so the search scans a fine log grid upwards and refines the first feasible step rather than
-bisecting.
+~125K), so the search scans a fine log grid rather than bisecting. `min_base` is the smallest feasible grid base
+(the paper's table); `min_base_report` adds the stable minimum, above which every grid base is feasible
+(see MinBase).
 """
 
 from __future__ import annotations
@@ -123,7 +124,10 @@ def plan_extension(
         raise ConfigError(f"--max-length {max_length} is below the model's current length {orig_len}; "
                           "extension only grows the context")
     if factor is None:
-        factor = max_length / orig_len
+        # Dynamic NTK (bloc97/emozilla) sets base * (L/L0)^(d/(d-2)) at running length L > L0. transformers
+        # computes base * (a*L/L0 - (a-1))^(d/(d-2)) with a = `factor`, so the method itself is a = 1; writing
+        # the length ratio there would overshoot (1.41e6 instead of 4.18e5 for 8K->32K at base 1e5, d 64).
+        factor = 1.0 if method == "dynamic" else max_length / orig_len
     if factor < 1:
         raise ConfigError(f"--factor must be >= 1, got {factor}")
     if method == "abf" and base is None:
@@ -150,8 +154,10 @@ def plan_extension(
         new.update(rope_type="dynamic", factor=float(factor))
         # transformers reads the original length for dynamic NTK from max_position_embeddings, so it must stay.
         max_pos = orig_len
+        effective = theta * ((factor * max_length / orig_len) - (factor - 1)) ** (d / (d - 2))
         warnings.append(f"dynamic NTK is an inference-time method: max_position_embeddings stays {orig_len} "
-                        "because transformers scales the base relative to it as sequences grow")
+                        "because transformers scales the base relative to it as sequences grow "
+                        f"(base {effective:.4g} at {max_length} tokens)")
     elif method == "yarn":
         new.update(rope_type="yarn", factor=float(factor), original_max_position_embeddings=orig_len)
         if beta_fast is not None:
@@ -252,51 +258,112 @@ def first_negative(base: float, head_dim: int, length: int, block: int = 512) ->
     return length
 
 
-@functools.lru_cache(maxsize=256)
-def min_base(head_dim: int, length: int, step: float = 0.002, refine: int = 10, window: float = 3.0) -> float:
-    """Smallest RoPE base with B(m) >= 0 for all m < length (scan a log grid upward, then refine)."""
+MAX_MIN_BASE_LENGTH = 1 << 22  # 4M tokens: the exact scan stays within about a minute; past any published model
+SEARCH_SPAN = 4.0  # the stable answer is checked on the grid up to this factor above it
+
+
+@dataclass
+class MinBase:
+    """Both readings of 'the minimum base' for a length (Men et al. 2024), on a log grid of relative `step`.
+
+    smallest_feasible: the smallest grid base whose B(m) stays >= 0 for all m < length - the paper's
+    lower bound (its table), and what `min_base` returns; larger bases may still fail (islands).
+    stable: the smallest base such that every grid base above it, up to SEARCH_SPAN times the answer,
+    is feasible - the conservative choice when a base must not land in a gap.
+    """
+
+    head_dim: int
+    length: int
+    smallest_feasible: float
+    stable: float
+    step: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly view with the criterion spelled out."""
+        return {"head_dim": self.head_dim, "length": self.length, "min_base": self.smallest_feasible,
+                "stable_min_base": self.stable, "step": self.step,
+                "criterion": (f"min_base: smallest base on a {self.step:g} log grid keeping B(m) >= 0 for all m < "
+                              "length (Men et al. 2024; some larger bases fail); stable_min_base: smallest base above "
+                              f"which every grid base up to {SEARCH_SPAN:g}x keeps it")}
+
+
+def _check_min_base_args(head_dim: int, length: int, step: float) -> None:
     if head_dim < 2 or head_dim % 2:
         raise ConfigError(f"--head-dim must be an even integer >= 2, got {head_dim}")
     if length < 2:
         raise ConfigError(f"--length must be >= 2, got {length}")
-    import torch
-
-    # The per-base work is small; one thread avoids synchronisation costs that dominate on busy CPUs.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return _min_base(head_dim, length, step, refine, window)
-    finally:
-        torch.set_num_threads(threads)
+    if length > MAX_MIN_BASE_LENGTH:
+        raise ConfigError(f"--length must be <= {MAX_MIN_BASE_LENGTH} (2^22) for the exact scan, got {length}")
+    if not 0 < step <= 0.1:
+        raise ConfigError(f"--step must be in (0, 0.1], got {step}")
 
 
-def _min_base(head_dim: int, length: int, step: float, refine: int, window: float) -> float:
-    # 1) coarse scan (10% steps) for a first feasible base: an upper bound, because islands of
-    #    feasibility exist below it that a coarse grid steps over.
+class _one_thread:
+    """The per-base work is small; one thread avoids synchronisation costs that dominate on busy CPUs."""
+
+    def __enter__(self) -> None:
+        import torch
+
+        self.n = torch.get_num_threads()
+        torch.set_num_threads(1)
+
+    def __exit__(self, *exc: Any) -> None:
+        import torch
+
+        torch.set_num_threads(self.n)
+
+
+@functools.lru_cache(maxsize=256)
+def min_base(head_dim: int, length: int, step: float = 0.002, refine: int = 10) -> float:
+    """Smallest RoPE base with B(m) >= 0 for all m < length, on a log grid (Men et al. 2024's lower bound)."""
+    _check_min_base_args(head_dim, length, step)
+    with _one_thread():
+        return _refined(_first_feasible(head_dim, length, step), head_dim, length, step, refine)
+
+
+@functools.lru_cache(maxsize=64)
+def min_base_report(head_dim: int, length: int, step: float = 0.002, refine: int = 10) -> MinBase:
+    """Both minimum bases for `length` at `head_dim`: the smallest feasible and the stable one (see MinBase)."""
+    _check_min_base_args(head_dim, length, step)
+    with _one_thread():
+        first = _first_feasible(head_dim, length, step)
+        # Scan on from the first feasible grid point; every failure pushes the end SEARCH_SPAN further.
+        span = int(math.ceil(math.log(SEARCH_SPAN) / step))
+        last_bad, i, i_end = first - 1, first, first + span
+        while i <= i_end:
+            if not _feasible(math.exp(i * step), head_dim, length):
+                last_bad, i_end = i, i + span
+            i += 1
+        return MinBase(head_dim, length, _refined(first, head_dim, length, step, refine),
+                       _refined(last_bad + 1, head_dim, length, step, refine), step)
+
+
+def _feasible(base: float, head_dim: int, length: int) -> bool:
+    return first_negative(base, head_dim, length) >= length
+
+
+def _first_feasible(head_dim: int, length: int, step: float) -> int:
+    """Index i of the first feasible grid base exp(i * step), scanning up from 2."""
+    # A coarse pass (10% steps) finds a feasible base; the fine pass then starts a factor 3 below it (the
+    # islands found there lie within that factor) and stops at the first feasible grid point. Bases far
+    # below the answer fail at small m and cost one block each. The grid is anchored at exp(i * step), so
+    # the answer does not depend on where the coarse pass landed.
     b = 2.0
-    while first_negative(b, head_dim, length) < length:
+    while not _feasible(b, head_dim, length):
         b *= 1.1
         if b > 1e15:
             raise ConfigError(f"no RoPE base up to 1e15 keeps B(m) >= 0 for {length} tokens at head dim {head_dim}")
-    upper = b
-    # 2) fine scan from upper/window: the first feasible fine step is the answer to `step` resolution.
-    # The grid is anchored at exp(i * step) so the answer does not depend on where the coarse pass landed.
-    i0 = int(math.floor(math.log(max(2.0, upper / window)) / step))
-    prev = math.exp(i0 * step)
-    found = upper
-    i = i0 + 1
-    while True:
-        cand = math.exp(i * step)
-        if cand >= upper:
-            break
-        if first_negative(cand, head_dim, length) >= length:
-            found = cand
-            break
-        prev = cand
+    i = int(math.floor(math.log(max(2.0, b / 3.0)) / step))
+    while not _feasible(math.exp(i * step), head_dim, length):
         i += 1
-    # 3) refine inside the last infeasible step.
+    return i
+
+
+def _refined(i_ok: int, head_dim: int, length: int, step: float, refine: int) -> float:
+    """The smallest feasible base inside the grid step just below grid point i_ok (which is feasible)."""
+    lo, hi = math.exp((i_ok - 1) * step), math.exp(i_ok * step)
     for j in range(1, refine + 1):
-        cand = prev * (found / prev) ** (j / refine)
-        if first_negative(cand, head_dim, length) >= length:
+        cand = lo * (hi / lo) ** (j / refine)
+        if _feasible(cand, head_dim, length):
             return float(cand)
-    return float(found)
+    return float(hi)
