@@ -181,8 +181,8 @@ def test_cpt_bad_configs(cpt_model, corpus_dir, tmp_path):
     cfg.seq_len = 1024
     with pytest.raises(ConfigError, match="exceeds the model's max_position_embeddings 256"):
         run_cpt(cfg)
-    cfg = _cfg(cpt_model, corpus_dir, tmp_path / "d", dataloader_num_workers=2)
-    with pytest.raises(ConfigError, match="train.dataloader_num_workers"):
+    cfg = _cfg(cpt_model, corpus_dir, tmp_path / "d", context_parallel_size=2)
+    with pytest.raises(ConfigError, match="train.context_parallel_size': context parallelism is GPU-only"):
         run_cpt(cfg)
     cfg = _cfg(cpt_model, corpus_dir, tmp_path / "e")
     cfg.data = str(tmp_path / "no-such-data.yaml")
@@ -200,14 +200,23 @@ def test_cpt_bad_configs(cpt_model, corpus_dir, tmp_path):
 def test_cpt_non_finite_loss_stops_with_last_checkpoint(cpt_model, corpus_dir, tmp_path):
     from longkit.train.cpt import run_cpt
 
-    cfg = _cfg(cpt_model, corpus_dir, tmp_path / "nan", transform="plain", steps=6, save_steps=2,
-               learning_rate=1e30, max_grad_norm=1e30)
-    with pytest.raises(LongkitError, match="non-finite loss"):
+    # Weights that hold an inf (what a diverged run leaves behind): the first step's loss is not finite.
+    from transformers import AutoModelForCausalLM
+
+    bad = AutoModelForCausalLM.from_pretrained(cpt_model)
+    with torch.no_grad():
+        bad.model.norm.weight[0] = float("inf")
+    bad.save_pretrained(tmp_path / "bad-model")
+    from transformers import AutoTokenizer
+
+    AutoTokenizer.from_pretrained(cpt_model).save_pretrained(tmp_path / "bad-model")
+    cfg = _cfg(tmp_path / "bad-model", corpus_dir, tmp_path / "nan", transform="plain", steps=6, save_steps=2)
+    with pytest.raises(LongkitError, match=r"non-finite loss \(\w+\) at step 1; last good checkpoint: none"):
         run_cpt(cfg)
 
 
 def test_stream_is_not_resharded_by_accelerate(cpt_model, corpus_dir, tmp_path, trained_tokenizer):
-    # The packed stream deals documents to ranks itself; accelerate must hand it over unchanged.
+    # The packed stream shards itself (sequence sharding); accelerate must hand it over unchanged.
     from transformers import AutoModelForCausalLM
 
     from longkit.data.config import data_config_from_dict

@@ -12,6 +12,10 @@ app = typer.Typer(no_args_is_help=True)
 
 
 def _print(summary: dict) -> None:
+    from longkit.train.run import is_main_process
+
+    if not is_main_process():  # one summary per launch, not one per rank
+        return
     s = {k: v for k, v in summary.items() if k not in ("_trainer", "log_history", "step_losses")}
     typer.echo(json.dumps(s, indent=2, default=str))
 

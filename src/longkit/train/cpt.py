@@ -28,21 +28,34 @@ def prepare_model(cfg: CPTConfig, where: str) -> str:
     """The model to train: cfg.model, or its RoPE-extended copy under <out>/extended (made once)."""
     if cfg.extend is None:
         return cfg.model
-    from longkit.models.rope import extend_model
+    from longkit.train.run import world_size
 
     ext = Path(cfg.out) / "extended"
-    if (ext / "config.json").exists():
+
+    if world_size() > 1:
+        from accelerate import PartialState
+
+        with PartialState().main_process_first():  # rank 0 writes the extended copy, the others then read it
+            if PartialState().is_main_process and not (ext / "config.json").exists():
+                _extend(cfg, ext, where)
         return str(ext)
+    if not (ext / "config.json").exists():
+        _extend(cfg, ext, where)
+    return str(ext)
+
+
+def _extend(cfg: CPTConfig, ext: Path, where: str) -> None:
+    from longkit.models.rope import extend_model
+
     plan = extend_model(cfg.model, ext, cfg.extend.method, cfg.extend.max_length, base=cfg.extend.base,
                         factor=cfg.extend.factor)
     import logging
 
     for w in plan.warnings:
         logging.getLogger(__name__).warning("%s: extend: %s", where, w)
-    return str(ext)
 
 
-def ensure_utk_tokens(model: Any, tok: Any, dcfg: Any, add: bool, where: str) -> int:
+def ensure_utk_tokens(model: Any, tok: Any, dcfg: Any, add: bool, where: str, seed: int = 0) -> int:
     """Add missing UtK special tokens (and resize embeddings) or fail with the list of missing ones."""
     if dcfg.transform != "utk":
         return 0
@@ -55,7 +68,13 @@ def ensure_utk_tokens(model: Any, tok: Any, dcfg: Any, add: bool, where: str) ->
         raise ConfigError(f"{where}: the tokenizer lacks the UtK special tokens {missing}; set "
                           "'add_special_tokens: true' or train from a checkpoint that has them")
     n = add_utk_special_tokens(tok, dcfg.utk)
-    model.resize_token_embeddings(len(tok))
+    import torch
+
+    # The new rows are drawn at random around the mean embedding: seed the draw, or two runs of the same
+    # config (and the ranks of one launch, before DDP broadcasts rank 0's weights) start from other weights.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model.resize_token_embeddings(len(tok))
     return n
 
 
@@ -68,25 +87,26 @@ def build_dataset(cfg: CPTConfig, dcfg: Any, tok: Any, where: str) -> Any:
         field = "corpus" if cfg.corpus else "data.out"
         raise ConfigError(f"{where}: field '{field}': no tokenized corpus at {corpus} "
                           "(run `longkit data build DATA_CONFIG` first)")
-    return PackedDataset.from_config(dcfg, tok, corpus=str(corpus), epochs=None)
+    # Sequence sharding: N processes x batch B train on exactly the stream one process with batch B and
+    # gradient accumulation N would see (the Trainer sets rank, world size and batch size at load time).
+    return PackedDataset.from_config(dcfg, tok, corpus=str(corpus), epochs=None, shard="sequence")
 
 
 def run_cpt(cfg: CPTConfig, where: str = "config", resume: bool | None = None) -> dict[str, Any]:
     """Run continued pretraining from a validated config; returns the run summary."""
     from longkit.train.collate import PackedCollator, StatefulStream
-    from longkit.train.run import fit, load_trainable
+    from longkit.train.run import check_fsdp_wrappable, check_launch, fit, load_trainable
 
     dcfg = _data_config(cfg, where)
-    if cfg.train.dataloader_num_workers != 0:
-        raise ConfigError(f"{where}: field 'train.dataloader_num_workers' must be 0 for continued pretraining: the "
-                          "stream's saved position is per process, and packing runs fast in the main process")
+    check_launch(cfg.train, dcfg.seq_len, where, streaming=True)
     src = prepare_model(cfg, where)
     model, tok = load_trainable(src, cfg.train)
+    check_fsdp_wrappable(model, where)
     max_pos = getattr(model.config, "max_position_embeddings", None)
     if max_pos is not None and dcfg.seq_len > max_pos:
         raise ConfigError(f"{where}: seq_len {dcfg.seq_len} exceeds the model's max_position_embeddings {max_pos}; "
                           "add an 'extend:' section (e.g. method abf with a larger base)")
-    added = ensure_utk_tokens(model, tok, dcfg, cfg.add_special_tokens, where)
+    added = ensure_utk_tokens(model, tok, dcfg, cfg.add_special_tokens, where, seed=cfg.train.seed)
     ds = build_dataset(cfg, dcfg, tok, where)
     tokens_per_step = dcfg.seq_len * cfg.train.per_device_batch_size * cfg.train.grad_accum
     summary = fit(model, tok, StatefulStream(ds), PackedCollator(), cfg.train, Path(cfg.out),

@@ -62,6 +62,9 @@ def training_arguments(spec: TrainSpec, out: str | Path, streaming: bool) -> Any
         lr_scheduler_kwargs=sched_kwargs, warmup_steps=spec.warmup_steps, weight_decay=spec.weight_decay,
         adam_beta1=spec.adam_beta1, adam_beta2=spec.adam_beta2, max_grad_norm=spec.max_grad_norm,
         logging_steps=spec.logging_steps, save_steps=max(spec.save_steps, 1), save_total_limit=spec.save_total_limit,
+        # On a machine without CUDA, accelerate only starts gloo (MULTI_CPU) when asked for the CPU.
+        use_cpu=not has_cuda(),
+        ddp_find_unused_parameters=False,  # every parameter takes part (a fully masked batch adds a zero on the graph)
         seed=spec.seed, data_seed=spec.seed, bf16=bf16, fp16=fp16, activation_checkpointing=spec.gradient_checkpointing,
         report_to=resolve_report_to(spec), dataloader_num_workers=spec.dataloader_num_workers,
         remove_unused_columns=False, disable_tqdm=False,
@@ -78,6 +81,76 @@ def training_arguments(spec: TrainSpec, out: str | Path, streaming: bool) -> Any
     if kwargs["accelerator_config"] is None:
         kwargs.pop("accelerator_config")
     return TrainingArguments(**kwargs)
+
+
+def world_size() -> int:
+    """Processes in this launch (accelerate/torchrun set WORLD_SIZE), before torch.distributed starts."""
+    import os
+
+    return max(1, int(os.environ.get("WORLD_SIZE", "1")))
+
+
+def is_main_process() -> bool:
+    """True on the process that writes outputs (rank 0 of a launch, or a single process)."""
+    import os
+
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def check_launch(spec: TrainSpec, seq_len: int, where: str, streaming: bool, dataset: Any = None) -> None:
+    """Refuse, before any work, what this launch cannot run: GPU-only paths on CPU, bad CP sizes, workers
+    over a stream that cannot resume."""
+    from longkit.errors import ConfigError
+
+    import os
+
+    world, cp = world_size(), spec.context_parallel_size
+    if os.environ.get("ACCELERATE_USE_CPU", "").lower() == "true" and "MASTER_ADDR" in os.environ \
+            and "WORLD_SIZE" not in os.environ and "PMI_SIZE" not in os.environ:
+        # accelerate's --cpu launcher starts several processes only through mpirun; without it one process
+        # would silently train alone (a different run from the one asked for).
+        raise ConfigError("launch: `accelerate launch --cpu --num_processes N` starts one process without mpirun; "
+                          "use `accelerate launch --config_file configs/accelerate/cpu-ddp.yaml` or `torchrun "
+                          "--nproc_per_node N -m longkit ...`")
+    if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() in ("1", "true") and not has_cuda():
+        # accelerate (1.15) turns FSDP on only for GPU-class process groups; on CPU (gloo) it would quietly
+        # train plain DDP instead, so say so rather than run something else than asked.
+        raise ConfigError("launch: FSDP through accelerate is GPU-only (on CPU it would silently run DDP); use "
+                          "configs/accelerate/cpu-ddp.yaml on CPU")
+    if cp > 1:
+        if not has_cuda():
+            raise ConfigError(f"{where}: field 'train.context_parallel_size': context parallelism is GPU-only (torch's "
+                              "context_parallel has no CPU attention sharding); set it to 1 on CPU")
+        if world % cp:
+            raise ConfigError(f"{where}: field 'train.context_parallel_size': {cp} does not divide the {world} "
+                              "processes of this launch")
+        if seq_len % (2 * cp):
+            raise ConfigError(f"{where}: field 'train.context_parallel_size': seq_len {seq_len} must be divisible by "
+                              f"2 x context_parallel_size = {2 * cp} (load-balanced sharding)")
+    if streaming and spec.dataloader_num_workers > 0 and dataset is not None and \
+            not (hasattr(dataset, "state_dict") and hasattr(dataset, "load_state_dict")):
+        raise ConfigError(f"{where}: field 'train.dataloader_num_workers': {type(dataset).__name__} cannot save its "
+                          "position, so a resumed run would not continue exactly; use 0 workers")
+
+
+def check_fsdp_wrappable(model: Any, where: str) -> None:
+    """Under an FSDP launch, the layer class to wrap must exist in the model (else accelerate fails deep inside)."""
+    import os
+
+    from longkit.errors import ConfigError
+
+    if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() not in ("1", "true"):
+        return
+    if os.environ.get("FSDP_AUTO_WRAP_POLICY", "TRANSFORMER_BASED_WRAP") != "TRANSFORMER_BASED_WRAP":
+        return
+    wanted = [c.strip() for c in os.environ.get("FSDP_TRANSFORMER_CLS_TO_WRAP", "").split(",") if c.strip()]
+    wanted = wanted or list(getattr(model, "_no_split_modules", None) or [])
+    have = {type(m).__name__ for m in model.modules()}
+    missing = [c for c in wanted if c not in have]
+    if not wanted or missing:
+        raise ConfigError(f"{where}: FSDP cannot wrap {type(model).__name__}: layer class(es) "
+                          f"{missing or '(none given)'} not in the model (set fsdp_transformer_layer_cls_to_wrap in the "
+                          f"accelerate config to one of its layer classes, e.g. {sorted(n for n in have if 'Layer' in n)[:3]})")
 
 
 def load_trainable(model: str, spec: TrainSpec) -> tuple[Any, Any]:
@@ -100,11 +173,11 @@ def fit(model: Any, tok: Any, dataset: Any, collator: Any, spec: TrainSpec, out:
     enable_chunked_loss(model, spec.loss_chunk_size)
     ckpt = last_checkpoint(out) if resume else None
     if ckpt and streaming:
-        state = load_data_state(ckpt, args.process_index)
+        state = load_data_state(ckpt)
         if state is None:
             from longkit.errors import LongkitError
 
-            raise LongkitError(f"{ckpt}: checkpoint has no data position for rank {args.process_index}; "
+            raise LongkitError(f"{ckpt}: checkpoint has no data position; "
                                "cannot resume the stream exactly (start a new output dir)")
         dataset.load_state_dict(state)
     trainer = LongkitTrainer(model=model, args=args, train_dataset=dataset, data_collator=collator,
@@ -113,14 +186,19 @@ def fit(model: Any, tok: Any, dataset: Any, collator: Any, spec: TrainSpec, out:
     result = trainer.train(resume_from_checkpoint=ckpt)
     wall = time.time() - t0
     final = out / "final"
-    trainer.save_model(str(final))
-    tok.save_pretrained(final)
+    trainer.save_model(str(final))  # every rank calls it (FSDP gathers); only the main process writes
+    if args.process_index == 0:
+        tok.save_pretrained(final)
+    trainer.accelerator.wait_for_everyone()  # the next stage loads final/ on every rank
     losses = trainer.step_losses
     summary = {
         "output": str(final), "resumed_from": ckpt, "steps": trainer.state.global_step,
         "train_loss": result.training_loss, "first_loss": losses[0] if losses else None,
         "last_loss": losses[-1] if losses else None, "step_losses": losses, "wall_s": round(wall, 2),
-        "log_history": trainer.state.log_history, **(summary_extra or {}),
+        "log_history": trainer.state.log_history,
+        "launch": {"processes": args.world_size, "distributed": str(trainer.accelerator.distributed_type).split(".")[-1],
+                   "fsdp": bool(trainer.is_fsdp_enabled), "dataloader_num_workers": spec.dataloader_num_workers},
+        **(summary_extra or {}),
     }
     if args.process_index == 0:
         write_json(out / "summary.json", summary)

@@ -110,7 +110,7 @@ def run_sft(cfg: SFTConfig, where: str = "config", only_stage: str | None = None
     """Run the stages in order (each from the previous stage's final model); finished stages are skipped."""
     from longkit.io import write_json
     from longkit.train.collate import PackedCollator
-    from longkit.train.run import fit, load_trainable
+    from longkit.train.run import check_fsdp_wrappable, check_launch, fit, is_main_process, load_trainable, world_size
 
     names = [s.name for s in cfg.stages]
     if len(set(names)) != len(names):
@@ -131,14 +131,21 @@ def run_sft(cfg: SFTConfig, where: str = "config", only_stage: str | None = None
             src = str(final)
             continue
         spec = stage_train_spec(cfg, stage, where)
+        check_launch(spec, stage.seq_len or cfg.seq_len, where, streaming=False)
         model, tok = load_trainable(src, spec)
+        check_fsdp_wrappable(model, where)
         ds, report = build_stage_dataset(cfg, stage, tok, where)
+        if len(ds) < world_size() * spec.per_device_batch_size:
+            raise ConfigError(f"{where}: stage '{stage.name}': {len(ds)} packed rows cannot feed {world_size()} "
+                              f"processes x batch {spec.per_device_batch_size} (fewer data shards than processes: "
+                              "add data or launch fewer processes)")
         max_pos = getattr(model.config, "max_position_embeddings", None)
         if max_pos is not None and report["seq_len"] > max_pos:
             raise ConfigError(f"{where}: stage '{stage.name}' seq_len {report['seq_len']} exceeds the model's "
                               f"max_position_embeddings {max_pos}")
         out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "blend.json", report)
+        if is_main_process():
+            write_json(out / "blend.json", report)
         summary = fit(model, tok, ds, PackedCollator(), spec, out, cfg.resume, streaming=False,
                       summary_extra={"kind": "sft", "model": src, "blend": report})
         results.append(summary)

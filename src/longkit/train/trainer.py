@@ -17,7 +17,7 @@ from transformers import Trainer
 from longkit.errors import LongkitError
 from longkit.train.collate import STATE_KEY
 
-DATA_STATE = "longkit_data_state_rank{rank}.json"
+DATA_STATE = "longkit_data_state.json"  # one file: every rank resumes from rank 0's position (sequence sharding)
 DONE_MARK = "longkit_checkpoint_complete"
 
 
@@ -36,10 +36,18 @@ class LongkitTrainer(Trainer):
 
         if not isinstance(self.train_dataset, StatefulStream):
             return super().get_train_dataloader()
-        # The packed stream already deals documents to ranks; accelerate's IterableDatasetShard would
-        # slice every rank's batches again (losing data and breaking the saved stream position).
+        # The packed stream shards itself (each rank keeps its micro-batches of the one global stream);
+        # accelerate's IterableDatasetShard would slice every rank's batches again (losing data and
+        # breaking the saved stream position). Rank, world size and batch size are set here, in the main
+        # process, because data-loader workers cannot ask torch.distributed.
+        ds = self.train_dataset.dataset
+        if hasattr(ds, "batch_size"):
+            ds.rank, ds.world_size = self.args.process_index, self.args.world_size
+            ds.batch_size = self._train_batch_size
+        workers = self.args.dataloader_num_workers
         return torch.utils.data.DataLoader(self.train_dataset, batch_size=self._train_batch_size,
-                                           collate_fn=self.data_collator, num_workers=0,
+                                           collate_fn=self.data_collator, num_workers=workers,
+                                           prefetch_factor=self.args.dataloader_prefetch_factor if workers else None,
                                            pin_memory=self.args.dataloader_pin_memory and torch.cuda.is_available())
 
     def training_step(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> torch.Tensor:
@@ -55,8 +63,13 @@ class LongkitTrainer(Trainer):
                                f"last good checkpoint: {last or 'none'} (lower the learning rate or check the data)")
         self._micro.append(value)
         if len(self._micro) >= self.current_gradient_accumulation_steps:
-            # Micro-batch losses come back already divided for accumulation, so their sum is the step loss.
-            self.step_losses.append(sum(self._micro))
+            # Micro-batch losses come back already divided for accumulation (and, across ranks, by the global
+            # token count times the world size), so their sum, averaged over ranks, is the step loss.
+            step = sum(self._micro)
+            if self.args.world_size > 1:
+                t = torch.tensor([step], dtype=torch.float64, device=self.args.device)
+                step = float(self.accelerator.reduce(t, reduction="mean").item())
+            self.step_losses.append(step)
             self._micro = []
         return loss
 
@@ -64,9 +77,9 @@ class LongkitTrainer(Trainer):
         super()._save_checkpoint(model, trial)
         ckpt = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
         if ckpt.is_dir():
-            if self._data_state is not None:
-                _atomic_json(ckpt / DATA_STATE.format(rank=self.args.process_index), self._data_state)
             if self.args.process_index == 0:
+                if self._data_state is not None:
+                    _atomic_json(ckpt / DATA_STATE, self._data_state)
                 _atomic_json(ckpt / DONE_MARK, {"step": self.state.global_step})
 
 
@@ -91,7 +104,7 @@ def last_checkpoint(output_dir: str | Path) -> str | None:
     return str(max(done)[1]) if done else None
 
 
-def load_data_state(checkpoint: str | Path, rank: int = 0) -> dict[str, Any] | None:
-    """The dataset position saved with a checkpoint for this rank, if any."""
-    p = Path(checkpoint) / DATA_STATE.format(rank=rank)
+def load_data_state(checkpoint: str | Path) -> dict[str, Any] | None:
+    """The dataset position saved with a checkpoint (the same for every rank), if any."""
+    p = Path(checkpoint) / DATA_STATE
     return json.loads(p.read_text()) if p.exists() else None
