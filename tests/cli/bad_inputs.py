@@ -80,3 +80,9 @@ def snapshot(path: Path) -> dict[str, bytes] | None:
     if path.is_dir():
         return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
     return None
+
+
+# --- data, sft, model, train, demo: builders live in bad_inputs_data.py ---------------------------------------
+from bad_inputs_data import DATA_BUILDERS  # noqa: E402
+
+BUILDERS.update(DATA_BUILDERS)

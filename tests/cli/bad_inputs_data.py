@@ -1,0 +1,184 @@
+"""Fixture builders for the data, sft, model, train and demo rows of the bad-input table (see bad_inputs.py).
+
+Each builder writes one config or file (plus whatever it points to) under the test's tmp dir and returns its path.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+
+def _write(p: Path, data: bytes | str) -> Path:
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+    return p
+
+
+def _corpus(d: Path) -> Path:
+    return _write(d / "corpus.jsonl", "".join(json.dumps({"text": f"Document {i}. " * 20}) + "\n" for i in range(4)))
+
+
+def _data(d: Path, name: str, body: str, corpus: bool = True) -> Path:
+    """A data-build config: sources default to a small valid corpus; body adds or overrides fields."""
+    if corpus:
+        _corpus(d)
+    head = "" if "sources:" in body else f"sources: [{d / 'corpus.jsonl'}]\n"
+    out = "" if "out:" in body else f"out: {d / 'build'}\n"
+    return _write(d / f"{name}.yaml", head + out + body + "\n")
+
+
+def _cpt(d: Path, name: str, train: str = "", extra: str = "") -> Path:
+    """A CPT config over a valid data config; train/extra add fields."""
+    data = _data(d, "data-ok", "seq_len: 64\ntransform: plain")
+    text = f"model: smollm2-135m-instruct\nout: {d / 'cpt'}\ndata: {data}\n{extra}\n"
+    if train:
+        text += f"train: {{{train}}}\n"
+    return _write(d / f"{name}.yaml", text)
+
+
+def _sft(d: Path, name: str, stages: str, train: str = "") -> Path:
+    _write(d / "sft.jsonl", json.dumps({"question": "q?", "answer": "a."}) + "\n")
+    text = f"model: smollm2-135m-instruct\nout: {d / 'sft'}\nstages: {stages}\n"
+    if train:
+        text += f"train: {{{train}}}\n"
+    return _write(d / f"{name}.yaml", text)
+
+
+def _blend(item: str) -> str:
+    return f"[{{name: s1, blend: [{item}]}}]"
+
+
+def _build(d: Path, damage: str | None = None) -> Path:
+    """A real two-shard build (write_shard + the build manifest) without a tokenizer; optionally damaged."""
+    from longkit.data.cli import _write_manifest
+    from longkit.data.stats import write_shard
+
+    root = d / f"build-{damage or 'ok'}"
+    n = 32
+    sample = {"input_ids": np.arange(n, dtype=np.int32), "labels": np.arange(n, dtype=np.int32),
+              "position_ids": np.arange(n, dtype=np.int32), "cu_seqlens": np.array([0, n], dtype=np.int32),
+              "segments": np.array([[0, 0, 0, 0, 1, 0, n, 1]], dtype=np.int64), "num_pad": 0,
+              "structure": {"transform": "plain"}}
+    shards = []
+    for i in range(2):
+        p = root / "shards" / f"shard-{i:05d}.npz"
+        write_shard(p, [sample, sample])
+        shards.append((p, 2))
+    _write_manifest(root, shards, {"seq_len": n, "transform": "plain"})
+    shard = root / "shards" / "shard-00001.npz"
+    if damage == "flipped":  # same size, one bit changed near the end of the array data
+        data = bytearray(shard.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        shard.write_bytes(bytes(data))
+    elif damage == "short":
+        shard.write_bytes(shard.read_bytes()[:-10])
+    return shard
+
+
+def _synth(d: Path, rows: list) -> Path:
+    return _write(d / "triples.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+
+
+_DOC = " ".join(f"Sentence {i} is here." for i in range(40))
+_TRIPLE = {"document": _DOC, "summary": "A summary.", "qa": [{"question": "What?", "answer": "That."}]}
+
+DATA_BUILDERS: dict[str, Callable[[Path], Path]] = {
+    # data build configs
+    "data_ok": lambda d: _data(d, "data-ok", "seq_len: 64\ntransform: plain"),
+    "data_seq_1e12": lambda d: _data(d, "seq-1e12", "seq_len: 1e12"),
+    "data_seq_big": lambda d: _data(d, "seq-big", "seq_len: 1000000000000"),
+    "data_seq_float": lambda d: _data(d, "seq-float", "seq_len: 2048.5"),
+    "data_seq_neg": lambda d: _data(d, "seq-neg", "seq_len: -5"),
+    "data_seq_text": lambda d: _data(d, "seq-text", "seq_len: long"),
+    "data_no_sources": lambda d: _data(d, "no-sources", "sources: []\nseq_len: 64", corpus=False),
+    "data_sources_str": lambda d: _data(d, "sources-str", "sources: corpus.jsonl\nseq_len: 64"),
+    "data_source_missing": lambda d: _data(d, "src-missing", f"sources: [{d / 'nowhere.jsonl'}]\nseq_len: 64"),
+    "data_source_empty": lambda d: (_write(d / "empty.jsonl", b""),
+                                    _data(d, "src-empty", f"sources: [{d / 'empty.jsonl'}]\nseq_len: 64"))[1],
+    "data_source_nonutf8": lambda d: (_write(d / "latin1.jsonl", b'{"text": "caf\xe9"}\n'),
+                                      _data(d, "src-latin1", f"sources: [{d / 'latin1.jsonl'}]\nseq_len: 64"))[1],
+    "data_source_nonutf8_txt": lambda d: (_write(d / "latin1.txt", b"caf\xe9 au lait\n"),
+                                          _data(d, "src-latin1-txt", f"sources: [{d / 'latin1.txt'}]\nseq_len: 64"))[1],
+    "data_source_notext": lambda d: (_write(d / "notext" / "a.png", b"\x89PNG"),
+                                     _data(d, "src-notext", f"sources: [{d / 'notext'}]\nseq_len: 64"))[1],
+    "data_source_blank": lambda d: (_write(d / "blank.jsonl", '{"text": ""}\n'),
+                                    _data(d, "src-blank", f"sources: [{d / 'blank.jsonl'}]\nseq_len: 64"))[1],
+    "data_source_nofield": lambda d: (_write(d / "body.jsonl", '{"body": "x"}\n'),
+                                      _data(d, "src-nofield", f"sources: [{d / 'body.jsonl'}]\nseq_len: 64"))[1],
+    "data_source_type": lambda d: _data(d, "src-type", f"sources: [{{path: {d / 'corpus.jsonl'}, type: xml}}]"),
+    "data_source_nopath": lambda d: _data(d, "src-nopath", "sources: [{text_field: text}]"),
+    "data_source_badfield": lambda d: _data(d, "src-badfield", f"sources: [{{path: {d / 'corpus.jsonl'}, "
+                                                              "text_field: 5}]"),
+    "data_transform": lambda d: _data(d, "transform", "transform: knots"),
+    "data_overflow": lambda d: _data(d, "overflow", "overflow: spill"),
+    "data_num_proc": lambda d: _data(d, "num-proc", "num_proc: 0"),
+    "data_per_shard": lambda d: _data(d, "per-shard", "sequences_per_shard: 0"),
+    "data_max_seq": lambda d: _data(d, "max-seq", "max_sequences: -1"),
+    "data_separator": lambda d: _data(d, "separator", "separator: 5"),
+    "data_unknown": lambda d: _data(d, "unknown", "sequence_length: 64"),
+    "data_tokenizer": lambda d: _data(d, "tokenizer", "tokenizer: ./no/such/tokenizer"),
+    "data_threshold": lambda d: _data(d, "threshold", "upsample: {threshold: -1}"),
+    "data_keep_short": lambda d: _data(d, "keep-short", "upsample: {keep_short: 5}"),
+    "data_buckets": lambda d: _data(d, "buckets", "upsample: {buckets: [0, 4096, 1024]}"),
+    "data_upsample_list": lambda d: _data(d, "upsample-list", "upsample: [1, 2]"),
+    "data_chunk_dists": lambda d: _data(d, "chunk-dists", "utk: {chunk_dists: 3}"),
+    "data_preset": lambda d: _data(d, "preset", "utk: {preset: mine}"),
+    "data_utk_prob": lambda d: _data(d, "utk-prob", "utk: {probability: 2}"),
+    "data_out_file": lambda d: (_write(d / "taken", "a file"), _data(d, "out-file", f"out: {d / 'taken'}"))[1],
+    # shards
+    "shard_ok": lambda d: _build(d),
+    "shard_flipped": lambda d: _build(d, "flipped"),
+    "shard_short": lambda d: _build(d, "short"),
+    "single_npy": lambda d: (np.save(d / "array.npy", np.arange(4)), d / "array.npy")[1],
+    "text_npz": lambda d: _write(d / "text.npz", "not a zip file at all\n"),
+    # models
+    "fake_gguf": lambda d: _write(d / "fake.gguf", b"GGUF\x03\x00\x00\x00" + b"\x00" * 7),
+    "bad_config_dir": lambda d: (_write(d / "badmodel" / "config.json", "{not json"), d / "badmodel")[1],
+    "no_config_dir": lambda d: (_write(d / "nomodel" / "weights.bin", b"x"), d / "nomodel")[1],
+    "nonempty_dir": lambda d: (_write(d / "used" / "keep.txt", "keep me"), d / "used")[1],
+    # train configs
+    "cpt_ok": lambda d: _cpt(d, "cpt-ok"),
+    "cpt_grad_accum": lambda d: _cpt(d, "cpt-accum", "grad_accum: -3"),
+    "cpt_max_steps": lambda d: _cpt(d, "cpt-steps", "max_steps: -5"),
+    "cpt_zero_steps": lambda d: _cpt(d, "cpt-zero", "max_steps: 0"),
+    "cpt_batch0": lambda d: _cpt(d, "cpt-batch", "per_device_batch_size: 0"),
+    "cpt_lr": lambda d: _cpt(d, "cpt-lr", "learning_rate: -1.0e-5"),
+    "cpt_sched": lambda d: _cpt(d, "cpt-sched", "lr_scheduler: cosin"),
+    "cpt_beta": lambda d: _cpt(d, "cpt-beta", "adam_beta2: 1.5"),
+    "cpt_epochs": lambda d: _cpt(d, "cpt-epochs", "num_epochs: 2"),
+    "cpt_seq": lambda d: _cpt(d, "cpt-seq", extra="seq_len: 1e12"),
+    "cpt_factor": lambda d: _cpt(d, "cpt-factor", extra="extend: {method: pi, max_length: 32768, factor: 1.0e11}"),
+    "cpt_method": lambda d: _cpt(d, "cpt-method", extra="extend: {method: stretch, max_length: 32768}"),
+    "cpt_no_model": lambda d: _write(d / "cpt-nomodel.yaml", f"out: {d / 'o'}\ndata: x.yaml\n"),
+    "cpt_data_missing": lambda d: _write(d / "cpt-nodata.yaml", f"model: m\nout: {d / 'o'}\ndata: {d / 'no.yaml'}\n"),
+    "cpt_data_nonutf8": lambda d: (_write(d / "latin1-data.yaml", b"seq_len: 64\nname: caf\xe9\n"),
+                                   _write(d / "cpt-latin.yaml", f"model: m\nout: {d / 'o'}\n"
+                                                                f"data: {d / 'latin1-data.yaml'}\n"))[1],
+    "sft_no_stages": lambda d: _sft(d, "sft-nostages", "[]"),
+    "sft_no_blend": lambda d: _sft(d, "sft-noblend", "[{name: s1, blend: []}]"),
+    "sft_no_weight": lambda d: _sft(d, "sft-noweight", _blend("{path: sft.jsonl}")),
+    "sft_both": lambda d: _sft(d, "sft-both", _blend("{path: sft.jsonl, weight: 1, epochs: 2}")),
+    "sft_weight": lambda d: _sft(d, "sft-weight", _blend("{path: sft.jsonl, weight: -1}")),
+    "sft_epochs": lambda d: _sft(d, "sft-epochs", _blend("{path: sft.jsonl, epochs: 0}")),
+    "sft_dup": lambda d: _sft(d, "sft-dup", "[{name: a, blend: [{path: sft.jsonl, weight: 1}]}, "
+                                            "{name: a, blend: [{path: sft.jsonl, weight: 1}]}]"),
+    "sft_stage_name": lambda d: _sft(d, "sft-noname", "[{name: '', blend: [{path: sft.jsonl, weight: 1}]}]"),
+    "sft_accum": lambda d: _sft(d, "sft-accum", _blend("{path: sft.jsonl, weight: 1}"), "grad_accum: -3"),
+    "sft_ok": lambda d: _sft(d, "sft-ok", _blend("{path: sft.jsonl, weight: 1}")),
+    "recipe_no_sections": lambda d: _write(d / "recipe-empty.yaml", "name: nothing\n"),
+    "recipe_cpt_int": lambda d: _write(d / "recipe-int.yaml", "cpt: 5\n"),
+    "recipe_prepare": lambda d: _write(d / "recipe-prep.yaml", "prepare: my-docs\nsft: {stages: []}\n"),
+    "recipe_sft_only": lambda d: (_write(d / "sft.jsonl", json.dumps({"question": "q", "answer": "a"}) + "\n"),
+                                  _write(d / "recipe-sft.yaml",
+                                         f"out: {d / 'r'}\ncpt: {{model: smollm2-135m-instruct, data: x.yaml}}\n"
+                                         f"sft:\n  stages: {_blend('{path: ' + str(d / 'sft.jsonl') + ', weight: 1}')}\n"))[1],
+    # synth-long inputs
+    "triples": lambda d: _synth(d, [_TRIPLE]),
+    "triples_no_qa": lambda d: _synth(d, [{**_TRIPLE, "qa": []}]),
+    "triples_no_summary": lambda d: _synth(d, [{k: v for k, v in _TRIPLE.items() if k != "summary"}]),
+    "triples_long_summary": lambda d: _synth(d, [{**_TRIPLE, "summary": "A very long summary sentence. " * 40}]),
+}
