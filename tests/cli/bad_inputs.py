@@ -82,6 +82,76 @@ def snapshot(path: Path) -> dict[str, bytes] | None:
     return None
 
 
+# --- rag, eval: documents, QA sets, histories and indexes ------------------------------------------------------
+
+def _index(d: Path, damage: str | None = None) -> Path:
+    """A small real index (random unit vectors, no embedder needed); optionally with a damaged segment."""
+    from longkit.rag.chunk import Chunk
+    from longkit.rag.index import VectorIndex
+
+    path = d / f"index-{damage or 'ok'}"
+    rng = np.random.default_rng(0)
+    chunks = [Chunk(f"doc{i // 2}", i % 2, 0, 9, 3, f"text {i}") for i in range(6)]
+    vecs = rng.normal(size=(6, 384)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    idx = VectorIndex.create(path, {"name": "all-minilm-l6-v2", "kind": "sentence-transformers", "dim": 384},
+                             {"size": 200, "overlap": 0, "unit": "token", "tolerance": 0.15, "tokenizer": "embedder",
+                              "on_overflow": "error"})
+    idx.add(chunks, vecs, {c.doc_id: f"h{c.doc_id}" for c in chunks})
+    seg = path / "segments" / "000000.npy"
+    if damage == "flipped":
+        data = bytearray(seg.read_bytes())
+        data[-5] ^= 0x10
+        seg.write_bytes(bytes(data))
+    elif damage == "truncated":
+        seg.write_bytes(seg.read_bytes()[:-16])
+    elif damage == "manifest":
+        (path / "manifest.json").write_text('{"format": 1, "segments": [')
+    return path
+
+
+def _jsonl(p: Path, rows: list) -> Path:
+    return _write(p, "".join(json.dumps(r) + "\n" for r in rows))
+
+
+_DOC = "The pass statement is a null operation; nothing happens when it executes."
+
+BUILDERS.update({
+    "doc_txt": lambda d: _write(d / "doc.txt", _DOC + "\n"),
+    "nonutf8_txt": lambda d: _write(d / "latin1.txt", b"caf\xe9 au lait\n"),
+    "nul_txt": lambda d: _write(d / "nul.txt", b"text\x00with a NUL byte\n"),
+    "notext_dir": lambda d: (_write(d / "images" / "a.png", b"\x89PNG\r\n\x1a\n"), d / "images")[1],
+    "docs_dir": lambda d: (_write(d / "mydocs" / "notes.txt", _DOC), d / "mydocs")[1],
+    "notext_jsonl": lambda d: _jsonl(d / "notext.jsonl", [{"id": "a", "body": "no text field"}]),
+    "blank_jsonl": lambda d: _jsonl(d / "blank.jsonl", [{"id": "a", "text": "   "}, {"id": "b", "text": ""}]),
+    "rag_index": lambda d: _index(d),
+    "flipped_index": lambda d: _index(d, "flipped"),
+    "truncated_index": lambda d: _index(d, "truncated"),
+    "bad_manifest_index": lambda d: _index(d, "manifest"),
+    "qa_good": lambda d: _jsonl(d / "qa-good.jsonl", [{"id": "q1", "document": _DOC, "question": "What is pass?",
+                                                       "answers": ["a null operation"]}]),
+    "qa_no_answers": lambda d: _jsonl(d / "qa-noans.jsonl", [{"document": _DOC, "question": "q", "answers": []}]),
+    "qa_dup_ids": lambda d: _jsonl(d / "qa-dup.jsonl", [{"id": "x", "document": _DOC, "question": "q", "answers": ["a"]},
+                                                        {"id": "x", "document": _DOC, "question": "r", "answers": ["b"]}]),
+    "qa_bad_turns": lambda d: _jsonl(d / "qa-turns.jsonl", [{"document": _DOC, "answers": ["a"],
+                                                             "question": [{"role": "robot", "content": "hi"}]}]),
+    "qa_missing_doc": lambda d: _jsonl(d / "qa-missing.jsonl", [{"document_path": "nowhere.txt", "question": "q",
+                                                                 "answers": ["a"]}]),
+    "qa_dir_doc": lambda d: (_write(d / "sub" / "x.txt", "x"),
+                             _jsonl(d / "qa-dirdoc.jsonl", [{"document_path": "sub", "question": "q", "answers": ["a"]}]))[1],
+    "qa_nonutf8_doc": lambda d: (_write(d / "latin1-doc.txt", b"caf\xe9\n"),
+                                 _jsonl(d / "qa-latin.jsonl", [{"document_path": "latin1-doc.txt", "question": "q",
+                                                                "answers": ["a"]}]))[1],
+    "qa_nonutf8": lambda d: _write(d / "qa-latin1.jsonl", b'{"document": "x", "question": "q", "answers": ["a"]}\n'
+                                                          b'{"document": "caf\xe9", "question": "q", "answers": ["a"]}\n'),
+    "qa_bad_json": lambda d: _write(d / "qa-bad.jsonl", '{"document": "x", "question": "q", "answers": ["a"]}\n'
+                                                        '{"document": "x", "question": \n'),
+    "bad_json": lambda d: _write(d / "bad.json", '[{"role": "user", "content": "hi"'),
+    "bad_role_json": lambda d: _write(d / "role.json", '[{"role": "robot", "content": "hi"}]'),
+    "content_list_json": lambda d: _write(d / "content.json", '[{"role": "user", "content": ["hi"]}]'),
+})
+
+
 # --- data, sft, model, train, demo: builders live in bad_inputs_data.py ---------------------------------------
 from bad_inputs_data import DATA_BUILDERS  # noqa: E402
 

@@ -92,3 +92,72 @@ def test_unreachable_server_is_a_clear_error(tmp_path, fast_model_dir):
                     str(fast_model_dir), "--lengths", "256", "--out", str(tmp_path / "o"))
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "cannot reach" in r.stderr
+
+
+# --- run record (run.json) and result-log fault injection --------------------------------------------------------
+
+def _passkey_run(model_dir, out, **backend_kwargs):
+    from longkit.backends.hf import HFBackend
+    from longkit.eval.runner import run_task
+    from longkit.eval.tasks.niah import NIAHConfig, PasskeyTask
+
+    backend = HFBackend.from_name(str(model_dir), batch_size=2, **backend_kwargs)
+    task = PasskeyTask(NIAHConfig(lengths=[128], depths=[0, 50, 100], answer_budget=4, haystack="noise"))
+    return run_task(task, backend, out, batch_size=2, progress=False, model_name=str(model_dir))
+
+
+def test_run_record_names_backend_model_settings_and_version(fast_model_dir, tmp_path):
+    import longkit
+    from longkit.errors import ConfigError
+
+    out = tmp_path / "run"
+    summary = _passkey_run(fast_model_dir, out)
+    record = json.loads((out / "run.json").read_text())
+    assert record["backend"] == "hf" and record["model"] == str(fast_model_dir)
+    assert record["generation"]["max_context"] == 2048 and record["longkit_version"] == longkit.__version__
+    assert summary["samples"] == 3 and summary["empty_answers"] == sum(
+        not json.loads(line)["prediction"].strip() for line in (out / "results.jsonl").read_text().splitlines())
+    before = (out / "results.jsonl").read_bytes()
+    with pytest.raises(ConfigError, match=r"generation\.max_context was 2048, now 1024 .*delete .* to start fresh"):
+        _passkey_run(fast_model_dir, out, max_context=1024)
+    assert (out / "results.jsonl").read_bytes() == before  # nothing merged, nothing lost
+
+
+def test_run_record_mismatch_and_older_records():
+    import tempfile
+    from pathlib import Path
+
+    from longkit.errors import ConfigError
+    from longkit.eval.runner import check_run_record
+
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d)
+        check_run_record(out, {"task": {"a": 1}, "model": "m1", "longkit_version": "0.1.0"})
+        check_run_record(out, {"task": {"a": 1}, "model": "m1", "longkit_version": "0.1.0"})  # same: resumes
+        with pytest.raises(ConfigError, match="model was \"m1\", now \"m2\""):
+            check_run_record(out, {"task": {"a": 1}, "model": "m2", "longkit_version": "0.1.0"})
+        with pytest.raises(ConfigError, match="longkit_version was"):
+            check_run_record(out, {"task": {"a": 1}, "model": "m1", "longkit_version": "9.9"})
+        (out / "run.json").write_text(json.dumps({"task": {"a": 1}, "model": "m1"}))  # written by an older longkit
+        check_run_record(out, {"task": {"a": 1}, "model": "m1", "backend": "hf"})
+        assert json.loads((out / "run.json").read_text())["backend"] == "hf"  # recorded from now on
+
+
+def test_torn_last_line_resumes_and_garbled_middle_line_is_an_error(fast_model_dir, tmp_path):
+    from longkit.errors import InputError
+
+    out = tmp_path / "run"
+    _passkey_run(fast_model_dir, out)
+    results = out / "results.jsonl"
+    lines = results.read_bytes().splitlines(keepends=True)
+    results.write_bytes(b"".join(lines[:2]) + lines[2][: len(lines[2]) // 2])  # killed mid-write of the 3rd record
+    summary = _passkey_run(fast_model_dir, out)
+    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    assert summary["samples"] == 3 and [r["key"] for r in rows] == [json.loads(ln)["key"] for ln in lines]
+
+    garbled = bytearray(results.read_bytes())
+    garbled[len(lines[0]) + 5] = ord("#")  # one byte inside the 2nd line
+    results.write_bytes(bytes(garbled))
+    with pytest.raises(InputError, match=r"results\.jsonl:2: garbled result line"):
+        _passkey_run(fast_model_dir, out)
+    assert results.read_bytes() == bytes(garbled)  # an error, not a silent truncation

@@ -18,6 +18,8 @@ def _needle_command(task_name: str, doc: str):  # noqa: ANN202  (typer builds th
         model: str | None = typer.Option(None, "--model", "-m", help="Model name, GGUF file, directory or served id."),
         backend: str | None = typer.Option(None, help="hf | openai | vllm."),
         base_url: str | None = typer.Option(None, help="OpenAI-compatible server URL (openai backend)."),
+        api_key: str | None = typer.Option(None, "--api-key", help="Bearer token for the openai backend (default: "
+                                           "$LONGKIT_API_KEY, then $OPENAI_API_KEY; a local server needs none)."),
         tokenizer: str | None = typer.Option(None, help="Tokenizer to measure lengths with (openai backend)."),
         lengths: str | None = typer.Option(None, help="Context lengths: 1024,2048 or linspace:1024:8192:8."),
         depths: str | None = typer.Option(None, help="Needle depths in percent: 0,50,100 or linspace:0:100:5."),
@@ -29,26 +31,32 @@ def _needle_command(task_name: str, doc: str):  # noqa: ANN202  (typer builds th
         needle: list[str] | None = typer.Option(None, help="Needle text (repeat for multiple needles)."),
         question: str | None = typer.Option(None, help="Question asked about the needle(s)."),
         answer: list[str] | None = typer.Option(None, help="Reference answer(s) (repeat)."),
-        answer_budget: int | None = typer.Option(None, help="Tokens reserved for the answer."),
-        batch_size: int | None = typer.Option(None, help="Prompts per backend call."),
+        answer_budget: int | None = typer.Option(None, min=1, max=32768, help="Tokens reserved for the answer."),
+        batch_size: int | None = typer.Option(None, min=1, max=1024, help="Prompts per backend call."),
         allow_extrapolation: bool | None = typer.Option(None, "--allow-extrapolation",
                                                         help="Allow lengths beyond the context window."),
         judge_model: str | None = typer.Option(None, help="Also score with an LLM judge (any backend)."),
-        seed: int | None = typer.Option(None, help="Seed for passkeys."),
+        seed: int | None = typer.Option(None, min=0, help="Seed for passkeys."),
         out: str | None = typer.Option(None, help="Output directory (results.jsonl, summary.json, report.md)."),
         config: Path | None = typer.Option(None, "--config", "-c", help="YAML config; options override it."),
     ) -> None:
         from longkit.config import load_config
         from longkit.eval.needle_run import NeedleRunConfig, run_needles
 
-        overrides = dict(model=model, backend=backend, base_url=base_url, tokenizer=tokenizer, lengths=lengths,
+        overrides = dict(model=model, backend=backend, base_url=base_url, api_key=api_key, tokenizer=tokenizer,
+                         lengths=lengths,
                          depths=depths, protocol=protocol, haystack=haystack, template=template, needles=needle or None,
                          question=question, answers=answer or None, answer_budget=answer_budget,
                          batch_size=batch_size, allow_extrapolation=allow_extrapolation, judge_model=judge_model,
                          seed=seed, out=out or (None if config else f"runs/{task_name}"))
         cfg = load_config(NeedleRunConfig, config, overrides)
+        from longkit.io import output_dir
+
+        output_dir(cfg.out)  # an --out that is a file is refused before the model loads
         summary = run_needles(cfg, task_name)
-        typer.echo(json.dumps({"overall": summary["overall"], "by_length": summary["by"].get("length", {})}, indent=2))
+        typer.echo(json.dumps({"overall": summary["overall"], "by_length": summary["by"].get("length", {}),
+                               "empty_answers": summary.get("empty_answers", 0), "samples": summary.get("samples")},
+                              indent=2))
         typer.echo(f"report: {Path(cfg.out) / 'report.md'}")
 
     command.__doc__ = doc
@@ -72,6 +80,11 @@ def list_tasks(
     from longkit.eval.tasks.registry import registry
 
     infos = [i for i in registry().values() if benchmark is None or benchmark.lower() in i.benchmark.lower()]
+    if not infos:
+        from longkit.errors import ConfigError
+
+        known = sorted({i.benchmark for i in registry().values()})
+        raise ConfigError(f"--benchmark {benchmark}: no task of that benchmark; known: {', '.join(known)}")
 
     def data(name: str, synthetic: bool) -> str:
         src = sources().get(name)

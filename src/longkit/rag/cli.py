@@ -98,16 +98,21 @@ def index_cmd(
         if verify:
             say(f"{out}: every segment checksum matches the manifest")
     documents = iter_documents(docs)
-    first = next(documents, None)  # the first document is read (and checked) before the embedder loads
-    if first is None:
-        raise InputError(f"{' '.join(docs)}: no documents to index")
+    # Documents up to the first one with text are read (and checked) before the embedder loads.
+    peeked = []
+    for doc in documents:
+        peeked.append(doc)
+        if doc[1].strip():
+            break
+    if not peeked or not peeked[-1][1].strip():
+        raise InputError(f"{' '.join(docs)}: no text to index" + (f" ({len(peeked)} empty documents)" if peeked else ""))
     kwargs: dict[str, Any] = {"batch_size": batch_size}
     if max_tokens is not None:
         kwargs["max_tokens"] = max_tokens
     emb = load_embedder(embedder, **kwargs)
 
     def all_documents():  # noqa: ANN202
-        yield first
+        yield from peeked
         yield from documents
 
     created = not (out / "manifest.json").exists()
