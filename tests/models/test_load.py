@@ -1,3 +1,6 @@
+import re
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -51,3 +54,93 @@ def test_gguf_is_dequantised_once_and_cached(tmp_path, monkeypatch):
     assert info["rope"]["rope_theta"] == 100000.0
     assert info["chat_template"] is True
     assert 130_000_000 < info["parameters"] < 140_000_000
+
+
+@pytest.fixture()
+def no_network(monkeypatch):
+    """Any DNS lookup or connection fails the test; HF_HUB_OFFLINE is unset, as outside the Makefile."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args[:1]}")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def test_local_directory_loads_without_network_or_offline_flag(tiny_llama_dir, no_network):
+    model, tok = load_model(str(tiny_llama_dir))
+    assert model.config.model_type == "llama" and tok.eos_token is not None
+
+
+def test_bundled_tokenizer_resolves_without_network_or_offline_flag(no_network):
+    from longkit.models.load import load_tokenizer
+
+    tok = load_tokenizer("smollm2-135m-instruct")
+    assert tok.encode("hello world")
+
+
+def test_names_that_can_only_be_local_paths_never_reach_the_hub(tmp_path, monkeypatch, no_network):
+    from longkit.errors import InputError
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    for name in ("runs/recipe/cpt/final", "runs/final", "./model", "a/b/c", "~/no-such-model-dir"):
+        with pytest.raises(InputError, match="model directory not found"):
+            resolve(name)
+    assert resolve("org/model").kind == "hub"  # a real hub id keeps its meaning
+
+
+@pytest.mark.parametrize("content, phrase", [(b"", "empty file (0 bytes)"), (b"\x00" * 64, "not a GGUF file"),
+                                             (b"GGUF\x03\x00\x00\x00" + b"\x01" * 9, "cannot read GGUF file")])
+def test_damaged_gguf_is_one_line_input_error(tmp_path, content, phrase):
+    from longkit.errors import InputError
+    from longkit.models.load import load_tokenizer
+
+    path = tmp_path / "m.gguf"
+    path.write_bytes(content)
+    for load in (load_model, load_tokenizer):
+        with pytest.raises(InputError, match=re.escape(phrase)) as exc:
+            load(str(path))
+        assert "\n" not in str(exc.value)
+
+
+def test_gguf_cache_is_keyed_by_content_in_one_user_cache(tmp_path, monkeypatch):
+    import hashlib
+    import json
+    import os
+
+    from longkit.models.load import cache_root, gguf_cache_dir, gguf_digest
+
+    monkeypatch.setenv("LONGKIT_CACHE", str(tmp_path / "cache"))
+    assert cache_root() == tmp_path / "cache"
+    data = b"GGUF" + os.urandom(1000)
+    a, b = tmp_path / "checkout-a" / "m.gguf", tmp_path / "checkout-b" / "other-name.gguf"
+    for p in (a, b):
+        p.parent.mkdir()
+        p.write_bytes(data)
+    assert gguf_cache_dir(a) == gguf_cache_dir(b)  # two checkouts share one cached copy
+    assert gguf_digest(a) == hashlib.sha256(data).hexdigest()
+    index = json.loads((tmp_path / "cache" / "gguf" / "digests.json").read_text())
+    assert len(index) == 2 and set(index.values()) == {hashlib.sha256(data).hexdigest()}
+    # the digest is remembered by (path, size, mtime): a changed file gets a new key and a new cache dir
+    b.write_bytes(b"GGUF" + os.urandom(1000))
+    assert gguf_cache_dir(b) != gguf_cache_dir(a)
+    monkeypatch.delenv("LONGKIT_CACHE")
+    assert cache_root() == Path.home() / ".cache" / "longkit"
+
+
+def test_gguf_digest_is_computed_once(tmp_path, monkeypatch):
+    import longkit.io
+    from longkit.models.load import gguf_digest
+
+    monkeypatch.setenv("LONGKIT_CACHE", str(tmp_path / "cache"))
+    f = tmp_path / "m.gguf"
+    f.write_bytes(b"GGUF" + b"\x00" * 100)
+    calls = []
+    real = longkit.io.sha256_file
+    monkeypatch.setattr(longkit.io, "sha256_file", lambda p, *a: calls.append(p) or real(p, *a))
+    first = gguf_digest(f)
+    assert gguf_digest(f) == first and len(calls) == 1
