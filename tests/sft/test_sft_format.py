@@ -120,3 +120,52 @@ def test_cli_synth_long(tmp_path):
     bad.write_text('{"document": "x", "summary": "y"}\n')
     r = CliRunner().invoke(app, ["data", "synth-long", str(bad), "--out", str(tmp_path / "p.jsonl")])
     assert r.exit_code == 2 and "bad.jsonl:1: field 'qa'" in r.output
+
+
+def test_synth_hits_its_target_length_with_exact_sentence_counts(smol_tokenizer):
+    """Counting sentences one by one overcounted ~20% (samples came out short); offsets in the joined text fix it."""
+    from longkit.sft.synth import sentence_tokens
+
+    doc = " ".join(f"Sentence number {i} is here." for i in range(400))
+    sents = split_sentences(doc)
+    counts = sentence_tokens(smol_tokenizer, sents)
+    assert counts.sum() == len(smol_tokenizer(doc, add_special_tokens=False)["input_ids"])
+    row = {"document": doc, "summary": "The summary.", "qa": [{"question": "q", "answer": "a"}]}
+    out = list(synthesize([("f:1", row)], smol_tokenizer, SynthOptions(lengths=(512, 1024, 2048))))
+    for s in out:
+        t = s["meta"]["target_length"]
+        assert 0.95 * t <= s["meta"]["context_tokens"] <= t + 8
+        assert "short_reason" not in s["meta"]
+
+
+def test_cli_synth_long_says_how_many_at_which_lengths_and_why_short(tmp_path):
+    from typer.testing import CliRunner
+
+    from longkit.cli import app
+
+    src = tmp_path / "triples.jsonl"
+    doc = " ".join(f"Sentence number {i} is here." for i in range(200))  # about 1,400 tokens
+    src.write_text("".join(json.dumps({"id": f"d{k}", "document": doc, "summary": "The summary.",
+                                       "qa": [{"question": "What?", "answer": "That."}]}) + "\n" for k in range(2)))
+    out = tmp_path / "o.jsonl"
+    r = CliRunner().invoke(app, ["data", "synth-long", str(src), "--out", str(out), "--lengths", "512,8192",
+                                 "--no-fill"])
+    assert r.exit_code == 0, r.output
+    assert "wrote 4 of 4 samples asked (2 documents x 2 lengths)" in r.output
+    assert "synth-long: 4/4 samples" in r.output  # plain progress lines off a TTY
+    lines = {ln.split(":")[0].strip(): ln for ln in r.output.splitlines() if ln.strip().startswith("length ")}
+    assert "shorter" not in lines["length 512"]
+    assert "2 shorter than 90% of the target: 2 because document shorter than the target and --no-fill" \
+        in lines["length 8192"]
+    report = json.loads((tmp_path / "o.jsonl.report.json").read_text())
+    assert report["asked"] == report["written"] == 4
+    by = report["by_length"]
+    assert by["512"]["short"] == 0 and by["8192"]["short"] == 2
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert by["8192"]["context_tokens"]["max"] == max(x["meta"]["context_tokens"] for x in rows
+                                                      if x["meta"]["target_length"] == 8192)
+    # with fill, the other document tops a sample up, and what is still short says that the inputs ran out
+    r2 = CliRunner().invoke(app, ["data", "synth-long", str(src), "--out", str(tmp_path / "p.jsonl"),
+                                  "--lengths", "8192"])
+    assert r2.exit_code == 0, r2.output
+    assert "because all input documents together are shorter than the target" in r2.output

@@ -150,8 +150,9 @@ def synthesize(rows: list[tuple[str, dict[str, Any]]], tokenizer: Any, opts: Syn
                 lo, hi = 0, len(sents)
             else:
                 csum = np.concatenate([[0], np.cumsum(counts)])
-                starts = [i for i in range(len(sents)) if csum[np.searchsorted(csum, csum[i] + budget, "right") - 1] > csum[i]]
-                lo = int(rng.choice(starts)) if starts else 0
+                # starts from which a full budget of text follows (a start near the end made a short sample)
+                starts = np.flatnonzero(csum[:-1] + budget <= csum[-1])
+                lo = int(rng.choice(starts)) if len(starts) else 0
                 hi = int(np.searchsorted(csum, csum[lo] + budget, "right") - 1)
             window = sents[lo:hi]
             used = int(counts[lo:hi].sum())
