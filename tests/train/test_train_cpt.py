@@ -116,6 +116,35 @@ def test_packed_position_ids_block_cross_document_attention(cpt_model):
     assert not torch.allclose(leaky[:, 40:], alone_b, atol=1e-3)
 
 
+def test_training_forward_isolates_packed_samples_whatever_the_cache_setting(cpt_model):
+    """Issue 12 item 10: transformers detects packed position ids only without a KV cache, so the training
+    forward passes use_cache=False itself: B's loss packed after A equals B's loss alone even when the
+    model's config asks for a cache (as from_pretrained leaves it)."""
+    from longkit.train.loss import enable_chunked_loss
+
+    model = enable_chunked_loss(_model(cpt_model).eval(), chunk_size=16)
+    assert model.config.use_cache  # the trap: a cache is on by default
+    torch.manual_seed(3)
+    a, b = torch.randint(0, 1900, (1, 40)), torch.randint(0, 1900, (1, 30))
+    packed = torch.cat([a, b], 1)
+    pos = torch.cat([torch.arange(40), torch.arange(30)])[None]
+    labels = packed.clone()
+    labels[0, :41] = -100  # loss on B's own next-token targets only (not B's first token predicted from A)
+    with torch.no_grad():
+        both = model(input_ids=packed, position_ids=pos, labels=labels).loss
+        alone = model(input_ids=b, labels=b).loss
+        # B's logits after A equal B's logits alone on the no-cache path the training forward takes ...
+        logits = model._longkit_orig_forward(input_ids=packed, position_ids=pos, use_cache=False).logits[:, 40:]
+        ref = model._longkit_orig_forward(input_ids=b, use_cache=False).logits
+        # ... and not with the cache on: the packed position ids are ignored and B attends to A.
+        leaky = model._longkit_orig_forward(input_ids=packed, position_ids=pos, use_cache=True).logits[:, 40:]
+    assert torch.allclose(logits, ref, atol=1e-4)
+    assert not torch.allclose(leaky, ref, atol=1e-3)
+    # B alone has the same 29 targets.
+    ce = torch.nn.functional.cross_entropy(ref[0, :-1], b[0, 1:], reduction="sum") / 29
+    assert torch.allclose(both, ce, atol=1e-5) and torch.allclose(alone, ce, atol=1e-5)
+
+
 def test_collator_stacks_packed_samples():
     from longkit.train.collate import STATE_KEY, PackedCollator
 

@@ -81,6 +81,6 @@ def test_recipe_runs_extend_cpt_sft_on_tiny_model(trained_tokenizer, tmp_path, m
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(app, ["train", "cpt", str(tmp_path / "missing.yaml")])
     assert r.exit_code == 2 and "config file not found" in r.output
-    (tmp_path / "bad.yaml").write_text("out: x\nprepare: nope\n")
+    (tmp_path / "bad.yaml").write_text("out: x\nprepare: nope\ncpt: {}\n")
     with pytest.raises(ConfigError, match="field 'prepare'"):
         run_recipe(tmp_path / "bad.yaml")
