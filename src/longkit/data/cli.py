@@ -171,6 +171,8 @@ def build(config: Path = typer.Argument(..., help="data config YAML (see configs
         for sample in ds:
             stats.add(sample)
             buf.append(sample)
+            if prog.total is not None and stats.sequences > prog.total:
+                prog.total = stats.sequences  # the estimate ignores structure tokens: never show 26/25
             prog.advance()
             if len(buf) == cfg.sequences_per_shard:
                 flush()

@@ -288,23 +288,29 @@ def tokenize_corpus(specs: list[SourceSpec], tokenizer: Any, out_dir: str | Path
             raise
         if len(ds) == 0:
             raise InputError(f"no documents in {', '.join(s.path for s in specs)}")
-        ds = ds.map(_tokenize_batch, batched=True, batch_size=batch_size, num_proc=num_proc if num_proc > 1 else None,
-                    fn_kwargs={"tokenizer": tokenizer}, remove_columns=["text"], desc="tokenize",
-                    cache_file_name=str(scratch / "tokens.arrow"))
+        from longkit.data.utk import encode_text
+        from longkit.progress import Progress
+
+        if num_proc > 1:  # worker processes tokenize (datasets shows its own bar); the loop below only writes
+            ds = ds.map(_tokenize_batch, batched=True, batch_size=batch_size, num_proc=num_proc,
+                        fn_kwargs={"tokenizer": tokenizer}, remove_columns=["text"], desc="tokenize",
+                        cache_file_name=str(scratch / "tokens.arrow"))
         n = len(ds)
         names: dict[str, int] = {}
         offsets = np.zeros(n + 1, dtype=np.int64)
         doc_source = np.zeros(n, dtype=np.int32)
         tmp = out / "tokens.bin.tmp"
-        with open(tmp, "wb") as fh:
+        with open(tmp, "wb") as fh, Progress("tokenize", total=n, unit="docs") as prog:
             i = 0
-            for batch in ds.iter(batch_size=1024):
-                for ids, src in zip(batch["ids"], batch["src"]):
+            for batch in ds.iter(batch_size=batch_size):
+                ids_batch = batch["ids"] if num_proc > 1 else encode_text(tokenizer, batch["text"])
+                for ids, src in zip(ids_batch, batch["src"]):
                     arr = np.asarray(ids, dtype=np.int32)
                     fh.write(arr.tobytes())
                     offsets[i + 1] = offsets[i] + len(arr)
                     doc_source[i] = names.setdefault(src, len(names))
                     i += 1
+                prog.advance(len(batch["src"]))
             fh.flush()
             os.fsync(fh.fileno())
         del ds
