@@ -76,6 +76,29 @@ def test_chunked_loss_equals_plain_loss_and_gradients(cpt_model):
         assert torch.allclose(a.grad, b.grad, atol=1e-5, rtol=1e-4), n
 
 
+def test_pre_shifted_labels_give_the_same_loss(cpt_model):
+    # Under context parallelism the Trainer passes `shift_labels` (each rank holds a slice of the sequence and
+    # cannot shift across its edge); the sums of the slices' losses make up the whole sequence's.
+    from longkit.train.loss import chunked_lm_loss_sum, enable_chunked_loss
+
+    model = enable_chunked_loss(_model(cpt_model), chunk_size=16)
+    torch.manual_seed(4)
+    ids = torch.randint(0, 1900, (1, 64))
+    labels = ids.clone()
+    labels[0, :5] = -100
+    shift = torch.nn.functional.pad(labels[:, 1:], (0, 1), value=-100)
+    with torch.no_grad():
+        plain = model(input_ids=ids, labels=labels).loss
+        pre = model(input_ids=ids, labels=labels, shift_labels=shift).loss
+        h = model.model(input_ids=ids, use_cache=False).last_hidden_state
+    assert torch.allclose(plain, pre, atol=1e-6)
+    w = model.get_output_embeddings().weight
+    whole, n = chunked_lm_loss_sum(h, w, shift, 16, shifted=True)
+    parts = [chunked_lm_loss_sum(h[:, s:s + 32], w, shift[:, s:s + 32], 16, shifted=True) for s in (0, 32)]
+    assert torch.allclose(sum(p[0] for p in parts), whole, atol=1e-4) and sum(p[1] for p in parts) == n
+    assert torch.allclose(whole / n, plain, atol=1e-6)
+
+
 def test_masked_tokens_contribute_no_loss(cpt_model):
     from longkit.train.loss import enable_chunked_loss
 

@@ -99,6 +99,9 @@ def run_cpt(cfg: CPTConfig, where: str = "config", resume: bool | None = None) -
 
     dcfg = _data_config(cfg, where)
     check_launch(cfg.train, dcfg.seq_len, where, streaming=True)
+    if cfg.train.context_parallel_size > 1 and dcfg.intra_doc_attention:
+        raise ConfigError(f"{where}: intra_doc_attention cannot be combined with train.context_parallel_size > 1 "
+                          "(torch's context parallel attends causally over the whole sequence)")
     src = prepare_model(cfg, where)
     model, tok = load_trainable(src, cfg.train)
     check_fsdp_wrappable(model, where)

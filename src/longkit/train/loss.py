@@ -26,9 +26,12 @@ def _chunk_loss_sum(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | 
 
 
 def chunked_lm_loss_sum(hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor, chunk_size: int = 4096,
-                        bias: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(sum of next-token CE over unmasked positions, their count), computing logits chunk by chunk."""
-    target = F.pad(labels[:, 1:], (0, 1), value=IGNORE).reshape(-1)
+                        bias: torch.Tensor | None = None, shifted: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sum of next-token CE over unmasked positions, their count), computing logits chunk by chunk.
+
+    `shifted`: labels already hold each position's next token (the Trainer's `shift_labels` under context
+    parallelism, where a rank's shard cannot see the token after its last position)."""
+    target = (labels if shifted else F.pad(labels[:, 1:], (0, 1), value=IGNORE)).reshape(-1)
     h = hidden.reshape(-1, hidden.shape[-1])
     total = hidden.new_zeros((), dtype=torch.float32)
     keep = target != IGNORE
@@ -68,11 +71,15 @@ def enable_chunked_loss(model: Any, chunk_size: int = 4096) -> Any:
         if labels is None:
             return orig(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, **kwargs)
         kwargs.pop("use_cache", None)
+        shift_labels = kwargs.pop("shift_labels", None)
+        # use_cache=False always: transformers turns restarting position ids into per-document attention only
+        # without a KV cache (with one, packed samples would attend to each other).
         out = base(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False,
                    **kwargs)
         head = self.get_output_embeddings()
-        total, count = chunked_lm_loss_sum(out.last_hidden_state, head.weight, labels, self._longkit_chunk_size,
-                                           getattr(head, "bias", None))
+        total, count = chunked_lm_loss_sum(out.last_hidden_state, head.weight,
+                                           labels if shift_labels is None else shift_labels, self._longkit_chunk_size,
+                                           getattr(head, "bias", None), shifted=shift_labels is not None)
         denom = num_items_in_batch if num_items_in_batch is not None else count.clamp(min=1)
         if isinstance(denom, torch.Tensor):
             denom = denom.to(total.device)

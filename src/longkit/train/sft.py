@@ -132,6 +132,9 @@ def run_sft(cfg: SFTConfig, where: str = "config", only_stage: str | None = None
             continue
         spec = stage_train_spec(cfg, stage, where)
         check_launch(spec, stage.seq_len or cfg.seq_len, where, streaming=False)
+        if spec.context_parallel_size > 1 and cfg.pack:
+            raise ConfigError(f"{where}: packed SFT keeps samples apart with restarting position ids, which torch's "
+                              "context parallel does not honour; set pack: false with train.context_parallel_size > 1")
         model, tok = load_trainable(src, spec)
         check_fsdp_wrappable(model, where)
         ds, report = build_stage_dataset(cfg, stage, tok, where)

@@ -42,7 +42,10 @@ class LongkitTrainer(Trainer):
         # process, because data-loader workers cannot ask torch.distributed.
         ds = self.train_dataset.dataset
         if hasattr(ds, "batch_size"):
-            ds.rank, ds.world_size = self.args.process_index, self.args.world_size
+            # Ranks that split one sequence (context parallel, the innermost mesh dimension) read the same data.
+            pc = getattr(self.args, "parallelism_config", None)
+            cp = int(getattr(pc, "cp_size", 1) or 1) if pc is not None else 1
+            ds.rank, ds.world_size = self.args.process_index // cp, max(1, self.args.world_size // cp)
             ds.batch_size = self._train_batch_size
         workers = self.args.dataloader_num_workers
         return torch.utils.data.DataLoader(self.train_dataset, batch_size=self._train_batch_size,
