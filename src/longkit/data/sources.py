@@ -60,7 +60,8 @@ class SourceSpec:
             elif not isinstance(value, str) or (name in ("path", "text_field") and not value.strip()):
                 raise ConfigError(f"{where}: field '{name}' must be a non-empty string, got {value!r}")
         spec = cls(**obj)
-        spec.resolved_type()  # an unknown type fails here, at load time
+        if spec.type != "auto":
+            spec.resolved_type()  # an unknown type fails here, at load time (paths resolve later)
         return spec
 
     def resolved_type(self) -> str:
@@ -80,6 +81,10 @@ class SourceSpec:
             return "text"
         if p.suffix in TEXT_SUFFIXES:
             return "text"
+        if not p.exists() and (self.path.startswith((".", "/", "~")) or p.suffix in (".csv", ".gz", ".zst", ".tsv")
+                               or self.path.count("/") >= 2):
+            # a mistyped local path: never hand it to datasets.load_dataset, which would try the Hub
+            raise InputError(f"{self.path}: source file or directory not found")
         return "hf"  # a dataset name loadable by datasets.load_dataset
 
 
