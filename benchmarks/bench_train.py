@@ -2,7 +2,7 @@
 attention kernel (SDPA vs FlashAttention-2) and gradient checkpointing, through longkit's Trainer path
 (chunked CE, packed position ids). Writes benchmarks/results/bench_train-<device>.json.
 
-    python benchmarks/bench_train.py                      # CUDA: 8K, 32K and the longest length that fits
+    python benchmarks/bench_train.py                      # CUDA: 8K, 16K, 32K and the longest length that fits
     python benchmarks/bench_train.py --lengths 512 --steps 3   # CPU sanity run (MFU not reported on CPU)
 """
 
@@ -104,7 +104,7 @@ def main() -> None:
     """Parse flags, run the grid, write JSON."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="smollm2-135m-instruct")
-    ap.add_argument("--lengths", default=None, help="comma list; default 8192,32768 then doubling until OOM on CUDA")
+    ap.add_argument("--lengths", default=None, help="comma list; default 8192,16384,32768 then doubling until OOM on CUDA")
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--out", default="benchmarks/results")
     a = ap.parse_args()
@@ -112,7 +112,7 @@ def main() -> None:
     import importlib.util
 
     attns = ["sdpa"] + (["flash_attention_2"] if cuda and importlib.util.find_spec("flash_attn") else [])
-    lengths = [int(x) for x in a.lengths.split(",")] if a.lengths else [8192, 32768]
+    lengths = [int(x) for x in a.lengths.split(",")] if a.lengths else [8192, 16384, 32768]
     out = Path(a.out)
     results, notes = [], []
     for attn in attns:

@@ -175,6 +175,15 @@ CASES: list[Case] = [
     C("demo --out {a_file}", 2, "exists and is not a directory", ("a_file",)),
     C("demo --model ./no/such/model", 2, "model directory not found"),
     C("demo --model {zero_gguf}", 2, "empty file (0 bytes)"),
+    C("data build {data_source_typo}", 2, "./no/such/docs: source file or directory not found"),
+    C("data build {data_tokenizer_empty}", 2, "empty name"),
+    C("data build {data_seq_bool}", 2, "field 'seq_len': expected an integer"),
+    C("data build {data_utk_scalar}", 2, "field 'utk' must be a mapping"),
+    C("train cpt {cpt_batch_float}", 2, "field 'train.per_device_batch_size'"),
+    C("train sft {sft_seq}", 2, "field 'seq_len'"),
+    C("train sft {sft_num_samples}", 2, "field 'stages.0.num_samples'"),
+    C("model extend smollm2-135m-instruct out --max-length 1 --base 1e6", 2, "--max-length"),
+    C("data synth-long {triples} --out o.jsonl --seed -1", 2, "--seed"),
     # --- data, sft, model, train, demo (append above this line) ----------------------------------------------
     # rag index: inputs, output directory and option bounds are checked before the embedder loads
     C("rag index {missing} --out ix", 2, "not found"),
