@@ -184,6 +184,12 @@ CASES: list[Case] = [
     C("train sft {sft_num_samples}", 2, "field 'stages.0.num_samples'"),
     C("model extend smollm2-135m-instruct out --max-length 1 --base 1e6", 2, "--max-length"),
     C("data synth-long {triples} --out o.jsonl --seed -1", 2, "--seed"),
+    C("train cpt {cpt_out_file}", 2, "exists and is not a directory"),
+    C("train sft {sft_out_file}", 2, "exists and is not a directory"),
+    C("train recipe {recipe_out_file}", 2, "exists and is not a directory"),
+    C("train cpt {empty_dir}", 2, "expected a config file, got a directory"),
+    C("train sft {empty_dir}", 2, "expected a config file, got a directory"),
+    C("train recipe {missing}", 2, "not found"),
     # --- data, sft, model, train, demo (append above this line) ----------------------------------------------
     # rag index: inputs, output directory and option bounds are checked before the embedder loads
     C("rag index {missing} --out ix", 2, "not found"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ValidationError, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ValidationError, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from longkit.config import load_yaml, validate
 from longkit.errors import ConfigError
@@ -27,6 +27,19 @@ class _Strict(BaseModel):
         except ValidationError as exc:
             msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
             raise ConfigError(f"{name} {value!r}: {msg}") from None
+
+
+def _writable_dir(v: str) -> str:
+    """An output directory path: absent, or a directory, and no existing parent of it is a file."""
+    for q in (Path(v), *Path(v).parents):
+        if q.exists():
+            if not q.is_dir():
+                raise ValueError(f"{q} exists and is not a directory; choose a directory")
+            break
+    return v
+
+
+OutDir = Annotated[str, Field(min_length=1), AfterValidator(_writable_dir)]
 
 
 class ExtendSpec(_Strict):
@@ -91,7 +104,7 @@ class CPTConfig(_Strict):
     """`longkit train cpt` config."""
 
     model: NonEmptyStr
-    out: NonEmptyStr
+    out: OutDir
     data: str | dict[str, Any]  # a data config (YAML path, see configs/data/) or the same mapping inline
     corpus: str | None = None  # tokenized corpus dir (default: <data.out>/corpus)
     seq_len: StrictInt | None = Field(None, ge=16, le=MAX_CONTEXT)  # override the data config's seq_len
@@ -137,7 +150,7 @@ class SFTConfig(_Strict):
     """`longkit train sft` config: stages run in order, each starting from the previous stage's output."""
 
     model: NonEmptyStr
-    out: NonEmptyStr
+    out: OutDir
     seq_len: StrictInt = Field(4096, ge=16, le=MAX_CONTEXT)
     system: str | None = None  # default: ChatQA's system message
     pack: bool = True
