@@ -182,6 +182,10 @@ DATA_BUILDERS: dict[str, Callable[[Path], Path]] = {
     "sft_seq": lambda d: _write(_sft(d, "sft-seq", _blend("{path: sft.jsonl, weight: 1}")).with_name("sft-seq8.yaml"),
                                 (d / "sft-seq.yaml").read_text() + "seq_len: 8\n"),
     "sft_num_samples": lambda d: _sft(d, "sft-num", "[{name: s1, num_samples: 0, blend: [{path: sft.jsonl, weight: 1}]}]"),
+    "sft_stage_accum": lambda d: _sft(d, "sft-stage-accum", "[{name: a, blend: [{path: sft.jsonl, weight: 1}]}, "
+                                    "{name: b, blend: [{path: sft.jsonl, weight: 1}], train: {grad_accum: -3}}]"),
+    "sft_stage_unknown": lambda d: _sft(d, "sft-stage-unknown", "[{name: a, blend: [{path: sft.jsonl, weight: 1}], "
+                                      "train: {learning_rte: 1.0e-5}}]"),
     "sft_ok": lambda d: _sft(d, "sft-ok", _blend("{path: sft.jsonl, weight: 1}")),
     "recipe_no_sections": lambda d: _write(d / "recipe-empty.yaml", "name: nothing\n"),
     "recipe_cpt_int": lambda d: _write(d / "recipe-int.yaml", "cpt: 5\n"),

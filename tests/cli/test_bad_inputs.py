@@ -190,6 +190,8 @@ CASES: list[Case] = [
     C("train cpt {empty_dir}", 2, "expected a config file, got a directory"),
     C("train sft {empty_dir}", 2, "expected a config file, got a directory"),
     C("train recipe {missing}", 2, "not found"),
+    C("train sft {sft_stage_accum}", 2, "stage 'b' train.grad_accum"),
+    C("train sft {sft_stage_unknown}", 2, "stage 'a' train.learning_rte: Extra inputs are not permitted"),
     # --- data, sft, model, train, demo (append above this line) ----------------------------------------------
     # rag index: inputs, output directory and option bounds are checked before the embedder loads
     C("rag index {missing} --out ix", 2, "not found"),
@@ -295,6 +297,12 @@ CASES: list[Case] = [
     C("eval niah --backend openai", 2, "--base-url"),
     C("eval niah --config {nonutf8_yaml}", 2, "not valid UTF-8"),
     C("eval list --benchmark NoSuchBench", 2, "no task of that benchmark"),
+    C("eval passkey --lengths 1e12 --allow-extrapolation", 2, "--lengths"),
+    C("eval niah --lengths -5", 2, "positive"),
+    C("eval niah --depths 0,150", 2, "outside 0-100"),
+    C("eval niah --haystack {missing_dir}", 2, "haystack"),
+    C("eval niah --model {missing_dir}", 2, "not found"),
+    C("eval rag-vs-long {qa_good} --model {missing_dir}", 2, "not found"),
     # --- rag, eval, serve (append above this line) ---------------------------------------------------------
 ]
 

@@ -164,6 +164,13 @@ class SFTConfig(_Strict):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"stage names must be unique, repeated: {dup}")
+        for st in self.stages:  # a bad override in stage 3 must fail now, not after stages 1 and 2 have trained
+            try:
+                TrainSpec.model_validate({**self.train.model_dump(), **st.train})
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                loc = ".".join(str(x) for x in err["loc"]) or "train"
+                raise ValueError(f"stage '{st.name}' train.{loc}: {err['msg'].removeprefix('Value error, ')}") from None
         return self
 
 
