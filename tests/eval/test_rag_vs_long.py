@@ -88,3 +88,96 @@ def test_qa_file_errors(tmp_path):
     bad.write_text('{"question": "q", "answers": ["a"], "document_path": "missing.txt"}\n')
     with pytest.raises(InputError, match="document_path 'missing.txt' not found"):
         load_qa(bad)
+
+
+def _qa_items(tmp_path):
+    from longkit.eval.rag_vs_long import load_qa
+
+    doc = ("The pass statement is a null operation: nothing happens when it executes. " * 8
+           + "The del statement removes a name binding. " * 8)
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text("".join(json.dumps({"id": f"q{i}", "document": doc, "question": q, "answers": [a]}) + "\n"
+                          for i, (q, a) in enumerate([("What does pass do?", "nothing"), ("What does del do?", "removes")])))
+    return load_qa(qa)
+
+
+def test_estimate_comes_first_and_estimate_only_stops(tmp_path, minilm, tiny_backend):
+    from longkit.eval.rag_vs_long import describe_estimate, run_rag_vs_long
+    from longkit.rag.pipeline import RagSettings
+
+    items = _qa_items(tmp_path)
+    seen = []
+    out = tmp_path / "est"
+    res = run_rag_vs_long(items, tiny_backend, minilm, out_dir=out, chunk_sizes=(32,), top_ks=(1, 2),
+                          settings=RagSettings(max_new_tokens=3), on_estimate=seen.append, estimate_only=True)
+    est = res["estimate"]
+    assert seen == [est] and est["prompts"] == 2 * (1 + 2) and est["seconds"] > 0
+    assert est["prefill_tokens_per_second"] > 0 and est["prompt_tokens"] >= est["longest_prompt_tokens"]
+    assert not (out / "results.jsonl").exists() and not (out / "indexes").exists()  # nothing ran
+    assert describe_estimate(est).startswith("estimate: 6 prompts") and "--limit" in describe_estimate(est)
+
+    order = []
+
+    class Watching:
+        def __init__(self, inner):
+            self.inner, self.name, self.max_context, self.tokenizer = inner, "hf", inner.max_context, inner.tokenizer
+
+        def generate(self, reqs):
+            order.append("generate" if seen2 else "probe")
+            return self.inner.generate(reqs)
+
+    seen2: list = []
+    summary = run_rag_vs_long(items, Watching(tiny_backend), minilm, out_dir=tmp_path / "run", chunk_sizes=(32,),
+                              top_ks=(1, 2), settings=RagSettings(max_new_tokens=3), on_estimate=seen2.append)
+    assert len(seen2) == 1 and order[:3] == ["probe"] * 3 and "generate" in order  # measured, reported, then run
+    rows = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
+    assert summary["answers"] == len(rows) == 6
+    assert summary["empty_answers"] == sum(not r["prediction"].strip() for r in rows)
+    assert summary["prompt_style"] == "chat"  # the tiny model carries SmolLM2's chat template: auto picks it
+
+
+def test_rag_vs_long_out_with_other_settings_is_refused(tmp_path, minilm, tiny_backend):
+    from longkit.eval.rag_vs_long import run_rag_vs_long
+    from longkit.rag.pipeline import RagSettings
+
+    items = _qa_items(tmp_path)[:1]
+    out = tmp_path / "run"
+    run_rag_vs_long(items, tiny_backend, minilm, out_dir=out, chunk_sizes=(32,), top_ks=(1,),
+                    settings=RagSettings(max_new_tokens=3))
+    before = (out / "results.jsonl").read_bytes()
+    with pytest.raises(ConfigError, match=r"generation\.max_new_tokens was 3, now 5"):
+        run_rag_vs_long(items, tiny_backend, minilm, out_dir=out, chunk_sizes=(32,), top_ks=(1,),
+                        settings=RagSettings(max_new_tokens=5))
+    with pytest.raises(ConfigError, match=r"generation\.style was \"chat\", now \"chatqa\""):
+        run_rag_vs_long(items, tiny_backend, minilm, out_dir=out, chunk_sizes=(32,), top_ks=(1,),
+                        settings=RagSettings(max_new_tokens=3, style="chatqa"))
+    assert (out / "results.jsonl").read_bytes() == before
+
+
+def test_tune_never_chooses_or_accepts_a_budget_above_the_window(tmp_path, minilm, tiny_backend):
+    from longkit.backends.hf import HFBackend
+    from longkit.eval.rag_vs_long import run_rag_vs_long
+    from longkit.rag.build import chunking_record, index_documents, open_or_create
+    from longkit.rag.chunk import ChunkConfig
+    from longkit.rag.pipeline import RagPipeline, RagSettings
+    from longkit.rag.tune import choose_setting
+
+    small = HFBackend(tiny_backend.model, tiny_backend.hf_tokenizer, max_context=300)
+    items = _qa_items(tmp_path)
+    summary = run_rag_vs_long(items, small, minilm, out_dir=tmp_path / "sweep", chunk_sizes=(32, 96), top_ks=(1, 4),
+                              settings=RagSettings(max_new_tokens=3))
+    assert max(r["token_budget"] for r in summary["rag"]) == 384 > 300 - 64  # the sweep went past the window
+    for tolerance in (0.0, 0.5, 1.0):
+        choice = choose_setting(summary, tolerance, max_context=300, answer_budget=64)
+        assert choice["token_budget"] <= 300 - 64 == choice["max_budget"]
+    with pytest.raises(ConfigError, match="every swept budget exceeds"):
+        choose_setting(summary, 1.0, max_context=300, answer_budget=280)
+
+    cfg = ChunkConfig(size=32)
+    index = open_or_create(tmp_path / "ix", minilm, chunking_record(cfg, "embedder", "error"))
+    index_documents(index, [("d", items[0].document)], minilm, cfg)
+    index.update_manifest(tuned={"chunk_size": 1200, "top_k": 10, "token_budget": 12000})  # tuned for a larger model
+    pipe = RagPipeline.from_index(tmp_path / "ix", small, embedder=minilm, max_new_tokens=16)
+    assert pipe.settings.token_budget == 300 - 16  # capped, not taken as is
+    with pytest.raises(ConfigError, match="--budget 5000: above the 284 tokens"):
+        RagPipeline.from_index(tmp_path / "ix", small, embedder=minilm, max_new_tokens=16, token_budget=5000)

@@ -27,7 +27,9 @@ def test_index_ask_tune_delete(tmp_path, topics, tiny_llama_dir, tiny_backend, m
     out = json.loads(res.output[res.output.index("{"):])
     assert out["added"] == 3 and out["chunks"] > 3 and out["commits"] == 3
     again = _invoke("rag", "index", docs, "--out", ix, "--chunk-size", "50")
-    assert json.loads(again.output[again.output.index("{"):])["skipped"] == 3
+    resumed = json.loads(again.output[again.output.index("{"):])
+    assert resumed["skipped"] == 3 and resumed["chunks_added"] == 0  # a rerun (or a resumed build) adds nothing
+    assert resumed["chunks"] == resumed["chunks_before"] == out["chunks"]  # and reports the index's total
 
     res = _invoke("rag", "ask", ix, "How do I remove a name binding?", "--model", tiny_llama_dir, "-k", "2",
                   "--max-new-tokens", "3", "--json")

@@ -22,6 +22,9 @@ def _int_list(v: Any, what: str) -> list[int]:
     return [int(x) for x in v]
 
 
+MAX_LENGTH = 1 << 24
+
+
 class NeedleRunConfig(BaseModel):
     """One needle run: model/backend, grid and prompt settings (YAML keys = CLI option names)."""
 
@@ -54,7 +57,12 @@ class NeedleRunConfig(BaseModel):
     @field_validator("lengths", mode="before")
     @classmethod
     def _lengths(cls, v: Any) -> list[int]:
-        return _int_list(v, "lengths")
+        lengths = _int_list(v, "lengths")
+        # A haystack is built in memory: beyond ~16M tokens a typo (1e12) would exhaust memory, not test anything.
+        too_long = [n for n in lengths if n > MAX_LENGTH]
+        if too_long:
+            raise ConfigError(f"--lengths: {too_long[0]} tokens is beyond the {MAX_LENGTH:,} a needle test can build")
+        return lengths
 
     @field_validator("depths", mode="before")
     @classmethod

@@ -47,6 +47,12 @@ def _sweep(qa: Path, model: str, backend: str, base_url: str | None, api_key: st
     output_dir(out)
     settings = RagSettings(order=order, style=style, max_new_tokens=max_new_tokens)
     gen = make_generator(backend, model, base_url, api_key, max_context=max_context, batch_size=batch_size)
+    native = getattr(getattr(getattr(gen, "model", None), "config", None), "max_position_embeddings", None)
+    if max_context is not None and isinstance(native, int) and max_context > native:
+        from longkit.errors import ConfigError
+
+        raise ConfigError(f"--max-context {max_context}: beyond the model's {native} positions; "
+                          "extend the model first (longkit model extend) or give a smaller window")
     emb = load_embedder(embedder)
     say(f"{len(items)} questions x ({len(sizes)} chunk sizes x {len(ks)} top-k" + (" + long context" if include_long
                                                                                     else "") + "); measuring...")
