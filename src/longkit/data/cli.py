@@ -206,6 +206,10 @@ def build(config: Path = typer.Argument(..., help="data config YAML (see configs
     typer.echo(f"packed {pk['sequences']} sequences of {cfg.seq_len} into {n_shards} shard(s) in {secs:.1f}s: "
                f"{pk['tokens_text']} text + {pk['tokens_structure']} structure + {pk['tokens_pad']} pad tokens, "
                f"{pk['tokens_dropped']} dropped")
+    if cfg.max_sequences and pk["sequences"] < cfg.max_sequences:
+        typer.echo(f"note: max_sequences is {cfg.max_sequences} but one pass over the corpus "
+                   f"({int(corpus.lengths[order].sum())} tokens) fills only {pk['sequences']}; add documents or "
+                   "enable upsampling for more")
     typer.echo(f"report: {root / 'stats.md'}, {root / 'stats.json'}, {root / 'knot_distances.png'}; "
                f"checksums: {root / MANIFEST}")
 
