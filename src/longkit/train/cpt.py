@@ -35,8 +35,11 @@ def prepare_model(cfg: CPTConfig, where: str) -> str:
     if world_size() > 1:
         from accelerate import PartialState
 
-        with PartialState().main_process_first():  # rank 0 writes the extended copy, the others then read it
-            if PartialState().is_main_process and not (ext / "config.json").exists():
+        from longkit.train.run import has_cuda
+
+        state = PartialState(cpu=not has_cuda())  # the process group TrainingArguments will reuse (gloo on CPU)
+        with state.main_process_first():  # rank 0 writes the extended copy, the others then read it
+            if state.is_main_process and not (ext / "config.json").exists():
                 _extend(cfg, ext, where)
         return str(ext)
     if not (ext / "config.json").exists():
