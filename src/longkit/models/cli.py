@@ -58,7 +58,10 @@ def extend(
     from longkit.models.load import _dtype, resolve
     from longkit.models.rope import extend_model, normalise_method
 
-    normalise_method(method)  # before loading anything: a typo fails in a second, not after the load
+    canonical = normalise_method(method)  # before loading anything: a typo fails in a second, not after the load
+    if canonical == "abf" and factor is not None:
+        raise InputError("--factor does not apply to abf (it sets --base); use --method pi, ntk, yarn or llama3 "
+                         "for a scaling factor")
     _dtype(dtype)
     resolve(src)
     out_path = Path(out)
