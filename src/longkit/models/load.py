@@ -61,7 +61,8 @@ def resolve(name: str) -> ModelSource:
         raise InputError(f"{name}: is a file; expected a model directory (with config.json), a .gguf file, "
                          f"a bundled name ({', '.join(bundled_names())}) or a hub id")
     if _looks_local(name):
-        raise InputError(f"{name}: model directory not found")
+        raise InputError(f"{name}: model directory not found (a local path, so it was not looked up on the "
+                         "Hugging Face Hub)")
     return ModelSource("hub", name)
 
 
