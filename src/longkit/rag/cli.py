@@ -91,13 +91,13 @@ def index_cmd(
     if overlap >= chunk_size:
         raise ConfigError(f"--overlap {overlap}: must be less than --chunk-size {chunk_size}")
     cfg = ChunkConfig(size=chunk_size, overlap=overlap, unit=unit, tolerance=tolerance)
-    sources = list_sources(docs)  # every input exists and is readable before anything is loaded or written
+    sources = list_sources(docs, exclude=out)  # every input exists and is readable before anything is loaded or written
     _index_out(out)
     if (out / "manifest.json").exists():
         VectorIndex.open(out, verify=verify)  # a damaged index is reported before new work is added to it
         if verify:
             say(f"{out}: every segment checksum matches the manifest")
-    documents = iter_documents(docs)
+    documents = iter_documents(docs, exclude=out)
     # Documents up to the first one with text are read (and checked) before the embedder loads.
     peeked = []
     for doc in documents:

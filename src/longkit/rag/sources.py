@@ -35,12 +35,15 @@ def read_text_file(path: Path) -> str:
     return decode_utf8(data, path)
 
 
-def list_sources(inputs: Sequence[str | Path]) -> list[Path | str]:
+def list_sources(inputs: Sequence[str | Path], exclude: Path | None = None) -> list[Path | str]:
     """The files (and 'pydoc:topics') that `iter_documents` will read, checked before any is read.
 
     Missing paths, unreadable files and inputs that hold no readable document raise an error naming
-    the input, so an indexing run fails before it loads a model or writes anything."""
+    the input, so an indexing run fails before it loads a model or writes anything. Files under `exclude`
+    (the index being written, when it lies inside an input directory) are not documents."""
     import os
+
+    skip = exclude.resolve() if exclude is not None else None
 
     if not inputs:
         raise InputError("no documents given")
@@ -57,7 +60,8 @@ def list_sources(inputs: Sequence[str | Path]) -> list[Path | str]:
                 raise InputError(f"{p}: directory is not readable (permission denied)")
             files = sorted(f for f in p.rglob("*") if f.is_file()
                            and not any(x.startswith(".") for x in f.relative_to(p).parts)
-                           and (f.suffix == ".jsonl" or f.suffix.lower() in TEXT_SUFFIXES))
+                           and (f.suffix == ".jsonl" or f.suffix.lower() in TEXT_SUFFIXES)
+                           and not (skip is not None and f.resolve().is_relative_to(skip)))
             if not files:
                 raise InputError(f"{p}: no documents in this directory (text files {', '.join(sorted(x for x in TEXT_SUFFIXES if x))}"
                                  ", or .jsonl with a 'text' field)")
@@ -70,10 +74,10 @@ def list_sources(inputs: Sequence[str | Path]) -> list[Path | str]:
     return out
 
 
-def iter_documents(inputs: Sequence[str | Path]) -> Iterator[tuple[str, str]]:
+def iter_documents(inputs: Sequence[str | Path], exclude: Path | None = None) -> Iterator[tuple[str, str]]:
     """Yield (doc_id, text) from files, directories (recursively, sorted), JSONL files with a 'text'
     field (and optional 'id'), and the special source 'pydoc:topics'."""
-    for f in list_sources(inputs):
+    for f in list_sources(inputs, exclude):
         if f == PYDOC_SOURCE:
             yield PYDOC_SOURCE, python_reference_text()
             continue
