@@ -41,12 +41,14 @@ def corpus(trained_tokenizer, tmp_path_factory):
     return root
 
 
-def _cpt_yaml(tiny, corpus, out: Path, **train) -> Path:
+def _cpt_yaml(tiny, corpus, out: Path, extend: bool = False, **train) -> Path:
     t = {"learning_rate": 3e-3, "warmup_steps": 1, "max_steps": 4, "per_device_batch_size": 1, "grad_accum": 1,
          "logging_steps": 1, "save_steps": 0, "report_to": "none", "loss_chunk_size": 32, **train}
     data = {"out": str(corpus / "data"), "seq_len": SEQ, "transform": "utk", "separator": "eos", "seed": 0,
             "utk": {"probability": 1.0}}
     cfg = {"model": str(tiny), "out": str(out), "data": data, "train": t}
+    if extend:  # ABF to the same window: every rank needs the extended copy that rank 0 alone writes
+        cfg["extend"] = {"method": "abf", "base": 5e4, "max_length": 256}
     path = out.parent / f"{out.name}.yaml"
     out.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(cfg))
@@ -98,8 +100,8 @@ def _max_rel(a: list[float], b: list[float]) -> float:
 
 def test_ddp_two_processes_equal_one_process_with_accumulation(tiny, corpus, tmp_path):
     """2 processes x batch 1 (DDP, gloo) == 1 process x grad_accum 2: same step losses, same final weights."""
-    one = _cpt_yaml(tiny, corpus, tmp_path / "one", grad_accum=2, save_steps=2)
-    two = _cpt_yaml(tiny, corpus, tmp_path / "two", grad_accum=1, save_steps=2)
+    one = _cpt_yaml(tiny, corpus, tmp_path / "one", extend=True, grad_accum=2, save_steps=2)
+    two = _cpt_yaml(tiny, corpus, tmp_path / "two", extend=True, grad_accum=1, save_steps=2)
     _train("cpt", one)
     p = _launch("cpu-ddp.yaml", "cpt", str(two))
     assert p.stdout.count('"steps": 4') == 1  # one summary per launch, from rank 0
