@@ -127,7 +127,15 @@ def iter_documents(spec: SourceSpec) -> Iterator[tuple[str, str]]:
             raise InputError(f"{p}: missing column '{spec.text_field}' (columns: {sorted(names)})")
         cols = [spec.text_field] + ([spec.source_field] if spec.source_field in names else [])
         row_no = 0
-        for batch in pf.iter_batches(columns=cols, batch_size=4096):
+        batches = pf.iter_batches(columns=cols, batch_size=4096)
+        while True:
+            try:
+                batch = next(batches, None)
+            except (OSError, ValueError) as exc:  # a damaged row group
+                raise InputError(f"{p}: damaged Parquet file after row {row_no} "
+                                 f"({str(exc).strip().splitlines()[0]})") from None
+            if batch is None:
+                break
             for row in batch.to_pylist():
                 row_no += 1
                 if row.get(spec.text_field) is None:
