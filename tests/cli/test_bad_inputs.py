@@ -193,6 +193,8 @@ CASES: list[Case] = [
     C("train sft {sft_stage_accum}", 2, "stage 'b' train.grad_accum"),
     C("train sft {sft_stage_unknown}", 2, "stage 'a' train.learning_rte: Extra inputs are not permitted"),
     C("model extend smollm2-135m-instruct out --max-length 32768 --base 1e6 --factor 4", 2, "--factor does not apply"),
+    C("data build {data_source_parquet}", 2, "rand.parquet: not a readable Parquet file"),
+    C("data build {data_source_dir_as_jsonl}", 2, "expected a jsonl file, got a directory"),
     # --- data, sft, model, train, demo (append above this line) ----------------------------------------------
     # rag index: inputs, output directory and option bounds are checked before the embedder loads
     C("rag index {missing} --out ix", 2, "not found"),
