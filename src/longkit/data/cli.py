@@ -114,11 +114,11 @@ def build(config: Path = typer.Argument(..., help="data config YAML (see configs
 
     from longkit.data.config import load_data_config
     from longkit.data.dataset import PackedDataset
-    from longkit.data.sources import TokenizedCorpus, tokenize_corpus
+    from longkit.data.sources import TokenizedCorpus, iter_documents, tokenize_corpus
     from longkit.data.stats import MANIFEST, PackStats, write_shard
     from longkit.data.upsample import mix_report
     from longkit.data.utk import add_utk_special_tokens
-    from longkit.errors import ConfigError
+    from longkit.errors import ConfigError, InputError
     from longkit.io import atomic_write_text, output_dir, write_json
     from longkit.models.load import load_tokenizer
     from longkit.progress import Progress
@@ -133,8 +133,11 @@ def build(config: Path = typer.Argument(..., help="data config YAML (see configs
     if not cfg.sources:
         raise ConfigError(f"{config}: field 'sources': list at least one source (a JSONL, Parquet or text path)")
     for i, spec in enumerate(cfg.sources):
-        if spec.resolved_type() in ("jsonl", "parquet", "text") and not Path(spec.path).exists():
-            raise ConfigError(f"{config}: field 'sources[{i}].path': {spec.path} not found")
+        if spec.resolved_type() in ("jsonl", "parquet", "text"):
+            if not Path(spec.path).exists():
+                raise ConfigError(f"{config}: field 'sources[{i}].path': {spec.path} not found")
+            if next(iter_documents(spec), None) is None:  # before the tokenizer loads: reading one row is cheap
+                raise InputError(f"{spec.path}: source has no documents")
     root = output_dir(cfg.out, "--out" if out is not None else f"{config}: field 'out'")
     tok = load_tokenizer(cfg.tokenizer)
     corpus_dir = root / "corpus"
