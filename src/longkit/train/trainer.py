@@ -60,6 +60,11 @@ class LongkitTrainer(Trainer):
         if state is not None:
             self._data_state = state
         value = float(loss.detach().float().item())
+        if self.args.world_size > 1:
+            # Averaged over ranks at every micro-batch: a non-finite loss on any rank stops every rank (none is
+            # left waiting in a collective), and the sum over the step is the step loss of the whole launch.
+            t = torch.tensor([value], dtype=torch.float64, device=self.args.device)
+            value = float(self.accelerator.reduce(t, reduction="mean").item())
         if not math.isfinite(value):
             last = last_checkpoint(self.args.output_dir)
             raise LongkitError(f"non-finite loss ({value}) at step {self.state.global_step + 1}; "
@@ -67,12 +72,8 @@ class LongkitTrainer(Trainer):
         self._micro.append(value)
         if len(self._micro) >= self.current_gradient_accumulation_steps:
             # Micro-batch losses come back already divided for accumulation (and, across ranks, by the global
-            # token count times the world size), so their sum, averaged over ranks, is the step loss.
-            step = sum(self._micro)
-            if self.args.world_size > 1:
-                t = torch.tensor([step], dtype=torch.float64, device=self.args.device)
-                step = float(self.accelerator.reduce(t, reduction="mean").item())
-            self.step_losses.append(step)
+            # token count times the world size), so their sum (of rank means) is the step loss.
+            self.step_losses.append(sum(self._micro))
             self._micro = []
         return loss
 
@@ -80,9 +81,10 @@ class LongkitTrainer(Trainer):
         super()._save_checkpoint(model, trial)
         ckpt = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
         if ckpt.is_dir():
+            if self.args.process_index == 0 and self._data_state is not None:
+                _atomic_json(ckpt / DATA_STATE, self._data_state)
+            self.accelerator.wait_for_everyone()  # every rank's part (its RNG state) is on disk before the mark
             if self.args.process_index == 0:
-                if self._data_state is not None:
-                    _atomic_json(ckpt / DATA_STATE, self._data_state)
                 _atomic_json(ckpt / DONE_MARK, {"step": self.state.global_step})
 
 
