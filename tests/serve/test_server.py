@@ -265,3 +265,16 @@ def test_openai_backend_errors_are_clear(server, tiny_backend):
     with pytest.raises(BackendError, match="cannot reach"):
         OpenAIBackend(f"http://127.0.0.1:{free_port()}", tokenizer=tiny_backend.tokenizer, max_retries=1,
                       backoff=0.01)
+
+
+def test_request_timeout_cancels_and_answers_408(tiny_backend):
+    from fastapi.testclient import TestClient
+
+    app = create_app(tiny_backend, model_id="tiny", max_tokens_limit=LIMIT, request_timeout=0.2, kv_cache_tokens=8192)
+    with TestClient(app) as http:
+        r = http.post("/v1/completions", json={"prompt": "go on", "max_tokens": LIMIT - 100})
+        assert r.status_code == 408 and "request timeout of 0.2 s" in r.json()["error"]["message"]
+        streamed = http.post("/v1/completions", json={"prompt": "go on", "max_tokens": LIMIT - 100, "stream": True})
+        events = [json.loads(line[6:]) for line in streamed.text.splitlines() if line.startswith("data: {")]
+        assert events[-1]["error"]["code"] == 408 and streamed.text.rstrip().endswith("data: [DONE]")
+        assert http.get("/metrics").text.count("longkit_requests_running 0") == 1  # both cancelled, slots free

@@ -47,8 +47,9 @@ class HFEngine:
         self.tokenizer: TextTokenizer = backend.tokenizer
         self.max_context: int = backend.max_context
         self.max_batch = max_batch
-        # enough cache for every slot to hold a full window, up to 64K tokens (the KV cache is allocated up front)
-        self.kv_cache_tokens = kv_cache_tokens or min(max_batch * backend.max_context, 65536)
+        # allocated up front: one full window (at least 8K tokens) that concurrent requests share page by page; when
+        # it is full, transformers' scheduler makes new requests wait
+        self.kv_cache_tokens = kv_cache_tokens or max(backend.max_context, 8192)
         self.max_batch_tokens = max_batch_tokens
         self.manager: Any = None
         self._eos = backend.eos_token_ids()

@@ -33,8 +33,10 @@ def register(app: typer.Typer) -> None:
         request_timeout: float = typer.Option(600.0, "--request-timeout", min=0.001,
                                               help="Seconds a request may take before it is cancelled (408)."),
         kv_cache_tokens: int | None = typer.Option(None, "--kv-cache-tokens", min=64, help="hf: KV-cache size in "
-                                                   "tokens, allocated at start (default: max-batch x context, "
-                                                   "at most 65536)."),
+                                                   "tokens, allocated at start (default: the larger of the "
+                                                   "context and 8192)."),
+        threads: int | None = typer.Option(None, "--threads", min=1, help="hf: CPU threads for torch (on a busy "
+                                           "shared CPU, 1 is often fastest)."),
         tensor_parallel_size: int = typer.Option(1, "--tensor-parallel-size", min=1, help="vllm: GPUs per model."),
         index: str | None = typer.Option(None, "--index", help="RAG: retrieve from this index (longkit rag index) "
                                          "before answering chat requests; responses carry 'citations'."),
@@ -51,6 +53,11 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"--backend {backend}: expected hf or vllm")
         if backend == "hf":
             from longkit.backends import make_backend
+
+            if threads is not None:
+                import torch
+
+                torch.set_num_threads(threads)
 
             served = make_backend("hf", model, max_context=max_context)
         else:
