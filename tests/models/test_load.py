@@ -144,3 +144,21 @@ def test_gguf_digest_is_computed_once(tmp_path, monkeypatch):
     monkeypatch.setattr(longkit.io, "sha256_file", lambda p, *a: calls.append(p) or real(p, *a))
     first = gguf_digest(f)
     assert gguf_digest(f) == first and len(calls) == 1
+
+
+def test_gguf_tokenizer_is_cached_and_the_model_cache_still_completes(tmp_path, monkeypatch, tiny_llama_dir):
+    """A tokenizer-only cache dir (from load_tokenizer) must not stop load_model from caching the weights."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from longkit.models.load import _save_cache
+
+    out = tmp_path / "cache" / "abc"
+    tok = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    _save_cache(None, tok, out)
+    assert (out / "tokenizer_config.json").exists() and not (out / "model.safetensors").exists()
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    _save_cache(model, tok, out)
+    assert (out / "model.safetensors").exists() and (out / "config.json").exists()
+    assert not list(tmp_path.glob("cache/*.tmp*"))
+    again = AutoModelForCausalLM.from_pretrained(out)
+    assert torch.equal(again.lm_head.weight, model.lm_head.weight)

@@ -154,7 +154,9 @@ def load_tokenizer(name: str) -> Any:
             cached = gguf_cache_dir(gguf)
             if (cached / "tokenizer_config.json").exists():
                 return AutoTokenizer.from_pretrained(cached, local_files_only=True)
-            return _from_gguf(AutoTokenizer, gguf)
+            tok = _from_gguf(AutoTokenizer, gguf)
+            _save_cache(None, tok, cached)  # reading a GGUF's vocabulary takes ~10-30 s: do it once
+            return tok
         return AutoTokenizer.from_pretrained(src.path, local_files_only=src.kind == "dir" or _offline())
     except OSError as exc:
         if src.kind != "hub":
@@ -229,15 +231,24 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _save_cache(model: Any, tok: Any, out: Path) -> None:
+    """Save the tokenizer (and the de-quantised model, if given) into the cache dir out.
+
+    Files are written to a temp dir first and moved in one by one, model.safetensors last, so a reader that
+    sees model.safetensors (or tokenizer_config.json) finds everything it needs next to it.
+    """
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     try:
-        model.save_pretrained(tmp, safe_serialization=True)
+        tmp.mkdir(parents=True, exist_ok=True)
+        if model is not None:
+            model.save_pretrained(tmp, safe_serialization=True, max_shard_size="1000GB")  # one file: the marker
         tok.save_pretrained(tmp)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if not out.exists():  # another process may have cached it meanwhile
-            os.replace(tmp, out)
-    except OSError as exc:  # a read-only cache is not fatal: the next load de-quantises again
-        log.warning("could not cache de-quantised weights at %s: %s", out, exc)
+        out.mkdir(parents=True, exist_ok=True)
+        order = {"tokenizer_config.json": 1, "model.safetensors": 2}
+        for f in sorted(tmp.iterdir(), key=lambda f: order.get(f.name, 0)):
+            if not (out / f.name).exists():  # another process may have cached it meanwhile
+                os.replace(f, out / f.name)
+    except OSError as exc:  # a read-only cache is not fatal: the next load reads the GGUF again
+        log.warning("could not cache the GGUF's de-quantised model or tokenizer at %s: %s", out, exc)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
