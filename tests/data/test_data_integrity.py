@@ -118,3 +118,19 @@ def test_damaged_corpus_is_tokenized_again_on_rebuild(tmp_path, topics_jsonl):
     assert res.exit_code == 0, res.output
     assert "tokens.bin: corpus file is damaged" in res.output and "tokenized" in res.output
     TokenizedCorpus(tmp_path / "b" / "corpus", verify=True)
+
+
+def test_build_verify_redoes_a_same_size_damaged_corpus(tmp_path, topics_jsonl):
+    from longkit.data.cli import app
+
+    cfg = tmp_path / "data.yaml"
+    cfg.write_text(f"tokenizer: smollm2-135m-instruct\nout: {tmp_path / 'b'}\nsources: [{topics_jsonl}]\n"
+                   "seq_len: 1024\ntransform: plain\nmax_sequences: 1\n")
+    runner = CliRunner()
+    assert runner.invoke(app, ["build", str(cfg)]).exit_code == 0
+    _flip(tmp_path / "b" / "corpus" / "tokens.bin")
+    assert "reusing" in runner.invoke(app, ["build", str(cfg)]).output  # sizes alone cannot see a flipped bit
+    res = runner.invoke(app, ["build", str(cfg), "--verify"])
+    assert res.exit_code == 0, res.output
+    assert "tokens.bin: corpus file is damaged (SHA-256" in res.output and "tokenized" in res.output
+    TokenizedCorpus(tmp_path / "b" / "corpus", verify=True)

@@ -12,7 +12,7 @@ from longkit.cli_common import friendly_errors
 app = typer.Typer(no_args_is_help=True)
 
 
-def _corpus_is_current(out: Path, specs: list, tokenizer_name: str) -> bool:
+def _corpus_is_current(out: Path, specs: list, tokenizer_name: str, verify: bool = False) -> bool:
     """Whether out holds an undamaged corpus tokenized from these sources with this tokenizer."""
     import json
 
@@ -30,7 +30,7 @@ def _corpus_is_current(out: Path, specs: list, tokenizer_name: str) -> bool:
             m.get("specs") != json.loads(json.dumps([s.__dict__ for s in specs])):
         return False
     try:
-        TokenizedCorpus(out)  # sizes against the manifest: a damaged corpus is tokenized again
+        TokenizedCorpus(out, verify=verify)  # sizes (and SHA-256 with --verify): a damaged corpus is redone
     except InputError as exc:
         typer.secho(f"warning: {exc}; tokenizing again", fg="yellow", err=True)
         return False
@@ -107,7 +107,9 @@ def _write_manifest(root: Path, shards: list[tuple[Path, int]], cfg_dict: dict) 
 def build(config: Path = typer.Argument(..., help="data config YAML (see configs/data/)"),
           out: Optional[Path] = typer.Option(None, help="output folder (default: the config's out)"),
           max_sequences: Optional[int] = typer.Option(None, min=1, help="stop after this many sequences"),
-          num_proc: Optional[int] = typer.Option(None, min=1, max=512, help="tokenization processes")) -> None:
+          num_proc: Optional[int] = typer.Option(None, min=1, max=512, help="tokenization processes"),
+          verify: bool = typer.Option(False, "--verify", help="check a reused corpus's SHA-256s, not only sizes")
+          ) -> None:
     """Tokenize the sources once, upsample, transform and pack; write shards, a checksummed manifest and a report."""
     import time
 
@@ -142,7 +144,7 @@ def build(config: Path = typer.Argument(..., help="data config YAML (see configs
     tok = load_tokenizer(cfg.tokenizer)
     corpus_dir = root / "corpus"
     t0 = time.perf_counter()
-    if _corpus_is_current(corpus_dir, cfg.sources, cfg.tokenizer):
+    if _corpus_is_current(corpus_dir, cfg.sources, cfg.tokenizer, verify=verify):
         corpus = TokenizedCorpus(corpus_dir)
         typer.echo(f"corpus: reusing {corpus_dir} ({len(corpus)} docs, {int(corpus.lengths.sum())} tokens)")
     else:
