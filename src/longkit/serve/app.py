@@ -105,8 +105,10 @@ def create_app(
                                 f"tokens (shorten the prompt or lower max_tokens)", param=param)
         return ids
 
-    def sampling(body: Any, max_tokens: int) -> Sampling:
-        return Sampling(max_new_tokens=max_tokens, temperature=float(body.temperature or 0.0), seed=body.seed)
+    def sampling(body: Any, max_tokens: int, stops: list[str]) -> Sampling:
+        # token-by-token delivery costs the batch loop and the event loop work per token: only when it is used
+        return Sampling(max_new_tokens=max_tokens, temperature=float(body.temperature or 0.0), seed=body.seed,
+                        incremental=bool(body.stream or stops))
 
     @asynccontextmanager
     async def admitted(slots: int, request: Request) -> AsyncIterator[None]:
@@ -199,8 +201,8 @@ def create_app(
     async def respond(request: Request, kind: str, jobs: list[Job], body: Any, max_tokens: int,
                       extra: dict[str, Any] | None = None, stops: list[str] | None = None) -> Any:
         """Generate for every job and answer, as one JSON body or as server-sent events."""
-        n, s = body.n, sampling(body, max_tokens)
         stops = body.stops() if stops is None else stops
+        n, s = body.n, sampling(body, max_tokens, stops)
         prompt_tokens = sum(len(j.prompt_ids) for j in jobs)
         rid = f"{'chatcmpl' if kind == 'chat' else 'cmpl'}-{uuid.uuid4().hex}"
         created = int(time.time())

@@ -24,6 +24,7 @@ class Sampling:
     max_new_tokens: int
     temperature: float = 0.0
     seed: int | None = None
+    incremental: bool = True  # deliver every token (streaming, stop strings); else only the finished request
 
 
 @dataclass
@@ -111,7 +112,7 @@ class HFEngine:
         finished = False
         try:
             added = manager.add_request(prompt_ids, request_id=rid, max_new_tokens=sampling.max_new_tokens,
-                                        streaming=True, eos_token_id=sorted(self._eos),
+                                        streaming=sampling.incremental, eos_token_id=sorted(self._eos),
                                         temperature=float(sampling.temperature or GREEDY_TEMPERATURE))
             if added is None:
                 raise ApiError(503, "the generation loop is not accepting requests", kind="server_error")
