@@ -86,6 +86,23 @@ def summarise(root: Path, models: dict[str, dict[str, Any]], lengths: list[int],
     }
 
 
+def markdown_table(res: dict[str, Any]) -> str:
+    """Method x length table of passkey hits/samples (blank: not measured), with each method's RoPE setting."""
+    lengths = [str(n) for n in sorted(res["lengths"])]
+    head = "| method | rope_parameters | " + " | ".join(f"{int(n) // 1024}K" for n in lengths) + " |"
+    rows = [head, "|" + " --- |" * (len(lengths) + 2)]
+    for m, spec in res["methods"].items():
+        rp = spec.get("rope_parameters")
+        rp_txt = "unextended (8K window, extrapolating)" if rp is None else ", ".join(
+            f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in rp.items())
+        cells = []
+        for n in lengths:
+            c = res["accuracy"].get(m, {}).get(n)
+            cells.append(f"{round(c['accuracy'] * c['n'])}/{c['n']}" if c else "")
+        rows.append(f"| {m} | {rp_txt} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     """Extend, run the passkey grid cell by cell (resumable), write the summary JSON after each cell."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -100,7 +117,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--root", default="runs/bench_extend")
     ap.add_argument("--out", default="benchmarks/results/extend_smollm2.json")
+    ap.add_argument("--table", action="store_true", help="print the Markdown table of --out and exit")
     args = ap.parse_args()
+    if args.table:
+        print(markdown_table(json.loads(Path(args.out).read_text())))
+        return
 
     from longkit.eval.needle_run import NeedleRunConfig, run_needles
     from longkit.io import write_json
