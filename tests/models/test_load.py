@@ -162,3 +162,17 @@ def test_gguf_tokenizer_is_cached_and_the_model_cache_still_completes(tmp_path, 
     assert not list(tmp_path.glob("cache/*.tmp*"))
     again = AutoModelForCausalLM.from_pretrained(out)
     assert torch.equal(again.lm_head.weight, model.lm_head.weight)
+
+
+@pytest.mark.parametrize("weights", [b"", b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}"])
+def test_damaged_weights_in_a_local_dir_are_a_one_line_input_error(tmp_path, tiny_llama_dir, weights):
+    import shutil
+
+    from longkit.errors import InputError
+
+    d = tmp_path / "model"
+    shutil.copytree(tiny_llama_dir, d)
+    (d / "model.safetensors").write_bytes(weights)
+    with pytest.raises(InputError, match="a file is damaged or not a model") as exc:
+        load_model(str(d))
+    assert "\n" not in str(exc.value)

@@ -214,15 +214,27 @@ def load_model(
         if src.kind != "hub":
             raise InputError(f"{name}: cannot load ({_first_line(exc)})") from None
         raise LongkitError(_not_available(name, exc)) from None
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, EOFError, *_damaged_weights()) as exc:
         if src.kind != "dir":
             raise
-        raise InputError(f"{name}: cannot load the model ({_first_line(exc)})") from None
+        raise InputError(f"{name}: cannot load the model, a file is damaged or not a model "
+                         f"({type(exc).__name__}: {_first_line(exc)})") from None
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     model.to(device)
     model.eval()
     return model, tok
+
+
+def _damaged_weights() -> tuple[type[BaseException], ...]:
+    """Exception types a truncated or garbled weights file raises (safetensors header, torch pickle)."""
+    import pickle
+
+    try:
+        from safetensors import SafetensorError
+    except ImportError:  # pragma: no cover - safetensors comes with transformers
+        return (pickle.UnpicklingError,)
+    return (SafetensorError, pickle.UnpicklingError)
 
 
 def _first_line(exc: BaseException) -> str:
