@@ -34,7 +34,7 @@ def test_default_style_answers_the_bundled_questions_on_the_bundled_model(tmp_pa
     index_documents(index, [(k, topics[k]) for k in ("assert", "pass", "del")], minilm, cfg, on_overflow="split")
 
     backend = HFBackend.from_name("smollm2-135m-instruct", batch_size=3)
-    pipe = RagPipeline.from_index(tmp_path / "ix", backend, embedder=minilm, top_k=2, max_new_tokens=8)
+    pipe = RagPipeline.from_index(tmp_path / "ix", backend, embedder=minilm, top_k=1, max_new_tokens=4)
     assert pipe.settings.style == "chat"
     answers = pipe.answer_many(questions)
     assert [a.completion.completion_tokens > 0 and bool(a.text.strip()) for a in answers] == [True] * 3, \
