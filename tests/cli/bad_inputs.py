@@ -156,3 +156,20 @@ BUILDERS.update({
 from bad_inputs_data import DATA_BUILDERS  # noqa: E402
 
 BUILDERS.update(DATA_BUILDERS)
+
+
+def _index_with_manifest(d: Path, name: str, change) -> Path:  # noqa: ANN001
+    path = _index(d)
+    m = json.loads((path / "manifest.json").read_text())
+    change(m)
+    (path / "manifest.json").write_text(json.dumps(m))
+    return path.rename(d / name)
+
+
+BUILDERS.update({
+    "index_bad_segments": lambda d: _index_with_manifest(d, "index-bad-segments",
+                                                         lambda m: m["segments"][0].pop("rows")),
+    "index_bad_tuned": lambda d: _index_with_manifest(d, "index-bad-tuned",
+                                                      lambda m: m.update(tuned={"token_budget": "lots"})),
+    "index_no_segments_dir": lambda d: (lambda p: (__import__("shutil").rmtree(p / "segments"), p)[1])(_index(d)),
+})

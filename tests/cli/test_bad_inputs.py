@@ -236,6 +236,11 @@ CASES: list[Case] = [
     C("rag info {truncated_index}", 2, "manifest says"),
     C("rag delete {rag_index} no-such-doc", 2, "no document with id", ("rag_index",)),
     C("rag delete {missing_dir} doc0", 2, "no index here"),
+    C("rag info {index_bad_segments}", 2, "field 'segments'"),
+    C("rag info {index_no_segments_dir}", 2, "index segment file is missing"),
+    C("rag ask {index_bad_tuned} q", 2, "tuned.token_budget"),
+    C("rag delete {rag_index}", 2, "Missing argument"),
+    C("rag ask {rag_index} q --backend vllm", 2, "vllm"),
     # rag ask: the question, history and options are checked before the model loads
     C("rag ask {missing_dir} 'What is pass?'", 2, "no index here"),
     C("rag ask {rag_index} ''", 2, "question: is empty"),

@@ -118,6 +118,15 @@ class VectorIndex:
         for field in ("embedder", "segments", "kind"):
             if field not in manifest:
                 raise InputError(f"{mpath}: missing field '{field}'; rebuild the index")
+        emb = manifest["embedder"]
+        if not isinstance(emb, dict) or not isinstance(emb.get("dim"), int) or not isinstance(emb.get("name"), str):
+            raise InputError(f"{mpath}: field 'embedder' must hold a name and an integer dim; rebuild the index")
+        segs = manifest["segments"]
+        if not isinstance(segs, list) or not all(isinstance(x, dict) and isinstance(x.get("id"), str)
+                                                 and isinstance(x.get("rows"), int) and x["rows"] >= 0 for x in segs):
+            raise InputError(f"{mpath}: field 'segments' must be a list of {{id, rows}}; rebuild the index")
+        if manifest["kind"] not in ("exact", "hnsw"):
+            raise InputError(f"{mpath}: field 'kind' must be 'exact' or 'hnsw', got {manifest['kind']!r}")
         if embedder is not None:
             check_embedder(manifest, embedder, path)
         index = cls.__new__(cls)

@@ -161,6 +161,10 @@ class RagPipeline:
         """Open an index; settings come from its tuned choice (`longkit rag tune`), then overrides."""
         retriever = Retriever.open(path, embedder)
         tuned = retriever.index.manifest.get("tuned") or {}
+        if not isinstance(tuned, dict) or not (tuned.get("token_budget") is None or (
+                isinstance(tuned["token_budget"], int) and tuned["token_budget"] >= 1)):
+            raise InputError(f"{Path(path) / 'manifest.json'}: field 'tuned.token_budget' must be a positive integer; "
+                             "rerun `longkit rag tune`")
         settings = RagSettings()
         for k, v in overrides.items():
             if v is not None:
