@@ -159,7 +159,10 @@ class VLLMEngine:
         self.engine = AsyncLLMEngine.from_engine_args(args)
         self.hf_tokenizer = AutoTokenizer.from_pretrained(src.path)
         self.tokenizer = TextTokenizer(self.hf_tokenizer)
-        self.max_context = int(max_context or self.hf_tokenizer.model_max_length)
+        # the engine's own window (AsyncLLM keeps model_config on itself, the older AsyncLLMEngine on .engine)
+        config = getattr(self.engine, "model_config", None) or getattr(getattr(self.engine, "engine", None),
+                                                                      "model_config", None)
+        self.max_context = int(max_context or config.max_model_len)
         self.max_batch = 256  # vLLM's own max_num_seqs decides; this only sizes the server's queue
 
     def start(self) -> None:
