@@ -281,6 +281,9 @@ CASES: list[Case] = [
     C("rag tune {rag_index} --qa {qa_good} --batch-size 0", 2, "--batch-size"),
     C("rag tune {rag_index} --qa {qa_good} --answer-budget 0", 2, "--answer-budget"),
     C("rag tune {missing_dir} --qa {qa_good}", 2, "no index here"),
+    C("rag tune {rag_index} --qa {qa_good} --chunk-sizes 4000 --top-ks 5", 2, "every swept budget exceeds",
+      ("rag_index",)),
+    C("rag tune {rag_index} --qa {qa_good} --answer-budget 9000", 2, "leaves no room"),
     C("rag tune {rag_index} --qa {qa_good} --out {a_file}", 2, "exists and is not a directory", ("a_file",)),
     # eval rag-vs-long
     C("eval rag-vs-long {missing}", 2, "not found"),

@@ -92,3 +92,10 @@ def test_eval_rag_vs_long_command(tmp_path, topics, tiny_llama_dir):
     assert summary["n_questions"] == 2 and summary["long_context"]["n"] == 2 and summary["max_context"] == 600
     assert [(r["chunk_size"], r["top_k"], r["n"]) for r in summary["rag"]] == [(64, 1, 2), (64, 4, 2)]
     assert (out / "rag_vs_long.png").exists() and "plot:" in res.output
+    assert 0 <= res.output.index("estimate: 6 prompts") < res.output.index("| long context |")  # said first
+    assert "empty answers" in res.output and summary["empty_answers"] <= summary["answers"] == 6
+    run = json.loads((out / "run.json").read_text())
+    assert run["backend"] == "hf" and run["generation"]["max_context"] == 600 and run["metric"] == "token_f1"
+    res = _invoke("eval", "rag-vs-long", qa, "--model", tiny_llama_dir, "--chunk-sizes", "64", "--top-ks", "1,4",
+                  "--out", out, "--max-new-tokens", "3", "--max-context", "512")
+    assert res.exit_code == 2 and "generation.max_context was 600, now 512" in res.output

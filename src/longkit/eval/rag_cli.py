@@ -30,7 +30,7 @@ def _positive_list(text: str, option: str) -> list[int]:
 def _sweep(qa: Path, model: str, backend: str, base_url: str | None, api_key: str | None, embedder: str,
            chunk_sizes: str, top_ks: str, out: Path, order: str, style: str, metric: str, max_new_tokens: int,
            batch_size: int, limit: int | None, max_context: int | None, include_long: bool = True,
-           estimate_only: bool = False) -> dict[str, Any]:
+           estimate_only: bool = False, check: Any = None) -> dict[str, Any]:
     """Validate everything cheap first (options, QA file, output directory), then load models and run."""
     from longkit.eval.rag_vs_long import METRICS, describe_estimate, load_qa, run_rag_vs_long
     from longkit.io import output_dir
@@ -53,6 +53,8 @@ def _sweep(qa: Path, model: str, backend: str, base_url: str | None, api_key: st
 
         raise ConfigError(f"--max-context {max_context}: beyond the model's {native} positions; "
                           "extend the model first (longkit model extend) or give a smaller window")
+    if check is not None:
+        check(gen, sizes, ks)
     emb = load_embedder(embedder)
     say(f"{len(items)} questions x ({len(sizes)} chunk sizes x {len(ks)} top-k" + (" + long context" if include_long
                                                                                     else "") + "); measuring...")
@@ -102,9 +104,19 @@ def register(rag_app: typer.Typer, eval_app: typer.Typer) -> None:
 
         index = VectorIndex.open(index_dir, writable=True)  # fail early on a missing or damaged index
         reserve = answer_budget or 128
+
+        def fits(gen: Any, sizes: list[int], ks: list[int]) -> None:  # before any long work
+            from longkit.errors import ConfigError
+
+            room = max_budget(gen.max_context, reserve)
+            if min(sizes) * min(ks) > room:
+                raise ConfigError(f"--chunk-sizes/--top-ks: every swept budget exceeds the {room} tokens a "
+                                  f"{gen.max_context}-token window leaves after {reserve} answer tokens "
+                                  f"(smallest: {min(sizes)} x {min(ks)}); sweep smaller values")
+
         summary = _sweep(qa, model, backend, base_url, api_key, index.manifest["embedder"]["name"], chunk_sizes,
                          top_ks, out or index_dir / "tune", order, style, metric, max_new_tokens, batch_size, limit,
-                         max_context)
+                         max_context, check=fits)
         window = int(summary["max_context"])
         max_budget(window, reserve)  # a clear error when the answer budget alone fills the window
         choice = choose_setting(summary, tolerance, max_context=window, answer_budget=reserve)
