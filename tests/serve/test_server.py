@@ -278,3 +278,14 @@ def test_request_timeout_cancels_and_answers_408(tiny_backend):
         events = [json.loads(line[6:]) for line in streamed.text.splitlines() if line.startswith("data: {")]
         assert events[-1]["error"]["code"] == 408 and streamed.text.rstrip().endswith("data: [DONE]")
         assert http.get("/metrics").text.count("longkit_requests_running 0") == 1  # both cancelled, slots free
+
+
+def test_window_is_bounded_by_the_kv_cache(tiny_backend):
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app(tiny_backend, model_id="tiny", kv_cache_tokens=512)) as http:
+        assert http.get("/v1/models").json()["data"][0]["max_model_len"] == 512
+        r = http.post("/v1/completions", json={"prompt": "word " * 600, "max_tokens": 4})
+        assert r.status_code == 400 and "512-token context" in r.json()["error"]["message"]
+        assert http.post("/v1/completions", json={"prompt": "word " * 400, "max_tokens": 4}).status_code == 200
+        assert http.get("/health").json()["status"] == "ok"

@@ -101,8 +101,8 @@ def create_app(
             raise ApiError(400, f"{param}: must not be empty", param=param)
         if len(ids) + max_tokens > engine.max_context:
             raise ApiError(400, f"{param}: the prompt has {len(ids)} tokens; with {max_tokens} tokens to generate that "
-                                f"is {len(ids) + max_tokens}, more than the model's context of {engine.max_context} "
-                                f"tokens (shorten the prompt or lower max_tokens)", param=param)
+                                f"is {len(ids) + max_tokens}, more than the {engine.max_context}-token context this "
+                                f"server serves (shorten the prompt or lower max_tokens)", param=param)
         return ids
 
     def sampling(body: Any, max_tokens: int, stops: list[str]) -> Sampling:

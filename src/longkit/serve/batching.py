@@ -46,11 +46,13 @@ class HFEngine:
                  max_batch_tokens: int = 512):
         self.backend = backend
         self.tokenizer: TextTokenizer = backend.tokenizer
-        self.max_context: int = backend.max_context
         self.max_batch = max_batch
         # allocated up front: one full window (at least 8K tokens) that concurrent requests share page by page; when
         # it is full, transformers' scheduler makes new requests wait
         self.kv_cache_tokens = kv_cache_tokens or max(backend.max_context, 8192)
+        # a request larger than the whole cache could never be scheduled (and would stop the loop): the window
+        # served is the smaller of the two
+        self.max_context: int = min(backend.max_context, self.kv_cache_tokens)
         self.max_batch_tokens = max_batch_tokens
         self.manager: Any = None
         self._eos = backend.eos_token_ids()
