@@ -26,6 +26,7 @@ def test_index_ask_tune_delete(tmp_path, topics, tiny_llama_dir, tiny_backend, m
     assert res.exit_code == 0, res.output
     out = json.loads(res.output[res.output.index("{"):])
     assert out["added"] == 3 and out["chunks"] > 3 and out["commits"] == 3
+    assert "indexing: 3/3 docs" in res.output  # plain progress lines when output is not a terminal
     again = _invoke("rag", "index", docs, "--out", ix, "--chunk-size", "50")
     resumed = json.loads(again.output[again.output.index("{"):])
     assert resumed["skipped"] == 3 and resumed["chunks_added"] == 0  # a rerun (or a resumed build) adds nothing
@@ -92,6 +93,7 @@ def test_eval_rag_vs_long_command(tmp_path, topics, tiny_llama_dir):
     assert summary["n_questions"] == 2 and summary["long_context"]["n"] == 2 and summary["max_context"] == 600
     assert [(r["chunk_size"], r["top_k"], r["n"]) for r in summary["rag"]] == [(64, 1, 2), (64, 4, 2)]
     assert (out / "rag_vs_long.png").exists() and "plot:" in res.output
+    assert "generating: " in res.output and "indexing chunk size 64: 1/1 docs" in res.output
     assert 0 <= res.output.index("estimate: 6 prompts") < res.output.index("| long context |")  # said first
     assert "empty answers" in res.output and summary["empty_answers"] <= summary["answers"] == 6
     run = json.loads((out / "run.json").read_text())
