@@ -314,6 +314,15 @@ CASES: list[Case] = [
     C("eval niah --haystack {missing_dir}", 2, "haystack"),
     C("eval niah --model {missing_dir}", 2, "not found"),
     C("eval rag-vs-long {qa_good} --model {missing_dir}", 2, "not found"),
+    # serve: option bounds and inputs are refused before the model loads
+    C("serve --port 70000", 2, "--port"),
+    C("serve --max-tokens-limit -1", 2, "--max-tokens-limit"),
+    C("serve --max-request-bytes 0", 2, "--max-request-bytes"),
+    C("serve --max-context -5", 2, "--max-context"),
+    C("serve --max-queue -1", 2, "--max-queue"),
+    C("serve --backend tgi", 2, "--backend"),
+    C("serve --index {missing_dir}", 2, "not an index directory"),
+    C("serve --model {missing_dir}", 2, "not found"),
     # --- rag, eval, serve (append above this line) ---------------------------------------------------------
 ]
 

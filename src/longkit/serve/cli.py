@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from pathlib import Path
 
 import typer
 
@@ -51,6 +52,8 @@ def register(app: typer.Typer) -> None:
 
         if backend not in ("hf", "vllm"):
             raise ConfigError(f"--backend {backend}: expected hf or vllm")
+        if index is not None and not (Path(index) / "manifest.json").is_file():
+            raise ConfigError(f"--index {index}: not an index directory (build one with `longkit rag index`)")
         if backend == "hf":
             from longkit.backends import make_backend
 
