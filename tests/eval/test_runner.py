@@ -45,6 +45,7 @@ def test_niah_cli_survives_sigkill_and_resumes(fast_model_dir, tmp_path):
 
     resumed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
+    assert f"niah: {len(done_before)}/42 samples" in resumed.stderr and "niah: 42/42 samples" in resumed.stderr
     rows = [json.loads(line) for line in results.read_text().splitlines()]
     keys = [r["key"] for r in rows]
     assert len(keys) == len(set(keys)) == 42
