@@ -173,3 +173,21 @@ BUILDERS.update({
                                                       lambda m: m.update(tuned={"token_budget": "lots"})),
     "index_no_segments_dir": lambda d: (lambda p: (__import__("shutil").rmtree(p / "segments"), p)[1])(_index(d)),
 })
+
+
+def _fifo(p: Path) -> Path:
+    import os
+
+    os.mkfifo(p)
+    return p
+
+
+def _broken_link(p: Path) -> Path:
+    p.symlink_to(p.parent / "link-target-that-does-not-exist.txt")
+    return p
+
+
+BUILDERS.update({
+    "fifo": lambda d: _fifo(d / "pipe.txt"),
+    "broken_link": lambda d: _broken_link(d / "dangling.txt"),
+})

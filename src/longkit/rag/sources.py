@@ -68,6 +68,8 @@ def list_sources(inputs: Sequence[str | Path], exclude: Path | None = None) -> l
         else:
             files = [p]
         for f in files:
+            if not f.is_file():  # a FIFO or device would block or never end
+                raise InputError(f"{f}: not a regular file")
             if not os.access(f, os.R_OK):
                 raise InputError(f"{f}: document is not readable (permission denied)")
         out.extend(files)
@@ -111,8 +113,8 @@ def resolve_document(row: dict, base: Path, where: str) -> str:
         p = base / p
     if not p.exists():
         raise InputError(f"{where}: document_path '{path}' not found")
-    if p.is_dir():
-        raise InputError(f"{where}: document_path '{path}' is a directory; expected a text file")
+    if not p.is_file():
+        raise InputError(f"{where}: document_path '{path}' is not a regular file; expected a text file")
     text = read_text_file(p)
     if not text.strip():
         raise InputError(f"{where}: document '{p}' is empty")
