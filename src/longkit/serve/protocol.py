@@ -50,9 +50,9 @@ class _Body(BaseModel):
     stream: bool = False
     stream_options: StreamOptions | None = None
     n: int = Field(1, ge=1, le=16)
-    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    temperature: float | None = Field(None, ge=0.0, le=2.0, allow_inf_nan=False)
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: int | None = Field(None, ge=-(2**63), le=2**64 - 1)  # what torch.manual_seed takes
     max_tokens: int | None = Field(None, ge=1)
     user: str | None = None  # an end-user id for the provider's abuse tracking; it changes nothing here
 
@@ -69,7 +69,7 @@ class CompletionBody(_Body):
 
     prompt: str | list[str]
     echo: bool = False
-    logprobs: int | None = Field(None, ge=0, le=5)
+    logprobs: int | None = Field(None, ge=0, le=5, strict=True)  # a count here, not the chat endpoint's boolean
 
 
 class TextPart(BaseModel):
@@ -114,11 +114,17 @@ def parse_body(raw: bytes, model: type[BaseModel]) -> Any:
             from None
     if not isinstance(data, dict):
         raise ApiError(400, "the request body must be a JSON object")
+    try:  # JSON may escape a lone UTF-16 surrogate ("\ud800"), which is no text a tokenizer can take
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError(400, "the request body contains an unpaired UTF-16 surrogate escape") from None
     try:
         body = model.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
+        # the deepest error says most (for `str | list[...]` fields, the list branch's item); union branch names
+        # ('str', 'list[str]') are not part of the parameter's path
+        err = max(exc.errors(), key=lambda e: len(e["loc"]))
+        loc = ".".join(str(p) for p in err["loc"] if p not in ("str", "int", "float", "bool") and "[" not in str(p))
         if err["type"] == "literal_error" and loc.endswith("role"):
             raise ApiError(400, f"{loc}: role must be 'system', 'user' or 'assistant' (got {err['input']!r})",
                            param=loc) from None
