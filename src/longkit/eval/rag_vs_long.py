@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -177,7 +176,7 @@ def run_rag_vs_long(
     n_rag = sum(1 for size in pending_sizes for it in items for k in top_ks
                 if f"{_setting_key(size, k)}|{it.id}" not in log)
     if long_jobs or n_rag:
-        est = estimate_run(backend, embedder, items, settings, long_jobs, pending_sizes, top_ks, n_rag, log)
+        est = estimate_run(backend, embedder, items, settings, long_jobs, pending_sizes, top_ks, log)
         if on_estimate is not None:
             on_estimate(est)
         if estimate_only:
@@ -244,7 +243,7 @@ def run_rag_vs_long(
 
 
 def estimate_run(backend: Backend, embedder: _Base, items: Sequence[QAItem], settings: RagSettings,
-                 long_jobs: Sequence[tuple], chunk_sizes: Sequence[int], top_ks: Sequence[int], n_rag: int,
+                 long_jobs: Sequence[tuple], chunk_sizes: Sequence[int], top_ks: Sequence[int],
                  log: ResultLog | None = None) -> dict[str, Any]:
     """Seconds the run will take, from a measured prefill of its longest prompt, a measured decode step and
     a measured embedding batch; an upper bound (every answer is counted at its full token budget)."""
@@ -264,10 +263,13 @@ def estimate_run(backend: Backend, embedder: _Base, items: Sequence[QAItem], set
                     lengths.append(min(room, base[it.id] + size * k))
     if not lengths:
         return {"prompts": 0, "seconds": 0.0}
-    longest_req = max(list(long_jobs), key=lambda j: tok.count(tok.render(j[2].request)))[2].request if long_jobs \
-        else next(iter(question_reqs.values()))
+    # The prefill is measured on the longest prompt there can be: a whole document cut to the window.
+    if long_jobs:
+        longest_req = max(long_jobs, key=lambda j: tok.count(tok.render(j[2].request)))[2].request
+    else:
+        longest_req = prepare_long(items[0].document, items[0].question, backend, settings).request
     short_req = min(question_reqs.values(), key=lambda r: tok.count(tok.render(r)))
-    n_long = tok.count(tok.render(longest_req)) if long_jobs else max(lengths)
+    n_long = tok.count(tok.render(longest_req))
     n_short = tok.count(tok.render(short_req))
 
     def timed(req: GenerationRequest, new: int) -> tuple[float, int]:

@@ -18,7 +18,6 @@ automatically when an index is reopened after an indexing run that did not finis
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Iterable, Sequence
