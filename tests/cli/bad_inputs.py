@@ -191,3 +191,8 @@ BUILDERS.update({
     "fifo": lambda d: _fifo(d / "pipe.txt"),
     "broken_link": lambda d: _broken_link(d / "dangling.txt"),
 })
+
+BUILDERS.update({
+    "suite_yaml": lambda d: _write(d / "suite.yaml", "models:\n  - {name: m, model: smollm2-135m-instruct}\n"
+                                   "lengths: [512]\ntasks: [niah_single_1]\nout: runs/suite\n"),
+})

@@ -325,6 +325,7 @@ CASES: list[Case] = [
     C("serve --backend tgi", 2, "--backend"),
     C("serve --index {missing_dir}", 2, "not an index directory"),
     C("serve --model {missing_dir}", 2, "not found"),
+    C("eval suite {suite_yaml} --out {a_file}", 2, "not a directory", ("a_file",)),
     # --- rag, eval, serve (append above this line) ---------------------------------------------------------
 ]
 

@@ -151,8 +151,12 @@ def suite(
     from longkit.errors import ConfigError
     from longkit.eval.suite import load_suite, run_suite, run_suite_parallel, write_suite_report
 
+    from longkit.io import output_dir
+
     overrides = {"out": out, "lengths": lengths, "samples": samples, "workers": workers}
     cfg = load_suite(config, overrides)
+    if not report_only:
+        output_dir(cfg.out, "--out" if out is not None else f"{config}: out")
     passthrough = [a for k, v in (("--out", out), ("--lengths", lengths), ("--samples", samples)) if v is not None
                    for a in (k, str(v))]
     if report_only:
