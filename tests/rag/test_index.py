@@ -164,3 +164,18 @@ def test_hnsw_matches_exact_and_reloads_without_rebuilding(tmp_path):
     w.delete(["d0"])  # deletion rebuilds the graph without the document
     assert all(w.chunk(r).doc_id != "d0" for r, _ in w.search(vecs[3], 20))
 
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garble"])
+def test_damaged_hnsw_graph_is_rebuilt_from_the_vectors(tmp_path, damage):
+    chunks, vecs = _docs(40, 5)
+    idx = VectorIndex.create(tmp_path / "h", EMB, kind="hnsw", ef_search=64)
+    idx.add(chunks, vecs, _hashes(chunks))
+    idx.save_graph()
+    q = vecs[7]
+    expected = idx.search(q, 5)
+    graph = tmp_path / "h" / "hnsw.faiss"
+    data = graph.read_bytes()
+    graph.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"\x00" * len(data))
+    again = VectorIndex.open(tmp_path / "h")  # derived data: rebuilt, not an error and not wrong results
+    assert again.search(q, 5) == expected

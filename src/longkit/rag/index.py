@@ -229,9 +229,16 @@ class VectorIndex:
 
         fpath = self.path / "hnsw.faiss"
         state = self.manifest.get("hnsw_state")
-        if fpath.exists() and state == self._fingerprint():
-            self._hnsw = faiss.read_index(str(fpath))
-        else:
+        size = self.manifest.get("hnsw_bytes")
+        self._hnsw = None
+        if fpath.is_file() and state == self._fingerprint() and (size is None or fpath.stat().st_size == size):
+            try:
+                self._hnsw = faiss.read_index(str(fpath))
+            except RuntimeError:  # a damaged graph file: it is derived data, so rebuild it from the vectors
+                self._hnsw = None
+            if self._hnsw is not None and (not hasattr(self._hnsw, "hnsw") or self._hnsw.ntotal != len(self._vectors)):
+                self._hnsw = None
+        if self._hnsw is None:
             self._hnsw = self._build_hnsw(self._vectors)
             if self.writable:
                 self._save_hnsw()
@@ -254,6 +261,7 @@ class VectorIndex:
         faiss.write_index(self._hnsw, str(tmp))
         os.replace(tmp, self.path / "hnsw.faiss")
         self.manifest["hnsw_state"] = self._fingerprint()
+        self.manifest["hnsw_bytes"] = (self.path / "hnsw.faiss").stat().st_size
         self._write_manifest()
 
     # ----- inspection ---------------------------------------------------------------------------
