@@ -195,4 +195,13 @@ BUILDERS.update({
 BUILDERS.update({
     "suite_yaml": lambda d: _write(d / "suite.yaml", "models:\n  - {name: m, model: smollm2-135m-instruct}\n"
                                    "lengths: [512]\ntasks: [niah_single_1]\nout: runs/suite\n"),
+    "suite_no_models": lambda d: _write(d / "s.yaml", "models: []\nlengths: [512]\ntasks: [niah_single_1]\n"),
+    "suite_no_tasks": lambda d: _write(d / "s.yaml", "lengths: [512]\ntasks: []\n"),
+    "suite_zero_samples": lambda d: _write(d / "s.yaml", "lengths: [512]\nsamples: 0\ntasks: [vt]\n"),
+    "suite_neg_length": lambda d: _write(d / "s.yaml", "lengths: [-512]\ntasks: [vt]\n"),
+    "suite_task_neg_length": lambda d: _write(d / "s.yaml", "tasks: [{name: vt, lengths: [0]}]\n"),
+    "suite_bad_option": lambda d: _write(d / "s.yaml", "lengths: [512]\ntasks: [{name: vt, options: {bogus: 1}}]\n"),
+    "suite_file_task_option": lambda d: _write(d / "s.yaml", "tasks: [{name: En.QA, options: {depths: [1]}}]\n"),
+    "suite_unknown_task": lambda d: _write(d / "s.yaml", "lengths: [512]\ntasks: [niah_single_9]\n"),
+    "suite_bad_workers": lambda d: _write(d / "s.yaml", "lengths: [512]\ntasks: [vt]\nworkers: 0\n"),
 })

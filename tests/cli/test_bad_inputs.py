@@ -326,6 +326,23 @@ CASES: list[Case] = [
     C("serve --index {missing_dir}", 2, "not an index directory"),
     C("serve --model {missing_dir}", 2, "not found"),
     C("eval suite {suite_yaml} --out {a_file}", 2, "not a directory", ("a_file",)),
+    C("eval suite {suite_no_models}", 2, "field 'models'"),
+    C("eval suite {suite_no_tasks}", 2, "field 'tasks'"),
+    C("eval suite {suite_zero_samples}", 2, "field 'samples'"),
+    C("eval suite {suite_neg_length}", 2, "field 'lengths.0'"),
+    C("eval suite {suite_task_neg_length}", 2, "lengths"),
+    C("eval suite {suite_bad_option}", 2, "unknown option 'bogus'"),
+    C("eval suite {suite_file_task_option}", 2, "unknown option 'depths'"),
+    C("eval suite {suite_unknown_task}", 2, "unknown task"),
+    C("eval suite {suite_bad_workers}", 2, "field 'workers'"),
+    C("eval suite {suite_yaml} --shard 3/2", 2, "--shard"),
+    C("eval fetch", 2, "name at least one task"),
+    C("eval fetch no_such_task", 2, "unknown task"),
+    C("eval fetch --suite {missing}", 2, "not found"),
+    C("eval niah --needle ''", 2, "needles"),
+    C("eval niah --question ' '", 2, "question"),
+    C("model min-base --head-dim 127 --length 4096", 2, "even integer"),
+    C("model min-base --head-dim 128 --length 1e15", 2, "--length"),
     # --- rag, eval, serve (append above this line) ---------------------------------------------------------
 ]
 

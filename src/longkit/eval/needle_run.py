@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -42,9 +42,9 @@ class NeedleRunConfig(BaseModel):
     template: str = "question-after"
     chat: bool | None = None
     answer_budget: int | None = Field(None, ge=1)  # None: the protocol's default (chatqa2: 32; gkamradt: 300)
-    needles: list[str] = Field(default_factory=lambda: [CHATQA2_NEEDLE])
-    question: str = CHATQA2_QUESTION
-    answers: list[str] = Field(default_factory=lambda: [CHATQA2_ANSWER])
+    needles: list[Annotated[str, Field(pattern=r"\S")]] = Field(default_factory=lambda: [CHATQA2_NEEDLE], min_length=1)
+    question: str = Field(CHATQA2_QUESTION, pattern=r"\S")
+    answers: list[Annotated[str, Field(pattern=r"\S")]] = Field(default_factory=lambda: [CHATQA2_ANSWER], min_length=1)
     key_digits: int = Field(5, ge=1, le=40)
     seed: int = 0
     batch_size: int = Field(1, ge=1)

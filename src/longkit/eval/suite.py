@@ -11,7 +11,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -30,7 +30,7 @@ class ModelEntry(BaseModel):
     backend: str = "hf"
     base_url: str | None = None
     tokenizer: str | None = None
-    max_context: int | None = None
+    max_context: int | None = Field(None, ge=16)
     batch_size: int = Field(1, ge=1)
     prefix_reuse: bool | None = None  # hf backend: reuse the KV cache of shared prompt prefixes
 
@@ -45,11 +45,11 @@ class TaskEntry(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str
-    lengths: list[int] | None = None
-    samples: int | None = None
+    name: str = Field(min_length=1)
+    lengths: list[Annotated[int, Field(ge=16)]] | None = Field(None, min_length=1)
+    samples: int | None = Field(None, ge=1)
     path: str | None = None
-    max_length: int | None = None
+    max_length: int | None = Field(None, ge=16)
     budget: int | None = Field(None, ge=0)  # official prompt truncation (tokens); 0 = fit the window only
     levels: list[str] | None = None
     options: dict[str, Any] = Field(default_factory=dict)
@@ -61,10 +61,10 @@ class SuiteConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = "suite"
-    models: list[ModelEntry] = Field(default_factory=lambda: [ModelEntry()])
-    tasks: list[TaskEntry]
-    lengths: list[int] = Field(default_factory=lambda: [4096])
-    samples: int | None = None  # per length for generated tasks; the first N rows for file tasks
+    models: list[ModelEntry] = Field(default_factory=lambda: [ModelEntry()], min_length=1)
+    tasks: list[TaskEntry] = Field(min_length=1)
+    lengths: list[Annotated[int, Field(ge=16)]] = Field(default_factory=lambda: [4096], min_length=1)
+    samples: int | None = Field(None, ge=1)  # per length for generated tasks; the first N rows for file tasks
     seed: int = 42
     chat: bool | None = None
     data: dict[str, str] = Field(default_factory=dict)  # infinitebench, longbench, scrolls, lveval, chatrag, squad, ...
@@ -186,13 +186,14 @@ def run_suite(cfg: SuiteConfig, backends: dict[str, Backend] | None = None, shar
               progress: bool = True, report: bool = True) -> dict[str, Any]:
     """Run this shard's (model, task) jobs; unless sharded, write the report; returns the suite summary."""
     from longkit.eval.runner import run_task
-    from longkit.eval.tasks.registry import make_task, registry, resolve_name
+    from longkit.eval.tasks.registry import check_options, make_task, registry, resolve_name
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    # unknown names fail the whole suite up front (a typo should not cost a long run)
+    # unknown names and options fail the whole suite up front (a typo should not cost a long run)
     for t in cfg.tasks:
         resolve_name(t.name)
+        check_options(t.name, t.options)
     k, n = shard
     mine = [j for i, j in enumerate(jobs(cfg)) if i % n == k]
     live: dict[int, Backend] = {}

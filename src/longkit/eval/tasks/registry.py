@@ -55,6 +55,34 @@ def _ruler(name: str) -> Callable[[dict[str, Any]], Task]:
     return make
 
 
+def accepted_options(name: str) -> set[str]:
+    """The `options:` keys a task reads (suite YAML); anything else is a typo to refuse."""
+    info = registry()[resolve_name(name)]
+    if info.name in ("niah", "passkey"):
+        import dataclasses
+
+        from longkit.eval.tasks.niah import NIAHConfig
+
+        return {f.name for f in dataclasses.fields(NIAHConfig)} - {"lengths", "seed", "chat"}
+    if info.benchmark == "RULER":
+        from longkit.eval.tasks.ruler import RULER_TASKS
+
+        return ({k for spec in RULER_TASKS.values() for k in spec} - {"task"}) | {
+            "num_needle_k", "num_needle_v", "num_needle_q", "tokens_to_generate"}
+    if info.benchmark == "ChatRAG Bench":
+        return {"num_ctx", "index"}
+    return set()
+
+
+def check_options(name: str, options: dict[str, Any] | None) -> None:
+    """Refuse task options the task does not read (a typo must not be silently ignored)."""
+    accepted = accepted_options(name)
+    unknown = sorted(set(options or {}) - accepted)
+    if unknown:
+        known = ", ".join(sorted(accepted)) if accepted else "none"
+        raise ConfigError(f"task {name}: options: unknown option '{unknown[0]}' (this task accepts: {known})")
+
+
 def _needle(name: str) -> Callable[[dict[str, Any]], Task]:
     def make(s: dict[str, Any]) -> Task:
         from longkit.eval.tasks.niah import NIAHConfig, NIAHTask, PasskeyTask
@@ -207,4 +235,5 @@ def resolve_name(name: str) -> str:
 
 def make_task(name: str, settings: dict[str, Any]) -> Task:
     """Build a registered task from suite settings (lengths, samples, seed, data paths, options)."""
+    check_options(name, settings.get("options"))
     return registry()[resolve_name(name)].factory(settings)
