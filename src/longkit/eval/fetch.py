@@ -90,13 +90,15 @@ def sources() -> dict[str, DataSource]:
 
 
 def source_of(task: str) -> DataSource:
-    """The official source of a registered task (ConfigError for generated tasks)."""
-    from longkit.eval.tasks.registry import resolve_name
+    """The official source of a task, by its registered name (ConfigError for generated or unknown tasks).
 
-    name = resolve_name(task)
-    if name not in sources():
-        raise ConfigError(f"task '{name}' is generated, it has no data to fetch")
-    return sources()[name]
+    Names are canonical here (the registry and `eval fetch` resolve aliases first), so this module does not
+    import the registry, which imports it.
+    """
+    if task not in sources():
+        raise ConfigError(f"task '{task}' has no official data to fetch (a generated task, or not a registered "
+                          "name: `longkit eval list` shows them)")
+    return sources()[task]
 
 
 def hub_cache() -> Path:
@@ -221,9 +223,7 @@ def _converted(src: DataSource, parquet: Path) -> Path:
 
 def fetch(task: str, allow_download: bool = True) -> Path:
     """The local path a task reads (a file, or LV-Eval's directory), downloaded into the hub cache if missing."""
-    from longkit.eval.tasks.registry import resolve_name
-
-    name = resolve_name(task)
+    name = task
     src = source_of(name)
     path = _download(name, src, allow_download)
     if src.convert:
