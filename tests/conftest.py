@@ -57,3 +57,19 @@ def tiny_backend(tiny_llama_dir):
     from longkit.backends.hf import HFBackend
 
     return HFBackend.from_name(str(tiny_llama_dir), batch_size=4)
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """The bundled sentence-transformers embedder."""
+    from longkit.rag.embed import load_embedder
+
+    return load_embedder("all-minilm-l6-v2")
+
+
+@pytest.fixture(scope="session")
+def topics():
+    """A few short topics of Python's language reference."""
+    from pydoc_data.topics import topics as t
+
+    return {k: t[k].strip()[:700] for k in ("assert", "pass", "break", "continue", "del", "global", "while")}

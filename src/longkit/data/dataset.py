@@ -175,20 +175,25 @@ class PackedDataset(_Base):
             return self._iter_sequences(worker, num_workers)
         return self._iter_documents(worker, num_workers)
 
-    def _iter_sequences(self, worker: int, num_workers: int) -> Iterator[dict[str, Any]]:
-        rank, world = self._rank_world()
-        st = self._resume
-        self._resume = None
-        if st is not None and st.get("shard", "document") != "sequence":
-            raise ConfigError("dataset state was saved in 'document' shard mode; resume it with shard='document'")
-        epoch, pos, start = (st["epoch"], st["pos"], st["seq"]) if st else (0, 0, 0)
-        cur = _Cursor(self, 0, 1, epoch, pos)
+    def _restart(self, st: dict[str, Any] | None, part: int, parts: int) -> tuple[Any, Any, Packer]:
+        """A document cursor, the pending piece and a fresh packer at a saved state (or at the start)."""
+        cur = _Cursor(self, part, parts, st["epoch"] if st else 0, st["pos"] if st else 0)
         pending = None
         if st and st["pending"]:
             pending = cur.piece(*st["pending"])
             cur.last = (st["pending"][0], st["pending"][1])
         packer = Packer(self.seq_len, self.transform, self.separator, self.pad_id, self.overflow, self.intra_doc)
         self.stats = packer.stats
+        return cur, pending, packer
+
+    def _iter_sequences(self, worker: int, num_workers: int) -> Iterator[dict[str, Any]]:
+        rank, world = self._rank_world()
+        st = self._resume
+        self._resume = None
+        if st is not None and st.get("shard", "document") != "sequence":
+            raise ConfigError("dataset state was saved in 'document' shard mode; resume it with shard='document'")
+        start = st["seq"] if st else 0
+        cur, pending, packer = self._restart(st, 0, 1)
         B, group = self.batch_size, self.batch_size * world
 
         def position(seq: int) -> dict[str, Any]:
@@ -235,14 +240,8 @@ class PackedDataset(_Base):
         if st is not None and (st["worker"] != [g, n_global]):
             raise ConfigError(f"dataset state was saved by global worker {st['worker'][0]} of {st['worker'][1]}, "
                               f"cannot resume it as worker {g} of {n_global} (keep world size and num_workers)")
-        epoch, pos, seq = (st["epoch"], st["pos"], st["seq"]) if st else (0, 0, 0)
-        cur = _Cursor(self, g, n_global, epoch, pos)
-        pending = None
-        if st and st["pending"]:
-            pending = cur.piece(*st["pending"])
-            cur.last = (st["pending"][0], st["pending"][1])
-        packer = Packer(self.seq_len, self.transform, self.separator, self.pad_id, self.overflow, self.intra_doc)
-        self.stats = packer.stats
+        seq = st["seq"] if st else 0
+        cur, pending, packer = self._restart(st, g, n_global)
         while True:
             rng = np.random.default_rng([self.seed, g, n_global, seq])
             pieces, plans, pending, exhausted = packer.fill(pending, cur, rng)
