@@ -100,23 +100,27 @@ def is_main_process() -> bool:
 def check_launch(spec: TrainSpec, seq_len: int, where: str, streaming: bool, dataset: Any = None) -> None:
     """Refuse, before any work, what this launch cannot run: GPU-only paths on CPU, bad CP sizes, workers
     over a stream that cannot resume."""
-    from longkit.errors import ConfigError
-
     import os
 
+    from longkit.errors import ConfigError
+    from longkit.train.launch import is_single_cpu_launch, parent_cmdline, relaunch_as_ranks, requested_processes
+
     world, cp = world_size(), spec.context_parallel_size
-    if os.environ.get("ACCELERATE_USE_CPU", "").lower() == "true" and "MASTER_ADDR" in os.environ \
-            and "WORLD_SIZE" not in os.environ and "PMI_SIZE" not in os.environ:
-        # accelerate's --cpu launcher starts several processes only through mpirun; without it one process
-        # would silently train alone (a different run from the one asked for).
-        raise ConfigError("launch: `accelerate launch --cpu --num_processes N` starts one process without mpirun; "
-                          "use `accelerate launch --config_file configs/accelerate/cpu-ddp.yaml` or `torchrun "
-                          "--nproc_per_node N -m longkit ...`")
-    if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() in ("1", "true") and not has_cuda():
-        # accelerate (1.15) turns FSDP on only for GPU-class process groups; on CPU (gloo) it would quietly
-        # train plain DDP instead, so say so rather than run something else than asked.
-        raise ConfigError("launch: FSDP through accelerate is GPU-only (on CPU it would silently run DDP); use "
-                          "configs/accelerate/cpu-ddp.yaml on CPU")
+    if is_single_cpu_launch():
+        # accelerate's --cpu launcher started this one process and left the other ranks to mpirun: start the
+        # ranks here (torch.distributed.run, gloo) rather than train alone, a different run from the one asked for.
+        n = requested_processes(parent_cmdline())
+        if n is None:
+            raise ConfigError("launch: `accelerate launch --cpu` with several processes needs mpirun, and the number "
+                              "of processes could not be read; use `accelerate launch --config_file "
+                              "configs/accelerate/cpu-ddp.yaml` or `torchrun --nproc_per_node N -m longkit ...`")
+        if n > 1:
+            raise SystemExit(relaunch_as_ranks(n))
+    if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() in ("1", "true") and not has_cuda() \
+            and os.environ.get("FSDP_VERSION", "1") != "2":
+        # On CPU longkit runs FSDP2 (torch's fully_shard over gloo); FSDP1 needs a GPU device per rank.
+        raise ConfigError("launch: FSDP on CPU needs FSDP2: set fsdp_config.fsdp_version: 2 in the accelerate "
+                          "config (configs/accelerate/cpu-fsdp.yaml)")
     if cp > 1:
         if not has_cuda():
             raise ConfigError(f"{where}: field 'train.context_parallel_size': context parallelism is GPU-only (torch's "
@@ -162,6 +166,24 @@ def load_trainable(model: str, spec: TrainSpec) -> tuple[Any, Any]:
     return m, tok
 
 
+def save_final(trainer: Any, final: Path) -> None:
+    """Full weights in final/, loadable by from_pretrained. Every rank calls it (FSDP gathers the shards);
+    only the main process writes. The Trainer's own save_model writes nothing under FSDP's sharded
+    state-dict type (the type resumable checkpoints need), so the full state dict is gathered here."""
+    plugin = getattr(trainer.accelerator.state, "fsdp_plugin", None)
+    if trainer.is_fsdp_enabled and plugin is not None and "FULL_STATE_DICT" not in str(plugin.state_dict_type):
+        state = trainer.accelerator.get_state_dict(trainer.model_wrapped)
+        seen: set[int] = set()
+        for name, p in trainer.model.named_parameters(remove_duplicate=False):
+            if id(p) in seen:  # a tied weight (lm_head = embeddings) is stored once, as save_pretrained does
+                state.pop(name, None)
+            seen.add(id(p))
+        if trainer.args.process_index == 0:
+            trainer._save(str(final), state_dict=state)
+        return
+    trainer.save_model(str(final))
+
+
 def fit(model: Any, tok: Any, dataset: Any, collator: Any, spec: TrainSpec, out: Path, resume: bool,
         streaming: bool, summary_extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train with LongkitTrainer (resuming from the last complete checkpoint), save final/, write summary.json."""
@@ -186,7 +208,7 @@ def fit(model: Any, tok: Any, dataset: Any, collator: Any, spec: TrainSpec, out:
     result = trainer.train(resume_from_checkpoint=ckpt)
     wall = time.time() - t0
     final = out / "final"
-    trainer.save_model(str(final))  # every rank calls it (FSDP gathers); only the main process writes
+    save_final(trainer, final)
     if args.process_index == 0:
         tok.save_pretrained(final)
     trainer.accelerator.wait_for_everyone()  # the next stage loads final/ on every rank

@@ -30,6 +30,13 @@ class LongkitTrainer(Trainer):
         self._data_state: dict[str, Any] | None = None
         self._micro: list[float] = []
 
+    def create_accelerator_and_postprocess(self) -> None:
+        super().create_accelerator_and_postprocess()
+        from longkit.train.launch import cpu_fsdp_requested
+
+        if cpu_fsdp_requested():
+            enable_cpu_fsdp(self)
+
     def get_train_dataloader(self) -> Any:
         """Plain DataLoader for the self-sharding stream; map-style datasets use the Trainer's own."""
         from longkit.train.collate import StatefulStream
@@ -86,6 +93,24 @@ class LongkitTrainer(Trainer):
             self.accelerator.wait_for_everyone()  # every rank's part (its RNG state) is on disk before the mark
             if self.args.process_index == 0:
                 _atomic_json(ckpt / DONE_MARK, {"step": self.state.global_step})
+
+
+def enable_cpu_fsdp(trainer: Trainer) -> None:
+    """FSDP2 over gloo on CPU. accelerate (1.15) only turns FSDP on for GPU-class process groups and leaves a
+    CPU launch as plain DDP, although torch's `fully_shard` shards over gloo; so the launch's FSDP plugin
+    (read from the FSDP_* variables `accelerate launch` sets) is put on the CPU state here, and accelerate's
+    own FSDP2 path does the rest (wrapping, sharded checkpoints, full-weight save)."""
+    from accelerate.state import PartialState
+    from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
+
+    plugin = FullyShardedDataParallelPlugin()
+    if plugin.fsdp_version != 2:
+        raise LongkitError("launch: FSDP on CPU needs FSDP2 (fsdp_version: 2 in the accelerate config)")
+    state = trainer.accelerator.state
+    state.distributed_type = DistributedType.FSDP
+    PartialState._shared_state["distributed_type"] = DistributedType.FSDP  # as accelerate's GPU path records it
+    state.fsdp_plugin = plugin
+    trainer.is_fsdp_enabled = True
 
 
 def _atomic_json(path: Path, obj: Any) -> None:
