@@ -291,6 +291,9 @@ def test_bad_launches_fail_in_one_line(tiny, corpus, tmp_path):
     line = _error_line([longkit, "train", "cpt", str(_cpt_yaml(tiny, corpus, tmp_path / "fsdp"))],
                        env={"ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "1"})
     assert "FSDP on CPU needs FSDP2" in line and "cpu-fsdp.yaml" in line
+    line = _error_line([longkit, "train", "cpt", str(_cpt_yaml(tiny, corpus, tmp_path / "fsdp"))],
+                       env={"ACCELERATE_USE_DEEPSPEED": "true"})
+    assert "DeepSpeed through accelerate is GPU-only" in line
     assert not (tmp_path / "fsdp").exists()
 
 

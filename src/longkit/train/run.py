@@ -121,6 +121,10 @@ def check_launch(spec: TrainSpec, seq_len: int, where: str, streaming: bool, dat
         # On CPU longkit runs FSDP2 (torch's fully_shard over gloo); FSDP1 needs a GPU device per rank.
         raise ConfigError("launch: FSDP on CPU needs FSDP2: set fsdp_config.fsdp_version: 2 in the accelerate "
                           "config (configs/accelerate/cpu-fsdp.yaml)")
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() in ("1", "true") and not has_cuda():
+        # accelerate turns DeepSpeed on only off the CPU; this launch would quietly train plain DDP.
+        raise ConfigError("launch: DeepSpeed through accelerate is GPU-only (on CPU it would silently run DDP); "
+                          "for sharded training on CPU use configs/accelerate/cpu-fsdp.yaml")
     if cp > 1:
         if not has_cuda():
             raise ConfigError(f"{where}: field 'train.context_parallel_size': context parallelism is GPU-only (torch's "
