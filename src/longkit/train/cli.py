@@ -31,10 +31,13 @@ def cpt(
     from longkit.train.config import CPTConfig, load_train_config
     from longkit.train.cpt import run_cpt
 
+    from longkit.train.run import end_distributed
+
     cfg = load_train_config(CPTConfig, config)
     if max_steps is not None:
         cfg.train.max_steps = max_steps
     _print(run_cpt(cfg, where=config, resume=False if no_resume else None))
+    end_distributed()
 
 
 @app.command("sft")
@@ -45,10 +48,12 @@ def sft(
     max_steps: int = typer.Option(None, "--max-steps", help="Override train.max_steps for every stage."),
 ) -> None:
     """ChatQA-style instruction tuning: stages in order, answer-only loss, packed without cross-sample attention."""
+    from longkit.train.run import end_distributed
     from longkit.train.sft import sft_from_file
 
     for s in sft_from_file(config, stage=stage, max_steps=max_steps):
         _print(s)
+    end_distributed()
 
 
 @app.command("recipe")
@@ -60,5 +65,8 @@ def recipe(
     """Run a whole recipe: RoPE extension -> continued pretraining -> staged SFT."""
     from longkit.train.recipe import run_recipe
 
+    from longkit.train.run import end_distributed
+
     rep = run_recipe(config, only=only)
     typer.echo(json.dumps(rep["timings_s"]))
+    end_distributed()

@@ -97,6 +97,16 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def end_distributed() -> None:
+    """Leave the process group cleanly at the end of a command: every rank waits for the others, then the group
+    is destroyed (a gloo group left to interpreter exit can abort a rank, failing a finished launch)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def check_launch(spec: TrainSpec, seq_len: int, where: str, streaming: bool, dataset: Any = None) -> None:
     """Refuse, before any work, what this launch cannot run: GPU-only paths on CPU, bad CP sizes, workers
     over a stream that cannot resume."""
