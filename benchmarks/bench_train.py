@@ -120,10 +120,11 @@ def main() -> None:
             for seq in lengths:
                 try:
                     results.append(run_one(a.model, seq, attn, ckpt, a.steps, out))
+                    print(json.dumps(results[-1]), flush=True)
                 except torch.cuda.OutOfMemoryError:
                     notes.append(f"OOM at {seq} ({attn}, checkpointing={ckpt})")
                     torch.cuda.empty_cache()
-                print(json.dumps(results[-1]) if results else notes[-1], flush=True)
+                    print(notes[-1], flush=True)
             if cuda and not a.lengths:  # longest length that fits: keep doubling past 32K
                 seq = lengths[-1] * 2
                 while True:
