@@ -30,7 +30,6 @@ def cpt(
     """Continued pretraining on the streaming packed dataset (plain / CIP / UtK), resumable."""
     from longkit.train.config import CPTConfig, load_train_config
     from longkit.train.cpt import run_cpt
-
     from longkit.train.run import end_distributed
 
     cfg = load_train_config(CPTConfig, config)
@@ -64,7 +63,6 @@ def recipe(
 ) -> None:
     """Run a whole recipe: RoPE extension -> continued pretraining -> staged SFT."""
     from longkit.train.recipe import run_recipe
-
     from longkit.train.run import end_distributed
 
     rep = run_recipe(config, only=only)
