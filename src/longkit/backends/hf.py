@@ -115,8 +115,8 @@ class HFBackend:
                     cache = cache if cache is not None else DynamicCache()
                     chunk = torch.tensor([ids[shared:len(ids) - 1]], dtype=torch.long, device=device)
                     pos = torch.arange(shared, len(ids) - 1, device=device).unsqueeze(0)
-                    self.model(input_ids=chunk, past_key_values=cache, use_cache=True, position_ids=pos,
-                               cache_position=pos[0])
+                    self.model(input_ids=chunk, use_cache=True, position_ids=pos, cache_position=pos[0],
+                               **{self._cache_kwarg(): cache})
             self.reused_tokens += shared
             prev_ids, prev_cache = ids, cache
             gen_cache = copy.deepcopy(cache) if cache is not None else None
@@ -176,6 +176,13 @@ class HFBackend:
                 tops = [list(zip(i, v)) for i, v in zip(indices.tolist(), values.tolist())]
         return list(zip(chosen, tops))
 
+    def _cache_kwarg(self) -> str:
+        """The name transformers gives the KV-cache argument: `cache` from 5.x (where `past_key_values` is
+        deprecated, to be removed from forward in 5.40), `past_key_values` before."""
+        import inspect
+
+        return "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+
     def _generate_batch(self, batch_ids: list[list[int]], req: GenerationRequest,
                         past_key_values: Any = None) -> list[tuple[str, int, bool]]:
         import torch
@@ -204,7 +211,7 @@ class HFBackend:
             gen_kwargs["stop_strings"] = list(req.stop)
             gen_kwargs["tokenizer"] = self.hf_tokenizer
         if past_key_values is not None:
-            gen_kwargs["past_key_values"] = past_key_values
+            gen_kwargs[self._cache_kwarg()] = past_key_values
         with torch.inference_mode():
             out = self.model.generate(input_ids=input_ids.to(device), attention_mask=attention.to(device), **gen_kwargs)
         eos = self.model.generation_config.eos_token_id
