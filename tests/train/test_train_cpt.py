@@ -233,6 +233,20 @@ def test_cpt_bad_configs(cpt_model, corpus_dir, tmp_path):
     cfg.seq_len = 1024
     with pytest.raises(ConfigError, match="exceeds the model's max_position_embeddings 256"):
         run_cpt(cfg)
+    # Checked from the config alone, before the RoPE-extended copy is written under out/.
+    from longkit.train.config import ExtendSpec
+
+    cfg = _cfg(cpt_model, corpus_dir, tmp_path / "f")
+    cfg.extend = ExtendSpec(method="abf", base=1e6, max_length=512)
+    cfg.corpus = str(tmp_path / "nowhere")
+    with pytest.raises(ConfigError, match="field 'corpus': no tokenized corpus"):
+        run_cpt(cfg)
+    cfg = _cfg(cpt_model, corpus_dir, tmp_path / "f")
+    cfg.extend = ExtendSpec(method="abf", base=1e6, max_length=512)
+    cfg.seq_len = 1024
+    with pytest.raises(ConfigError, match="seq_len 1024 exceeds extend.max_length 512"):
+        run_cpt(cfg)
+    assert not (tmp_path / "f").exists()
     cfg = _cfg(cpt_model, corpus_dir, tmp_path / "d", context_parallel_size=2)
     with pytest.raises(ConfigError, match="train.context_parallel_size': context parallelism is GPU-only"):
         run_cpt(cfg)

@@ -81,15 +81,21 @@ def ensure_utk_tokens(model: Any, tok: Any, dcfg: Any, add: bool, where: str, se
     return n
 
 
-def build_dataset(cfg: CPTConfig, dcfg: Any, tok: Any, where: str) -> Any:
-    """The streaming PackedDataset for this run (cycling epochs, so max_steps decides the length)."""
-    from longkit.data.dataset import PackedDataset
-
+def corpus_dir(cfg: CPTConfig, dcfg: Any, where: str) -> Path:
+    """The tokenized corpus this run reads; an error naming the field when it has not been built."""
     corpus = Path(cfg.corpus) if cfg.corpus else Path(dcfg.out) / "corpus"
     if not (corpus / "offsets.npy").exists():
         field = "corpus" if cfg.corpus else "data.out"
         raise ConfigError(f"{where}: field '{field}': no tokenized corpus at {corpus} "
                           "(run `longkit data build DATA_CONFIG` first)")
+    return corpus
+
+
+def build_dataset(cfg: CPTConfig, dcfg: Any, tok: Any, where: str) -> Any:
+    """The streaming PackedDataset for this run (cycling epochs, so max_steps decides the length)."""
+    from longkit.data.dataset import PackedDataset
+
+    corpus = corpus_dir(cfg, dcfg, where)
     # Sequence sharding: N processes x batch B train on exactly the stream one process with batch B and
     # gradient accumulation N would see (the Trainer sets rank, world size and batch size at load time).
     return PackedDataset.from_config(dcfg, tok, corpus=str(corpus), epochs=None, shard="sequence")
@@ -105,6 +111,11 @@ def run_cpt(cfg: CPTConfig, where: str = "config", resume: bool | None = None) -
     if cfg.train.context_parallel_size > 1 and dcfg.intra_doc_attention:
         raise ConfigError(f"{where}: intra_doc_attention cannot be combined with train.context_parallel_size > 1 "
                           "(torch's context parallel attends causally over the whole sequence)")
+    # What the config alone can tell is checked before the RoPE-extended copy is written.
+    corpus_dir(cfg, dcfg, where)
+    if cfg.extend is not None and dcfg.seq_len > cfg.extend.max_length:
+        raise ConfigError(f"{where}: seq_len {dcfg.seq_len} exceeds extend.max_length {cfg.extend.max_length}; "
+                          "raise extend.max_length to at least the training length")
     src = prepare_model(cfg, where)
     model, tok = load_trainable(src, cfg.train)
     check_fsdp_wrappable(model, where)
