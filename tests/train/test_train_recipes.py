@@ -64,6 +64,12 @@ def test_recipe_runs_extend_cpt_sft_on_tiny_model(trained_tokenizer, tmp_path, m
                 "stages": [{"name": "s1", "blend": [{"path": "runs/r/inputs/sft-inst.jsonl", "weight": 1}],
                             "num_samples": 16}]},
     }
+    # A typo in the sft section is reported before the cpt section runs (nothing is written).
+    typo = {**recipe, "sft": {**recipe["sft"], "trian": {"max_steps": 2}}}
+    (tmp_path / "typo.yaml").write_text(yaml.safe_dump(typo))
+    with pytest.raises(ConfigError, match=r"typo.yaml: sft: field 'trian'"):
+        run_recipe(tmp_path / "typo.yaml")
+    assert not (tmp_path / "runs").exists()
     (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
     rep = run_recipe(tmp_path / "r.yaml")
     ext = json.loads((tmp_path / "runs/r/cpt/extended/config.json").read_text())

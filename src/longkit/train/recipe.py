@@ -104,11 +104,18 @@ def run_recipe(path: str | Path, only: str | None = None) -> dict[str, Any]:
     if not isinstance(raw.get("out", ""), str):
         raise ConfigError(f"{where}: field 'out': expected a directory path")
     out = Path(raw.get("out", "runs/recipe"))
+    if raw.get("prepare") and raw["prepare"] != "python-docs":
+        raise ConfigError(f"{where}: field 'prepare': unknown value '{raw['prepare']}' (python-docs)")
+    # Both sections are checked before any work: a typo in sft must not wait for a long cpt to finish.
+    if "cpt" in todo:
+        validate(CPTConfig, {"out": str(out / "cpt"), **raw["cpt"]}, source=f"{where}: cpt")
+    if "sft" in todo:
+        cpt_raw = raw["cpt"] if isinstance(raw.get("cpt"), dict) else {}
+        sft_model = raw["sft"].get("model", str(Path(cpt_raw.get("out", out / "cpt")) / "final"))
+        validate(SFTConfig, {"out": str(out / "sft"), **raw["sft"], "model": sft_model}, source=f"{where}: sft")
     report: dict[str, Any] = {"recipe": where, "timings_s": {}}
     t_all = time.time()
     if raw.get("prepare"):
-        if raw["prepare"] != "python-docs":
-            raise ConfigError(f"{where}: field 'prepare': unknown value '{raw['prepare']}' (python-docs)")
         prepare_python_docs(out / "inputs")
     cpt_final = None
     if "cpt" in raw and only in (None, "cpt"):
