@@ -103,6 +103,12 @@ def test_sft_bad_configs(sft_model, sft_files, tmp_path):
     cfg.stages[0].blend[0].path = str(tmp_path / "missing.jsonl")
     with pytest.raises(ConfigError, match=r"stage 'stage1' blend\[0\] field 'path': dataset not found"):
         run_sft(cfg)
+    # A later stage's missing data is reported before the first stage trains.
+    cfg = _sft_cfg(sft_model, sft_files, tmp_path / "y")
+    cfg.stages[-1].blend[0].path = str(tmp_path / "missing.jsonl")
+    with pytest.raises(ConfigError, match=rf"stage '{cfg.stages[-1].name}' blend\[0\] field 'path': dataset not found"):
+        run_sft(cfg)
+    assert len(cfg.stages) > 1 and not (tmp_path / "y").exists()
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: m\nout: o\nstages:\n  - name: s\n    blend:\n      - {path: a.jsonl, wieght: 1}\n")
     with pytest.raises(ConfigError, match=r"bad.yaml: field 'stages.0.blend.0.wieght'"):

@@ -77,17 +77,21 @@ class PackedRows(torch.utils.data.Dataset):
         return self.rows[i]
 
 
+def check_blend_files(stage: StageSpec, where: str) -> None:
+    """Every dataset a stage blends exists (an error naming the stage, the blend entry and the path)."""
+    for i, item in enumerate(stage.blend):
+        if not Path(item.path).is_file():
+            raise ConfigError(f"{where}: stage '{stage.name}' blend[{i}] field 'path': dataset not found: {item.path}")
+
+
 def build_stage_dataset(cfg: SFTConfig, stage: StageSpec, tokenizer: Any, where: str
                         ) -> tuple[PackedRows, dict[str, Any]]:
     """Tokenize, blend and pack one stage's datasets; returns the dataset and a blend report."""
     from longkit.sft.blend import plan_blend
 
     items = [b.model_dump() for b in stage.blend]
-    data = []
-    for i, it in enumerate(items):
-        if not Path(it["path"]).is_file():
-            raise ConfigError(f"{where}: stage '{stage.name}' blend[{i}] field 'path': dataset not found: {it['path']}")
-        data.append(load_sft_rows(it["path"], tokenizer, cfg.system))
+    check_blend_files(stage, where)
+    data = [load_sft_rows(it["path"], tokenizer, cfg.system) for it in items]
     order, parts = plan_blend(items, [len(d) for d in data], stage.num_samples, seed=cfg.train.seed,
                               where=f"{where}: stage '{stage.name}' blend")
     seq_len = stage.seq_len or cfg.seq_len
@@ -117,6 +121,10 @@ def run_sft(cfg: SFTConfig, where: str = "config", only_stage: str | None = None
         raise ConfigError(f"{where}: field 'stages': stage names must be unique, got {names}")
     if only_stage is not None and only_stage not in names:
         raise ConfigError(f"{where}: no stage named '{only_stage}' (stages: {', '.join(names)})")
+    for stage in cfg.stages:  # every stage's data is there before the first stage trains
+        if only_stage is not None and stage.name != only_stage:
+            continue
+        check_blend_files(stage, where)
     src = cfg.model
     results = []
     for stage in cfg.stages:
