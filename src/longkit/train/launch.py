@@ -39,6 +39,11 @@ def requested_processes(cmdline: list[str]) -> int | None:
     if "launch" not in cmdline:
         return None
     rest = cmdline[cmdline.index("launch") + 1:]
+    import logging
+
+    quiet = logging.getLogger("accelerate.commands.launch")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # accelerate already printed its defaults warning when it launched this process
     try:
         from accelerate.commands.launch import _validate_launch_command, launch_command_parser
 
@@ -48,6 +53,8 @@ def requested_processes(cmdline: list[str]) -> int | None:
         args, _, _ = _validate_launch_command(args)
     except (Exception, SystemExit):  # not a launch line accelerate itself can read
         return None
+    finally:
+        quiet.setLevel(level)
     n = getattr(args, "num_processes", None)
     return int(n) if n else None
 
