@@ -84,6 +84,7 @@ CASES: list[Case] = [
     C("data inspect {zero_npz}", 2, "empty file (0 bytes)"),
     C("data inspect {single_npy}", 2, "a single .npy array"),
     C("data inspect {text_npz}", 2, "not a longkit data shard"),
+    C("data inspect {qa_jsonl}", 2, "not a longkit data shard (expected an .npz written by `longkit data build`"),
     C("data inspect {missing}", 2, "shard not found"),
     C("data inspect {empty_dir}", 2, "got a directory"),
     C("data inspect {shard_flipped} --verify", 2, "shard-00001.npz: shard is damaged (SHA-256", ("shard_flipped",)),

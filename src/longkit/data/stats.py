@@ -135,12 +135,19 @@ def read_shard(path: str | Path, verify: bool = False) -> list[dict[str, Any]]:
 
     path = Path(path)
     if path.is_dir():
-        raise InputError(f"{path}: expected a shard file (.npz), got a directory")
+        shards = sorted((path / "shards").glob("*.npz")) or sorted(path.glob("*.npz"))
+        hint = f" (e.g. {shards[0]})" if shards else ""
+        raise InputError(f"{path}: expected a shard file (.npz), got a directory{hint}")
     if not path.is_file():
         raise InputError(f"{path}: shard not found")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file (0 bytes); expected a shard written by `longkit data build`")
     check_shard(path, verify=verify)
+    with open(path, "rb") as fh:
+        magic = fh.read(6)
+    if not magic.startswith(b"PK") and magic != b"\x93NUMPY":  # neither a (possibly damaged) .npz nor a .npy
+        raise InputError(f"{path}: not a longkit data shard (expected an .npz written by `longkit data build`, "
+                         "under <out>/shards/)")
     try:
         z = np.load(path, allow_pickle=False)
         if not isinstance(z, np.lib.npyio.NpzFile):
