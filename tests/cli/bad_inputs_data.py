@@ -96,6 +96,8 @@ DATA_BUILDERS: dict[str, Callable[[Path], Path]] = {
     "data_seq_text": lambda d: _data(d, "seq-text", "seq_len: long"),
     "data_no_sources": lambda d: _data(d, "no-sources", "sources: []\nseq_len: 64", corpus=False),
     "data_sources_str": lambda d: _data(d, "sources-str", "sources: corpus.jsonl\nseq_len: 64"),
+    "data_source_twice": lambda d: _data(d, "src-twice", f"sources: [{d / 'corpus.jsonl'}, {{path: {d / 'corpus.jsonl'}}}]"
+                                                       "\nseq_len: 64"),
     "data_source_missing": lambda d: _data(d, "src-missing", f"sources: [{d / 'nowhere.jsonl'}]\nseq_len: 64"),
     "data_source_empty": lambda d: (_write(d / "empty.jsonl", b""),
                                     _data(d, "src-empty", f"sources: [{d / 'empty.jsonl'}]\nseq_len: 64"))[1],

@@ -41,6 +41,7 @@ CASES: list[Case] = [
     C("train cpt {missing}", 2, "not found"),
     # data build: configs and sources
     C("data build {data_seq_1e12}", 2, "field 'seq_len': expected an integer"),
+    C("data build {data_source_twice}", 2, "field 'sources[1]': the same source as sources[0]"),
     C("data build {data_seq_big}", 2, "field 'seq_len': must be in [16,"),
     C("data build {data_seq_float}", 2, "field 'seq_len': expected an integer"),
     C("data build {data_seq_neg}", 2, "field 'seq_len': must be in"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -152,6 +153,13 @@ def data_config_from_dict(data: dict[str, Any], where: str = "config") -> DataCo
     cfg.utk = _build(UtKConfig, base, f"{where}: utk")
     cfg.upsample = _build(UpsampleConfig, up, f"{where}: upsample") if up is not None else UpsampleConfig(enabled=False)
     cfg.sources = [SourceSpec.from_obj(s, f"{where}: sources[{i}]") for i, s in enumerate(srcs)]
+    seen: dict[tuple, int] = {}
+    for i, s in enumerate(cfg.sources):
+        key = (os.path.normpath(s.path), s.type, s.split, s.name, s.text_field)
+        if key in seen:
+            raise ConfigError(f"{where}: field 'sources[{i}]': the same source as sources[{seen[key]}] ({s.path}); its "
+                              "documents would be read twice (list it once; per-source weights are 'upsample.mix')")
+        seen[key] = i
     b = cfg.upsample.buckets
     if not b or any(x < 0 for x in b) or any(y <= x for x, y in zip(b, b[1:])):
         raise ConfigError(f"{where}: field 'upsample.buckets': expected increasing token counts >= 0, got {b}")
