@@ -196,6 +196,9 @@ BUILDERS.update({
     "suite_yaml": lambda d: _write(d / "suite.yaml", "models:\n  - {name: m, model: smollm2-135m-instruct}\n"
                                    "lengths: [512]\ntasks: [niah_single_1]\nout: runs/suite\n"),
     "suite_no_models": lambda d: _write(d / "s.yaml", "models: []\nlengths: [512]\ntasks: [niah_single_1]\n"),
+    "suite_missing_model": lambda d: _write(d / "s.yaml", "models: [{model: smollm2-135m-instruct}, "
+                                            f"{{model: {d / 'no-such-model'}}}]\nlengths: [512]\ntasks: [vt]\n"
+                                            f"out: {d / 'suite-out'}\n"),
     "suite_no_tasks": lambda d: _write(d / "s.yaml", "lengths: [512]\ntasks: []\n"),
     "suite_zero_samples": lambda d: _write(d / "s.yaml", "lengths: [512]\nsamples: 0\ntasks: [vt]\n"),
     "suite_neg_length": lambda d: _write(d / "s.yaml", "lengths: [-512]\ntasks: [vt]\n"),

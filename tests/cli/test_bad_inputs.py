@@ -330,6 +330,7 @@ CASES: list[Case] = [
     C("eval suite {suite_yaml} --out {a_file}", 2, "not a directory", ("a_file",)),
     C("eval suite {suite_no_models}", 2, "field 'models'"),
     C("eval suite {suite_no_tasks}", 2, "field 'tasks'"),
+    C("eval suite {suite_missing_model}", 2, "field 'models[1].model':"),
     C("eval suite {suite_zero_samples}", 2, "field 'samples'"),
     C("eval suite {suite_neg_length}", 2, "field 'lengths.0'"),
     C("eval suite {suite_task_neg_length}", 2, "lengths"),

@@ -149,13 +149,14 @@ def suite(
 ) -> None:
     """Run a suite of tasks x lengths x models; write report.md, suite.json and plots."""
     from longkit.errors import ConfigError
-    from longkit.eval.suite import load_suite, run_suite, run_suite_parallel, write_suite_report
+    from longkit.eval.suite import check_models, load_suite, run_suite, run_suite_parallel, write_suite_report
 
     from longkit.io import output_dir
 
     overrides = {"out": out, "lengths": lengths, "samples": samples, "workers": workers}
     cfg = load_suite(config, overrides)
     if not report_only:
+        check_models(cfg, str(config))
         output_dir(cfg.out, "--out" if out is not None else f"{config}: out")
     passthrough = [a for k, v in (("--out", out), ("--lengths", lengths), ("--samples", samples)) if v is not None
                    for a in (k, str(v))]

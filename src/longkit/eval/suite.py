@@ -188,12 +188,14 @@ def run_suite(cfg: SuiteConfig, backends: dict[str, Backend] | None = None, shar
     from longkit.eval.runner import run_task
     from longkit.eval.tasks.registry import check_options, make_task, registry, resolve_name
 
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    # unknown names and options fail the whole suite up front (a typo should not cost a long run)
+    # unknown names and options, and missing local models, fail the whole suite up front (a typo should not
+    # cost a long run of the models before it)
     for t in cfg.tasks:
         resolve_name(t.name)
         check_options(t.name, t.options)
+    check_models(cfg, skip=set(backends or {}))
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
     k, n = shard
     mine = [j for i, j in enumerate(jobs(cfg)) if i % n == k]
     live: dict[int, Backend] = {}
@@ -242,8 +244,23 @@ def run_suite(cfg: SuiteConfig, backends: dict[str, Backend] | None = None, shar
     return write_suite_report(cfg) if report else {"skipped": skipped, "cache": caches}
 
 
+def check_models(cfg: SuiteConfig, where: str = "suite", skip: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    """Every model a local backend loads exists (resolved without network), before any model runs."""
+    from longkit.errors import ConfigError, InputError
+    from longkit.models.load import resolve
+
+    for i, m in enumerate(cfg.models):
+        if m.backend not in ("hf", "vllm") or m.label in skip:
+            continue
+        try:
+            resolve(m.model)
+        except InputError as exc:
+            raise ConfigError(f"{where}: field 'models[{i}].model': {exc}") from None
+
+
 def run_suite_parallel(cfg: SuiteConfig, config_path: str | Path, overrides: list[str]) -> dict[str, Any]:
     """Run cfg.workers shards as separate processes (each loads its own backend), then write the report."""
+    check_models(cfg, str(config_path))
     n = cfg.workers
     procs = [subprocess.Popen([sys.executable, "-m", "longkit", "eval", "suite", str(config_path), "--shard",
                                f"{k}/{n}", "--no-report", "--quiet", *overrides]) for k in range(n)]
