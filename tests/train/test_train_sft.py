@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from longkit.testing import build_tiny_llama, prose as _prose
-from longkit.errors import ConfigError
+from longkit.errors import ConfigError, InputError
 from longkit.sft.format import IGNORE, encode_chatqa
 
 
@@ -109,6 +109,15 @@ def test_sft_bad_configs(sft_model, sft_files, tmp_path):
     with pytest.raises(ConfigError, match=rf"stage '{cfg.stages[-1].name}' blend\[0\] field 'path': dataset not found"):
         run_sft(cfg)
     assert len(cfg.stages) > 1 and not (tmp_path / "y").exists()
+    # ... and so is a later stage's unreadable row (file:line), without tokenizing anything.
+    bad_rows = tmp_path / "bad-rows.jsonl"
+    bad_rows.write_text('{"question": "q", "answer": "a"}\n'
+                        '{"messages": [{"role": "user", "content": "only a question"}]}\n')
+    cfg = _sft_cfg(sft_model, sft_files, tmp_path / "z")
+    cfg.stages[-1].blend[0].path = str(bad_rows)
+    with pytest.raises(InputError, match=r"bad-rows.jsonl:2: the last message must be an assistant reply"):
+        run_sft(cfg)
+    assert not (tmp_path / "z").exists()
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: m\nout: o\nstages:\n  - name: s\n    blend:\n      - {path: a.jsonl, wieght: 1}\n")
     with pytest.raises(ConfigError, match=r"bad.yaml: field 'stages.0.blend.0.wieght'"):

@@ -62,12 +62,18 @@ def format_chatqa(messages: list[dict[str, Any]], context: str | None = None, sy
     return text
 
 
-def encode_chatqa(tokenizer: Any, messages: list[dict[str, Any]], context: str | None = None,
-                  system: str | None = None, where: str = "sample") -> tuple[list[int], list[int]]:
-    """(input_ids, labels) for a conversation ending with an assistant reply; loss only on replies (+ EOS)."""
+def check_trainable(messages: list[dict[str, Any]], where: str) -> list[dict[str, str]]:
+    """The conversation, checked: alternating user/assistant turns that end with an assistant reply."""
     msgs = _check(messages, where)
     if msgs[-1]["role"] != "assistant":
         raise InputError(f"{where}: the last message must be an assistant reply to train on")
+    return msgs
+
+
+def encode_chatqa(tokenizer: Any, messages: list[dict[str, Any]], context: str | None = None,
+                  system: str | None = None, where: str = "sample") -> tuple[list[int], list[int]]:
+    """(input_ids, labels) for a conversation ending with an assistant reply; loss only on replies (+ EOS)."""
+    msgs = check_trainable(messages, where)
     head = f"System: {system or CHATQA_SYSTEM}"
     if context and context.strip():
         head += "\n\n" + context.strip()

@@ -77,11 +77,18 @@ class PackedRows(torch.utils.data.Dataset):
         return self.rows[i]
 
 
-def check_blend_files(stage: StageSpec, where: str) -> None:
-    """Every dataset a stage blends exists (an error naming the stage, the blend entry and the path)."""
+def check_blend_files(stage: StageSpec, where: str, rows: bool = False) -> None:
+    """Every dataset a stage blends exists (an error naming the stage, the blend entry and the path); with
+    rows, every row also reads as a conversation (an error naming file:line), without tokenizing."""
+    from longkit.io import iter_jsonl
+    from longkit.sft.format import check_trainable, row_to_conversation
+
     for i, item in enumerate(stage.blend):
         if not Path(item.path).is_file():
             raise ConfigError(f"{where}: stage '{stage.name}' blend[{i}] field 'path': dataset not found: {item.path}")
+        if rows:
+            for lineno, row in iter_jsonl(item.path):
+                check_trainable(row_to_conversation(row, f"{item.path}:{lineno}")[0], f"{item.path}:{lineno}")
 
 
 def build_stage_dataset(cfg: SFTConfig, stage: StageSpec, tokenizer: Any, where: str
@@ -121,10 +128,10 @@ def run_sft(cfg: SFTConfig, where: str = "config", only_stage: str | None = None
         raise ConfigError(f"{where}: field 'stages': stage names must be unique, got {names}")
     if only_stage is not None and only_stage not in names:
         raise ConfigError(f"{where}: no stage named '{only_stage}' (stages: {', '.join(names)})")
-    for stage in cfg.stages:  # every stage's data is there before the first stage trains
+    for stage in cfg.stages:  # every stage's data is there and readable before the first stage trains
         if only_stage is not None and stage.name != only_stage:
             continue
-        check_blend_files(stage, where)
+        check_blend_files(stage, where, rows=True)
     src = cfg.model
     results = []
     for stage in cfg.stages:
