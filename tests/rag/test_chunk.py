@@ -77,3 +77,11 @@ def test_empty_document_and_bad_config(smol_tokenizer):
         ChunkConfig(size=10, overlap=10)
     with pytest.raises(ConfigError, match="needs a tokenizer"):
         chunk_document("text", "d", ChunkConfig(size=10))
+
+
+def test_token_chunking_with_a_tokenizer_without_offsets_is_a_clear_error():
+    """transformers 5's Python-backend tokenizers (here ByT5's, which needs no files) return no offsets."""
+    from transformers import ByT5Tokenizer
+
+    with pytest.raises(ConfigError, match="token chunking needs a fast tokenizer.*ByT5Tokenizer.*--unit word"):
+        unit_spans("Some text to chunk.", "token", ByT5Tokenizer())

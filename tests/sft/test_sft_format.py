@@ -138,6 +138,17 @@ def test_synth_hits_its_target_length_with_exact_sentence_counts(smol_tokenizer)
         assert "short_reason" not in s["meta"]
 
 
+def test_sentence_counts_without_offsets_count_each_sentence():
+    """A tokenizer that returns no offsets (transformers 5's Python backend, e.g. ByT5's) counts sentence by
+    sentence; ByT5 has one token per UTF-8 byte, so the counts are the byte lengths."""
+    from transformers import ByT5Tokenizer
+
+    from longkit.sft.synth import sentence_tokens
+
+    sents = ["Hello there. ", "Ünïcode sentence two."]
+    assert sentence_tokens(ByT5Tokenizer(), sents).tolist() == [len(s.encode()) for s in sents]
+
+
 def test_cli_synth_long_says_how_many_at_which_lengths_and_why_short(tmp_path):
     from typer.testing import CliRunner
 

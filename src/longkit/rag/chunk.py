@@ -59,8 +59,11 @@ def unit_spans(text: str, unit: str, tokenizer: Any = None) -> list[tuple[int, i
         raise ConfigError("token chunking needs a tokenizer")
     try:
         enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
-    except NotImplementedError:  # transformers' slow (Python) tokenizers cannot return offsets
-        raise ConfigError("token chunking needs a fast tokenizer (one that returns character offsets)") from None
+    except NotImplementedError:  # older transformers: slow (Python) tokenizers refuse offsets
+        enc = {}
+    if "offset_mapping" not in enc:  # transformers 5: Python-backend tokenizers return none, silently
+        raise ConfigError(f"token chunking needs a fast tokenizer (one that returns character offsets); "
+                          f"{type(tokenizer).__name__} does not (use --unit word, or a tokenizer with tokenizer.json)")
     spans = [(int(s), int(e)) for s, e in enc["offset_mapping"]]
     # Byte-level pieces of one character share its span; drop empty spans so each unit covers text.
     return [(s, e) for s, e in spans if e > s] if spans else []

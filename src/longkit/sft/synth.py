@@ -116,9 +116,11 @@ def sentence_tokens(tokenizer: Any, sents: list[str]) -> np.ndarray:
     text = "".join(sents)
     try:
         enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        starts = np.asarray([o[0] for o in enc["offset_mapping"]], dtype=np.int64)
-    except (NotImplementedError, ValueError, TypeError, KeyError):  # slow tokenizers have no offsets
+    except NotImplementedError:  # older transformers: slow (Python) tokenizers refuse offsets
+        enc = {}
+    if "offset_mapping" not in enc:  # no offsets (a Python-backend tokenizer): count each sentence on its own
         return np.asarray([len(x) for x in tokenizer(sents, add_special_tokens=False)["input_ids"]], dtype=np.int64)
+    starts = np.asarray([o[0] for o in enc["offset_mapping"]], dtype=np.int64)
     bounds = np.concatenate([[0], np.cumsum([len(x) for x in sents])])
     idx = np.searchsorted(starts, bounds, "left")
     return np.diff(idx).astype(np.int64)
