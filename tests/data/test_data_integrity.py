@@ -104,7 +104,8 @@ def test_build_writes_shard_checksums_and_inspect_verifies_them(tmp_path, topics
     assert np.array_equal(np.load(tmp_path / "keep.npz")["input_ids"], np.load(shards[0])["input_ids"])
 
 
-def test_damaged_corpus_is_tokenized_again_on_rebuild(tmp_path, topics_jsonl):
+def _one_sequence_build(tmp_path, topics_jsonl):
+    """A built one-sequence corpus under tmp_path/b; returns its config, the data CLI and a runner."""
     from longkit.data.cli import app
 
     cfg = tmp_path / "data.yaml"
@@ -112,6 +113,11 @@ def test_damaged_corpus_is_tokenized_again_on_rebuild(tmp_path, topics_jsonl):
                    "seq_len: 1024\ntransform: plain\nmax_sequences: 1\n")
     runner = CliRunner()
     assert runner.invoke(app, ["build", str(cfg)]).exit_code == 0
+    return cfg, app, runner
+
+
+def test_damaged_corpus_is_tokenized_again_on_rebuild(tmp_path, topics_jsonl):
+    cfg, app, runner = _one_sequence_build(tmp_path, topics_jsonl)
     tokens = tmp_path / "b" / "corpus" / "tokens.bin"
     tokens.write_bytes(tokens.read_bytes()[:-400])
     res = runner.invoke(app, ["build", str(cfg)])
@@ -121,13 +127,7 @@ def test_damaged_corpus_is_tokenized_again_on_rebuild(tmp_path, topics_jsonl):
 
 
 def test_build_verify_redoes_a_same_size_damaged_corpus(tmp_path, topics_jsonl):
-    from longkit.data.cli import app
-
-    cfg = tmp_path / "data.yaml"
-    cfg.write_text(f"tokenizer: smollm2-135m-instruct\nout: {tmp_path / 'b'}\nsources: [{topics_jsonl}]\n"
-                   "seq_len: 1024\ntransform: plain\nmax_sequences: 1\n")
-    runner = CliRunner()
-    assert runner.invoke(app, ["build", str(cfg)]).exit_code == 0
+    cfg, app, runner = _one_sequence_build(tmp_path, topics_jsonl)
     _flip(tmp_path / "b" / "corpus" / "tokens.bin")
     assert "reusing" in runner.invoke(app, ["build", str(cfg)]).output  # sizes alone cannot see a flipped bit
     res = runner.invoke(app, ["build", str(cfg), "--verify"])

@@ -13,6 +13,8 @@ from longkit.cli_common import friendly_errors, parse_int_list
 from longkit.rag.cli import _API_KEY, _BACKEND, _BASE_URL, _MODEL, STYLE_HELP, check_choice, make_generator, say
 
 _METRIC_HELP = "token_f1 | exact_match | substring_match."
+_CHUNK_SIZES = typer.Option("300,600,1200", help="Chunk sizes in generator tokens.")
+_TOP_KS = typer.Option("5,10,20,40", help="Top-k values.")
 
 
 def _positive_list(text: str, option: str) -> list[int]:
@@ -82,8 +84,8 @@ def register(rag_app: typer.Typer, eval_app: typer.Typer) -> None:
         backend: str = _BACKEND,
         base_url: str | None = _BASE_URL,
         api_key: str | None = _API_KEY,
-        chunk_sizes: str = typer.Option("300,600,1200", help="Chunk sizes (generator tokens)."),
-        top_ks: str = typer.Option("5,10,20,40", help="Top-k values."),
+        chunk_sizes: str = _CHUNK_SIZES,
+        top_ks: str = _TOP_KS,
         tolerance: float = typer.Option(0.02, min=0.0, max=1.0, help="Accept settings within this much of the best score."),
         out: Path | None = typer.Option(None, help="Sweep directory (default: INDEX/tune)."),
         order: str = typer.Option("score", help="score | position."),
@@ -145,8 +147,8 @@ def register(rag_app: typer.Typer, eval_app: typer.Typer) -> None:
         base_url: str | None = _BASE_URL,
         api_key: str | None = _API_KEY,
         embedder: str = typer.Option("all-minilm-l6-v2", help="Retriever embedder."),
-        chunk_sizes: str = typer.Option("300,600,1200", help="Chunk sizes in generator tokens."),
-        top_ks: str = typer.Option("5,10,20,40", help="Top-k values."),
+        chunk_sizes: str = _CHUNK_SIZES,
+        top_ks: str = _TOP_KS,
         out: Path = typer.Option(Path("runs/rag-vs-long"), help="Output directory (resumable; a run with another "
                                  "backend, model or generation settings needs another directory)."),
         order: str = typer.Option("score", help="score | position."),
