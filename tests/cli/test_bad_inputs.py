@@ -154,6 +154,7 @@ CASES: list[Case] = [
     C("train cpt {cpt_data_nonutf8}", 2, "latin1-data.yaml:2: not valid UTF-8"),
     C("train cpt {cpt_ok} --max-steps -3", 2, "max_steps -3"),
     C("train cpt {cpt_ok} --max-steps 0", 2, "max_steps 0"),
+    C("train cpt {cpt_ok} --max-steps 99999999999999999999", 2, "must be <= 1000000000"),
     C("train cpt {a_file}", 2, "expected a mapping"),
     C("train sft {sft_no_stages}", 2, "field 'stages'"),
     C("train sft {sft_no_blend}", 2, "field 'stages.0.blend'"),

@@ -47,11 +47,15 @@ def sft(
     max_steps: int = typer.Option(None, "--max-steps", help="Override train.max_steps for every stage."),
 ) -> None:
     """ChatQA-style instruction tuning: stages in order, answer-only loss, packed without cross-sample attention."""
-    from longkit.train.run import end_distributed
+    from longkit.train.run import end_distributed, is_main_process
     from longkit.train.sft import sft_from_file
 
-    for s in sft_from_file(config, stage=stage, max_steps=max_steps):
+    results = sft_from_file(config, stage=stage, max_steps=max_steps)
+    for s in results:
         _print(s)
+    if not results and is_main_process():
+        typer.echo("nothing to train: every stage asked for already has its final/ model (resume: true); use "
+                   "another out, or delete a stage's directory to train it again", err=True)
     end_distributed()
 
 

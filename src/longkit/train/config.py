@@ -91,6 +91,8 @@ class TrainSpec(_Strict):
         # 0 (or below -1) trained nothing and still wrote final/: refuse it
         if v != -1 and v < 1:
             raise ValueError(f"must be >= 1 (or -1 to train num_epochs), got {v}")
+        if v > 10**9:  # past any real run; beyond int64 it would overflow deep inside the Trainer
+            raise ValueError(f"must be <= 1000000000, got {v}")
         return v
 
     @model_validator(mode="after")
