@@ -1,4 +1,4 @@
-"""`longkit serve --index`: the chat endpoint retrieves, answers with the ChatQA prompt and cites chunks, streaming too."""
+"""`longkit serve --index`: the chat endpoint retrieves, prompts in the ChatQA format and cites chunks, streamed too."""
 
 from __future__ import annotations
 

@@ -236,7 +236,7 @@ def test_full_queue_is_429_and_a_disconnect_frees_the_slot(server, client):
 def test_metrics_and_access_log(server, client, caplog):
     with caplog.at_level(logging.INFO, logger="longkit.serve.access"):
         r = client.completions.create(model="tiny", prompt="metrics please", max_tokens=3)
-        mine = f'"POST /v1/completions" 200 '
+        mine = '"POST /v1/completions" 200 '
         tokens = f"prompt_tokens={r.usage.prompt_tokens} completion_tokens=3"
         deadline = time.time() + 5
         while not any(mine in m.getMessage() for m in caplog.records) and time.time() < deadline:
@@ -294,3 +294,9 @@ def test_window_is_bounded_by_the_kv_cache(tiny_backend):
         assert r.status_code == 400 and "512-token context" in r.json()["error"]["message"]
         assert http.post("/v1/completions", json={"prompt": "word " * 400, "max_tokens": 4}).status_code == 200
         assert http.get("/health").json()["status"] == "ok"
+
+
+def test_openapi_schema_documents_the_endpoints_and_response_models(server):
+    schema = httpx.get(server + "/openapi.json", timeout=10).json()  # outside /v1: no key needed
+    assert {"/v1/models", "/v1/completions", "/v1/chat/completions", "/health", "/metrics"} <= set(schema["paths"])
+    assert {"CompletionResponse", "ChatCompletionResponse", "ModelList"} <= set(schema["components"]["schemas"])

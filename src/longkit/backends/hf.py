@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from longkit.backends.base import Completion, GenerationRequest, TextTokenizer, apply_stop, fit_request
+from longkit.backends.registry import CHAT, GENERATE, LOCAL, STREAM, BackendInfo
+from longkit.backends.spec import BackendSpec
 
 
 class HFBackend:
@@ -277,3 +279,15 @@ def start_continuous_batching(backend: HFBackend, max_batch: int = 16, kv_cache_
     manager = backend.model.init_continuous_batching(generation_config=gen, continuous_batching_config=cfg)
     manager.start()
     return manager
+
+
+def _from_spec(spec: BackendSpec, **extra: Any) -> HFBackend:
+    from longkit.models.defaults import DEFAULT_GENERATOR
+
+    extra.setdefault("prefix_reuse", bool(spec.prefix_reuse))
+    return HFBackend.from_name(spec.model or DEFAULT_GENERATOR, max_context=spec.max_context,
+                               batch_size=spec.batch_size, **extra)
+
+
+BACKEND = BackendInfo("hf", "a transformers model in this process (batched; continuous batching under serve)",
+                      frozenset({GENERATE, CHAT, STREAM, LOCAL}), _from_spec)

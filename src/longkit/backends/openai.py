@@ -10,7 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from longkit.backends.base import Completion, GenerationRequest, TextTokenizer, apply_stop, fit_request
-from longkit.errors import BackendError
+from longkit.backends.registry import CHAT, GENERATE, BackendInfo
+from longkit.backends.spec import BackendSpec
+from longkit.errors import BackendError, ConfigError
 
 _RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
@@ -161,3 +163,14 @@ def _error_text(resp: Any) -> str:
         return err.get("message", str(err)) if isinstance(err, dict) else str(err)
     except Exception:
         return resp.text[:200]
+
+
+def _from_spec(spec: BackendSpec, **extra: Any) -> OpenAIBackend:
+    if not spec.base_url:
+        raise ConfigError("the openai backend needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+    return OpenAIBackend(spec.base_url, model=spec.model, tokenizer=spec.tokenizer, max_context=spec.max_context,
+                         concurrency=spec.batch_size, api_key=spec.api_key, **extra)
+
+
+BACKEND = BackendInfo("openai", "any OpenAI-compatible server (vLLM, SGLang, llama.cpp, TGI, longkit serve)",
+                      frozenset({GENERATE, CHAT}), _from_spec)

@@ -1,4 +1,4 @@
-"""The OpenAI request surface the server accepts: request bodies, the parameters it refuses, and OpenAI's error JSON.
+"""The OpenAI request surface the server accepts: request bodies, the parameters it refuses, and the error they raise.
 
 Field names and meanings follow OpenAI's API reference (Completions and Chat Completions); a parameter the server
 does not implement is refused with a 400 that names it, never silently ignored."""
@@ -6,9 +6,11 @@ does not implement is refused with a 400 that names it, never silently ignored."
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from longkit.serve.wire import ErrorDetail, ErrorResponse
 
 # Parameters OpenAI defines that this server does not implement. A request may still send one at its neutral value
 # (what OpenAI does when it is absent), e.g. `top_p: 1` or `presence_penalty: 0`, as several clients always do.
@@ -31,9 +33,14 @@ class ApiError(Exception):
                              429: "rate_limit_error"}.get(status, "invalid_request_error" if status < 500 else
                                                           "server_error")
 
-    def body(self) -> dict[str, Any]:
+    def response(self) -> ErrorResponse:
         """OpenAI's error object."""
-        return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.status}}
+        detail = ErrorDetail(message=self.message, type=self.kind, param=self.param, code=self.status)
+        return ErrorResponse(error=detail)
+
+    def body(self) -> dict[str, Any]:
+        """OpenAI's error object as JSON."""
+        return self.response().dump()
 
 
 class StreamOptions(BaseModel):
@@ -43,7 +50,9 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class _Body(BaseModel):
+class GenerationBody(BaseModel):
+    """What both completion bodies share: the model, streaming, n, sampling and stop strings."""
+
     model_config = ConfigDict(extra="allow")
 
     model: str | None = None
@@ -64,7 +73,7 @@ class _Body(BaseModel):
         return [s for s in out if s]
 
 
-class CompletionBody(_Body):
+class CompletionBody(GenerationBody):
     """Body of POST /v1/completions."""
 
     prompt: str | list[str]
@@ -92,7 +101,7 @@ class Message(BaseModel):
         return self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
 
 
-class ChatBody(_Body):
+class ChatBody(GenerationBody):
     """Body of POST /v1/chat/completions."""
 
     messages: list[Message] = Field(min_length=1)
@@ -101,7 +110,10 @@ class ChatBody(_Body):
     top_logprobs: int | None = Field(None, ge=0, le=20)
 
 
-def parse_body(raw: bytes, model: type[BaseModel]) -> Any:
+Body = TypeVar("Body", bound=BaseModel)
+
+
+def parse_body(raw: bytes, model: type[Body]) -> Body:
     """Decode, parse and validate a request body; every failure is a 400 in OpenAI's error format."""
     try:
         text = raw.decode("utf-8")
