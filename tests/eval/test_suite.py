@@ -91,7 +91,8 @@ def test_suite_end_to_end_with_skips_cache_and_report(tiny, tmp_path):
     rep2 = run_suite(cfg2, backends={"tiny": tiny}, progress=False)
     cache = json.loads((Path(cfg2.out) / "cache.json").read_text())["tiny"]
     assert cache["misses"] == 0 and cache["hits"] > 0
-    again = {r["key"]: r["prediction"] for r in map(json.loads, (Path(cfg2.out) / "tiny" / "vt" / "results.jsonl").open())}
+    again_file = Path(cfg2.out) / "tiny" / "vt" / "results.jsonl"
+    again = {r["key"]: r["prediction"] for r in map(json.loads, again_file.open())}
     assert again == first
     assert rep2["models"]["tiny"]["tasks"]["vt"]["by_length"] == tasks["vt"]["by_length"]
 

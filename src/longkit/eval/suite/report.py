@@ -1,0 +1,157 @@
+"""The suite's report: suite.json, report.md (a task x length table per model, skips) and the plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from longkit.eval.suite.aggregate import build_report, collect
+from longkit.eval.suite.config import SuiteConfig
+from longkit.eval.suite.layout import safe_name
+from longkit.io import atomic_write_text, write_json
+
+
+def write_suite_report(cfg: SuiteConfig) -> dict[str, Any]:
+    """Write suite.json, report.md, score-vs-length plots and heatmaps under cfg.out; returns suite.json's content."""
+    out = Path(cfg.out)
+    data = collect(cfg)
+    report = build_report(cfg, data)
+    lines = _intro(cfg)
+    for label, tasks in data["models"].items():
+        lines += _model_section(cfg, label, tasks, report["models"][label], out)
+    lines += _skipped_section(data["skipped"])
+    write_json(out / "suite.json", report)
+    atomic_write_text(out / "report.md", "\n".join(lines).rstrip() + "\n")
+    return report
+
+
+def _intro(cfg: SuiteConfig) -> list[str]:
+    """The title and how to read the numbers."""
+    return [f"# {cfg.name}", "",
+            f"Effective length: the longest length whose score exceeds {cfg.threshold:.3f} (RULER). "
+            "Adaptation rate: score at the longest length / score at the reference length "
+            f"({cfg.reference_length or 'the shortest'}) (UtK). Per-length and overall scores are per-sample means "
+            "in [0, 1]; the 'official' column is each benchmark's own reported number, aggregated its own way and on "
+            "its own scale: LongBench, SCROLLS, LV-Eval, RULER and ChatRAG Bench x100, InfiniteBench and ChatQA 2's "
+            "needle tasks in [0, 1]; SCROLLS QMSum is the geometric mean of the corpus-mean ROUGE-1/2/L.", ""]
+
+
+def _model_section(cfg: SuiteConfig, label: str, tasks: dict[str, Any], model_rep: dict[str, Any],
+                   out: Path) -> list[str]:
+    """One model: its table, truncation count, sample setups, plots and per-input-length buckets."""
+    lines = [f"## {label}", ""] + _table(cfg, model_rep) + [""]
+    trunc = sum(e["truncated"] for e in model_rep["tasks"].values())
+    if trunc:
+        lines += [f"Prompts cut in the middle to fit the window: {trunc}.", ""]
+    setups = [(n, s["setup"]) for n, s in tasks.items() if s.get("setup")]
+    if setups:  # the haystack and protocol of each task, and where they differ from the official ones
+        lines += ["How samples were built:", ""] + [f"- {n}: {text}" for n, text in setups] + [""]
+    lines += _plots(label, tasks, model_rep, out)
+    files = [(n, e) for n, e in model_rep["tasks"].items() if e.get("by_group")]
+    if files:
+        lines += ["Benchmark-file tasks by input length (tokens, bucketed):", ""]
+        for n, e in files:
+            lines.append(f"- {n}: " + ", ".join(f"{_k(int(k)) if k.isdigit() else k}: {_f(v)}"
+                                               for k, v in e["by_group"].items()))
+        lines.append("")
+    return lines
+
+
+def _table(cfg: SuiteConfig, model_rep: dict[str, Any]) -> list[str]:
+    """The task x length table of one model, with the RULER average as its last row."""
+    lengths = sorted({n for e in model_rep["tasks"].values() for n in e["by_length"]})
+    ref = cfg.reference_length
+    lines = ["| task | benchmark | metric | " + " | ".join(_k(n) for n in lengths) +
+             " | overall | official | effective length | adaptation rate | n |", "|" + "---|" * (len(lengths) + 8)]
+    for name, e in model_rep["tasks"].items():
+        cells = [f"{e['by_length'][n]:.3f}" if n in e["by_length"] else "–" for n in lengths]
+        off = e.get("official") or {}
+        official = f"{off['score']:g} ({off['scale']})" if off else "–"
+        lines.append(f"| {name} | {e['benchmark']} | {e['metric']} | " + " | ".join(cells) +
+                     f" | {_f(e['overall'])} | {official} | {_k(e['effective_length'])} | "
+                     f"{_rate(e['adaptation_rate'], e['by_length'], ref)} | {e['samples']} |")
+    if "ruler_average" in model_rep:
+        ra = model_rep["ruler_average"]
+        cells = [f"**{ra['by_length'][n]:.3f}**" if n in ra["by_length"] else "–" for n in lengths]
+        lines.append(f"| **RULER average ({ra['tasks']} tasks)** | RULER | mean | " + " | ".join(cells) +
+                     f" | – | – | **{_k(ra['effective_length'])}** | "
+                     f"**{_rate(ra['adaptation_rate'], ra['by_length'], ref)}** | |")
+    return lines
+
+
+def _plots(label: str, tasks: dict[str, Any], model_rep: dict[str, Any], out: Path) -> list[str]:
+    """Draw the score-versus-length plot and the length x depth heatmaps; the Markdown lines that show them."""
+    from longkit.eval.report import heatmap
+
+    lines: list[str] = []
+    plot = _plot_lengths(model_rep, out / f"{safe_name(label)}_score_vs_length.png", label)
+    if plot:
+        lines += [f"![score vs length]({plot.name})", ""]
+    for name, s in tasks.items():
+        if "depth" in s["by"] and s["cells"]:
+            img = out / f"{safe_name(label)}_{safe_name(name)}_heatmap.png"
+            heatmap(s, img, f"{name} · {label}")
+            lines += [f"![{name} heatmap]({img.name})", ""]
+    return lines
+
+
+def _skipped_section(skipped: list[dict[str, Any]]) -> list[str]:
+    """The table of skipped tasks and lengths with their reasons (nothing when none were skipped)."""
+    if not skipped:
+        return []
+    lines = ["## Skipped", "", "| model | task | length | reason |", "|---|---|---|---|"]
+    for s in skipped:
+        lines.append(f"| {s['model']} | {s['task']} | {_k(s.get('length'))} | {s['reason']} |")
+    return lines + [""]
+
+
+def _rate(rate: float | None, by_length: dict[int, float], reference: int | None) -> str:
+    """The adaptation rate, naming the reference length when the configured one was not run."""
+    if rate is None or not by_length:
+        return _f(rate)
+    used = reference if reference in by_length else min(by_length)
+    return _f(rate) if used == reference or reference is None else f"{rate:.3f} (vs {_k(used)})"
+
+
+def _f(x: float | None) -> str:
+    """A score with three decimals, or a dash."""
+    return "–" if x is None else f"{x:.3f}"
+
+
+def _k(n: int | str | None) -> str:
+    """A token count as 4K when it is a multiple of 1024, or a dash."""
+    if n is None:
+        return "–"
+    return f"{n // 1024}K" if isinstance(n, int) and n % 1024 == 0 else str(n)
+
+
+def _plot_lengths(model_rep: dict[str, Any], path: Path, label: str) -> Path | None:
+    """Score versus length for every task of one model (and the RULER average in bold); None when nothing to plot."""
+    series = {n: e["by_length"] for n, e in model_rep["tasks"].items() if len(e["by_length"]) >= 1}
+    if "ruler_average" in model_rep:
+        series["RULER average"] = model_rep["ruler_average"]["by_length"]
+    if not series:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for name, by in series.items():
+        xs = sorted(by)
+        ax.plot(xs, [by[x] for x in xs], marker="o", linewidth=2.5 if name == "RULER average" else 1.2,
+                color="black" if name == "RULER average" else None, label=name)
+    ax.set_xscale("log", base=2)
+    xs = sorted({x for by in series.values() for x in by})
+    ax.set_xticks(xs, [_k(x) for x in xs])
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("context length (tokens)")
+    ax.set_ylabel("score")
+    ax.set_title(f"score vs length · {label}", fontsize=10)
+    ax.legend(fontsize=7, ncol=2, loc="best")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

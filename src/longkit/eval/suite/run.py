@@ -1,0 +1,156 @@
+"""Driving a suite's jobs through the task runner: one cached backend per model, per-task window views, skips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from longkit.backends.base import Backend
+from longkit.errors import LongkitError
+from longkit.eval.suite.cache import CachedBackend, RequestCache
+from longkit.eval.suite.config import ModelEntry, SuiteConfig, TaskEntry, check_models
+from longkit.eval.suite.layout import cache_stats_file, safe_name, shard_tag, skipped_file, task_dir
+from longkit.eval.suite.schedule import UNSHARDED, run_shards, shard_jobs
+from longkit.io import write_json
+
+Skipped = list[dict[str, Any]]
+
+
+def task_settings(cfg: SuiteConfig, entry: TaskEntry) -> dict[str, Any]:
+    """The settings a task factory receives."""
+    # copies, so a factory that edits its settings cannot change what the next task reads
+    s: dict[str, Any] = {"lengths": list(entry.lengths or cfg.lengths), "seed": cfg.seed, "chat": cfg.chat,
+                         "data": dict(cfg.data), "options": dict(entry.options)}
+    samples = entry.samples if entry.samples is not None else cfg.samples
+    if samples is not None:
+        s["samples"] = samples
+    for k in ("path", "max_length", "budget", "levels"):
+        v = getattr(entry, k)
+        if v is not None:
+            s[k] = v
+    return s
+
+
+def run_suite(cfg: SuiteConfig, backends: dict[str, Backend] | None = None, shard: tuple[int, int] = UNSHARDED,
+              progress: bool = True, report: bool = True) -> dict[str, Any]:
+    """Run this shard's (model, task) jobs; unless sharded, write the report; returns the suite summary."""
+    _check_up_front(cfg, backends)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    live: dict[int, CachedBackend] = {}
+    skipped: Skipped = []
+    for m_idx, t_idx in shard_jobs(cfg, shard):
+        model = cfg.models[m_idx]
+        try:
+            if m_idx not in live:
+                live[m_idx] = cached_backend(model, backends, out, shard)
+        except LongkitError as exc:  # a model that cannot be built skips its jobs, not the suite
+            skipped.append({"model": model.label, "task": _task_name(cfg.tasks[t_idx]), "reason": str(exc)})
+            continue
+        run_job(cfg, cfg.tasks[t_idx], model, live[m_idx], skipped, progress)
+    return _finish(cfg, shard, live, skipped, report)
+
+
+def run_suite_parallel(cfg: SuiteConfig, where: str = "suite", workers: int | None = None) -> dict[str, Any]:
+    """Run `workers` (default cfg.workers) shards in worker processes, then write the report; returns suite.json."""
+    from longkit.eval.suite.report import write_suite_report
+
+    check_models(cfg, where)
+    run_shards(cfg, workers or cfg.workers, _run_shard)
+    return write_suite_report(cfg)
+
+
+def _run_shard(cfg: SuiteConfig, shard: tuple[int, int]) -> dict[str, Any]:
+    """One worker's shard, without progress bars (they would interleave) and without the report."""
+    return run_suite(cfg, shard=shard, progress=False, report=False)
+
+
+def _check_up_front(cfg: SuiteConfig, backends: dict[str, Backend] | None) -> None:
+    """Unknown task names and options, and missing local models, fail the whole suite before anything runs."""
+    from longkit.eval.tasks.registry import check_options, resolve_name
+
+    # a typo should not cost a long run of the models before it
+    for t in cfg.tasks:
+        resolve_name(t.name)
+        check_options(t.name, t.options)
+    check_models(cfg, skip=set(backends or {}))
+
+
+def _task_name(entry: TaskEntry) -> str:
+    """The registered name of a task entry (aliases resolved)."""
+    from longkit.eval.tasks.registry import resolve_name
+
+    return resolve_name(entry.name)
+
+
+def cached_backend(model: ModelEntry, backends: dict[str, Backend] | None, out: Path,
+                   shard: tuple[int, int] = UNSHARDED) -> CachedBackend:
+    """The model's backend (a given one, else built from its spec) behind this shard's request cache."""
+    inner = backends[model.label] if backends and model.label in backends else model.build()
+    cache = RequestCache.for_model(out / "cache", safe_name(model.label), shard_tag(shard))
+    return CachedBackend(inner, cache, model.model or model.label)
+
+
+def run_job(cfg: SuiteConfig, entry: TaskEntry, model: ModelEntry, backend: CachedBackend, skipped: Skipped,
+            progress: bool = True) -> None:
+    """Run one (model, task) job; whatever cannot run is added to `skipped` with the reason."""
+    from longkit.eval.runner import run_task
+    from longkit.eval.tasks.registry import make_task, registry
+
+    name = _task_name(entry)
+    where = task_dir(Path(cfg.out), model.label, name)
+    try:
+        if registry()[name].synthetic:
+            _run_lengths(cfg, entry, name, model, backend, skipped, progress)
+            return
+        run_task(make_task(name, task_settings(cfg, entry)), backend, where, batch_size=model.batch_size,
+                 progress=progress, model_name=model.model or "")
+    except LongkitError as exc:
+        skipped.append({"model": model.label, "task": name, "reason": str(exc)})
+
+
+def _run_lengths(cfg: SuiteConfig, entry: TaskEntry, name: str, model: ModelEntry, backend: CachedBackend,
+                 skipped: Skipped, progress: bool) -> None:
+    """A generated task, one run per length, so a length the task cannot be built at skips only that length."""
+    from longkit.eval.runner import run_task
+    from longkit.eval.tasks.registry import make_task
+
+    settings = task_settings(cfg, entry)
+    keep, dropped = fit_lengths(settings["lengths"], backend.max_context, cfg.allow_extrapolation)
+    for length in dropped:
+        skipped.append({"model": model.label, "task": name, "length": length,
+                        "reason": f"length {length} exceeds the model's {backend.max_context}-token window "
+                                  "(set allow_extrapolation: true to test beyond it)"})
+    if not keep:
+        return
+    # extrapolation widens this task's own view; the shared backend, its cache keys and later tasks keep the window
+    view = backend.with_window(max(keep)) if max(keep) > backend.max_context else backend
+    make_task(name, {**settings, "lengths": keep})  # settings errors (a missing source) skip the task
+    for length in keep:
+        try:
+            task = make_task(name, {**settings, "lengths": [length]})
+            run_task(task, view, task_dir(Path(cfg.out), model.label, name), batch_size=model.batch_size,
+                     progress=progress, model_name=model.model or "")
+        except LongkitError as exc:
+            skipped.append({"model": model.label, "task": name, "length": length, "reason": str(exc)})
+
+
+def fit_lengths(lengths: list[int], window: int, extrapolate: bool) -> tuple[list[int], list[int]]:
+    """The lengths that fit the window (all of them when extrapolating), and those that do not."""
+    if extrapolate:
+        return list(lengths), []
+    return [n for n in lengths if n <= window], [n for n in lengths if n > window]
+
+
+def _finish(cfg: SuiteConfig, shard: tuple[int, int], live: dict[int, CachedBackend], skipped: Skipped,
+            report: bool) -> dict[str, Any]:
+    """Write this shard's skips and cache counts; an unsharded run also writes the report (unless told not to)."""
+    out = Path(cfg.out)
+    write_json(skipped_file(out, shard), skipped)
+    caches = {cfg.models[i].label: {"hits": b.hits, "misses": b.misses} for i, b in live.items()}
+    write_json(cache_stats_file(out, shard), caches)
+    if shard[1] > 1 or not report:
+        return {"skipped": skipped, "cache": caches}
+    from longkit.eval.suite.report import write_suite_report
+
+    return write_suite_report(cfg)
