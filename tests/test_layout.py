@@ -1,4 +1,5 @@
-"""The import rules of DESIGN.md: imports point down, the server is the top, and no two modules import each other."""
+"""The import rules of docs/architecture.md: imports point down, the server is the top, no two modules import
+each other, and a backend is found through the registry."""
 
 from __future__ import annotations
 
@@ -58,3 +59,20 @@ def test_no_two_modules_import_each_other():
     # a package's __init__ re-exporting its own submodules is not a circle between two modules
     pairs = [(a, b) for a, b in pairs if not (b.startswith(a + ".") or a.startswith(b + "."))]
     assert pairs == []
+
+
+def test_the_architecture_page_is_in_the_repository():
+    page = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
+    text = page.read_text(encoding="utf-8")
+    # every package the page's table names exists, and every package that exists is on the page
+    packages = sorted(p.name for p in SRC.iterdir() if p.is_dir() and (p / "__init__.py").exists())
+    assert packages and all(f"| `{name}` |" in text for name in packages)
+
+
+def test_no_module_outside_the_registry_lists_backend_names():
+    """A backend is one module: nothing outside backends/ spells the registered names as a tuple or list."""
+    import re
+
+    literal = re.compile(r"[(\[]\s*[\"']hf[\"']\s*,\s*[\"'](vllm|openai)[\"']")
+    offenders = [str(p.relative_to(SRC)) for p in SRC.rglob("*.py") if literal.search(p.read_text(encoding="utf-8"))]
+    assert offenders == []
