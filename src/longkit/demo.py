@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from longkit.cli_common import friendly_errors, parse_int_list
+from longkit.models.defaults import DEFAULT_GENERATOR
 
 DEMO_NOTES = (
     "Needle-in-a-Haystack (ChatQA 2's San Francisco needle in Python's language reference) and passkey "
@@ -21,13 +22,13 @@ DEMO_NOTES = (
 
 def run_demo(out: Path, model: str, lengths: list[int], depths: list[float], progress: bool = True) -> dict:
     """Run NIAH and passkey with one loaded model and write a combined report under out."""
-    from longkit.backends import make_backend
+    from longkit.backends.spec import BackendSpec
     from longkit.eval.needle_run import NeedleRunConfig, run_needles
     from longkit.eval.report import write_report
     from longkit.io import write_json
 
     t0 = time.perf_counter()
-    backend = make_backend("hf", model)
+    backend = BackendSpec(backend="hf", model=model).build()
     load_s = time.perf_counter() - t0
     summaries = []
     for task, haystack in (("niah", "pydoc"), ("passkey", "noise")):
@@ -52,7 +53,7 @@ def register(app: typer.Typer) -> None:
     @friendly_errors
     def demo(
         out: Path = typer.Option(Path("runs/demo"), help="Output directory."),
-        model: str = typer.Option("smollm2-135m-instruct", help="Model (default: the bundled SmolLM2-135M)."),
+        model: str = typer.Option(DEFAULT_GENERATOR, help="Model (default: the bundled SmolLM2-135M)."),
         lengths: str = typer.Option("1024,2048,4096", help="Context lengths in tokens."),
         depths: str = typer.Option("0,25,50,75,100", help="Needle depths in percent."),
     ) -> None:

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from longkit.errors import ConfigError, InputError
+from longkit.errors import ConfigError, InputError, located
 from longkit.sft.blend import plan_blend
 from longkit.sft.format import CHATQA_SYSTEM, IGNORE, encode_chatqa, format_chatqa
 from longkit.sft.synth import SynthOptions, split_sentences, synthesize
@@ -35,17 +35,18 @@ def test_labels_cover_only_assistant_replies(tok_name, request):
     tok = request.getfixturevalue(tok_name)
     ids, labels = encode_chatqa(tok, CONV, context="The note.")
     assert len(ids) == len(labels)
-    trained = [t for t, l in zip(ids, labels) if l != IGNORE]
+    trained = [t for t, lab in zip(ids, labels) if lab != IGNORE]
     assert tok.decode(trained) == " Ada wrote it. In 1843." + tok.eos_token
     # The whole sequence is the ChatQA text of the conversation plus EOS.
     assert tok.decode(ids) == format_chatqa(CONV, context="The note.", add_generation_prompt=False) + tok.eos_token
-    masked = tok.decode([t for t, l in zip(ids, labels) if l == IGNORE])
+    masked = tok.decode([t for t, lab in zip(ids, labels) if lab == IGNORE])
     assert "User: When?" in masked and "Ada" not in masked
 
 
 def test_encode_rejects_bad_conversations(smol_tokenizer):
     with pytest.raises(InputError, match="f.jsonl:3: the last message must be an assistant reply"):
-        encode_chatqa(smol_tokenizer, CONV[:3], where="f.jsonl:3")
+        with located("f.jsonl:3"):  # the caller that knows the file and line names them, once
+            encode_chatqa(smol_tokenizer, CONV[:3])
     with pytest.raises(InputError, match=r"messages\[1\] repeats role 'user'"):
         encode_chatqa(smol_tokenizer, [CONV[0], CONV[0]])
 

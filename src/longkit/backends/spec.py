@@ -29,9 +29,11 @@ class BackendSpec(BaseModel):
     @field_validator("backend")
     @classmethod
     def _known(cls, name: str) -> str:
-        from longkit.backends.registry import backend_info
+        from longkit.backends.registry import backend_names
 
-        return backend_info(name).name  # a ConfigError listing the registered backends
+        if name not in backend_names():  # a ValueError, so the loader reports it with its field and YAML line
+            raise ValueError(f"unknown backend '{name}' (expected one of: {', '.join(backend_names())})")
+        return name
 
     def build(self, **extra: Any) -> Backend:
         """The backend this spec names (extra keyword arguments go to the backend's constructor)."""

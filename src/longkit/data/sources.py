@@ -6,14 +6,13 @@ A corpus is tokenized once and stored as a directory:
     offsets.npy     int64 [n_docs + 1], document i is tokens[offsets[i]:offsets[i+1]]
     doc_source.npy  int32 [n_docs], index into sources.json
     sources.json    source names
-    meta.json       tokenizer, counts, the source specs it was built from
+    meta.json       tokenizer (name, vocabulary size, fingerprint), counts, the source specs it was built from
 
 so training streams documents without holding the corpus in memory.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from longkit.errors import ConfigError, InputError
+from longkit.data.fingerprint import tokenizer_fingerprint
+from longkit.errors import ConfigError, InputError, located
 from longkit.io import iter_jsonl, read_text, write_json
 
 TEXT_SUFFIXES = (".txt", ".md", ".rst", ".text")
@@ -43,22 +43,11 @@ class SourceSpec:
 
     @classmethod
     def from_obj(cls, obj: Any, where: str = "sources") -> SourceSpec:
-        """Build from a path string or a mapping from a config file."""
+        """Build from a path string or a mapping from a config file (`where` names it in errors)."""
         if isinstance(obj, str):
             return cls(path=obj)
-        if not isinstance(obj, dict) or "path" not in obj:
-            raise ConfigError(f"{where}: each source needs a 'path' (got {obj!r})")
-        unknown = set(obj) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ConfigError(f"{where}: unknown source field(s) {sorted(unknown)}")
-        for name, value in obj.items():
-            if name == "kwargs":
-                if not isinstance(value, dict):
-                    raise ConfigError(f"{where}: field 'kwargs' must be a mapping, got {value!r}")
-            elif name in ("source", "source_field", "name") and value is None:
-                continue
-            elif not isinstance(value, str) or (name in ("path", "text_field") and not value.strip()):
-                raise ConfigError(f"{where}: field '{name}' must be a non-empty string, got {value!r}")
+        with located(where):
+            _check_source_fields(obj, set(cls.__dataclass_fields__))
         spec = cls(**obj)
         if spec.type != "auto":
             spec.resolved_type()  # an unknown type fails here, at load time (paths resolve later)
@@ -88,18 +77,36 @@ class SourceSpec:
         return "hf"  # a dataset name loadable by datasets.load_dataset
 
 
-def _row_doc(spec: SourceSpec, row: dict[str, Any], where: str, default_source: str) -> tuple[str, str]:
+def _check_source_fields(obj: Any, known: set[str]) -> None:
+    """A source mapping holds a 'path' and only known fields, each of the right type."""
+    if not isinstance(obj, dict) or "path" not in obj:
+        raise ConfigError(f"each source needs a 'path' (got {obj!r})")
+    unknown = set(obj) - known
+    if unknown:
+        raise ConfigError(f"unknown source field(s) {sorted(unknown)}")
+    for name, value in obj.items():
+        if name == "kwargs":
+            if not isinstance(value, dict):
+                raise ConfigError(f"field 'kwargs' must be a mapping, got {value!r}")
+        elif name in ("source", "source_field", "name") and value is None:
+            continue
+        elif not isinstance(value, str) or (name in ("path", "text_field") and not value.strip()):
+            raise ConfigError(f"field '{name}' must be a non-empty string, got {value!r}")
+
+
+def _row_doc(spec: SourceSpec, row: dict[str, Any], default_source: str) -> tuple[str, str]:
+    """(source name, text) of one row (the caller names the row's file and line in errors)."""
     if spec.text_field not in row:
-        raise InputError(f"{where}: missing field '{spec.text_field}'")
+        raise InputError(f"missing field '{spec.text_field}'")
     text = row[spec.text_field]
     if not isinstance(text, str):
-        raise InputError(f"{where}: field '{spec.text_field}' must be a string, got {type(text).__name__}")
+        raise InputError(f"field '{spec.text_field}' must be a string, got {type(text).__name__}")
     if spec.source:
         return spec.source, text
     if spec.source_field and row.get(spec.source_field) is not None:
         src = row[spec.source_field]
         if not isinstance(src, str):
-            raise InputError(f"{where}: field '{spec.source_field}' must be a string, got {type(src).__name__}")
+            raise InputError(f"field '{spec.source_field}' must be a string, got {type(src).__name__}")
         return src, text
     return default_source, text
 
@@ -114,7 +121,9 @@ def iter_documents(spec: SourceSpec) -> Iterator[tuple[str, str]]:
         raise InputError(f"{p}: expected a {kind} file, got a directory")
     if kind == "jsonl":
         for lineno, row in iter_jsonl(p):
-            yield _row_doc(spec, row, f"{p}:{lineno}", p.stem)
+            with located(f"{p}:{lineno}"):
+                doc = _row_doc(spec, row, p.stem)
+            yield doc
     elif kind == "parquet":
         import pyarrow.parquet as pq
 
@@ -140,7 +149,9 @@ def iter_documents(spec: SourceSpec) -> Iterator[tuple[str, str]]:
                 row_no += 1
                 if row.get(spec.text_field) is None:
                     raise InputError(f"{p}: row {row_no}: field '{spec.text_field}' is null")
-                yield _row_doc(spec, row, f"{p}: row {row_no}", p.stem)
+                with located(f"{p}: row {row_no}"):
+                    doc = _row_doc(spec, row, p.stem)
+                yield doc
     elif kind == "text":
         files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file() and f.suffix in TEXT_SUFFIXES)
         if not files:
@@ -171,7 +182,9 @@ def _iter_hf(spec: SourceSpec) -> Iterator[tuple[str, str]]:
         raise InputError(f"{spec.path}: missing column '{spec.text_field}' (columns: {ds.column_names})")
     default = spec.source or p.name or spec.path
     for i, row in enumerate(ds):
-        yield _row_doc(spec, row, f"{spec.path}: row {i + 1}", default)
+        with located(f"{spec.path}: row {i + 1}"):
+            doc = _row_doc(spec, row, default)
+        yield doc
 
 
 CORPUS_FILES = ("tokens.bin", "offsets.npy", "doc_source.npy", "sources.json")
@@ -336,7 +349,8 @@ def tokenize_corpus(specs: list[SourceSpec], tokenizer: Any, out_dir: str | Path
     np.save(out / "offsets.npy", offsets)
     np.save(out / "doc_source.npy", doc_source)
     write_json(out / "sources.json", list(names))
-    write_json(out / "meta.json", {"tokenizer": tokenizer_name, "vocab_size": len(tokenizer), "docs": n,
+    write_json(out / "meta.json", {"tokenizer": tokenizer_name, "vocab_size": len(tokenizer),
+                                   "tokenizer_sha256": tokenizer_fingerprint(tokenizer), "docs": n,
                                    "tokens": int(offsets[-1]),
                                    "specs": [s.__dict__ for s in specs],
                                    "files": file_manifest(out, CORPUS_FILES)})

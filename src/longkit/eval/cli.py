@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from longkit.cli_backend import API_KEY, BASE_URL, TOKENIZER, backend_option, check_backend, model_option
 from longkit.cli_common import friendly_errors
 
 app = typer.Typer(no_args_is_help=True)
@@ -15,12 +16,11 @@ app = typer.Typer(no_args_is_help=True)
 def _needle_command(task_name: str, doc: str):  # noqa: ANN202  (typer builds the signature)
     @friendly_errors
     def command(
-        model: str | None = typer.Option(None, "--model", "-m", help="Model name, GGUF file, directory or served id."),
-        backend: str | None = typer.Option(None, help="hf | openai | vllm."),
-        base_url: str | None = typer.Option(None, help="OpenAI-compatible server URL (openai backend)."),
-        api_key: str | None = typer.Option(None, "--api-key", help="Bearer token for the openai backend (default: "
-                                           "$LONGKIT_API_KEY, then $OPENAI_API_KEY; a local server needs none)."),
-        tokenizer: str | None = typer.Option(None, help="Tokenizer to measure lengths with (openai backend)."),
+        model: str | None = model_option(None),
+        backend: str | None = backend_option(None),
+        base_url: str | None = BASE_URL,
+        api_key: str | None = API_KEY,
+        tokenizer: str | None = TOKENIZER,
         lengths: str | None = typer.Option(None, help="Context lengths: 1024,2048 or linspace:1024:8192:8."),
         depths: str | None = typer.Option(None, help="Needle depths in percent: 0,50,100 or linspace:0:100:5."),
         protocol: str | None = typer.Option(None, help="chatqa2 (default) | gkamradt (LLMTest_NeedleInAHaystack's "
@@ -43,6 +43,7 @@ def _needle_command(task_name: str, doc: str):  # noqa: ANN202  (typer builds th
         from longkit.config import load_config
         from longkit.eval.needle_run import NeedleRunConfig, run_needles
 
+        check_backend(backend)  # named as the option, before the config is read
         overrides = dict(model=model, backend=backend, base_url=base_url, api_key=api_key, tokenizer=tokenizer,
                          lengths=lengths,
                          depths=depths, protocol=protocol, haystack=haystack, template=template, needles=needle or None,
@@ -142,15 +143,20 @@ def suite(
     lengths: str | None = typer.Option(None, help="Override lengths: 1024,2048 or linspace:A:B:N."),
     samples: int | None = typer.Option(None, help="Override samples per length / rows per file task."),
     workers: int | None = typer.Option(None, help="Processes to spread (model, task) jobs over."),
-    shard: str | None = typer.Option(None, help="Run only shard K/N of the jobs (used by --workers)."),
+    shard: str | None = typer.Option(None, help="Run only shard K/N of the jobs (e.g. machine K of N)."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write the report after running."),
     report_only: bool = typer.Option(False, "--report-only", help="Only rebuild the report from finished runs."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
     """Run a suite of tasks x lengths x models; write report.md, suite.json and plots."""
-    from longkit.errors import ConfigError
-    from longkit.eval.suite import check_models, load_suite, run_suite, run_suite_parallel, write_suite_report
-
+    from longkit.eval.suite import (
+        check_models,
+        load_suite,
+        parse_shard,
+        run_suite,
+        run_suite_parallel,
+        write_suite_report,
+    )
     from longkit.io import output_dir
 
     overrides = {"out": out, "lengths": lengths, "samples": samples, "workers": workers}
@@ -158,19 +164,12 @@ def suite(
     if not report_only:
         check_models(cfg, str(config))
         output_dir(cfg.out, "--out" if out is not None else f"{config}: out")
-    passthrough = [a for k, v in (("--out", out), ("--lengths", lengths), ("--samples", samples)) if v is not None
-                   for a in (k, str(v))]
     if report_only:
         result = write_suite_report(cfg)
     elif shard:
-        try:
-            k, n = (int(x) for x in shard.split("/"))
-            assert 0 <= k < n
-        except (ValueError, AssertionError):
-            raise ConfigError(f"--shard: expected K/N with 0 <= K < N, got '{shard}'") from None
-        result = run_suite(cfg, shard=(k, n), progress=not quiet, report=report)
+        result = run_suite(cfg, shard=parse_shard(shard), progress=not quiet, report=report)
     elif cfg.workers > 1:
-        result = run_suite_parallel(cfg, config, passthrough)
+        result = run_suite_parallel(cfg, str(config))
     else:
         result = run_suite(cfg, progress=not quiet, report=report)
     if "models" in result:

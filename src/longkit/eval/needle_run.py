@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from longkit.backends.spec import BackendSpec
 from longkit.errors import ConfigError
-from longkit.eval.tasks.niah import (CHATQA2_ANSWER, CHATQA2_NEEDLE, CHATQA2_QUESTION, GKAMRADT_JUDGE_PROMPT,
-                                     GKAMRADT_JUDGE_SYSTEM)
+from longkit.eval.tasks.niah import (
+    CHATQA2_ANSWER,
+    CHATQA2_NEEDLE,
+    CHATQA2_QUESTION,
+    GKAMRADT_JUDGE_PROMPT,
+    GKAMRADT_JUDGE_SYSTEM,
+)
+from longkit.limits import MAX_TOKENS
+
+if TYPE_CHECKING:
+    from longkit.backends.base import Backend
 
 
 def _int_list(v: Any, what: str) -> list[int]:
@@ -22,22 +32,13 @@ def _int_list(v: Any, what: str) -> list[int]:
     return [int(x) for x in v]
 
 
-MAX_LENGTH = 1 << 24
+class NeedleRunConfig(BackendSpec):
+    """One needle run: the backend (BackendSpec's fields), grid and prompt settings (YAML keys = CLI option names)."""
 
-
-class NeedleRunConfig(BaseModel):
-    """One needle run: model/backend, grid and prompt settings (YAML keys = CLI option names)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = "smollm2-135m-instruct"
-    backend: str = "hf"
-    base_url: str | None = None
-    api_key: str | None = None  # openai backend; default $LONGKIT_API_KEY, then $OPENAI_API_KEY
-    tokenizer: str | None = None
     lengths: list[int] = Field(default_factory=lambda: [1024, 2048])
     depths: list[float] = Field(default_factory=lambda: [0, 50, 100])
-    protocol: Literal["chatqa2", "gkamradt"] = "chatqa2"  # chatqa2 (longkit's, the default) | gkamradt (LLMTest_NeedleInAHaystack)
+    # chatqa2 (longkit's, the default) | gkamradt (LLMTest_NeedleInAHaystack's)
+    protocol: Literal["chatqa2", "gkamradt"] = "chatqa2"
     haystack: str | None = None  # None: the protocol's default (chatqa2: pydoc; gkamradt: auto, Paul Graham's essays)
     template: str = "question-after"
     chat: bool | None = None
@@ -47,7 +48,6 @@ class NeedleRunConfig(BaseModel):
     answers: list[Annotated[str, Field(pattern=r"\S")]] = Field(default_factory=lambda: [CHATQA2_ANSWER], min_length=1)
     key_digits: int = Field(5, ge=1, le=40)
     seed: int = 0
-    batch_size: int = Field(1, ge=1)
     allow_extrapolation: bool = False
     judge_model: str | None = None
     judge_backend: str = "hf"
@@ -58,11 +58,20 @@ class NeedleRunConfig(BaseModel):
     @classmethod
     def _lengths(cls, v: Any) -> list[int]:
         lengths = _int_list(v, "lengths")
-        # A haystack is built in memory: beyond ~16M tokens a typo (1e12) would exhaust memory, not test anything.
-        too_long = [n for n in lengths if n > MAX_LENGTH]
+        too_long = [n for n in lengths if n > MAX_TOKENS]  # a haystack is built in memory
         if too_long:
-            raise ConfigError(f"--lengths: {too_long[0]} tokens is beyond the {MAX_LENGTH:,} a needle test can build")
+            raise ConfigError(f"--lengths: {too_long[0]} tokens is beyond the {MAX_TOKENS:,} a needle test can build")
         return lengths
+
+    @field_validator("judge_backend")
+    @classmethod
+    def _known_judge_backend(cls, name: str) -> str:
+        from longkit.backends.registry import backend_info
+
+        try:
+            return backend_info(name, "judge_backend").name
+        except ConfigError as exc:  # a pydantic error, so the loader names the file, field and line
+            raise ValueError(str(exc)) from None
 
     @field_validator("depths", mode="before")
     @classmethod
@@ -70,10 +79,9 @@ class NeedleRunConfig(BaseModel):
         return [float(x) for x in _int_list(v, "depths")] if isinstance(v, str) else v
 
 
-def run_needles(cfg: NeedleRunConfig, task_name: str, backend: Any = None, progress: bool = True,
+def run_needles(cfg: NeedleRunConfig, task_name: str, backend: Backend | None = None, progress: bool = True,
                 report: bool = True) -> dict[str, Any]:
     """Run NIAH or passkey per cfg; writes results.jsonl, summary.json, report.md and a heatmap."""
-    from longkit.backends import make_backend
     from longkit.eval.judge import LLMJudge
     from longkit.eval.report import write_report
     from longkit.eval.runner import run_task
@@ -90,8 +98,7 @@ def run_needles(cfg: NeedleRunConfig, task_name: str, backend: Any = None, progr
 
     load_haystack(task.config.haystack)  # fail on a bad haystack before loading a model
     if backend is None:
-        backend = make_backend(cfg.backend, cfg.model, base_url=cfg.base_url, tokenizer=cfg.tokenizer,
-                               batch_size=cfg.batch_size, api_key=cfg.api_key)
+        backend = cfg.build()  # the run's own BackendSpec fields
     longest = max(cfg.lengths)
     if longest > backend.max_context:
         if not cfg.allow_extrapolation:
@@ -100,7 +107,8 @@ def run_needles(cfg: NeedleRunConfig, task_name: str, backend: Any = None, progr
         backend.max_context = longest
     judge = None
     if cfg.judge_model:
-        judge_backend = make_backend(cfg.judge_backend, cfg.judge_model, base_url=cfg.judge_base_url)
+        judge_backend = BackendSpec(backend=cfg.judge_backend, model=cfg.judge_model,
+                                    base_url=cfg.judge_base_url).build()
         # gkamradt's judge: langchain's labeled_score_string prompt with his accuracy rubric (it explains first)
         judge = (LLMJudge(judge_backend, max_new_tokens=512, prompt=GKAMRADT_JUDGE_PROMPT, system=GKAMRADT_JUDGE_SYSTEM)
                  if gkamradt else LLMJudge(judge_backend))

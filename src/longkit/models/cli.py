@@ -8,6 +8,8 @@ from pathlib import Path
 import typer
 
 from longkit.cli_common import friendly_errors
+from longkit.limits import MAX_TOKENS
+from longkit.models.rope import METHODS
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -34,7 +36,6 @@ def info(
     Console().print(table)
 
 
-MAX_CONTEXT = 1 << 24  # 16M tokens: far past any released model; larger values are typos (1e12)
 MAX_FACTOR = 4096.0  # RoPE scaling factor bound: 8K x 4096 = 32M tokens
 
 
@@ -43,8 +44,8 @@ MAX_FACTOR = 4096.0  # RoPE scaling factor bound: 8K x 4096 = 32M tokens
 def extend(
     src: str = typer.Argument(..., help="Model to extend: bundled name, GGUF file, local directory or hub id."),
     out: str = typer.Argument(..., help="Output directory for the extended checkpoint (new or empty)."),
-    method: str = typer.Option("abf", "--method", help="abf | pi | ntk | dynamic | yarn | llama3."),
-    max_length: int = typer.Option(..., "--max-length", min=2, max=MAX_CONTEXT,
+    method: str = typer.Option("abf", "--method", help=f"RoPE extension method: {' | '.join(METHODS)}."),
+    max_length: int = typer.Option(..., "--max-length", min=2, max=MAX_TOKENS,
                                    help="Target context length in tokens."),
     base: float = typer.Option(None, "--base", min=1.0, max=1e15,
                                help="New RoPE base (required for abf, e.g. 1.5e8)."),
@@ -83,7 +84,8 @@ def extend(
 @friendly_errors
 def min_base_cmd(
     head_dim: int = typer.Option(128, "--head-dim", help="Attention head dimension."),
-    length: str = typer.Option(..., "--length", help="Context length(s) up to 2^22: 32768 or 4096,8192 or linspace:A:B:N."),
+    length: str = typer.Option(..., "--length",
+                               help="Context length(s) up to 2^22: 32768 or 4096,8192 or linspace:A:B:N."),
     step: float = typer.Option(0.002, "--step", help="Relative grid step of the scan (0.002 = 0.2%)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:

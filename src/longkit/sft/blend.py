@@ -36,27 +36,27 @@ def _draw(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
-def plan_blend(items: list[dict[str, Any]], sizes: list[int], num_samples: int | None = None, seed: int = 0,
-               where: str = "blend") -> tuple[list[tuple[int, int]], list[BlendPart]]:
+def plan_blend(items: list[dict[str, Any]], sizes: list[int], num_samples: int | None = None,
+               seed: int = 0) -> tuple[list[tuple[int, int]], list[BlendPart]]:
     """Sample order [(dataset index, row index)] and per-dataset counts for a blend spec."""
     if not items:
-        raise ConfigError(f"{where}: a blend needs at least one dataset")
+        raise ConfigError("blend: a blend needs at least one dataset")
     rng = np.random.default_rng(seed)
     counts = [0] * len(items)
     weighted = []
     for i, (it, n) in enumerate(zip(items, sizes)):
         w, e = it.get("weight"), it.get("epochs")
         if (w is None) == (e is None):
-            raise ConfigError(f"{where}[{i}] ({it.get('path')}): give exactly one of 'weight' or 'epochs'")
+            raise ConfigError(f"blend[{i}] ({it.get('path')}): give exactly one of 'weight' or 'epochs'")
         if n == 0:
-            raise ConfigError(f"{where}[{i}] ({it.get('path')}): dataset is empty")
+            raise ConfigError(f"blend[{i}] ({it.get('path')}): dataset is empty")
         if e is not None:
             if e <= 0:
-                raise ConfigError(f"{where}[{i}]: 'epochs' must be > 0, got {e}")
+                raise ConfigError(f"blend[{i}]: 'epochs' must be > 0, got {e}")
             counts[i] = int(round(e * n))
         else:
             if w <= 0:
-                raise ConfigError(f"{where}[{i}]: 'weight' must be > 0, got {w}")
+                raise ConfigError(f"blend[{i}]: 'weight' must be > 0, got {w}")
             weighted.append(i)
     if weighted:
         total_w = sum(items[i]["weight"] for i in weighted)

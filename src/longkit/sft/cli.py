@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from longkit.cli_common import friendly_errors
+from longkit.models.defaults import DEFAULT_GENERATOR
 
 
 def register_data_commands(data_app: typer.Typer) -> None:
@@ -16,7 +17,7 @@ def register_data_commands(data_app: typer.Typer) -> None:
         inputs: list[str] = typer.Argument(..., help="JSONL files of {document, summary, qa: [{question, answer}]}."),
         out: str = typer.Option(..., "--out", help="Output SFT JSONL (ChatQA format rows: context + messages)."),
         lengths: str = typer.Option("32768,65536,131072", "--lengths", help="Target context lengths in tokens."),
-        tokenizer: str = typer.Option("smollm2-135m-instruct", "--tokenizer", help="Tokenizer that counts tokens."),
+        tokenizer: str = typer.Option(DEFAULT_GENERATOR, "--tokenizer", help="Tokenizer that counts tokens."),
         qa_per_sample: int = typer.Option(1, "--qa-per-sample", min=1, max=1000,
                                           help="QA pairs per sample (as a multi-turn chat)."),
         no_fill: bool = typer.Option(False, "--no-fill", help="Do not pad short documents with other documents."),

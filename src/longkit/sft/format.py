@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from longkit.errors import InputError
+from longkit.errors import InputError, located
 
 CHATQA_SYSTEM = (
     "This is a chat between a user and an artificial intelligence assistant. The assistant gives helpful, "
@@ -32,26 +32,29 @@ CHATQA_SYSTEM = (
 IGNORE = -100
 
 
-def _check(messages: list[dict[str, Any]], where: str) -> list[dict[str, str]]:
+def _check(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The messages as alternating {role, content} turns that start with the user's."""
     if not isinstance(messages, list) or not messages:
-        raise InputError(f"{where}: field 'messages' must be a non-empty list")
+        raise InputError("field 'messages' must be a non-empty list")
     out = []
     for i, m in enumerate(messages):
-        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant") or not isinstance(m.get("content"), str):
-            raise InputError(f"{where}: messages[{i}] must be {{role: user|assistant, content: str}}")
+        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant") \
+                or not isinstance(m.get("content"), str):
+            raise InputError(f"messages[{i}] must be {{role: user|assistant, content: str}}")
         out.append({"role": m["role"], "content": m["content"].strip()})
     if out[0]["role"] != "user":
-        raise InputError(f"{where}: messages[0] must be a user turn")
+        raise InputError("messages[0] must be a user turn")
     for i in range(1, len(out)):
         if out[i]["role"] == out[i - 1]["role"]:
-            raise InputError(f"{where}: messages[{i}] repeats role '{out[i]['role']}' (turns must alternate)")
+            raise InputError(f"messages[{i}] repeats role '{out[i]['role']}' (turns must alternate)")
     return out
 
 
 def format_chatqa(messages: list[dict[str, Any]], context: str | None = None, system: str | None = None,
                   add_generation_prompt: bool = True) -> str:
     """The ChatQA prompt text; ends with 'Assistant:' when the last turn is the user's and a prompt is wanted."""
-    msgs = _check(messages, "conversation")
+    with located("conversation"):
+        msgs = _check(messages)
     head = f"System: {system or CHATQA_SYSTEM}"
     if context and context.strip():
         head += "\n\n" + context.strip()
@@ -62,18 +65,18 @@ def format_chatqa(messages: list[dict[str, Any]], context: str | None = None, sy
     return text
 
 
-def check_trainable(messages: list[dict[str, Any]], where: str) -> list[dict[str, str]]:
+def check_trainable(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
     """The conversation, checked: alternating user/assistant turns that end with an assistant reply."""
-    msgs = _check(messages, where)
+    msgs = _check(messages)
     if msgs[-1]["role"] != "assistant":
-        raise InputError(f"{where}: the last message must be an assistant reply to train on")
+        raise InputError("the last message must be an assistant reply to train on")
     return msgs
 
 
 def encode_chatqa(tokenizer: Any, messages: list[dict[str, Any]], context: str | None = None,
-                  system: str | None = None, where: str = "sample") -> tuple[list[int], list[int]]:
+                  system: str | None = None) -> tuple[list[int], list[int]]:
     """(input_ids, labels) for a conversation ending with an assistant reply; loss only on replies (+ EOS)."""
-    msgs = check_trainable(messages, where)
+    msgs = check_trainable(messages)
     head = f"System: {system or CHATQA_SYSTEM}"
     if context and context.strip():
         head += "\n\n" + context.strip()
@@ -103,15 +106,15 @@ def encode_chatqa(tokenizer: Any, messages: list[dict[str, Any]], context: str |
     return ids, labels
 
 
-def row_to_conversation(row: dict[str, Any], where: str) -> tuple[list[dict[str, Any]], str | None, str | None]:
+def row_to_conversation(row: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None, str | None]:
     """(messages, context, system) from an SFT row: {messages, context?, system?} or {question, answer, context?}."""
     if "messages" in row:
         msgs = row["messages"]
     elif "question" in row and "answer" in row:
         msgs = [{"role": "user", "content": str(row["question"])}, {"role": "assistant", "content": str(row["answer"])}]
     else:
-        raise InputError(f"{where}: expected field 'messages' (or 'question' and 'answer')")
+        raise InputError("expected field 'messages' (or 'question' and 'answer')")
     ctx = row.get("context")
     if ctx is not None and not isinstance(ctx, str):
-        raise InputError(f"{where}: field 'context' must be a string")
+        raise InputError("field 'context' must be a string")
     return msgs, ctx, row.get("system")

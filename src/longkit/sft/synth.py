@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from longkit.errors import InputError
+from longkit.errors import InputError, located
+from longkit.limits import MAX_TOKENS
 
 _SENT = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
 
@@ -44,14 +45,15 @@ class SynthOptions:
     qa_field: str = "qa"
 
 
-def _qa(row: dict[str, Any], opts: SynthOptions, where: str) -> list[tuple[str, str]]:
+def _qa(row: dict[str, Any], opts: SynthOptions) -> list[tuple[str, str]]:
+    """The row's (question, answer) pairs."""
     qa = row.get(opts.qa_field)
     if not isinstance(qa, list) or not qa:
-        raise InputError(f"{where}: field '{opts.qa_field}' must be a non-empty list of {{question, answer}}")
+        raise InputError(f"field '{opts.qa_field}' must be a non-empty list of {{question, answer}}")
     out = []
     for i, p in enumerate(qa):
         if not isinstance(p, dict) or not isinstance(p.get("question"), str) or not isinstance(p.get("answer"), str):
-            raise InputError(f"{where}: {opts.qa_field}[{i}] needs string fields 'question' and 'answer'")
+            raise InputError(f"{opts.qa_field}[{i}] needs string fields 'question' and 'answer'")
         out.append((p["question"], p["answer"]))
     return out
 
@@ -95,14 +97,13 @@ def validate_options(opts: SynthOptions) -> None:
     if not opts.lengths:
         raise ConfigError("--lengths: give at least one target length")
     for n in opts.lengths:
-        if not MIN_LENGTH <= n <= MAX_LENGTH:
-            raise ConfigError(f"--lengths: each length must be in [{MIN_LENGTH}, {MAX_LENGTH}] tokens, got {n}")
+        if not MIN_LENGTH <= n <= MAX_TOKENS:
+            raise ConfigError(f"--lengths: each length must be in [{MIN_LENGTH}, {MAX_TOKENS}] tokens, got {n}")
     if opts.qa_per_sample < 1:
         raise ConfigError(f"--qa-per-sample: must be >= 1, got {opts.qa_per_sample}")
 
 
 MIN_LENGTH = 64
-MAX_LENGTH = 1 << 24
 
 
 def sentence_tokens(tokenizer: Any, sents: list[str]) -> np.ndarray:
@@ -126,6 +127,26 @@ def sentence_tokens(tokenizer: Any, sents: list[str]) -> np.ndarray:
     return np.diff(idx).astype(np.int64)
 
 
+@dataclass
+class _Doc:
+    """One input row, split into sentences and counted, with its QA pairs."""
+
+    source: str  # where the row came from (file:line)
+    row: dict[str, Any]
+    sents: list[str]
+    counts: np.ndarray
+    qa: list[tuple[str, str]]
+
+
+def _read_doc(source: str, row: dict[str, Any], tokenizer: Any, opts: SynthOptions) -> _Doc:
+    """Check a row's fields and count its sentences' tokens."""
+    for f in (opts.document_field, opts.summary_field):
+        if not isinstance(row.get(f), str) or not row[f].strip():
+            raise InputError(f"field '{f}' must be a non-empty string")
+    sents = split_sentences(row[opts.document_field])
+    return _Doc(source, row, sents, sentence_tokens(tokenizer, sents), _qa(row, opts))
+
+
 def synthesize(rows: list[tuple[str, dict[str, Any]]], tokenizer: Any, opts: SynthOptions,
                progress: Any = None) -> Iterator[dict[str, Any]]:
     """Yield one long SFT sample per (row, target length); `rows` are (where, row) pairs."""
@@ -133,65 +154,72 @@ def synthesize(rows: list[tuple[str, dict[str, Any]]], tokenizer: Any, opts: Syn
     rng = np.random.default_rng(opts.seed)
     docs = []
     for where, row in rows:
-        for f in (opts.document_field, opts.summary_field):
-            if not isinstance(row.get(f), str) or not row[f].strip():
-                raise InputError(f"{where}: field '{f}' must be a non-empty string")
-        sents = split_sentences(row[opts.document_field])
-        docs.append((where, row, sents, sentence_tokens(tokenizer, sents), _qa(row, opts, where)))
-    all_tokens = int(sum(int(d[3].sum()) for d in docs))
-    for k, (where, row, sents, counts, qa) in enumerate(docs):
-        summary = row[opts.summary_field].strip()
+        with located(where):
+            docs.append(_read_doc(where, row, tokenizer, opts))
+    all_tokens = int(sum(int(d.counts.sum()) for d in docs))
+    for k, doc in enumerate(docs):
+        summary = doc.row[opts.summary_field].strip()
         s_tok = len(tokenizer(summary, add_special_tokens=False)["input_ids"])
         if s_tok >= min(opts.lengths):
-            raise InputError(f"{where}: field '{opts.summary_field}' is {s_tok} tokens, not shorter than the target "
-                             f"length {min(opts.lengths)}; use larger --lengths or a shorter summary")
+            with located(doc.source):
+                raise InputError(f"field '{opts.summary_field}' is {s_tok} tokens, not shorter than the target "
+                                 f"length {min(opts.lengths)}; use larger --lengths or a shorter summary")
         for target in opts.lengths:
-            budget = max(0, target - s_tok - 4)  # room for the "\n\n" joins around the summary
-            # A random window of whole sentences that fits the budget (the whole document when it fits).
-            if counts.sum() <= budget:
-                lo, hi = 0, len(sents)
-            else:
-                csum = np.concatenate([[0], np.cumsum(counts)])
-                # starts from which a full budget of text follows (a start near the end made a short sample)
-                starts = np.flatnonzero(csum[:-1] + budget <= csum[-1])
-                lo = int(rng.choice(starts)) if len(starts) else 0
-                hi = int(np.searchsorted(csum, csum[lo] + budget, "right") - 1)
-            window = sents[lo:hi]
-            used = int(counts[lo:hi].sum())
-            at = int(rng.integers(0, len(window) + 1))  # any sentence boundary, both ends included
-            body = "".join(window[:at]).rstrip()
-            tail = "".join(window[at:]).lstrip()
-            parts = [p for p in (body, summary, tail) if p]
-            context = "\n\n".join(parts)
-            filled = 0
-            if opts.fill and used + s_tok < target and len(docs) > 1:
-                others = [j for j in rng.permutation(len(docs)) if j != k]
-                extra = []
-                room = target - used - s_tok
-                for j in others:
-                    osents, ocounts = docs[j][2], docs[j][3]
-                    take = int(np.searchsorted(np.cumsum(ocounts), room, "right"))
-                    if take == 0:
-                        continue
-                    extra.append("".join(osents[:take]).strip())
-                    room -= int(ocounts[:take].sum())
-                    filled += 1
-                    if room <= 0:
-                        break
-                # Distractors go around the source so the summary's position stays random overall.
-                if extra:
-                    cut = int(rng.integers(0, len(extra) + 1))
-                    context = "\n\n".join(extra[:cut] + [context] + extra[cut:])
-            picks = rng.choice(len(qa), size=min(opts.qa_per_sample, len(qa)), replace=False)
-            messages = []
-            for p in picks:
-                messages += [{"role": "user", "content": qa[p][0]}, {"role": "assistant", "content": qa[p][1]}]
-            n_ctx = len(tokenizer(context, add_special_tokens=False)["input_ids"])
-            meta = {"source": where, "target_length": target, "context_tokens": n_ctx,
-                    "summary_sentence": lo + at, "window": [lo, hi], "distractor_docs": filled}
-            why = short_reason(n_ctx, target, opts, len(docs), all_tokens + s_tok)
+            sample = _sample(docs, k, summary, s_tok, target, tokenizer, opts, rng)
+            why = short_reason(sample["meta"]["context_tokens"], target, opts, len(docs), all_tokens + s_tok)
             if why:
-                meta["short_reason"] = why
+                sample["meta"]["short_reason"] = why
             if progress is not None:
                 progress.advance()
-            yield {"id": f"{row.get('id', k)}-{target}", "context": context, "messages": messages, "meta": meta}
+            yield sample
+
+
+def _window(counts: np.ndarray, budget: int, rng: np.random.Generator) -> tuple[int, int]:
+    """A random window [lo, hi) of whole sentences that fits the budget (the whole document when it fits)."""
+    if counts.sum() <= budget:
+        return 0, len(counts)
+    csum = np.concatenate([[0], np.cumsum(counts)])
+    # starts from which a full budget of text follows (a start near the end made a short sample)
+    starts = np.flatnonzero(csum[:-1] + budget <= csum[-1])
+    lo = int(rng.choice(starts)) if len(starts) else 0
+    return lo, int(np.searchsorted(csum, csum[lo] + budget, "right") - 1)
+
+
+def _fill(docs: list[_Doc], k: int, room: int, rng: np.random.Generator) -> list[str]:
+    """Leading sentences of the other documents (distractors), up to `room` tokens."""
+    extra: list[str] = []
+    for j in (j for j in rng.permutation(len(docs)) if j != k):
+        take = int(np.searchsorted(np.cumsum(docs[j].counts), room, "right"))
+        if take == 0:
+            continue
+        extra.append("".join(docs[j].sents[:take]).strip())
+        room -= int(docs[j].counts[:take].sum())
+        if room <= 0:
+            break
+    return extra
+
+
+def _sample(docs: list[_Doc], k: int, summary: str, s_tok: int, target: int, tokenizer: Any, opts: SynthOptions,
+            rng: np.random.Generator) -> dict[str, Any]:
+    """One sample: document k's window with the summary at a random sentence boundary, filled to `target`."""
+    doc = docs[k]
+    lo, hi = _window(doc.counts, max(0, target - s_tok - 4), rng)  # room for the "\n\n" joins around the summary
+    window = doc.sents[lo:hi]
+    used = int(doc.counts[lo:hi].sum())
+    at = int(rng.integers(0, len(window) + 1))  # any sentence boundary, both ends included
+    parts = [p for p in ("".join(window[:at]).rstrip(), summary, "".join(window[at:]).lstrip()) if p]
+    context = "\n\n".join(parts)
+    extra: list[str] = []
+    if opts.fill and used + s_tok < target and len(docs) > 1:
+        extra = _fill(docs, k, target - used - s_tok, rng)
+        if extra:  # distractors go around the source so the summary's position stays random overall
+            cut = int(rng.integers(0, len(extra) + 1))
+            context = "\n\n".join(extra[:cut] + [context] + extra[cut:])
+    picks = rng.choice(len(doc.qa), size=min(opts.qa_per_sample, len(doc.qa)), replace=False)
+    messages = []
+    for p in picks:
+        messages += [{"role": "user", "content": doc.qa[p][0]}, {"role": "assistant", "content": doc.qa[p][1]}]
+    meta = {"source": doc.source, "target_length": target,
+            "context_tokens": len(tokenizer(context, add_special_tokens=False)["input_ids"]),
+            "summary_sentence": lo + at, "window": [lo, hi], "distractor_docs": len(extra)}
+    return {"id": f"{doc.row.get('id', k)}-{target}", "context": context, "messages": messages, "meta": meta}

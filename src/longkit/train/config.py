@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ValidationError, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
 
 from longkit.config import load_yaml, validate
 from longkit.errors import ConfigError
+from longkit.limits import MAX_TOKENS
 
-
-MAX_CONTEXT = 1 << 24  # 16M tokens: larger lengths are typos (1e12) that would only fail deep inside a run
 NonEmptyStr = Annotated[str, Field(min_length=1)]
 SCHEDULERS = Literal["linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
                      "inverse_sqrt", "reduce_lr_on_plateau", "cosine_with_min_lr", "warmup_stable_decay"]
@@ -45,10 +54,20 @@ OutDir = Annotated[str, Field(min_length=1), AfterValidator(_writable_dir)]
 class ExtendSpec(_Strict):
     """RoPE extension applied to the model before training."""
 
-    method: Literal["abf", "pi", "ntk", "dynamic", "yarn", "llama3", "linear"] = "abf"
-    max_length: StrictInt = Field(ge=2, le=MAX_CONTEXT)
+    method: str = "abf"  # one of models.rope.METHODS (or an alias of one)
+    max_length: StrictInt = Field(ge=2, le=MAX_TOKENS)
     base: float | None = Field(None, gt=1, le=1e15)
     factor: float | None = Field(None, ge=1, le=4096)
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, v: str) -> str:
+        from longkit.models.rope import normalise_method
+
+        try:
+            return normalise_method(v)
+        except ConfigError as exc:  # a pydantic error, so the loader names the file, field and line
+            raise ValueError(str(exc)) from None
 
 
 class TrainSpec(_Strict):
@@ -96,7 +115,7 @@ class TrainSpec(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _epochs_or_steps(self) -> "TrainSpec":
+    def _epochs_or_steps(self) -> TrainSpec:
         if self.max_steps == -1 and self.num_epochs is None:
             raise ValueError("max_steps -1 needs num_epochs (how many passes to train)")
         return self
@@ -109,14 +128,14 @@ class CPTConfig(_Strict):
     out: OutDir
     data: str | dict[str, Any]  # a data config (YAML path, see configs/data/) or the same mapping inline
     corpus: str | None = None  # tokenized corpus dir (default: <data.out>/corpus)
-    seq_len: StrictInt | None = Field(None, ge=16, le=MAX_CONTEXT)  # override the data config's seq_len
+    seq_len: StrictInt | None = Field(None, ge=16, le=MAX_TOKENS)  # override the data config's seq_len
     add_special_tokens: bool = True  # add missing UtK tokens to the tokenizer and resize embeddings
     extend: ExtendSpec | None = None
     train: TrainSpec = TrainSpec()
     resume: bool = True
 
     @model_validator(mode="after")
-    def _steps_not_epochs(self) -> "CPTConfig":
+    def _steps_not_epochs(self) -> CPTConfig:
         if self.train.num_epochs is not None or self.train.max_steps == -1:
             raise ValueError("continued pretraining streams an endless packed corpus: set train.max_steps >= 1, "
                              "not num_epochs")
@@ -132,7 +151,7 @@ class BlendItem(_Strict):
     epochs: float | None = Field(None, gt=0, le=10_000)
 
     @model_validator(mode="after")
-    def _one_of(self) -> "BlendItem":
+    def _one_of(self) -> BlendItem:
         if (self.weight is None) == (self.epochs is None):
             raise ValueError(f"give exactly one of 'weight' or 'epochs' for {self.path}")
         return self
@@ -144,7 +163,7 @@ class StageSpec(_Strict):
     name: NonEmptyStr
     blend: list[BlendItem] = Field(min_length=1)
     num_samples: StrictInt | None = Field(None, ge=1)  # with weights: total samples drawn; default: sum of sizes
-    seq_len: StrictInt | None = Field(None, ge=16, le=MAX_CONTEXT)
+    seq_len: StrictInt | None = Field(None, ge=16, le=MAX_TOKENS)
     train: dict[str, Any] = {}
 
 
@@ -153,7 +172,7 @@ class SFTConfig(_Strict):
 
     model: NonEmptyStr
     out: OutDir
-    seq_len: StrictInt = Field(4096, ge=16, le=MAX_CONTEXT)
+    seq_len: StrictInt = Field(4096, ge=16, le=MAX_TOKENS)
     system: str | None = None  # default: ChatQA's system message
     pack: bool = True
     train: TrainSpec = TrainSpec()
@@ -161,7 +180,7 @@ class SFTConfig(_Strict):
     resume: bool = True
 
     @model_validator(mode="after")
-    def _unique_stage_names(self) -> "SFTConfig":
+    def _unique_stage_names(self) -> SFTConfig:
         names = [s.name for s in self.stages]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -170,32 +189,38 @@ class SFTConfig(_Strict):
             try:
                 TrainSpec.model_validate({**self.train.model_dump(), **st.train})
             except ValidationError as exc:
-                err = exc.errors()[0]
-                loc = ".".join(str(x) for x in err["loc"]) or "train"
-                raise ValueError(f"stage '{st.name}' train.{loc}: {err['msg'].removeprefix('Value error, ')}") from None
+                raise ValueError("; ".join(_stage_problem(st.name, err) for err in exc.errors())) from None
         return self
 
 
-def load_train_config(model: type[Any], path: str | Path) -> Any:
+def _stage_problem(stage: str, err: ErrorDetails) -> str:
+    """One problem of a stage's merged training spec, named as the stage's own `train.<field>`."""
+    field = ".".join(str(x) for x in err["loc"]) or "train"
+    return f"stage '{stage}' train.{field}: {err['msg'].removeprefix('Value error, ')}"
+
+
+TrainConfig = TypeVar("TrainConfig", CPTConfig, SFTConfig)
+
+
+def load_train_config(model: type[TrainConfig], path: str | Path) -> TrainConfig:
     """Load and validate a training YAML; relative paths inside stay relative to the working directory."""
     data = load_yaml(path)
-    section = {"CPTConfig": "cpt", "SFTConfig": "sft"}.get(model.__name__)
+    section = {CPTConfig: "cpt", SFTConfig: "sft"}.get(model)
     if section and section in data and isinstance(data[section], dict):  # a recipe file: use its section
         raw = data
-        data = dict(raw[section])
+        data = raw[section].copy()  # a YamlMapping's copy keeps the line of each key
         root = Path(raw.get("out", "runs/recipe"))
         data.setdefault("out", str(root / section))
         if section == "sft" and "model" not in data:  # the recipe's CPT output, as `train recipe` chains it
             data["model"] = str(Path(raw.get("cpt", {}).get("out", root / "cpt")) / "final")
         return validate(model, data, source=f"{path}: {section}")
-    cfg = validate(model, data, source=str(path))
-    return cfg
+    return validate(model, data, source=str(path))
 
 
-def stage_train_spec(cfg: SFTConfig, stage: StageSpec, where: str) -> TrainSpec:
+def stage_train_spec(cfg: SFTConfig, stage: StageSpec) -> TrainSpec:
     """The stage's training spec: the config-wide one with the stage's overrides."""
     merged = {**cfg.train.model_dump(), **stage.train}
-    return validate(TrainSpec, merged, source=f"{where}: stage '{stage.name}' train")
+    return validate(TrainSpec, merged, source=f"stage '{stage.name}' train")
 
 
 def require(cond: bool, msg: str) -> None:

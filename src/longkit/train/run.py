@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from longkit.errors import ConfigError, LongkitError, located
 from longkit.io import write_json
 from longkit.train.config import TrainSpec
 
@@ -107,15 +108,20 @@ def end_distributed() -> None:
         dist.destroy_process_group()
 
 
-def check_launch(spec: TrainSpec, seq_len: int, where: str, streaming: bool, dataset: Any = None) -> None:
-    """Refuse, before any work, what this launch cannot run: GPU-only paths on CPU, bad CP sizes, workers
-    over a stream that cannot resume."""
+def check_launch(spec: TrainSpec, seq_len: int, where: str | None = None, streaming: bool = False,
+                 dataset: Any = None) -> None:
+    """Refuse, before any work, what this launch cannot run (`where`, the config, prefixes its field errors)."""
+    _check_launcher()
+    with located(where):
+        _check_parallelism(spec, seq_len, streaming, dataset)
+
+
+def _check_launcher() -> None:
+    """The launcher's own settings (accelerate's environment), which no config field sets."""
     import os
 
-    from longkit.errors import ConfigError
     from longkit.train.launch import is_single_cpu_launch, parent_cmdline, relaunch_as_ranks, requested_processes
 
-    world, cp = world_size(), spec.context_parallel_size
     if is_single_cpu_launch():
         # accelerate's --cpu launcher started this one process and left the other ranks to mpirun: start the
         # ranks here (torch.distributed.run, gloo) rather than train alone, a different run from the one asked for.
@@ -135,27 +141,30 @@ def check_launch(spec: TrainSpec, seq_len: int, where: str, streaming: bool, dat
         # accelerate turns DeepSpeed on only off the CPU; this launch would quietly train plain DDP.
         raise ConfigError("launch: DeepSpeed through accelerate is GPU-only (on CPU it would silently run DDP); "
                           "for sharded training on CPU use configs/accelerate/cpu-fsdp.yaml")
+
+
+def _check_parallelism(spec: TrainSpec, seq_len: int, streaming: bool, dataset: Any) -> None:
+    """The config's context-parallel size and loader workers against this launch and dataset."""
+    world, cp = world_size(), spec.context_parallel_size
     if cp > 1:
         if not has_cuda():
-            raise ConfigError(f"{where}: field 'train.context_parallel_size': context parallelism is GPU-only (torch's "
+            raise ConfigError("field 'train.context_parallel_size': context parallelism is GPU-only (torch's "
                               "context_parallel has no CPU attention sharding); set it to 1 on CPU")
         if world % cp:
-            raise ConfigError(f"{where}: field 'train.context_parallel_size': {cp} does not divide the {world} "
+            raise ConfigError(f"field 'train.context_parallel_size': {cp} does not divide the {world} "
                               "processes of this launch")
         if seq_len % (2 * cp):
-            raise ConfigError(f"{where}: field 'train.context_parallel_size': seq_len {seq_len} must be divisible by "
+            raise ConfigError(f"field 'train.context_parallel_size': seq_len {seq_len} must be divisible by "
                               f"2 x context_parallel_size = {2 * cp} (load-balanced sharding)")
     if streaming and spec.dataloader_num_workers > 0 and dataset is not None and \
             not (hasattr(dataset, "state_dict") and hasattr(dataset, "load_state_dict")):
-        raise ConfigError(f"{where}: field 'train.dataloader_num_workers': {type(dataset).__name__} cannot save its "
+        raise ConfigError(f"field 'train.dataloader_num_workers': {type(dataset).__name__} cannot save its "
                           "position, so a resumed run would not continue exactly; use 0 workers")
 
 
-def check_fsdp_wrappable(model: Any, where: str) -> None:
+def check_fsdp_wrappable(model: Any, where: str | None = None) -> None:
     """Under an FSDP launch, the layer class to wrap must exist in the model (else accelerate fails deep inside)."""
     import os
-
-    from longkit.errors import ConfigError
 
     if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() not in ("1", "true"):
         return
@@ -166,9 +175,10 @@ def check_fsdp_wrappable(model: Any, where: str) -> None:
     have = {type(m).__name__ for m in model.modules()}
     missing = [c for c in wanted if c not in have]
     if not wanted or missing:
-        raise ConfigError(f"{where}: FSDP cannot wrap {type(model).__name__}: layer class(es) "
-                          f"{missing or '(none given)'} not in the model (set fsdp_transformer_layer_cls_to_wrap in the "
-                          f"accelerate config to one of its layer classes, e.g. {sorted(n for n in have if 'Layer' in n)[:3]})")
+        with located(where):
+            raise ConfigError(f"FSDP cannot wrap {type(model).__name__}: layer class(es) {missing or '(none given)'} "
+                              "not in the model (set fsdp_transformer_layer_cls_to_wrap in the accelerate config to "
+                              f"one of its layer classes, e.g. {sorted(n for n in have if 'Layer' in n)[:3]})")
 
 
 def load_trainable(model: str, spec: TrainSpec) -> tuple[Any, Any]:
@@ -211,8 +221,6 @@ def fit(model: Any, tok: Any, dataset: Any, collator: Any, spec: TrainSpec, out:
     if ckpt and streaming:
         state = load_data_state(ckpt)
         if state is None:
-            from longkit.errors import LongkitError
-
             raise LongkitError(f"{ckpt}: checkpoint has no data position; "
                                "cannot resume the stream exactly (start a new output dir)")
         dataset.load_state_dict(state)
@@ -232,7 +240,8 @@ def fit(model: Any, tok: Any, dataset: Any, collator: Any, spec: TrainSpec, out:
         "train_loss": result.training_loss, "first_loss": losses[0] if losses else None,
         "last_loss": losses[-1] if losses else None, "step_losses": losses, "wall_s": round(wall, 2),
         "log_history": trainer.state.log_history,
-        "launch": {"processes": args.world_size, "distributed": str(trainer.accelerator.distributed_type).split(".")[-1],
+        "launch": {"processes": args.world_size,
+                   "distributed": str(trainer.accelerator.distributed_type).split(".")[-1],
                    "fsdp": bool(trainer.is_fsdp_enabled), "dataloader_num_workers": spec.dataloader_num_workers},
         **(summary_extra or {}),
     }

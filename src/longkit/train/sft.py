@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from longkit.errors import ConfigError
+from longkit.errors import ConfigError, located
 from longkit.sft.format import IGNORE
 from longkit.train.config import SFTConfig, StageSpec, load_train_config, stage_train_spec
 
@@ -24,9 +24,9 @@ def load_sft_rows(path: str | Path, tokenizer: Any, system: str | None = None) -
 
     out = []
     for lineno, row in iter_jsonl(path):
-        where = f"{path}:{lineno}"
-        msgs, ctx, sys_msg = row_to_conversation(row, where)
-        out.append(encode_chatqa(tokenizer, msgs, ctx, sys_msg or system, where=where))
+        with located(f"{path}:{lineno}"):
+            msgs, ctx, sys_msg = row_to_conversation(row)
+            out.append(encode_chatqa(tokenizer, msgs, ctx, sys_msg or system))
     return out
 
 
@@ -77,38 +77,38 @@ class PackedRows(torch.utils.data.Dataset):
         return self.rows[i]
 
 
-def check_blend_files(stage: StageSpec, where: str, rows: bool = False) -> None:
-    """Every dataset a stage blends exists (an error naming the stage, the blend entry and the path); with
-    rows, every row also reads as a conversation (an error naming file:line), without tokenizing."""
+def check_blend_paths(stage: StageSpec) -> None:
+    """Every dataset a stage blends exists (an error naming the stage, the blend entry and the path)."""
+    for i, item in enumerate(stage.blend):
+        if not Path(item.path).is_file():
+            raise ConfigError(f"stage '{stage.name}' blend[{i}] field 'path': dataset not found: {item.path}")
+
+
+def check_blend_rows(stage: StageSpec) -> None:
+    """Every row of a stage's datasets reads as a trainable conversation (an error naming file:line), untokenized."""
     from longkit.io import iter_jsonl
     from longkit.sft.format import check_trainable, row_to_conversation
 
-    for i, item in enumerate(stage.blend):
-        if not Path(item.path).is_file():
-            raise ConfigError(f"{where}: stage '{stage.name}' blend[{i}] field 'path': dataset not found: {item.path}")
-        if rows:
-            for lineno, row in iter_jsonl(item.path):
-                check_trainable(row_to_conversation(row, f"{item.path}:{lineno}")[0], f"{item.path}:{lineno}")
+    for item in stage.blend:
+        for lineno, row in iter_jsonl(item.path):
+            with located(f"{item.path}:{lineno}"):
+                check_trainable(row_to_conversation(row)[0])
 
 
-def build_stage_dataset(cfg: SFTConfig, stage: StageSpec, tokenizer: Any, where: str
-                        ) -> tuple[PackedRows, dict[str, Any]]:
+def build_stage_dataset(cfg: SFTConfig, stage: StageSpec, tokenizer: Any) -> tuple[PackedRows, dict[str, Any]]:
     """Tokenize, blend and pack one stage's datasets; returns the dataset and a blend report."""
     from longkit.sft.blend import plan_blend
 
     items = [b.model_dump() for b in stage.blend]
-    check_blend_files(stage, where)
+    check_blend_paths(stage)
     data = [load_sft_rows(it["path"], tokenizer, cfg.system) for it in items]
-    order, parts = plan_blend(items, [len(d) for d in data], stage.num_samples, seed=cfg.train.seed,
-                              where=f"{where}: stage '{stage.name}' blend")
+    with located(f"stage '{stage.name}'", sep=" "):
+        order, parts = plan_blend(items, [len(d) for d in data], stage.num_samples, seed=cfg.train.seed)
     seq_len = stage.seq_len or cfg.seq_len
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     rows, dropped = pack_examples([data[i][j] for i, j in order], seq_len, int(pad or 0), cfg.pack)
     if not rows:
-        raise ConfigError(f"{where}: stage '{stage.name}': no sample fits seq_len {seq_len}")
-    if dropped:
-        log.warning("%s: stage '%s': %d samples longer than seq_len %d were left out", where, stage.name, dropped,
-                    seq_len)
+        raise ConfigError(f"stage '{stage.name}': no sample fits seq_len {seq_len}")
     trained = sum(int((r["labels"] != IGNORE).sum()) for r in rows)
     report = {"stage": stage.name, "seq_len": seq_len, "rows": len(rows), "samples": len(order) - dropped,
               "dropped_too_long": dropped, "trained_tokens": trained,
@@ -117,58 +117,78 @@ def build_stage_dataset(cfg: SFTConfig, stage: StageSpec, tokenizer: Any, where:
     return PackedRows(rows), report
 
 
+def _selected_stages(cfg: SFTConfig, only_stage: str | None) -> list[StageSpec]:
+    """The stages this run trains, their dataset paths checked."""
+    names = [s.name for s in cfg.stages]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"field 'stages': stage names must be unique, got {names}")
+    if only_stage is not None and only_stage not in names:
+        raise ConfigError(f"no stage named '{only_stage}' (stages: {', '.join(names)})")
+    selected = [s for s in cfg.stages if only_stage is None or s.name == only_stage]
+    for stage in selected:
+        check_blend_paths(stage)
+    return selected
+
+
 def run_sft(cfg: SFTConfig, where: str = "config", only_stage: str | None = None) -> list[dict[str, Any]]:
     """Run the stages in order (each from the previous stage's final model); finished stages are skipped."""
+    with located(where):
+        selected = _selected_stages(cfg, only_stage)
+    for stage in selected:  # every stage's data is there and readable before the first stage trains
+        check_blend_rows(stage)
+    chosen = {s.name for s in selected}
+    src = cfg.model
+    results = []
+    for stage in cfg.stages:
+        final = Path(cfg.out) / stage.name / "final"
+        done = (final / "config.json").exists()
+        if stage.name not in chosen or (done and cfg.resume):
+            if done:
+                if stage.name in chosen:
+                    log.info("stage %s already done: %s", stage.name, final)
+                src = str(final)
+            continue
+        summary = _run_stage(cfg, stage, src, where)
+        results.append(summary)
+        src = summary["output"]
+    return results
+
+
+def _run_stage(cfg: SFTConfig, stage: StageSpec, src: str, where: str) -> dict[str, Any]:
+    """Train one stage from `src`; errors of the config (not of the launcher or the model) are prefixed `where`."""
     from longkit.io import write_json
     from longkit.train.collate import PackedCollator
     from longkit.train.run import check_fsdp_wrappable, check_launch, fit, is_main_process, load_trainable, world_size
 
-    names = [s.name for s in cfg.stages]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{where}: field 'stages': stage names must be unique, got {names}")
-    if only_stage is not None and only_stage not in names:
-        raise ConfigError(f"{where}: no stage named '{only_stage}' (stages: {', '.join(names)})")
-    for stage in cfg.stages:  # every stage's data is there and readable before the first stage trains
-        if only_stage is not None and stage.name != only_stage:
-            continue
-        check_blend_files(stage, where, rows=True)
-    src = cfg.model
-    results = []
-    for stage in cfg.stages:
-        out = Path(cfg.out) / stage.name
-        final = out / "final"
-        if only_stage is not None and stage.name != only_stage:
-            if (final / "config.json").exists():
-                src = str(final)
-            continue
-        if (final / "config.json").exists() and cfg.resume:
-            log.info("stage %s already done: %s", stage.name, final)
-            src = str(final)
-            continue
-        spec = stage_train_spec(cfg, stage, where)
-        check_launch(spec, stage.seq_len or cfg.seq_len, where, streaming=False)
+    with located(where):
+        spec = stage_train_spec(cfg, stage)
+    check_launch(spec, stage.seq_len or cfg.seq_len, where, streaming=False)
+    with located(where):
         if spec.context_parallel_size > 1 and cfg.pack:
-            raise ConfigError(f"{where}: packed SFT keeps samples apart with restarting position ids, which torch's "
-                              "context parallel does not honour; set pack: false with train.context_parallel_size > 1")
-        model, tok = load_trainable(src, spec)
-        check_fsdp_wrappable(model, where)
-        ds, report = build_stage_dataset(cfg, stage, tok, where)
+            raise ConfigError("packed SFT keeps samples apart with restarting position ids, which torch's context "
+                              "parallel does not honour; set pack: false with train.context_parallel_size > 1")
+    model, tok = load_trainable(src, spec)
+    # the rows were read and checked above (check_blend_rows), so what fails here is the config's doing
+    with located(where):
+        check_fsdp_wrappable(model)
+        ds, report = build_stage_dataset(cfg, stage, tok)
         if len(ds) < world_size() * spec.per_device_batch_size:
-            raise ConfigError(f"{where}: stage '{stage.name}': {len(ds)} packed rows cannot feed {world_size()} "
-                              f"processes x batch {spec.per_device_batch_size} (fewer data shards than processes: "
-                              "add data or launch fewer processes)")
+            raise ConfigError(f"stage '{stage.name}': {len(ds)} packed rows cannot feed {world_size()} processes x "
+                              f"batch {spec.per_device_batch_size} (fewer data shards than processes: add data or "
+                              "launch fewer processes)")
         max_pos = getattr(model.config, "max_position_embeddings", None)
         if max_pos is not None and report["seq_len"] > max_pos:
-            raise ConfigError(f"{where}: stage '{stage.name}' seq_len {report['seq_len']} exceeds the model's "
+            raise ConfigError(f"stage '{stage.name}' seq_len {report['seq_len']} exceeds the model's "
                               f"max_position_embeddings {max_pos}")
-        out.mkdir(parents=True, exist_ok=True)
-        if is_main_process():
-            write_json(out / "blend.json", report)
-        summary = fit(model, tok, ds, PackedCollator(), spec, out, cfg.resume, streaming=False,
-                      summary_extra={"kind": "sft", "model": src, "blend": report})
-        results.append(summary)
-        src = summary["output"]
-    return results
+    if report["dropped_too_long"]:
+        log.warning("%s: stage '%s': %d samples longer than seq_len %d were left out", where, stage.name,
+                    report["dropped_too_long"], report["seq_len"])
+    out = Path(cfg.out) / stage.name
+    out.mkdir(parents=True, exist_ok=True)
+    if is_main_process():
+        write_json(out / "blend.json", report)
+    return fit(model, tok, ds, PackedCollator(), spec, out, cfg.resume, streaming=False,
+               summary_extra={"kind": "sft", "model": src, "blend": report})
 
 
 def sft_from_file(path: str | Path, stage: str | None = None, **overrides: Any) -> list[dict[str, Any]]:
