@@ -179,3 +179,37 @@ def test_damaged_hnsw_graph_is_rebuilt_from_the_vectors(tmp_path, damage):
     graph.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"\x00" * len(data))
     again = VectorIndex.open(tmp_path / "h")  # derived data: rebuilt, not an error and not wrong results
     assert again.search(q, 5) == expected
+
+
+def test_unfinished_documents_relabel_and_delete_keep_the_manifest_consistent(tmp_path):
+    chunks, vecs = _docs(3, 4)
+    idx = VectorIndex.create(tmp_path / "ix", EMB)
+    idx.add(chunks[:6], vecs[:6], _hashes(chunks), unfinished={"doc1"})  # doc1's last two chunks still to come
+    manifest = json.loads((tmp_path / "ix" / "manifest.json").read_text())
+    assert manifest["unfinished_docs"] == ["doc1"] and manifest["rows"] == 6
+    assert VectorIndex.open(tmp_path / "ix").unfinished_docs() == {"doc1"}
+    idx.add(chunks[6:], vecs[6:], _hashes(chunks))
+    assert idx.unfinished_docs() == set() and "unfinished_docs" not in idx.manifest
+    assert idx.relabel({"doc0": ("/abs/doc0.txt", "sha256:00"), "nope": ("x", "y")}) == 4
+    again = VectorIndex.open(tmp_path / "ix")
+    assert again.doc_hashes()["/abs/doc0.txt"] == "sha256:00" and "doc0" not in again.doc_rows()
+    assert np.array_equal(again._vectors[again.doc_rows()["/abs/doc0.txt"]], vecs[:4])  # not re-embedded
+    idx.add(chunks[4:6], vecs[4:6], _hashes(chunks), unfinished={"doc1"})
+    assert idx.delete(["doc1"]) == 6 and idx.unfinished_docs() == set()
+    assert json.loads((tmp_path / "ix" / "manifest.json").read_text())["rows"] == len(idx) == 8
+
+
+def test_an_index_without_the_newer_manifest_fields_opens(tmp_path):
+    chunks, vecs = _docs(2, 2)
+    VectorIndex.create(tmp_path / "ix", EMB).add(chunks, vecs, _hashes(chunks))
+    mpath = tmp_path / "ix" / "manifest.json"
+    manifest = json.loads(mpath.read_text())
+    for s in manifest["segments"]:
+        s.pop("files")  # written before checksums were recorded
+    mpath.write_text(json.dumps(manifest))
+    old = VectorIndex.open(tmp_path / "ix", writable=True)
+    assert len(old) == 4 and old.unfinished_docs() == set() and old.doc_hashes() == _hashes(chunks)
+    manifest["unfinished_docs"] = "doc0"
+    mpath.write_text(json.dumps(manifest))
+    with pytest.raises(InputError, match="field 'unfinished_docs' must be a list of document ids"):
+        VectorIndex.open(tmp_path / "ix")

@@ -6,21 +6,25 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
+from longkit.cli_backend import API_KEY, BACKEND, BASE_URL, MODEL, backend_spec, check_backend
 from longkit.cli_common import friendly_errors
+from longkit.models.defaults import DEFAULT_EMBEDDER
+
+if TYPE_CHECKING:
+    from longkit.backends.base import Backend
+    from longkit.rag.chunk import ChunkConfig
+    from longkit.rag.embed import _Base
 
 app = typer.Typer(no_args_is_help=True)
 
 STYLE_HELP = ("auto (default: the ChatQA format for ChatQA-family models, the model's own chat template "
               "otherwise) | chatqa | chat.")
-_MODEL = typer.Option("smollm2-135m-instruct", "--model", "-m", help="Generator: bundled name, GGUF, directory or served id.")
-_BACKEND = typer.Option("hf", help="hf | openai | vllm.")
-_BASE_URL = typer.Option(None, help="OpenAI-compatible server URL (openai backend).")
-_API_KEY = typer.Option(None, "--api-key", help="Bearer token for the openai backend (default: $LONGKIT_API_KEY, "
-                        "then $OPENAI_API_KEY; a local server at 127.0.0.1/localhost needs none).")
+# the shared backend options (longkit.cli_backend), under the names `longkit.eval.rag_cli` imports
+_MODEL, _BACKEND, _BASE_URL, _API_KEY = MODEL, BACKEND, BASE_URL, API_KEY
 
 
 def check_choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
@@ -32,14 +36,10 @@ def check_choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
-def make_generator(kind: str, model: str, base_url: str | None, api_key: str | None = None,
-                   max_context: int | None = None, batch_size: int = 1) -> Any:
+def make_generator(kind: str, model: str | None, base_url: str | None, api_key: str | None = None,
+                   max_context: int | None = None, batch_size: int = 1) -> Backend:
     """The generation backend named by the shared --backend/--model/--base-url/--api-key options."""
-    from longkit.backends import BACKENDS, make_backend
-
-    check_choice("--backend", kind, BACKENDS)
-    return make_backend(kind, model, base_url=base_url, api_key=api_key, max_context=max_context,
-                        batch_size=batch_size)
+    return backend_spec(kind, model, base_url, api_key, max_context=max_context, batch_size=batch_size).build()
 
 
 def say(line: str) -> None:
@@ -63,27 +63,26 @@ def _index_out(out: Path) -> Path:
 def index_cmd(
     docs: list[str] = typer.Argument(..., help="Text files, directories, JSONL files ({id, text}) or 'pydoc:topics'."),
     out: Path = typer.Option(..., "--out", "-o", help="Index directory (created, or extended/resumed if it exists)."),
-    embedder: str = typer.Option("all-minilm-l6-v2", help="Bundled name, sentence-transformers dir, 'decoder:PATH'."),
-    chunk_size: int = typer.Option(200, min=1, max=1_000_000, help="Chunk length in units (tokens of the embedder, or words)."),
+    embedder: str = typer.Option(DEFAULT_EMBEDDER, help="Bundled name, sentence-transformers dir, 'decoder:PATH'."),
+    chunk_size: int = typer.Option(200, min=1, max=1_000_000,
+                                   help="Chunk length in units (tokens of the embedder, or words)."),
     overlap: int = typer.Option(0, min=0, help="Units shared by consecutive chunks (less than --chunk-size)."),
     unit: str = typer.Option("token", help="token | word."),
     tolerance: float = typer.Option(0.15, min=0.0, max=0.99,
                                     help="Fraction of chunk size a chunk may end early to land on a boundary."),
     on_overflow: str = typer.Option("error", help="Chunk longer than the embedder reads: error | split | pool."),
     kind: str = typer.Option("exact", help="exact | hnsw (large collections)."),
-    commit_every: int = typer.Option(256, min=1, help="Chunks per committed batch (an interrupted run resumes from the last)."),
+    commit_every: int = typer.Option(256, min=1, help="Chunks per commit (a document may span commits); a stopped "
+                                     "run keeps every committed chunk and a rerun resumes after them."),
     batch_size: int = typer.Option(32, min=1, max=4096, help="Texts per embedding batch."),
     max_tokens: int | None = typer.Option(None, min=8, max=32768, help="Decoder embedders: token limit (up to 32768)."),
     verify: bool = typer.Option(False, "--verify", help="Check every segment's checksum of an existing index first."),
 ) -> None:
-    """Chunk, embed and index documents; rerunning skips unchanged documents and replaces changed ones."""
-    from longkit.errors import ConfigError, InputError
-    from longkit.progress import Progress
-    from longkit.rag.build import OVERFLOW_POLICIES, chunking_record, index_documents, open_or_create
+    """Chunk, embed and index documents; a rerun skips unchanged ones, replaces changed ones, resumes a stopped run."""
+    from longkit.errors import ConfigError
+    from longkit.rag.build import OVERFLOW_POLICIES, chunking_record
     from longkit.rag.chunk import ChunkConfig
     from longkit.rag.embed import load_embedder
-    from longkit.rag.index import VectorIndex
-    from longkit.rag.sources import PYDOC_SOURCE, iter_documents, list_sources
 
     check_choice("--unit", unit, ("token", "word"))
     check_choice("--on-overflow", on_overflow, OVERFLOW_POLICIES)
@@ -91,38 +90,55 @@ def index_cmd(
     if overlap >= chunk_size:
         raise ConfigError(f"--overlap {overlap}: must be less than --chunk-size {chunk_size}")
     cfg = ChunkConfig(size=chunk_size, overlap=overlap, unit=unit, tolerance=tolerance)
-    sources = list_sources(docs, exclude=out)  # every input exists and is readable before anything is loaded or written
-    _index_out(out)
-    if (out / "manifest.json").exists():
-        VectorIndex.open(out, verify=verify)  # a damaged index is reported before new work is added to it
-        if verify:
-            say(f"{out}: every segment checksum matches the manifest")
-    documents = iter_documents(docs, exclude=out)
-    # Documents up to the first one with text are read (and checked) before the embedder loads.
-    peeked = []
-    for doc in documents:
-        peeked.append(doc)
-        if doc[1].strip():
-            break
-    if not peeked or not peeked[-1][1].strip():
-        raise InputError(f"{' '.join(docs)}: no text to index" + (f" ({len(peeked)} empty documents)" if peeked else ""))
+    chunking = chunking_record(cfg, "embedder" if unit == "token" else "words", on_overflow)
+    n_docs = _check_index_run(docs, out, chunking, kind, verify)
     kwargs: dict[str, Any] = {"batch_size": batch_size}
     if max_tokens is not None:
         kwargs["max_tokens"] = max_tokens
     emb = load_embedder(embedder, **kwargs)
+    _run_index(docs, out, emb, cfg, chunking, kind, commit_every, n_docs)
 
-    def all_documents():  # noqa: ANN202
-        yield from peeked
-        yield from documents
+
+def _check_index_run(docs: list[str], out: Path, chunking: dict[str, Any], kind: str, verify: bool) -> int:
+    """Read and check every input, the index and its settings before any write; returns the number of documents."""
+    from longkit.errors import InputError
+    from longkit.rag.build import scan_documents
+    from longkit.rag.index import VectorIndex
+    from longkit.rag.manifest import check_build_settings
+    from longkit.rag.sources import iter_documents, list_sources
+
+    list_sources(docs, exclude=out)  # every input exists and is readable (cheap checks first)
+    if out.exists():
+        _index_out(out)
+    if (out / "manifest.json").exists():
+        index = VectorIndex.open(out, verify=verify)  # read-only: a damaged index is reported before any work
+        check_build_settings(index.manifest, out, kind=kind, chunking=chunking)  # the embedder's, once it loads
+        if verify:
+            say(f"{out}: every segment checksum matches the manifest")
+    scan = scan_documents(iter_documents(docs, exclude=out))  # every document read, decoded and parsed
+    if not scan.with_text:
+        raise InputError(f"{' '.join(docs)}: no text to index"
+                         + (f" ({scan.documents} empty documents)" if scan.documents else ""))
+    return scan.documents
+
+
+def _run_index(docs: list[str], out: Path, emb: _Base, cfg: ChunkConfig, chunking: dict[str, Any], kind: str,
+               commit_every: int, n_docs: int) -> None:
+    """Index the (already checked) documents into out and print what the run did."""
+    from longkit.errors import InputError
+    from longkit.progress import Progress
+    from longkit.rag.build import index_documents, open_or_create
+    from longkit.rag.sources import iter_documents
 
     created = not (out / "manifest.json").exists()
-    index = open_or_create(out, emb, chunking_record(cfg, "embedder" if unit == "token" else "words", on_overflow), kind)
+    _index_out(out)
+    index = open_or_create(out, emb, chunking, kind)  # refuses another embedder before writing
     before = len(index)
-    known_total = None if any(s == PYDOC_SOURCE or Path(s).suffix == ".jsonl" for s in sources) else len(sources)
     try:
-        with Progress("indexing", total=known_total, unit="docs") as bar:
-            stats = index_documents(index, all_documents(), emb, cfg, on_overflow=on_overflow,
-                                    commit_every=commit_every, progress=lambda d, c: bar.advance(d - bar.done))
+        with Progress("indexing", total=n_docs, unit="docs") as bar:
+            stats = index_documents(index, iter_documents(docs, exclude=out), emb, cfg,
+                                    on_overflow=chunking["on_overflow"], commit_every=commit_every,
+                                    progress=lambda d, c: bar.advance(d - bar.done))
     except BaseException:
         if created and len(index) == 0:  # nothing committed: leave no empty index behind
             _remove_index_dir(out)
@@ -136,37 +152,65 @@ def index_cmd(
                            "documents": len(index.doc_rows())}, indent=2))
 
 
-def _remove_index_dir(out: Path) -> None:
-    """Remove an index directory this run created and left empty (only longkit's own files)."""
+def _remove_index_dir(out: Path) -> list[str]:
+    """Remove an index's own files and `rag tune`'s default output, then the empty directory; returns what is left."""
     import shutil
 
-    for name in ("manifest.json", "segments", "hnsw.faiss"):
-        p = out / name
-        if p.is_dir():
-            shutil.rmtree(p, ignore_errors=True)
-        elif p.exists():
-            p.unlink()
+    own = {"manifest.json", "segments", "hnsw.faiss", "tune", ".hnsw.faiss.tmp"}
+    for p in list(out.iterdir()) if out.is_dir() else []:
+        if p.name in own or (p.name.startswith(".manifest.json.") and p.name.endswith(".tmp")):
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
     try:
         out.rmdir()
     except OSError:
         pass
+    return sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+
+
+def _find_doc_id(doc_id: str, known: set[str]) -> str | None:
+    """The indexed id a user means: the id itself, or a file path naming the document's resolved path."""
+    if doc_id in known:
+        return doc_id
+    try:
+        resolved = str(Path(doc_id).resolve())
+    except (OSError, RuntimeError):  # not a usable path (too long, a symlink loop)
+        return None
+    return resolved if resolved in known else None
 
 
 @app.command("delete")
 @friendly_errors
 def delete_cmd(index_dir: Path = typer.Argument(..., help="Index directory."),
-               doc_ids: list[str] = typer.Argument(..., help="Document ids (as `rag info --documents` lists them).")) -> None:
-    """Remove documents (by id) from an index."""
-    from longkit.errors import InputError
+               doc_ids: list[str] | None = typer.Argument(None, help="Document ids (as `rag info --documents` lists "
+                                                          "them) or the documents' file paths."),
+               everything: bool = typer.Option(False, "--all", help="Delete the whole index (its own files), to "
+                                               "start fresh.")) -> None:
+    """Remove documents from an index, or the whole index with --all."""
+    from longkit.errors import ConfigError, InputError
     from longkit.rag.index import VectorIndex
 
+    if everything:
+        if doc_ids:
+            raise ConfigError("--all: deletes the whole index; expected no document ids with it")
+        if not (index_dir / "manifest.json").is_file():  # only a directory that holds an index is emptied
+            raise InputError(f"{index_dir}: no index here (missing manifest.json)")
+        left = _remove_index_dir(index_dir)  # a damaged index can be deleted too: nothing of it is read
+        typer.echo(json.dumps({"deleted": str(index_dir), "left": left}))
+        return
+    if not doc_ids:
+        raise ConfigError("Missing argument 'DOC_IDS...': expected the ids of the documents to remove, "
+                          "or --all to delete the whole index")
     idx = VectorIndex.open(index_dir, writable=True)
     known = set(idx.doc_rows())
-    missing = [d for d in doc_ids if d not in known]
-    if len(missing) == len(set(doc_ids)):
+    found = {d: _find_doc_id(d, known) for d in doc_ids}
+    missing = [d for d, f in found.items() if f is None]
+    if len(missing) == len(found):
         raise InputError(f"{index_dir}: no document with id {', '.join(repr(d) for d in missing[:5])} "
                          "(`longkit rag info --documents` lists the ids)")
-    removed = idx.delete(doc_ids)
+    removed = idx.delete(f for f in found.values() if f is not None)
     typer.echo(json.dumps({"removed_chunks": removed, "chunks": len(idx), "not_found": missing}))
 
 
@@ -212,10 +256,10 @@ def read_history(path: Path | None) -> list[dict[str, str]]:
 def ask_cmd(
     index_dir: Path = typer.Argument(..., help="Index directory."),
     question: str = typer.Argument(..., help="The question (the last user turn)."),
-    model: str = _MODEL,
-    backend: str = _BACKEND,
-    base_url: str | None = _BASE_URL,
-    api_key: str | None = _API_KEY,
+    model: str = MODEL,
+    backend: str = BACKEND,
+    base_url: str | None = BASE_URL,
+    api_key: str | None = API_KEY,
     k: int | None = typer.Option(None, "--k", "-k", min=1, max=10_000, help="Chunks to retrieve (default: tuned budget, else 5)."),
     budget: int | None = typer.Option(None, min=1, help="Retrieve chunks up to this many tokens instead of top-k."),
     order: str = typer.Option("score", help="score | position (order-preserving RAG)."),
@@ -232,6 +276,7 @@ def ask_cmd(
     from longkit.rag.pipeline import FULL_ANSWER, SHORT_ANSWER, RagPipeline
     from longkit.rag.prompt import STYLES
 
+    check_backend(backend)
     check_choice("--order", order, ("score", "position"))
     check_choice("--style", style, STYLES)
     if k is not None and budget is not None:

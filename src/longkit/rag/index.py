@@ -3,13 +3,15 @@
 Layout of an index directory::
 
     manifest.json            embedder (name, kind, dim), chunking, index kind, segment list, tuned settings
-    segments/000000.npy      float32 unit vectors of one committed batch of whole documents
+    segments/000000.npy      float32 unit vectors of one committed batch of chunks
     segments/000000.parquet  their chunks: doc_id, position, start, end, n_tokens, text, doc_hash
     hnsw.faiss               (hnsw kind) the graph, with the segment list it was built from
 
 A commit writes a segment's files first and then swaps the manifest atomically, so an interrupted
 indexing run leaves the index as of its last commit (files of an uncommitted segment are removed on
-the next write). Deleting a document rewrites only the segments that hold it.
+the next write). A document whose chunks span several commits is listed in the manifest's
+`unfinished_docs` until its last chunk is committed. Deleting a document rewrites only the segments
+that hold it. Opening an index read-only never writes to it.
 
 Integrity: the manifest records each segment file's size and SHA-256. Every open checks the sizes;
 the full checksums are checked by `verify()` (`longkit rag index --verify`, `rag info --verify`) and
@@ -18,7 +20,6 @@ automatically when an index is reopened after an indexing run that did not finis
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -28,11 +29,22 @@ from typing import Any
 import numpy as np
 
 from longkit.errors import ConfigError, InputError
-from longkit.io import sha256_file, write_json
+from longkit.io import write_json
 from longkit.rag.chunk import Chunk
+from longkit.rag.hnsw import build_graph, read_graph, write_graph
+from longkit.rag.manifest import FORMAT, KINDS, check_embedder, read_manifest
+from longkit.rag.segments import (
+    META_COLUMNS,
+    check_segment_files,
+    meta_schema,
+    read_segment,
+    remove_orphans,
+    schema,
+    seg_files,
+    write_segment,
+)
 
-FORMAT = 1
-_META_COLUMNS = ("doc_id", "position", "start", "end", "n_tokens", "text", "doc_hash")
+__all__ = ["FORMAT", "Hit", "VectorIndex", "check_embedder"]
 
 
 @dataclass
@@ -49,21 +61,6 @@ class Hit:
         return {**self.chunk.to_dict(), "score": round(float(self.score), 6), "rank": self.rank}
 
 
-def _meta_schema() -> Any:
-    import pyarrow as pa
-
-    schema = _schema()
-    return pa.schema([f for f in schema if f.name != "text"])
-
-
-def _schema() -> Any:
-    import pyarrow as pa
-
-    return pa.schema([("doc_id", pa.string()), ("position", pa.int32()), ("start", pa.int64()),
-                      ("end", pa.int64()), ("n_tokens", pa.int32()), ("text", pa.string()),
-                      ("doc_hash", pa.string())])
-
-
 class VectorIndex:
     """Vectors + chunk metadata in a directory; add, delete, search; reopen without re-embedding."""
 
@@ -72,9 +69,9 @@ class VectorIndex:
         self.manifest = manifest
         self.writable = writable
         self._vectors = np.zeros((0, int(manifest["embedder"]["dim"])), dtype=np.float32)
-        self._meta: Any = None
+        self._meta: Any = None  # Any: a pyarrow Table
         self._doc_rows: dict[str, np.ndarray] | None = None
-        self._hnsw: Any = None
+        self._hnsw: Any = None  # Any: a faiss index
         self._load()
 
     # ----- creation and opening -------------------------------------------------------------
@@ -83,7 +80,7 @@ class VectorIndex:
     def create(cls, path: str | Path, embedder: dict[str, Any], chunking: dict[str, Any] | None = None,
                kind: str = "exact", hnsw_m: int = 32, ef_construction: int = 80, ef_search: int = 64) -> VectorIndex:
         """Make an empty index directory (it must not already hold an index)."""
-        if kind not in ("exact", "hnsw"):
+        if kind not in KINDS:
             raise ConfigError(f"index kind must be 'exact' or 'hnsw', got '{kind}'")
         path = Path(path)
         if (path / "manifest.json").exists():
@@ -105,60 +102,17 @@ class VectorIndex:
         Segment sizes are always checked; full checksums when `verify` is set or the last indexing run
         into this directory did not finish (a crash-resume)."""
         path = Path(path)
-        mpath = path / "manifest.json"
-        if not mpath.exists():
-            raise InputError(f"{path}: no index here (missing manifest.json); build one with `longkit rag index`")
-        from longkit.io import read_json
-
-        manifest = read_json(mpath, "index manifest")
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-            got = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
-            raise InputError(f"{mpath}: unsupported index format {got!r} (expected {FORMAT})")
-        for field in ("embedder", "segments", "kind"):
-            if field not in manifest:
-                raise InputError(f"{mpath}: missing field '{field}'; rebuild the index")
-        emb = manifest["embedder"]
-        if not isinstance(emb, dict) or not isinstance(emb.get("dim"), int) or not isinstance(emb.get("name"), str):
-            raise InputError(f"{mpath}: field 'embedder' must hold a name and an integer dim; rebuild the index")
-        segs = manifest["segments"]
-        if not isinstance(segs, list) or not all(isinstance(x, dict) and isinstance(x.get("id"), str)
-                                                 and isinstance(x.get("rows"), int) and x["rows"] >= 0 for x in segs):
-            raise InputError(f"{mpath}: field 'segments' must be a list of {{id, rows}}; rebuild the index")
-        if manifest["kind"] not in ("exact", "hnsw"):
-            raise InputError(f"{mpath}: field 'kind' must be 'exact' or 'hnsw', got {manifest['kind']!r}")
+        manifest = read_manifest(path)
         if embedder is not None:
             check_embedder(manifest, embedder, path)
-        index = cls.__new__(cls)
-        index.path, index.manifest = path, manifest
-        index.check_files(full=verify or bool(manifest.get("build_open")))
-        cls.__init__(index, path, manifest, writable=writable)
-        return index
+        check_segment_files(path, manifest["segments"], full=verify or bool(manifest.get("build_open")))
+        return cls(path, manifest, writable=writable)
 
     # ----- integrity ----------------------------------------------------------------------------
 
     def check_files(self, full: bool = False) -> int:
-        """Check every segment file against the manifest: its size always, its SHA-256 when full.
-
-        Raises InputError naming the first file that is missing or differs; returns the files checked.
-        Segments written before checksums were recorded are checked for presence only."""
-        checked = 0
-        for s in self.manifest["segments"]:
-            for f in self._seg_files(s["id"]):
-                rec = (s.get("files") or {}).get(f.suffix.lstrip("."))
-                if not f.is_file():
-                    raise InputError(f"{f}: index segment file is missing; rebuild the index "
-                                     f"(longkit rag index ... --out {self.path})")
-                if rec is None:
-                    continue
-                size = f.stat().st_size
-                if size != int(rec["bytes"]):
-                    raise InputError(f"{f}: index segment is {size} bytes, the manifest says {rec['bytes']} "
-                                     "(truncated or overwritten); rebuild the index")
-                if full and sha256_file(f) != rec["sha256"]:
-                    raise InputError(f"{f}: index segment checksum does not match the manifest (the file is "
-                                     "damaged); rebuild the index")
-                checked += 1
-        return checked
+        """Check every segment file against the manifest (size, and SHA-256 when full); returns the files checked."""
+        return check_segment_files(self.path, self.manifest["segments"], full)
 
     def begin_build(self) -> None:
         """Mark an indexing run as started: until end_build(), a reopen verifies every checksum."""
@@ -174,94 +128,46 @@ class VectorIndex:
 
     # ----- loading ----------------------------------------------------------------------------
 
-    def _seg_files(self, seg_id: str) -> tuple[Path, Path]:
-        return self.path / "segments" / f"{seg_id}.npy", self.path / "segments" / f"{seg_id}.parquet"
-
     def _load(self) -> None:
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         segs = self.manifest["segments"]
         dim = int(self.manifest["embedder"]["dim"])
-        total = sum(int(s["rows"]) for s in segs)
-        vectors = np.empty((total, dim), dtype=np.float32)
+        vectors = np.empty((sum(int(s["rows"]) for s in segs), dim), dtype=np.float32)
         tables = []
         at = 0
         # Chunk texts stay on disk until a hit needs them, so reopening reads vectors and a few small columns.
-        columns = [c for c in _META_COLUMNS if c != "text"]
-        self._texts = {}
+        columns = [c for c in META_COLUMNS if c != "text"]
+        self._texts: dict[int, Any] = {}
         for s in segs:
-            vpath, mpath = self._seg_files(s["id"])
-            at_file = vpath
-            try:
-                v = np.load(vpath, mmap_mode="r")
-                at_file = mpath
-                t = pq.read_table(mpath, columns=columns)
-            except (OSError, ValueError, pa.ArrowException) as exc:
-                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                raise InputError(f"{at_file}: index segment is missing or damaged ({first}); rebuild the index") from None
-            if v.shape != (int(s["rows"]), dim) or t.num_rows != int(s["rows"]):
-                raise InputError(f"{vpath}: index segment does not match the manifest ({len(v)} rows, "
-                                 f"manifest: {s['rows']}); rebuild the index")
+            v, t = read_segment(self.path, s, dim, columns)
             vectors[at:at + len(v)] = v
             tables.append(t)
             at += len(v)
         self._vectors = vectors
         self._starts = np.cumsum([0] + [int(s["rows"]) for s in segs])
-        self._meta = pa.concat_tables(tables) if tables else _meta_schema().empty_table()
+        self._meta = pa.concat_tables(tables) if tables else meta_schema().empty_table()
         self._doc_rows = None
         if self.writable:
-            self._remove_orphans()
+            remove_orphans(self.path, segs)
+        self._hnsw = None
         if self.manifest["kind"] == "hnsw":
             self._load_hnsw()
-
-    def _remove_orphans(self) -> None:
-        keep = {s["id"] for s in self.manifest["segments"]}
-        for f in (self.path / "segments").iterdir():
-            if f.stem.split(".")[0] not in keep or f.name.startswith("."):
-                f.unlink(missing_ok=True)
 
     def _fingerprint(self) -> str:
         return ",".join(s["id"] for s in self.manifest["segments"])
 
     def _load_hnsw(self) -> None:
-        import faiss
-
-        fpath = self.path / "hnsw.faiss"
-        state = self.manifest.get("hnsw_state")
-        size = self.manifest.get("hnsw_bytes")
-        self._hnsw = None
-        if fpath.is_file() and state == self._fingerprint() and (size is None or fpath.stat().st_size == size):
-            try:
-                self._hnsw = faiss.read_index(str(fpath))
-            except RuntimeError:  # a damaged graph file: it is derived data, so rebuild it from the vectors
-                self._hnsw = None
-            if self._hnsw is not None and (not hasattr(self._hnsw, "hnsw") or self._hnsw.ntotal != len(self._vectors)):
-                self._hnsw = None
+        self._hnsw = read_graph(self.path, self.manifest, self._fingerprint(), len(self._vectors))
         if self._hnsw is None:
-            self._hnsw = self._build_hnsw(self._vectors)
-            if self.writable:
+            self._hnsw = build_graph(self._vectors, self.manifest["hnsw"])
+            if self.writable:  # a reader rebuilds the graph in memory only: reading never writes
                 self._save_hnsw()
         self._hnsw.hnsw.efSearch = int(self.manifest["hnsw"]["ef_search"])
 
-    def _build_hnsw(self, vectors: np.ndarray) -> Any:
-        import faiss
-
-        cfg = self.manifest["hnsw"]
-        index = faiss.IndexHNSWFlat(vectors.shape[1], int(cfg["m"]), faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = int(cfg["ef_construction"])
-        if len(vectors):
-            index.add(np.ascontiguousarray(vectors))
-        return index
-
     def _save_hnsw(self) -> None:
-        import faiss
-
-        tmp = self.path / ".hnsw.faiss.tmp"
-        faiss.write_index(self._hnsw, str(tmp))
-        os.replace(tmp, self.path / "hnsw.faiss")
+        self.manifest["hnsw_bytes"] = write_graph(self.path, self._hnsw)
         self.manifest["hnsw_state"] = self._fingerprint()
-        self.manifest["hnsw_bytes"] = (self.path / "hnsw.faiss").stat().st_size
         self._write_manifest()
 
     # ----- inspection ---------------------------------------------------------------------------
@@ -294,9 +200,13 @@ class VectorIndex:
         hashes = self._meta.column("doc_hash").to_pylist()
         return {d: hashes[int(r[0])] for d, r in self.doc_rows().items()}
 
+    def unfinished_docs(self) -> set[str]:
+        """Documents only part of whose chunks were committed (a run stopped inside them)."""
+        return set(self.manifest.get("unfinished_docs", []))
+
     def chunk(self, row: int) -> Chunk:
         """The chunk stored at a row."""
-        rec = {c: self._meta.column(c)[row].as_py() for c in _META_COLUMNS[:5]}
+        rec = {c: self._meta.column(c)[row].as_py() for c in META_COLUMNS[:5]}
         return Chunk(**rec, text=self._text(row))
 
     def _text(self, row: int) -> str:
@@ -304,7 +214,7 @@ class VectorIndex:
 
         seg = int(np.searchsorted(self._starts, row, side="right")) - 1
         if seg not in self._texts:
-            _, mpath = self._seg_files(self.manifest["segments"][seg]["id"])
+            _, mpath = seg_files(self.path, self.manifest["segments"][seg]["id"])
             self._texts[seg] = pq.read_table(mpath, columns=["text"]).column("text")
         return self._texts[seg][row - int(self._starts[seg])].as_py()
 
@@ -319,32 +229,26 @@ class VectorIndex:
             raise ConfigError(f"{self.path}: index opened read-only")
 
     def _write_manifest(self) -> None:
+        # Rows are counted from the segment list being committed (the loaded vectors may not include it yet).
         self.manifest["updated"] = time.time()
-        self.manifest["rows"] = len(self)
+        self.manifest["rows"] = sum(int(s["rows"]) for s in self.manifest["segments"])
         write_json(self.path / "manifest.json", self.manifest)
 
-    def _write_segment(self, vectors: np.ndarray, rows: list[dict[str, Any]] | Any) -> dict[str, Any]:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+    def _set_unfinished(self, ids: set[str]) -> None:
+        # Absent when empty, so a finished index's manifest looks as it did before partial commits existed.
+        if ids:
+            self.manifest["unfinished_docs"] = sorted(ids)
+        else:
+            self.manifest.pop("unfinished_docs", None)
 
+    def _write_segment(self, vectors: np.ndarray, rows: list[dict[str, Any]] | Any) -> dict[str, Any]:
         seg_id = f"{int(self.manifest['next_segment']):06d}"
         self.manifest["next_segment"] = int(self.manifest["next_segment"]) + 1
-        vpath, mpath = self._seg_files(seg_id)
-        table = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(rows, schema=_schema())
-        tmp_v, tmp_m = vpath.with_name(f".{vpath.name}.tmp"), mpath.with_name(f".{mpath.name}.tmp")
-        with open(tmp_v, "wb") as fh:
-            np.save(fh, np.ascontiguousarray(vectors, dtype=np.float32))
-            fh.flush()
-            os.fsync(fh.fileno())
-        pq.write_table(table, tmp_m)
-        files = {"npy": {"bytes": tmp_v.stat().st_size, "sha256": sha256_file(tmp_v)},
-                 "parquet": {"bytes": tmp_m.stat().st_size, "sha256": sha256_file(tmp_m)}}
-        os.replace(tmp_v, vpath)
-        os.replace(tmp_m, mpath)
-        return {"id": seg_id, "rows": int(len(vectors)), "files": files}
+        return write_segment(self.path, seg_id, vectors, rows)
 
-    def add(self, chunks: Sequence[Chunk], vectors: np.ndarray, doc_hashes: dict[str, str]) -> None:
-        """Commit chunks (whole documents) and their vectors as one segment."""
+    def add(self, chunks: Sequence[Chunk], vectors: np.ndarray, doc_hashes: dict[str, str],
+            unfinished: Iterable[str] = ()) -> None:
+        """Commit chunks and their vectors as one segment; `unfinished`: documents whose later chunks are to come."""
         self._require_writable()
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.shape != (len(chunks), self.dim):
@@ -354,6 +258,8 @@ class VectorIndex:
         rows = [{**c.to_dict(), "doc_hash": doc_hashes[c.doc_id]} for c in chunks]
         seg = self._write_segment(vectors, rows)
         self.manifest["segments"].append(seg)
+        open_now = set(unfinished)
+        self._set_unfinished((self.unfinished_docs() - {c.doc_id for c in chunks}) | open_now)
         self._write_manifest()
         self._append_loaded(vectors, rows)
 
@@ -361,7 +267,7 @@ class VectorIndex:
         import pyarrow as pa
 
         self._vectors = np.concatenate([self._vectors, vectors]) if len(self._vectors) else vectors.copy()
-        table = pa.Table.from_pylist(rows, schema=_schema())
+        table = pa.Table.from_pylist(rows, schema=schema())
         self._texts[len(self._starts) - 1] = table.column("text")
         self._starts = np.append(self._starts, self._starts[-1] + len(rows))
         self._meta = pa.concat_tables([self._meta, table.drop_columns(["text"])])
@@ -378,38 +284,51 @@ class VectorIndex:
 
     def delete(self, doc_ids: Iterable[str]) -> int:
         """Remove documents; returns the number of chunks removed. Unknown ids are ignored."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
         self._require_writable()
         doomed = set(doc_ids) & set(self.doc_rows())
         if not doomed:
             return 0
-        new_segs = []
-        removed = 0
-        old_files = []
-        for s in self.manifest["segments"]:
-            vpath, mpath = self._seg_files(s["id"])
-            import pyarrow.parquet as pq
+        return self._rewrite(doomed, None)
 
+    def relabel(self, labels: dict[str, tuple[str, str]]) -> int:
+        """Give documents a new id and content hash without re-embedding: old id -> (new id, new hash)."""
+        self._require_writable()
+        labels = {d: v for d, v in labels.items() if d in self.doc_rows()}
+        if not labels:
+            return 0
+        return self._rewrite(set(labels), labels)
+
+    def _rewrite(self, touched: set[str], labels: dict[str, tuple[str, str]] | None) -> int:
+        """Rewrite the segments holding `touched` documents: drop their rows, or relabel them; one commit."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        new_segs, old_files, affected = [], [], 0
+        for s in self.manifest["segments"]:
+            vpath, mpath = seg_files(self.path, s["id"])
             t = pq.read_table(mpath)
-            drop = pc.is_in(t.column("doc_id"), value_set=pa.array(sorted(doomed))).to_numpy(zero_copy_only=False)
-            if not drop.any():
+            hit = pc.is_in(t.column("doc_id"), value_set=pa.array(sorted(touched))).to_numpy(zero_copy_only=False)
+            if not hit.any():
                 new_segs.append(s)
                 continue
-            removed += int(drop.sum())
+            affected += int(hit.sum())
             old_files += [vpath, mpath]
-            keep = np.flatnonzero(~drop)
+            keep = np.flatnonzero(~hit) if labels is None else np.arange(len(hit))
             if len(keep):
-                v = np.load(vpath)[keep]
-                new_segs.append(self._write_segment(v, t.take(pa.array(keep))))
+                new_segs.append(self._write_segment(np.load(vpath)[keep], _relabelled(t.take(pa.array(keep)), labels)))
         self.manifest["segments"] = new_segs
         self.manifest.pop("hnsw_state", None)
+        unfinished = self.unfinished_docs()
+        if labels is None:
+            self._set_unfinished(unfinished - touched)
+        else:
+            self._set_unfinished({labels[d][0] if d in labels else d for d in unfinished})
         self._write_manifest()
         for f in old_files:
             f.unlink(missing_ok=True)
         self._load()
-        return removed
+        return affected
 
     def update_manifest(self, **fields: Any) -> None:
         """Record extra settings (e.g. the tuned chunk size and k) in the manifest."""
@@ -439,6 +358,20 @@ class VectorIndex:
         return _top(self._vectors @ q, k, None)
 
 
+def _relabelled(table: Any, labels: dict[str, tuple[str, str]] | None) -> Any:  # Any: a pyarrow Table
+    """The table with the labelled documents' doc_id and doc_hash replaced (unchanged when labels is None)."""
+    import pyarrow as pa
+
+    if labels is None:
+        return table
+    ids = table.column("doc_id").to_pylist()
+    hashes = table.column("doc_hash").to_pylist()
+    new_ids = [labels[d][0] if d in labels else d for d in ids]
+    new_hashes = [labels[d][1] if d in labels else h for d, h in zip(ids, hashes)]
+    table = table.set_column(table.schema.get_field_index("doc_id"), "doc_id", pa.array(new_ids, pa.string()))
+    return table.set_column(table.schema.get_field_index("doc_hash"), "doc_hash", pa.array(new_hashes, pa.string()))
+
+
 def _top(scores: np.ndarray, k: int, rows: np.ndarray | None) -> list[tuple[int, float]]:
     k = min(k, len(scores))
     idx = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
@@ -446,13 +379,3 @@ def _top(scores: np.ndarray, k: int, rows: np.ndarray | None) -> list[tuple[int,
     idx = idx[np.lexsort((idx, -scores[idx]))]
     ids = rows[idx] if rows is not None else idx
     return [(int(r), float(scores[j])) for r, j in zip(ids, idx)]
-
-
-def check_embedder(manifest: dict[str, Any], embedder: dict[str, Any], path: Path | str) -> None:
-    """Raise if an embedder is not the one an index was built with."""
-    built = manifest["embedder"]
-    if built.get("name") != embedder.get("name") or int(built.get("dim", -1)) != int(embedder.get("dim", -2)):
-        raise InputError(
-            f"{path}: index was built with embedder '{built.get('name')}' (dim {built.get('dim')}), "
-            f"not '{embedder.get('name')}' (dim {embedder.get('dim')}); rebuild it or use that embedder"
-        )
