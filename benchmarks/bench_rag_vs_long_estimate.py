@@ -31,7 +31,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from longkit.backends.hf import HFBackend
-    from longkit.eval.rag_vs_long import load_qa, run_rag_vs_long
+    from longkit.eval.rag_vs_long import SweepPlan, load_qa, sweep
     from longkit.rag.embed import load_embedder
     from longkit.rag.pipeline import RagSettings
 
@@ -43,9 +43,10 @@ def main() -> None:
     estimates: list[dict] = []
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
-        summary = run_rag_vs_long(items, backend, emb, out_dir=d, chunk_sizes=sizes, top_ks=ks,
-                                  settings=RagSettings(max_new_tokens=args.max_new_tokens), batch_size=1,
-                                  model_name="smollm2-135m-instruct", on_estimate=estimates.append)
+        plan = SweepPlan(chunk_sizes=tuple(sizes), top_ks=tuple(ks),
+                         settings=RagSettings(max_new_tokens=args.max_new_tokens), batch_size=1)
+        summary = sweep(items, backend, emb, plan, out_dir=d, model_name="smollm2-135m-instruct",
+                        on_estimate=estimates.append)
         total = time.perf_counter() - t0
     est = estimates[0]
     result = {

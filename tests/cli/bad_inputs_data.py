@@ -54,7 +54,7 @@ def _blend(item: str) -> str:
 
 def _build(d: Path, damage: str | None = None) -> Path:
     """A real two-shard build (write_shard + the build manifest) without a tokenizer; optionally damaged."""
-    from longkit.data.cli import _write_manifest
+    from longkit.data.build import write_manifest
     from longkit.data.stats import write_shard
 
     root = d / f"build-{damage or 'ok'}"
@@ -68,7 +68,7 @@ def _build(d: Path, damage: str | None = None) -> Path:
         p = root / "shards" / f"shard-{i:05d}.npz"
         write_shard(p, [sample, sample])
         shards.append((p, 2))
-    _write_manifest(root, shards, {"seq_len": n, "transform": "plain"})
+    write_manifest(root, shards, {"seq_len": n, "transform": "plain"})
     shard = root / "shards" / "shard-00001.npz"
     if damage == "flipped":  # same size, one bit changed near the end of the array data
         data = bytearray(shard.read_bytes())

@@ -263,6 +263,38 @@ def test_cpt_bad_configs(cpt_model, corpus_dir, tmp_path):
         load_train_config(CPTConfig, bad)
 
 
+def test_cpt_refuses_a_corpus_another_tokenizer_made(cpt_model, tmp_path):
+    """data build (SmolLM2's tokenizer) -> train cpt (a model with the BPE tokenizer): one line naming both."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from longkit.cli import app
+    from longkit.data.build import build
+    from longkit.train.config import CPTConfig
+    from longkit.train.cpt import run_cpt
+
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps({"text": p}) + "\n" for p in _prose().split("\n\n")[:40] if p.strip()))
+    data = tmp_path / "data.yaml"
+    data.write_text(yaml.safe_dump({"tokenizer": "smollm2-135m-instruct", "out": str(tmp_path / "data"),
+                                    "sources": [str(docs)], "seq_len": SEQ, "transform": "plain", "separator": "eos"}))
+    build(data)
+    run = {"model": str(cpt_model), "out": str(tmp_path / "run"), "data": str(data),
+           "extend": {"method": "abf", "base": 1e5, "max_length": 512},
+           "train": {"max_steps": 2, "report_to": "none"}}
+    with pytest.raises(ConfigError) as e:
+        run_cpt(CPTConfig(**run), where="cpt.yaml")
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith("cpt.yaml: field 'data.out': the corpus at ")
+    assert "'smollm2-135m-instruct' (vocabulary 49152" in msg and f"not with '{cpt_model}' (vocabulary 2000" in msg
+    assert not (tmp_path / "run").exists()  # refused before the RoPE-extended copy is written
+    (tmp_path / "cpt.yaml").write_text(yaml.safe_dump(run))
+    res = CliRunner().invoke(app, ["train", "cpt", str(tmp_path / "cpt.yaml")])
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert res.exit_code == 2 and lines[-1].startswith("error: ") and "'smollm2-135m-instruct'" in lines[-1]
+    assert f"not with '{cpt_model}'" in lines[-1] and "Traceback" not in res.output
+
+
 def test_cpt_non_finite_loss_stops_with_last_checkpoint(cpt_model, corpus_dir, tmp_path):
     from longkit.train.cpt import run_cpt
 

@@ -90,3 +90,33 @@ def test_recipe_runs_extend_cpt_sft_on_tiny_model(trained_tokenizer, tmp_path, m
     (tmp_path / "bad.yaml").write_text("out: x\nprepare: nope\ncpt: {}\n")
     with pytest.raises(ConfigError, match="field 'prepare'"):
         run_recipe(tmp_path / "bad.yaml")
+
+
+def test_recipe_refuses_a_corpus_or_data_tokenizer_that_is_not_the_models(trained_tokenizer, smol_tokenizer,
+                                                                          tmp_path, monkeypatch):
+    from longkit.data.sources import SourceSpec, tokenize_corpus
+    from longkit.train.recipe import run_recipe
+
+    model = build_tiny_llama(trained_tokenizer, tmp_path / "m", max_positions=128)
+    monkeypatch.chdir(tmp_path)
+    data = {"tokenizer": "smollm2-135m-instruct", "out": "runs/r/data", "seq_len": 128, "transform": "plain",
+            "separator": "eos", "sources": [{"path": "runs/r/inputs/corpus.jsonl"}]}
+    recipe = {"out": "runs/r", "prepare": "python-docs",
+              "cpt": {"model": str(model), "data": data, "train": {"max_steps": 1, "report_to": "none"}}}
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
+    with pytest.raises(ConfigError, match=r"field 'cpt.data.tokenizer': 'smollm2-135m-instruct' \(vocabulary 49152\) "
+                                          r"is not the tokenizer of cpt.model"):
+        run_recipe(tmp_path / "r.yaml")
+    assert not (tmp_path / "runs").exists()  # refused before the inputs are prepared or anything is tokenized
+
+    # a corpus already there, tokenized with another tokenizer than the model's: refused, not trained on
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"text": "Some text to tokenize. " * 20}) + "\n")
+    tokenize_corpus([SourceSpec(str(docs))], smol_tokenizer, tmp_path / "runs/r2/data/corpus",
+                    tokenizer_name="smollm2-135m-instruct")
+    data2 = {**data, "tokenizer": str(model), "out": "runs/r2/data", "sources": [{"path": str(docs)}]}
+    (tmp_path / "r2.yaml").write_text(yaml.safe_dump({"out": "runs/r2", "cpt": {**recipe["cpt"], "data": data2}}))
+    with pytest.raises(ConfigError) as e:
+        run_recipe(tmp_path / "r2.yaml")
+    assert "\n" not in str(e.value) and "'smollm2-135m-instruct' (vocabulary 49152" in str(e.value)
+    assert f"not with '{model}' (vocabulary 2000" in str(e.value) and not (tmp_path / "runs/r2/cpt").exists()

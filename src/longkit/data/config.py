@@ -1,179 +1,231 @@
-"""The data build config (YAML) and the objects it resolves to: separator ids, transform, pad id."""
+"""The data build config (YAML, validated by pydantic) and the objects it resolves to: separator ids,
+transform, pad id. Every section reports a bad value as `<file>: field '<path>': <what was expected>`."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import BeforeValidator, ConfigDict, Field, InstanceOf, ValidationError, field_validator
+
+from longkit.data.config_fields import (
+    Bool,
+    IntList,
+    Section,
+    Str,
+    StrList,
+    choice,
+    field_error,
+    integer,
+    kind_of,
+    number,
+)
 from longkit.data.plan import Transform
 from longkit.data.sources import SourceSpec
-from longkit.data.upsample import UpsampleConfig
+from longkit.data.upsample import DEFAULT_BUCKETS, UpsampleConfig
 from longkit.data.utk import UtKConfig, utk_preset
 from longkit.errors import ConfigError
 
+MAX_SEQ_LEN = 1 << 24  # 16M tokens; larger values are typos (1e12) that would only fail deep inside packing
+_PAPER = UtKConfig()
 
-@dataclass
-class DataConfig:
+Share = Annotated[float, number(0, 1)]
+Count = Annotated[int, integer(1)]
+NonNegative = Annotated[int, integer(0)]
+SeqLen = Annotated[int, integer(16, MAX_SEQ_LEN)]
+LabelLength = Annotated[int, integer(1, 64)]
+Processes = Annotated[int, integer(1, 512)]
+PerShard = Annotated[int, integer(1, 1_000_000)]
+Passes = Annotated[int, integer(1, 1_000_000)]
+Preset = Annotated[str, choice("paper", "authors")]
+UtKSplit = Annotated[str, choice("random", "even")]
+LabelDraw = Annotated[str, choice("pool", "fresh")]
+ShortDocs = Annotated[str, choice("fewer", "whole")]
+SeparatorAfter = Annotated[str, choice("target", "text")]
+TransformName = Annotated[str, choice("plain", "cip", "utk")]
+CipSplit = Annotated[str, choice("half", "random")]
+Overflow = Annotated[str, choice("split", "carry", "truncate")]
+
+
+def _chunk_dists(v: Any) -> list[tuple[float, dict[Any, Any]]]:
+    """[{weight: W, counts: {N: P}}] (or [W, {N: P}] pairs) as (weight, counts) tuples; UtKConfig checks the rest."""
+    try:
+        pairs = [(d["weight"], d["counts"]) if isinstance(d, dict) else tuple(d) for d in v]
+        if all(isinstance(w, (int, float)) and not isinstance(w, bool) and isinstance(c, dict) for w, c in pairs):
+            return pairs
+    except (KeyError, TypeError, ValueError):
+        pass
+    raise field_error("chunk_dists", f"expected a list of {{weight: W, counts: {{N: P}}}}, got {v!r}")
+
+
+class UtKSection(Section):
+    """The `utk:` section: a preset, then any UtKConfig switch on top of it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    preset: Preset = "paper"
+    probability: Share = _PAPER.probability
+    chunk_dists: Annotated[list[tuple[float, dict[Any, Any]]], BeforeValidator(_chunk_dists)] = _PAPER.chunk_dists
+    split: UtKSplit = _PAPER.split
+    preserve_order: Bool = _PAPER.preserve_order
+    chunk_labels: Bool = _PAPER.chunk_labels
+    backtrace: Bool = _PAPER.backtrace
+    label_length: LabelLength = _PAPER.label_length
+    label_chars: Str = _PAPER.label_chars
+    label_pool: Count = _PAPER.label_pool
+    label_seed: NonNegative = _PAPER.label_seed
+    cl_open: Str = _PAPER.cl_open
+    cl_close: Str = _PAPER.cl_close
+    head_knots: StrList = _PAPER.head_knots
+    tail_knots: StrList = _PAPER.tail_knots
+    bt_open: Str = _PAPER.bt_open
+    bt_close: Str = _PAPER.bt_close
+    bt_sep: Str | None = _PAPER.bt_sep
+    mask_after_knots: Bool = _PAPER.mask_after_knots
+    mask_after_bt_close: Bool = _PAPER.mask_after_bt_close
+    label_draw: LabelDraw = _PAPER.label_draw
+    short_docs: ShortDocs = _PAPER.short_docs
+    separator_after: SeparatorAfter = _PAPER.separator_after
+    mask_after_label: Bool = _PAPER.mask_after_label
+    mask_after_separator: Bool = _PAPER.mask_after_separator
+    keep_tail_last: Bool = _PAPER.keep_tail_last
+
+    def to_config(self) -> UtKConfig:
+        """The preset with the switches this section sets (UtKConfig checks what spans several switches)."""
+        given = {k: getattr(self, k) for k in self.model_fields_set - {"preset"}}
+        try:
+            return dataclasses.replace(utk_preset(self.preset), **given)
+        except ConfigError as exc:
+            raise field_error("utk", str(exc)) from None
+
+
+class UpsampleSection(Section):
+    """The `upsample:` section (Fu et al.'s length upsampling); present means enabled unless it says otherwise."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: Bool = True
+    threshold: NonNegative = 4096
+    keep_short: Share = 0.1
+    total_tokens: Count | None = None
+    mix: dict[str, Any] | None = None
+    max_passes: Passes = 1000
+    buckets: IntList = Field(default_factory=lambda: list(DEFAULT_BUCKETS))
+
+    @field_validator("mix", mode="before")
+    @classmethod
+    def _shares(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        if not isinstance(v, dict):
+            raise field_error("mix", f"expected a mapping of source -> share, got {v!r}")
+        for k, share in v.items():
+            if isinstance(share, bool) or not isinstance(share, (int, float)) or not share >= 0:
+                raise field_error("mix", f"expected a share >= 0 for source '{k}', got {share!r}")
+        return v
+
+    @field_validator("buckets")
+    @classmethod
+    def _increasing(cls, b: list[int]) -> list[int]:
+        if not b or any(x < 0 for x in b) or any(y <= x for x, y in zip(b, b[1:])):
+            raise field_error("buckets", f"expected increasing token counts >= 0, got {b}")
+        return b
+
+    def to_config(self) -> UpsampleConfig:
+        """The UpsampleConfig this section describes."""
+        return UpsampleConfig(**{k: getattr(self, k) for k in self.model_fields_set})
+
+
+def _utk(v: Any) -> UtKConfig:
+    if isinstance(v, UtKConfig):
+        return v
+    return UtKSection.model_validate({} if v is None else v).to_config()
+
+
+def _upsample(v: Any) -> UpsampleConfig:
+    if isinstance(v, UpsampleConfig):
+        return v
+    if v is None:  # no section: every document once
+        return UpsampleConfig(enabled=False)
+    return UpsampleSection.model_validate(v).to_config()
+
+
+def _sources(v: Any) -> list[SourceSpec]:
+    if not isinstance(v, list):
+        raise field_error("sources", f"expected a list of sources, got {kind_of(v)}")
+    try:
+        return [s if isinstance(s, SourceSpec) else SourceSpec.from_obj(s, f"sources[{i}]") for i, s in enumerate(v)]
+    except ConfigError as exc:
+        raise field_error("sources", str(exc)) from None
+
+
+class DataConfig(Section):
     """Everything `longkit data build` and the streaming dataset need."""
 
-    sources: list[SourceSpec] = field(default_factory=list)
-    tokenizer: str = "smollm2-135m-instruct"
-    out: str = "runs/data"
-    seq_len: int = 8192
-    separator: str = "<s>"  # literal text tokenized as ordinary text (ChatQA 2), or bos | eos | none
-    transform: str = "utk"  # plain | cip | utk
-    utk: UtKConfig = field(default_factory=UtKConfig)
-    cip_split: str = "half"
-    overflow: str = "split"  # split | carry | truncate
-    intra_doc_attention: bool = False
-    upsample: UpsampleConfig = field(default_factory=lambda: UpsampleConfig(enabled=False))
-    seed: int = 0
-    num_proc: int = 1
-    max_sequences: int | None = None
-    sequences_per_shard: int = 64
+    # validate_assignment: an override (--out, --max-sequences, a CPT seq_len) is checked like the YAML value
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    sources: Annotated[list[InstanceOf[SourceSpec]], BeforeValidator(_sources)] = Field(default_factory=list)
+    tokenizer: Str = "smollm2-135m-instruct"
+    out: Str = "runs/data"
+    seq_len: SeqLen = 8192
+    separator: Str = "<s>"  # literal text tokenized as ordinary text (ChatQA 2), or bos | eos | none
+    transform: TransformName = "utk"
+    utk: Annotated[InstanceOf[UtKConfig], BeforeValidator(_utk)] = Field(default_factory=UtKConfig)
+    cip_split: CipSplit = "half"
+    overflow: Overflow = "split"
+    intra_doc_attention: Bool = False
+    upsample: Annotated[InstanceOf[UpsampleConfig], BeforeValidator(_upsample)] = Field(
+        default_factory=lambda: UpsampleConfig(enabled=False))
+    seed: NonNegative = 0
+    num_proc: Processes = 1
+    max_sequences: Count | None = None
+    sequences_per_shard: PerShard = 64
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        try:
+            super().__setattr__(name, value)
+        except ValidationError as exc:
+            raise ConfigError(f"{name} {value!r}: {exc.errors()[0]['msg']}") from None
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-data form for reports."""
-        d = asdict(self)
+        """Plain-data form for reports (the field order and values stats.json and manifests have always had)."""
+        d: dict[str, Any] = {name: getattr(self, name) for name in type(self).model_fields}
+        d["sources"] = [dataclasses.asdict(s) for s in self.sources]
         d["utk"] = self.utk.to_dict()
+        d["upsample"] = dataclasses.asdict(self.upsample)
         return d
 
 
-MAX_SEQ_LEN = 1 << 24  # 16M tokens; larger values are typos (1e12) that would only fail deep inside packing
-
-# field -> (low, high) for integer fields; None: unbounded on that side
-_BOUNDS: dict[str, dict[str, tuple[int | None, int | None]]] = {
-    "DataConfig": {"seq_len": (16, MAX_SEQ_LEN), "num_proc": (1, 512), "max_sequences": (1, None),
-                   "sequences_per_shard": (1, 1_000_000), "seed": (0, None)},
-    "UpsampleConfig": {"threshold": (0, None), "total_tokens": (1, None), "max_passes": (1, 1_000_000)},
-    "UtKConfig": {"label_length": (1, 64), "label_pool": (1, None), "label_seed": (0, None)},
-}
-_CHOICES = {"transform": ("plain", "cip", "utk"), "overflow": ("split", "carry", "truncate"),
-            "cip_split": ("half", "random")}
-
-
-def _type_error(value: Any, hint: Any) -> str | None:
-    """Why value does not fit a simple type hint (int, float, bool, str, X | None, list[...], dict[...]); else None."""
-    import types
-    import typing
-
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(hint)
-        if value is None and type(None) in args:
-            return None
-        errs = [_type_error(value, a) for a in args if a is not type(None)]
-        return None if any(e is None for e in errs) else errs[0]
-    if hint is bool:
-        return None if isinstance(value, bool) else "true or false"
-    if hint is int:
-        return None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
-    if hint is float:
-        return None if isinstance(value, (int, float)) and not isinstance(value, bool) else "a number"
-    if hint is str:
-        return None if isinstance(value, str) else "a string"
-    if origin is list:
-        if not isinstance(value, list):
-            return "a list"
-        (inner,) = typing.get_args(hint) or (Any,)
-        if inner in (int, float, str, bool):
-            bad = [v for v in value if _type_error(v, inner)]
-            return f"a list of {inner.__name__} values" if bad else None
-        return None
-    if origin is dict:
-        return None if isinstance(value, dict) else "a mapping"
-    return None  # structured fields are checked by their own constructors
-
-
-def _check_fields(cls: type, data: dict[str, Any], where: str) -> None:
-    """Types, integer bounds and choices of a config section, before any object is built."""
-    import typing
-
-    hints = typing.get_type_hints(cls)
-    bounds = _BOUNDS.get(cls.__name__, {})
-    for name, value in data.items():
-        if name in hints:
-            why = _type_error(value, hints[name])
-            if why:
-                raise ConfigError(f"{where}: field '{name}': expected {why}, got {value!r}")
-        if name in bounds and value is not None:
-            lo, hi = bounds[name]
-            if (lo is not None and value < lo) or (hi is not None and value > hi):
-                rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-                raise ConfigError(f"{where}: field '{name}': must be {rng}, got {value}")
-        if name in _CHOICES and value not in _CHOICES[name]:
-            raise ConfigError(f"{where}: field '{name}': must be one of {', '.join(_CHOICES[name])}, got {value!r}")
-
-
-def _build(cls: type, data: Any, where: str) -> Any:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
-    names = {f.name for f in fields(cls)}
-    unknown = set(data) - names
-    if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {sorted(unknown)}; known: {sorted(names)}")
-    _check_fields(cls, data, where)
-    try:
-        return cls(**data)
-    except TypeError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-    except ConfigError as exc:  # the dataclass's own checks: say which file they are about
-        raise ConfigError(f"{where.split(':')[0]}: {exc}") from None
-
-
-def data_config_from_dict(data: dict[str, Any], where: str = "config") -> DataConfig:
-    """Validate a mapping (from YAML) into a DataConfig; errors name the field."""
-    data = dict(data)
-    utk = data.pop("utk", None) or {}
-    if not isinstance(utk, dict):
-        raise ConfigError(f"{where}: field 'utk' must be a mapping")
-    utk = dict(utk)
-    preset = utk.pop("preset", "paper")
-    try:
-        base = utk_preset(preset).to_dict()
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: field 'utk.preset': {exc}") from None
-    base.update(utk)
-    try:
-        if "chunk_dists" in utk:
-            base["chunk_dists"] = [(d["weight"], d["counts"]) if isinstance(d, dict) else tuple(d)
-                                   for d in utk["chunk_dists"]]
-        else:
-            base["chunk_dists"] = [(d["weight"], d["counts"]) for d in base["chunk_dists"]]
-    except (KeyError, TypeError, ValueError):
-        raise ConfigError(f"{where}: field 'utk.chunk_dists': expected a list of {{weight: W, counts: {{N: P}}}}, "
-                          f"got {utk.get('chunk_dists')!r}") from None
-    up = data.pop("upsample", None)
-    srcs = data.pop("sources", [])
-    if not isinstance(srcs, list):
-        raise ConfigError(f"{where}: field 'sources' must be a list")
-    cfg = _build(DataConfig, data, where)
-    cfg.utk = _build(UtKConfig, base, f"{where}: utk")
-    cfg.upsample = _build(UpsampleConfig, up, f"{where}: upsample") if up is not None else UpsampleConfig(enabled=False)
-    cfg.sources = [SourceSpec.from_obj(s, f"{where}: sources[{i}]") for i, s in enumerate(srcs)]
-    seen: dict[tuple, int] = {}
+def _check_rules(cfg: DataConfig, where: str) -> None:
+    """Rules that span fields, after each field is valid."""
+    seen: dict[tuple[str, str, str, str | None, str], int] = {}
     for i, s in enumerate(cfg.sources):
         key = (os.path.normpath(s.path), s.type, s.split, s.name, s.text_field)
         if key in seen:
             raise ConfigError(f"{where}: field 'sources[{i}]': the same source as sources[{seen[key]}] ({s.path}); its "
                               "documents would be read twice (list it once; per-source weights are 'upsample.mix')")
         seen[key] = i
-    b = cfg.upsample.buckets
-    if not b or any(x < 0 for x in b) or any(y <= x for x, y in zip(b, b[1:])):
-        raise ConfigError(f"{where}: field 'upsample.buckets': expected increasing token counts >= 0, got {b}")
-    for k, v in (cfg.upsample.mix or {}).items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-            raise ConfigError(f"{where}: field 'upsample.mix.{k}': expected a share >= 0, got {v!r}")
-    if cfg.transform not in ("plain", "cip", "utk"):
-        raise ConfigError(f"{where}: field 'transform' must be plain, cip or utk, got '{cfg.transform}'")
     if cfg.transform == "utk" and cfg.intra_doc_attention:
         # separate attention segments per chunk would hide a document's chunks from each other: UtK's point
         raise ConfigError(f"{where}: field 'intra_doc_attention' must be false with transform utk "
                           "(the chunks of a document must attend to each other)")
-    if cfg.seq_len < 16:
-        raise ConfigError(f"{where}: field 'seq_len' must be >= 16, got {cfg.seq_len}")
+
+
+def data_config_from_dict(data: dict[str, Any], where: str = "config") -> DataConfig:
+    """Validate a mapping (from YAML) into a DataConfig; errors name the field."""
+    from longkit.config import validate
+
+    data = data.copy()  # a YAML mapping's copy keeps its key lines, which errors cite
+    srcs = data.get("sources", [])
+    if not isinstance(srcs, list):
+        raise ConfigError(f"{where}: field 'sources' must be a list")
+    # sources first, each with its own message (`sources[1]: each source needs a 'path'`)
+    data["sources"] = [SourceSpec.from_obj(s, f"{where}: sources[{i}]") for i, s in enumerate(srcs)]
+    cfg = validate(DataConfig, data, source=where)
+    _check_rules(cfg, where)
     return cfg
 
 
@@ -204,7 +256,7 @@ def resolve_separator(tokenizer: Any, separator: str) -> list[int]:
     return list(encode_text(tokenizer, [separator])[0])
 
 
-def pad_id(tokenizer: Any) -> int:
+def pad_id(tokenizer: Any) -> int:  # Any: a Hugging Face tokenizer
     """Padding id for the last, partly filled sequence (its labels are -100)."""
     for tid in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0):
         if tid is not None:

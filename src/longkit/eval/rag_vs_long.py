@@ -1,110 +1,158 @@
 """RAG versus long context (ChatQA 2, Figure 2): one QA set answered with the whole document
 (middle-truncated to the window) and with RAG over chunk sizes × top-k, scored with the evaluation
 metrics, logged per sample (resumable), summarised and plotted. `longkit rag tune` runs the same sweep
-and hands the summary to `longkit.rag.tune.choose_setting`.
+(`longkit.eval.rag_tune`) and hands the summary to `longkit.rag.tune.choose_setting`.
 
-An evaluation that uses RAG, so it lives in eval/ and reaches RAG through rag.pipeline and rag.build."""
+`run_rag_vs_long(options)` is the whole command as a library call; `sweep(items, backend, embedder, plan)`
+is the measurement over models already loaded. An evaluation that uses RAG, so it lives in eval/ and
+reaches RAG through rag.pipeline and rag.build."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import math
 import tempfile
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from longkit.backends.base import Backend
+from longkit.backends.spec import BackendSpec
 from longkit.errors import ConfigError, InputError
+from longkit.eval.rag_qa import QAItem, load_qa
+from longkit.eval.rag_vs_long_estimate import describe_estimate, estimate_run
+from longkit.eval.rag_vs_long_report import plot_rag_vs_long, render_report, setting_key, summarize
 from longkit.eval.runner import check_run_record, run_identity
-from longkit.io import ResultLog, atomic_write_text, iter_jsonl, output_dir, write_json
-from longkit.progress import Progress, _fmt_seconds
+from longkit.io import ResultLog, atomic_write_text, output_dir, write_json
+from longkit.progress import Progress
 from longkit.rag.build import chunking_record, index_documents, open_or_create
 from longkit.rag.chunk import ChunkConfig
 from longkit.rag.embed import _Base
 from longkit.rag.pipeline import Prepared, RagSettings, prepare_long, prepare_rag, resolved_style
 from longkit.rag.retrieve import Retriever, query_from_messages
-from longkit.rag.sources import doc_hash, resolve_document
+
+# re-exported: the QA set, the estimate and the report are part of this evaluation's interface
+__all__ = ["DEFAULT_CHUNK_SIZES", "DEFAULT_TOP_KS", "METRICS", "QAItem", "RagVsLongOptions", "SweepPlan",
+           "check_choice", "describe_estimate", "estimate_run", "load_qa", "plot_rag_vs_long", "render_report",
+           "run_rag_vs_long", "summarize", "sweep"]
 
 DEFAULT_CHUNK_SIZES = (300, 600, 1200)
 DEFAULT_TOP_KS = (5, 10, 20, 40)
 METRICS = ("token_f1", "exact_match", "substring_match")
+ORDERS = ("score", "position")
+Say = Callable[[str], None]
 
 
-@dataclass
-class QAItem:
-    """One question about one document."""
-
-    id: str
-    question: str | list[dict[str, str]]
-    answers: list[str]
-    document: str
-
-    @property
-    def doc_id(self) -> str:
-        """Stable id of the document (its content hash)."""
-        return "doc-" + doc_hash(self.document)[:16]
+def _quiet(_: str) -> None:
+    pass
 
 
-def load_qa(path: str | Path, limit: int | None = None) -> list[QAItem]:
-    """Read `{document | document_path, question, answers[, id]}` rows; errors name file and line."""
-    from longkit.rag.prompt import as_messages
-
-    path = Path(path)
-    if limit is not None and limit < 1:
-        raise ConfigError(f"--limit: expected a positive number of questions, got {limit}")
-    items: list[QAItem] = []
-    docs: dict[str, str] = {}
-    seen: dict[str, int] = {}
-    for lineno, row in iter_jsonl(path, required=("question", "answers")):
-        where = f"{path}:{lineno}"
-        q = row["question"]
-        if not (isinstance(q, str) and q.strip()) and not (isinstance(q, list) and q):
-            raise InputError(f"{where}: field 'question' must be a non-empty string or a list of messages")
-        if isinstance(q, list):
-            if not all(isinstance(m, dict) for m in q):
-                raise InputError(f"{where}: field 'question': every message must be an object {{role, content}}")
-            try:
-                as_messages(q)
-            except InputError as exc:
-                raise InputError(f"{where}: field 'question': {exc}") from None
-        qid = str(row.get("id", f"{path.name}:{lineno}"))
-        if qid in seen:
-            raise InputError(f"{where}: field 'id': '{qid}' already used on line {seen[qid]}; ids must be unique")
-        seen[qid] = lineno
-        answers = row["answers"]
-        if isinstance(answers, str):
-            answers = [answers]
-        if not isinstance(answers, list) or not answers or not all(isinstance(a, str) for a in answers):
-            raise InputError(f"{where}: field 'answers' must be a non-empty list of strings")
-        key = row.get("document_path") if isinstance(row.get("document_path"), str) else None
-        if key is not None and key in docs:
-            text = docs[key]
-        else:
-            text = resolve_document(row, path.parent, where)
-            if key is not None:
-                docs[key] = text
-        items.append(QAItem(qid, q, answers, text))
-        if limit is not None and len(items) >= limit:
-            break
-    if not items:
-        raise InputError(f"{path}: no questions")
-    return items
+def check_choice(option: str, value: str, allowed: Sequence[str]) -> str:
+    """Refuse a value outside `allowed`, naming the option."""
+    if value not in allowed:
+        raise ConfigError(f"{option}: expected one of {', '.join(allowed)}, got '{value}'")
+    return value
 
 
-def _metric(name: str) -> Callable[[str, Sequence[str]], float]:
-    from longkit.eval import metrics
+def check_sizes(option: str, values: Sequence[int]) -> tuple[int, ...]:
+    """At least one value, every one >= 1."""
+    if not values:
+        raise ConfigError(f"{option}: give at least one value")
+    bad = [v for v in values if v < 1]
+    if bad:
+        raise ConfigError(f"{option}: every value must be >= 1, got {bad[0]}")
+    return tuple(values)
 
-    if name not in METRICS:
-        raise ConfigError(f"metric must be one of {METRICS}, got '{name}'")
-    return getattr(metrics, name)
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """What one sweep measures: chunk sizes × top-k (and the whole document), how prompts are built and scored."""
+
+    chunk_sizes: tuple[int, ...] = DEFAULT_CHUNK_SIZES
+    top_ks: tuple[int, ...] = DEFAULT_TOP_KS
+    settings: RagSettings = field(default_factory=RagSettings)
+    metric: str = "token_f1"
+    include_long: bool = True
+    chunk_unit: str = "token"
+    chunk_overlap: int = 0
+    batch_size: int = 8  # prompts per backend call
+
+    def __post_init__(self) -> None:
+        check_choice("metric", self.metric, METRICS)
+        if any(c < 1 for c in self.chunk_sizes) or any(k < 1 for k in self.top_ks):
+            raise ConfigError("chunk sizes and top-k values must be >= 1")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
 
 
-def _setting_key(chunk_size: int | None, k: int | None) -> str:
-    return "long" if chunk_size is None else f"rag-c{chunk_size}-k{k}"
+@dataclass(frozen=True)
+class RagVsLongOptions:
+    """`longkit eval rag-vs-long` as one object: each field is the option of the same name."""
+
+    qa: Path
+    # the generator; its batch size is also the prompts per backend call
+    generator: BackendSpec = field(default_factory=lambda: BackendSpec.model_validate({"batch_size": 4}))
+    embedder: str = "all-minilm-l6-v2"
+    chunk_sizes: tuple[int, ...] = DEFAULT_CHUNK_SIZES
+    top_ks: tuple[int, ...] = DEFAULT_TOP_KS
+    out: Path = Path("runs/rag-vs-long")
+    order: str = "score"
+    style: str = "auto"
+    metric: str = "token_f1"
+    max_new_tokens: int = 32
+    limit: int | None = None
+    include_long: bool = True
+    estimate_only: bool = False
+
+    def __post_init__(self) -> None:
+        from longkit.rag.prompt import STYLES
+
+        check_choice("--order", self.order, ORDERS)
+        check_choice("--style", self.style, STYLES)
+        check_choice("--metric", self.metric, METRICS)
+        check_sizes("--chunk-sizes", self.chunk_sizes)
+        check_sizes("--top-ks", self.top_ks)
+        if self.max_new_tokens < 1:
+            raise ConfigError(f"--max-new-tokens: must be >= 1, got {self.max_new_tokens}")
+
+    def plan(self) -> SweepPlan:
+        """The sweep these options ask for."""
+        settings = RagSettings(order=self.order, style=self.style, max_new_tokens=self.max_new_tokens)
+        return SweepPlan(chunk_sizes=tuple(self.chunk_sizes), top_ks=tuple(self.top_ks), settings=settings,
+                         metric=self.metric, include_long=self.include_long, batch_size=self.generator.batch_size)
+
+
+def open_generator(spec: BackendSpec) -> Backend:
+    """The generator a spec names; a --max-context beyond the model's own positions is refused."""
+    gen = spec.build()
+    native = getattr(getattr(getattr(gen, "model", None), "config", None), "max_position_embeddings", None)
+    if spec.max_context is not None and isinstance(native, int) and spec.max_context > native:
+        raise ConfigError(f"--max-context {spec.max_context}: beyond the model's {native} positions; "
+                          "extend the model first (longkit model extend) or give a smaller window")
+    return gen
+
+
+def run_rag_vs_long(options: RagVsLongOptions, *, log: Say | None = None, progress: bool = False,
+                    check: Callable[[Backend, RagVsLongOptions], None] | None = None) -> dict[str, Any]:
+    """The whole evaluation: cheap checks, then load the models and sweep; returns the summary (or the estimate)."""
+    # `check` runs once the generator is loaded, before the embedder and any long work (rag tune refuses the
+    # budgets its window cannot take there)
+    from longkit.rag.embed import load_embedder
+
+    say = log or _quiet
+    items = load_qa(options.qa, limit=options.limit)
+    output_dir(options.out)
+    gen = open_generator(options.generator)
+    if check is not None:
+        check(gen, options)
+    emb = load_embedder(options.embedder)
+    say(f"{len(items)} questions x ({len(options.chunk_sizes)} chunk sizes x {len(options.top_ks)} top-k"
+        + (" + long context" if options.include_long else "") + "); measuring...")
+    return sweep(items, gen, emb, options.plan(), out_dir=options.out, model_name=options.generator.model or "",
+                 progress=progress, on_estimate=lambda e: say(describe_estimate(e)),
+                 estimate_only=options.estimate_only)
 
 
 def _prompt_key(prep: Prepared) -> str:
@@ -113,26 +161,132 @@ def _prompt_key(prep: Prepared) -> str:
     return hashlib.sha1(f"{r.max_new_tokens}|{r.stop}|{body}".encode()).hexdigest()
 
 
-def run_rag_vs_long(
-    items: Sequence[QAItem],
-    backend: Backend,
-    embedder: _Base,
-    out_dir: str | Path | None = None,
-    chunk_sizes: Sequence[int] = DEFAULT_CHUNK_SIZES,
-    top_ks: Sequence[int] = DEFAULT_TOP_KS,
-    settings: RagSettings | None = None,
-    metric: str = "token_f1",
-    include_long: bool = True,
-    chunk_unit: str = "token",
-    chunk_overlap: int = 0,
-    batch_size: int = 8,
-    model_name: str = "",
-    progress: bool = False,
-    on_estimate: Callable[[dict[str, Any]], None] | None = None,
-    estimate_only: bool = False,
-) -> dict[str, Any]:
-    """Answer every item with the whole document and with RAG at each chunk size × k; returns the
-    summary (also written to out_dir with per-sample results, a Markdown report and the plot).
+class Job(NamedTuple):
+    """One prompt to answer: its log key, question, prepared prompt, and setting (None, None: long context)."""
+
+    key: str
+    item: QAItem
+    prep: Prepared
+    chunk_size: int | None
+    top_k: int | None
+
+
+@dataclass
+class _Run:
+    """One sweep in progress: what it measures, with what, and where it logs."""
+
+    items: Sequence[QAItem]
+    backend: Backend
+    embedder: _Base
+    plan: SweepPlan
+    settings: RagSettings
+    out: Path
+    log: ResultLog
+    progress: bool
+
+    def todo(self, size: int | None, k: int | None, item: QAItem) -> bool:
+        """Whether this setting's answer to this question is not logged yet."""
+        return f"{setting_key(size, k)}|{item.id}" not in self.log
+
+
+def _open_run(items: Sequence[QAItem], backend: Backend, embedder: _Base, plan: SweepPlan, out: Path,
+              model_name: str, progress: bool) -> tuple[_Run, dict[str, Any]]:
+    """Resolve the prompt style and check the folder's run record (another model or settings are refused)."""
+    settings = dataclasses.replace(plan.settings, style=resolved_style(plan.settings.style, backend, model_name))
+    identity = run_identity(backend, model_name)
+    identity["generation"].update(max_new_tokens=settings.max_new_tokens, style=settings.style,
+                                  instruction=settings.instruction, order=settings.order,
+                                  history_turns=settings.history_turns)
+    check_run_record(out, {"kind": "rag-vs-long", **identity, "metric": plan.metric, "embedder": embedder.name,
+                           "chunking": {"unit": plan.chunk_unit, "overlap": plan.chunk_overlap}})
+    run = _Run(items, backend, embedder, plan, settings, out, ResultLog(out / "results.jsonl"), progress)
+    return run, identity
+
+
+def _rag_jobs(run: _Run, sizes: Sequence[int]) -> list[Job]:
+    """Index the documents at each chunk size and prepare every pending RAG prompt."""
+    plan, emb = run.plan, run.embedder
+    docs = {it.doc_id: it.document for it in run.items}
+    jobs: list[Job] = []
+    query_vecs = None
+    for size in sizes:
+        cfg = ChunkConfig(size=size, overlap=plan.chunk_overlap, unit=plan.chunk_unit)
+        record = chunking_record(cfg, "generator" if plan.chunk_unit == "token" else "words", "pool")
+        index = open_or_create(run.out / "indexes" / f"chunk-{size}", emb, record)
+        with Progress(f"indexing chunk size {size}", total=len(docs), unit="docs", enabled=run.progress) as bar:
+            index_documents(index, docs.items(), emb, cfg, tokenizer=run.backend.tokenizer.hf, on_overflow="pool",
+                            commit_every=64, progress=lambda d, c: bar.advance(d - bar.done))
+        retriever = Retriever(index, emb)
+        if query_vecs is None:
+            qs = [query_from_messages(it.question, run.settings.history_turns) for it in run.items]
+            query_vecs = dict(zip([it.id for it in run.items], emb.embed_queries(qs)))
+        for it in run.items:
+            for k in plan.top_ks:
+                if run.todo(size, k, it):
+                    s = dataclasses.replace(run.settings, top_k=k, token_budget=None)
+                    prep = prepare_rag(retriever, run.backend, it.question, s, doc_ids=[it.doc_id],
+                                       query_vector=query_vecs[it.id])
+                    jobs.append(Job(f"{setting_key(size, k)}|{it.id}", it, prep, size, k))
+    return jobs
+
+
+def _log(log: ResultLog, job: Job, pk: str, completion: tuple[str, int], score_fn: Callable[..., float]) -> None:
+    pred, prompt_tokens = completion
+    prep = job.prep
+    log.append({
+        "key": job.key, "id": job.item.id, "setting": job.key.split("|")[0], "chunk_size": job.chunk_size,
+        "top_k": job.top_k, "score": float(score_fn(pred, job.item.answers)), "prediction": pred,
+        "answers": job.item.answers, "context_tokens": prep.context_tokens, "prompt_tokens": prompt_tokens,
+        "dropped_chunks": prep.dropped, "truncated": prep.truncated, "prompt_key": pk,
+        "chunks": [{"position": h.chunk.position, "score": round(h.score, 5)} for h in prep.hits],
+    })
+
+
+def _generate(run: _Run, jobs: list[Job]) -> None:
+    """Answer and log every job; settings that give the same prompt (e.g. a large k capped by the window) are
+    generated once."""
+    from longkit.eval import metrics
+
+    score_fn = getattr(metrics, run.plan.metric)
+    done_by_prompt = {r["prompt_key"]: r for r in run.log.records() if "prompt_key" in r}
+    unique: dict[str, int] = {}
+    for i, job in enumerate(jobs):
+        pk = _prompt_key(job.prep)
+        if pk not in done_by_prompt:
+            unique.setdefault(pk, i)
+    todo = sorted(unique.values(), key=lambda i: len(str(jobs[i].prep.request.prompt or jobs[i].prep.request.messages)))
+    completions: dict[str, tuple[str, int]] = {pk: (r["prediction"], r["prompt_tokens"])
+                                               for pk, r in done_by_prompt.items()}
+    batch_size = run.plan.batch_size
+    with Progress("generating", total=len(todo), unit="prompts", enabled=run.progress) as bar:
+        for b in range(0, len(todo), batch_size):
+            batch = todo[b:b + batch_size]
+            outs = run.backend.generate([jobs[i].prep.request for i in batch])
+            for i, o in zip(batch, outs):
+                pk = _prompt_key(jobs[i].prep)
+                completions[pk] = (o.text.strip(), o.prompt_tokens)
+                _log(run.log, jobs[i], pk, completions[pk], score_fn)
+            bar.advance(len(batch))
+    for job in jobs:  # the duplicates
+        if job.key not in run.log:
+            pk = _prompt_key(job.prep)
+            _log(run.log, job, pk, completions[pk], score_fn)
+
+
+def _pending(run: _Run) -> tuple[list[Job], list[int], int]:
+    """The long-context prompts still to answer, the chunk sizes with RAG answers to do, and how many."""
+    long_jobs = [Job(f"long|{it.id}", it, prepare_long(it.document, it.question, run.backend, run.settings), None, None)
+                 for it in run.items if run.plan.include_long and run.todo(None, None, it)]
+    pairs = [(size, it, k) for size in run.plan.chunk_sizes for it in run.items for k in run.plan.top_ks]
+    sizes = list(dict.fromkeys(size for size, it, k in pairs if run.todo(size, k, it)))
+    return long_jobs, sizes, sum(1 for size, it, k in pairs if size in sizes and run.todo(size, k, it))
+
+
+def sweep(items: Sequence[QAItem], backend: Backend, embedder: _Base, plan: SweepPlan | None = None,
+          out_dir: str | Path | None = None, *, model_name: str = "", progress: bool = False,
+          on_estimate: Callable[[dict[str, Any]], None] | None = None, estimate_only: bool = False) -> dict[str, Any]:
+    """Answer every item with the whole document and with RAG at each chunk size × k; returns the summary
+    (also written to out_dir with per-sample results, a Markdown report and the plot).
 
     Chunks are cut with the generator's tokenizer, so chunk sizes and the plotted "retrieved tokens"
     are the tokens the model reads; chunks longer than the embedder's limit are embedded by window
@@ -141,282 +295,30 @@ def run_rag_vs_long(
     Before any long work, the run time is estimated from a measured prefill and passed to `on_estimate`
     (with `estimate_only`, the run stops there and the estimate is returned).
     """
-    settings = settings or RagSettings()
-    settings = dataclasses.replace(settings, style=resolved_style(settings.style, backend, model_name))
-    score_fn = _metric(metric)
+    plan = plan or SweepPlan()
     if not items:
         raise InputError("the QA set is empty")
-    if any(c < 1 for c in chunk_sizes) or any(k < 1 for k in top_ks):
-        raise ConfigError("chunk sizes and top-k values must be >= 1")
-    if batch_size < 1:
-        raise ConfigError(f"batch size must be >= 1, got {batch_size}")
-    tmp = None
-    if out_dir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="longkit-rag-vs-long-")
-        out_dir = tmp.name
-    out = output_dir(out_dir)
-    identity = run_identity(backend, model_name)
-    identity["generation"].update(max_new_tokens=settings.max_new_tokens, style=settings.style,
-                                  instruction=settings.instruction, order=settings.order,
-                                  history_turns=settings.history_turns)
-    check_run_record(out, {"kind": "rag-vs-long", **identity, "metric": metric, "embedder": embedder.name,
-                           "chunking": {"unit": chunk_unit, "overlap": chunk_overlap}})
-    log = ResultLog(out / "results.jsonl")
-    docs = {it.doc_id: it.document for it in items}
-    gen_tok = backend.tokenizer.hf
-
-    long_jobs: list[tuple[str, QAItem, Prepared, int | None, int | None]] = []
-    if include_long:
-        for it in items:
-            if f"long|{it.id}" not in log:
-                long_jobs.append((f"long|{it.id}", it, prepare_long(it.document, it.question, backend, settings),
-                                  None, None))
-    pending_sizes = [size for size in chunk_sizes
-                     if any(f"{_setting_key(size, k)}|{it.id}" not in log for it in items for k in top_ks)]
-    n_rag = sum(1 for size in pending_sizes for it in items for k in top_ks
-                if f"{_setting_key(size, k)}|{it.id}" not in log)
-    if long_jobs or n_rag:
-        est = estimate_run(backend, embedder, items, settings, long_jobs, pending_sizes, top_ks, log)
-        if on_estimate is not None:
-            on_estimate(est)
-        if estimate_only:
-            if tmp is not None:
-                tmp.cleanup()
-            return {"estimate": est}
-
-    jobs = list(long_jobs)
-    query_vecs = None
-    for size in pending_sizes:
-        cfg = ChunkConfig(size=size, overlap=chunk_overlap, unit=chunk_unit)
-        record = chunking_record(cfg, "generator" if chunk_unit == "token" else "words", "pool")
-        index = open_or_create(out / "indexes" / f"chunk-{size}", embedder, record)
-        with Progress(f"indexing chunk size {size}", total=len(docs), unit="docs", enabled=progress) as bar:
-            index_documents(index, docs.items(), embedder, cfg, tokenizer=gen_tok, on_overflow="pool",
-                            commit_every=64, progress=lambda d, c: bar.advance(d - bar.done))
-        retriever = Retriever(index, embedder)
-        if query_vecs is None:
-            qs = [query_from_messages(it.question, settings.history_turns) for it in items]
-            query_vecs = dict(zip([it.id for it in items], embedder.embed_queries(qs)))
-        for it in items:
-            for k in top_ks:
-                key = f"{_setting_key(size, k)}|{it.id}"
-                if key in log:
-                    continue
-                s = dataclasses.replace(settings, top_k=k, token_budget=None)
-                prep = prepare_rag(retriever, backend, it.question, s, doc_ids=[it.doc_id], query_vector=query_vecs[it.id])
-                jobs.append((key, it, prep, size, k))
-
-    # Settings that give the same prompt (e.g. large k capped by the window) are generated once.
-    done_by_prompt = {r["prompt_key"]: r for r in log.records() if "prompt_key" in r}
-    unique: dict[str, int] = {}
-    for i, (_, _, prep, _, _) in enumerate(jobs):
-        pk = _prompt_key(prep)
-        if pk not in done_by_prompt:
-            unique.setdefault(pk, i)
-    todo = sorted(unique.values(), key=lambda i: len(str(jobs[i][2].request.prompt or jobs[i][2].request.messages)))
-    completions: dict[str, Any] = {pk: (r["prediction"], r["prompt_tokens"]) for pk, r in done_by_prompt.items()}
-    with Progress("generating", total=len(todo), unit="prompts", enabled=progress) as bar:
-        for b in range(0, len(todo), batch_size):
-            batch = todo[b:b + batch_size]
-            outs = backend.generate([jobs[i][2].request for i in batch])
-            for i, o in zip(batch, outs):
-                pk = _prompt_key(jobs[i][2])
-                completions[pk] = (o.text.strip(), o.prompt_tokens)
-                _log(log, jobs[i], pk, completions[pk], score_fn)
-            bar.advance(len(batch))
-    for job in jobs:  # the duplicates
-        if job[0] not in log:
-            pk = _prompt_key(job[2])
-            _log(log, job, pk, completions[pk], score_fn)
-
-    summary = summarize(log.records(), items, chunk_sizes, top_ks, include_long)
-    summary.update(metric=metric, model=identity["model"], backend=identity["backend"],
-                   max_context=backend.max_context, embedder=embedder.name, n_questions=len(items),
-                   prompt_style=settings.style, order=settings.order, max_new_tokens=settings.max_new_tokens)
-    write_json(out / "summary.json", summary)
-    atomic_write_text(out / "report.md", render_report(summary))
-    if tmp is None:
-        plot_rag_vs_long(summary, out / "rag_vs_long.png")
-    else:
-        tmp.cleanup()
+    # without out_dir the logs and indexes live in a scratch folder that is removed afterwards
+    scratch = tempfile.TemporaryDirectory(prefix="longkit-rag-vs-long-") if out_dir is None else nullcontext(out_dir)
+    with scratch as where:
+        out = output_dir(where)
+        run, identity = _open_run(items, backend, embedder, plan, out, model_name, progress)
+        long_jobs, sizes, n_rag = _pending(run)
+        if long_jobs or n_rag:
+            est = estimate_run(backend, embedder, items, run.settings, [j.prep.request for j in long_jobs], sizes,
+                               plan.top_ks, run.log)
+            if on_estimate is not None:
+                on_estimate(est)
+            if estimate_only:
+                return {"estimate": est}
+        _generate(run, long_jobs + _rag_jobs(run, sizes))
+        summary = summarize(run.log.records(), items, plan.chunk_sizes, plan.top_ks, plan.include_long)
+        summary.update(metric=plan.metric, model=identity["model"], backend=identity["backend"],
+                       max_context=backend.max_context, embedder=embedder.name, n_questions=len(items),
+                       prompt_style=run.settings.style, order=run.settings.order,
+                       max_new_tokens=run.settings.max_new_tokens)
+        write_json(out / "summary.json", summary)
+        atomic_write_text(out / "report.md", render_report(summary))
+        if out_dir is not None:
+            plot_rag_vs_long(summary, out / "rag_vs_long.png")
     return summary
-
-
-def estimate_run(backend: Backend, embedder: _Base, items: Sequence[QAItem], settings: RagSettings,
-                 long_jobs: Sequence[tuple], chunk_sizes: Sequence[int], top_ks: Sequence[int],
-                 log: ResultLog | None = None) -> dict[str, Any]:
-    """Seconds the run will take, from a measured prefill of its longest prompt, a measured decode step and
-    a measured embedding batch; an upper bound (every answer is counted at its full token budget)."""
-    from longkit.backends.base import GenerationRequest
-
-    tok = backend.tokenizer
-    # Prompt lengths: long-context prompts are built already; a RAG prompt is the question's prompt plus
-    # at most chunk size × k tokens of context, capped by what the window leaves.
-    lengths = [tok.count(tok.render(j[2].request)) for j in long_jobs]
-    question_reqs = {it.id: prepare_long("", it.question, backend, settings).request for it in items}
-    base = {i: tok.count(tok.render(r)) for i, r in question_reqs.items()}
-    room = max(1, backend.max_context - settings.max_new_tokens)
-    for size in chunk_sizes:
-        for it in items:
-            for k in top_ks:
-                if log is None or f"{_setting_key(size, k)}|{it.id}" not in log:
-                    lengths.append(min(room, base[it.id] + size * k))
-    if not lengths:
-        return {"prompts": 0, "seconds": 0.0}
-    # The prefill is measured on the longest prompt there can be: a whole document cut to the window.
-    if long_jobs:
-        longest_req = max(long_jobs, key=lambda j: tok.count(tok.render(j[2].request)))[2].request
-    else:
-        longest_req = prepare_long(items[0].document, items[0].question, backend, settings).request
-    short_req = min(question_reqs.values(), key=lambda r: tok.count(tok.render(r)))
-    n_long = tok.count(tok.render(longest_req))
-    n_short = tok.count(tok.render(short_req))
-
-    def timed(req: GenerationRequest, new: int) -> tuple[float, int]:
-        t0 = time.perf_counter()
-        c = backend.generate([dataclasses.replace(req, max_new_tokens=new, stop=[])])[0]
-        return time.perf_counter() - t0, c.completion_tokens
-
-    t_long, _ = timed(longest_req, 1)
-    t_short, _ = timed(short_req, 1)
-    steps = min(9, settings.max_new_tokens)
-    t_dec, produced = timed(short_req, steps) if steps > 1 else (t_short, 1)
-    per_token = (t_dec - t_short) / (produced - 1) if produced > 1 and t_dec > t_short else t_short
-    # Prefill time grows with length; interpolate between the two measured prompts (linear: an upper
-    # bound for shorter prompts, since attention's share grows with length).
-    slope = (t_long - t_short) / max(1, n_long - n_short) if n_long > n_short else t_long / max(1, n_long)
-
-    def prefill(n: int) -> float:
-        return max(t_short, t_short + slope * (n - n_short))
-
-    gen_s = sum(prefill(n) for n in lengths) + len(lengths) * (settings.max_new_tokens - 1) * per_token
-    embed_s = 0.0
-    if chunk_sizes:
-        doc_tokens = sum(tok.count(d) for d in {it.doc_id: it.document for it in items}.values())
-        sample = [items[0].document[: embedder.max_tokens * 3]] * 4
-        t0 = time.perf_counter()
-        embedder.embed_documents(sample, pool_long=True)
-        per_window = (time.perf_counter() - t0) / len(sample)
-        windows = sum(math.ceil(doc_tokens / size) * math.ceil(size / max(1, embedder.max_tokens - 2))
-                      for size in chunk_sizes)
-        embed_s = windows * per_window
-    return {"prompts": len(lengths), "prompt_tokens": int(sum(lengths)), "longest_prompt_tokens": n_long,
-            "prefill_tokens_per_second": round(n_long / t_long, 1) if t_long > 0 else None,
-            "decode_seconds_per_token": round(per_token, 4), "generation_seconds": round(gen_s, 1),
-            "embedding_seconds": round(embed_s, 1), "seconds": round(gen_s + embed_s, 1),
-            "max_new_tokens": settings.max_new_tokens}
-
-
-def describe_estimate(est: dict[str, Any]) -> str:
-    """One line for the user: what will run and about how long it will take."""
-    if not est.get("prompts"):
-        return "estimate: nothing left to generate"
-    rate = est.get("prefill_tokens_per_second")
-    return (f"estimate: {est['prompts']} prompts ({est['prompt_tokens']:,} prompt tokens, up to "
-            f"{est['max_new_tokens']} answer tokens each); measured prefill {rate:,.0f} tokens/s on a "
-            f"{est['longest_prompt_tokens']:,}-token prompt → about {_fmt_seconds(est['seconds'])} "
-            f"(generation {_fmt_seconds(est['generation_seconds'])}, indexing {_fmt_seconds(est['embedding_seconds'])}); "
-            "--limit N runs fewer questions")
-
-
-def _log(log: ResultLog, job: tuple, pk: str, completion: tuple[str, int], score_fn: Callable) -> None:
-    key, it, prep, size, k = job
-    pred, prompt_tokens = completion
-    log.append({
-        "key": key, "id": it.id, "setting": key.split("|")[0], "chunk_size": size, "top_k": k,
-        "score": float(score_fn(pred, it.answers)), "prediction": pred, "answers": it.answers,
-        "context_tokens": prep.context_tokens, "prompt_tokens": prompt_tokens, "dropped_chunks": prep.dropped,
-        "truncated": prep.truncated, "prompt_key": pk,
-        "chunks": [{"position": h.chunk.position, "score": round(h.score, 5)} for h in prep.hits],
-    })
-
-
-def summarize(records: list[dict[str, Any]], items: Sequence[QAItem], chunk_sizes: Sequence[int],
-              top_ks: Sequence[int], include_long: bool) -> dict[str, Any]:
-    """Mean score and mean context tokens per setting, over the given items."""
-    ids = {it.id for it in items}
-    by_setting: dict[str, list[dict[str, Any]]] = {}
-    for r in records:
-        if r["id"] in ids:
-            by_setting.setdefault(r["setting"], []).append(r)
-
-    def stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
-        n = len(rows)
-        return {"n": n, "score": sum(r["score"] for r in rows) / n if n else math.nan,
-                "context_tokens": sum(r["context_tokens"] for r in rows) / n if n else math.nan,
-                "dropped_chunks": sum(r["dropped_chunks"] for r in rows),
-                "truncated": sum(bool(r["truncated"]) for r in rows),
-                "empty_answers": sum(not str(r["prediction"]).strip() for r in rows)}
-
-    rag = []
-    for size in chunk_sizes:
-        for k in top_ks:
-            rows = by_setting.get(_setting_key(size, k), [])
-            rag.append({"chunk_size": size, "top_k": k, "token_budget": size * k, **stats(rows)})
-    summary: dict[str, Any] = {"rag": rag}
-    # Empty answers are counted, not hidden: a prompt style the model does not follow shows up here first.
-    summary["empty_answers"] = sum(r["empty_answers"] for r in rag)
-    summary["answers"] = sum(r["n"] for r in rag)
-    if include_long:
-        summary["long_context"] = stats(by_setting.get("long", []))
-        summary["empty_answers"] += summary["long_context"]["empty_answers"]
-        summary["answers"] += summary["long_context"]["n"]
-    scored = [r for r in rag if r["n"]]
-    if scored:
-        best = max(scored, key=lambda r: (r["score"], -r["context_tokens"]))
-        summary["best_rag"] = {k: best[k] for k in ("chunk_size", "top_k", "score", "context_tokens")}
-    return summary
-
-
-def render_report(summary: dict[str, Any]) -> str:
-    """A Markdown table of the sweep."""
-    lines = [f"# RAG vs long context — {summary.get('model', '')}", "",
-             f"{summary.get('n_questions')} questions, metric {summary.get('metric')}, window "
-             f"{summary.get('max_context')} tokens, embedder {summary.get('embedder')}, order {summary.get('order')}, "
-             f"prompt style {summary.get('prompt_style')}; {summary.get('empty_answers', 0)} of "
-             f"{summary.get('answers', 0)} answers empty.", "",
-             "| setting | chunk size | top-k | mean context tokens | score | empty answers | chunks dropped to fit |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
-    lc = summary.get("long_context")
-    if lc:
-        lines.append(f"| long context | – | – | {lc['context_tokens']:.0f} | {lc['score']:.3f} | "
-                     f"{lc.get('empty_answers', 0)} | {lc['truncated']} of {lc['n']} prompts middle-truncated |")
-    for r in summary["rag"]:
-        if r["n"]:
-            lines.append(f"| RAG | {r['chunk_size']} | {r['top_k']} | {r['context_tokens']:.0f} | {r['score']:.3f} | "
-                         f"{r.get('empty_answers', 0)} | {r['dropped_chunks']} |")
-    return "\n".join(lines) + "\n"
-
-
-def plot_rag_vs_long(summary: dict[str, Any], path: str | Path) -> Path:
-    """Accuracy against retrieved tokens, one line per chunk size; long context as a horizontal line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
-    sizes = sorted({r["chunk_size"] for r in summary["rag"]})
-    for size in sizes:
-        rows = sorted((r for r in summary["rag"] if r["chunk_size"] == size and r["n"]), key=lambda r: r["top_k"])
-        if rows:
-            ax.plot([r["context_tokens"] for r in rows], [r["score"] for r in rows], marker="o", label=f"RAG, chunk {size}")
-            for r in rows:
-                ax.annotate(f"k={r['top_k']}", (r["context_tokens"], r["score"]), fontsize=7,
-                            textcoords="offset points", xytext=(3, 3))
-    lc = summary.get("long_context")
-    if lc and lc["n"]:
-        ax.axhline(lc["score"], color="black", linestyle="--",
-                   label=f"long context ({lc['context_tokens']:.0f} tokens)")
-    ax.set_xscale("log")
-    ax.set_xlabel("retrieved context tokens (mean)")
-    ax.set_ylabel(summary.get("metric", "score"))
-    ax.set_title(f"RAG vs long context: {summary.get('model', '')}", fontsize=10)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path

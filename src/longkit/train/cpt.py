@@ -4,13 +4,17 @@ the streaming packed dataset from longkit.data (plain, CIP or UtK), with exact r
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from longkit.errors import ConfigError
-from longkit.train.config import CPTConfig, load_train_config
+from longkit.train.config import CPTConfig, ExtendSpec, load_train_config
+
+if TYPE_CHECKING:
+    from longkit.data.config import DataConfig
+    from longkit.data.dataset import PackedDataset
 
 
-def _data_config(cfg: CPTConfig, where: str) -> Any:
+def _data_config(cfg: CPTConfig, where: str) -> DataConfig:
     from longkit.data.config import data_config_from_dict, load_data_config
 
     if isinstance(cfg.data, str):
@@ -40,25 +44,24 @@ def prepare_model(cfg: CPTConfig, where: str) -> str:
         state = PartialState(cpu=not has_cuda())  # the process group TrainingArguments will reuse (gloo on CPU)
         with state.main_process_first():  # rank 0 writes the extended copy, the others then read it
             if state.is_main_process and not (ext / "config.json").exists():
-                _extend(cfg, ext, where)
+                _extend(cfg.model, cfg.extend, ext, where)
         return str(ext)
     if not (ext / "config.json").exists():
-        _extend(cfg, ext, where)
+        _extend(cfg.model, cfg.extend, ext, where)
     return str(ext)
 
 
-def _extend(cfg: CPTConfig, ext: Path, where: str) -> None:
+def _extend(model: str, spec: ExtendSpec, ext: Path, where: str) -> None:
     from longkit.models.rope import extend_model
 
-    plan = extend_model(cfg.model, ext, cfg.extend.method, cfg.extend.max_length, base=cfg.extend.base,
-                        factor=cfg.extend.factor)
+    plan = extend_model(model, ext, spec.method, spec.max_length, base=spec.base, factor=spec.factor)
     import logging
 
     for w in plan.warnings:
         logging.getLogger(__name__).warning("%s: extend: %s", where, w)
 
 
-def ensure_utk_tokens(model: Any, tok: Any, dcfg: Any, add: bool, where: str, seed: int = 0) -> int:
+def ensure_utk_tokens(model: Any, tok: Any, dcfg: DataConfig, add: bool, where: str, seed: int = 0) -> int:
     """Add missing UtK special tokens (and resize embeddings) or fail with the list of missing ones."""
     if dcfg.transform != "utk":
         return 0
@@ -81,21 +84,26 @@ def ensure_utk_tokens(model: Any, tok: Any, dcfg: Any, add: bool, where: str, se
     return n
 
 
-def corpus_dir(cfg: CPTConfig, dcfg: Any, where: str) -> Path:
-    """The tokenized corpus this run reads; an error naming the field when it has not been built."""
+def corpus_dir(cfg: CPTConfig, dcfg: DataConfig, where: str, tokenizer: Any = None) -> Path:
+    """The corpus this run reads; refused when missing or, given the model's tokenizer, made by another one."""
+    # with sources in the data config, a corpus built from other sources is refused too
+    from longkit.data.reuse import check_corpus
+
     corpus = Path(cfg.corpus) if cfg.corpus else Path(dcfg.out) / "corpus"
+    field = "corpus" if cfg.corpus else "data.out"
     if not (corpus / "offsets.npy").exists():
-        field = "corpus" if cfg.corpus else "data.out"
         raise ConfigError(f"{where}: field '{field}': no tokenized corpus at {corpus} "
                           "(run `longkit data build DATA_CONFIG` first)")
+    if tokenizer is not None:  # ids from another tokenizer would train the model on other tokens
+        check_corpus(corpus, tokenizer, cfg.model, specs=dcfg.sources or None, where=f"{where}: field '{field}'")
     return corpus
 
 
-def build_dataset(cfg: CPTConfig, dcfg: Any, tok: Any, where: str) -> Any:
+def build_dataset(cfg: CPTConfig, dcfg: DataConfig, tok: Any, where: str) -> PackedDataset:
     """The streaming PackedDataset for this run (cycling epochs, so max_steps decides the length)."""
     from longkit.data.dataset import PackedDataset
 
-    corpus = corpus_dir(cfg, dcfg, where)
+    corpus = corpus_dir(cfg, dcfg, where, tokenizer=tok)
     # Sequence sharding: N processes x batch B train on exactly the stream one process with batch B and
     # gradient accumulation N would see (the Trainer sets rank, world size and batch size at load time).
     return PackedDataset.from_config(dcfg, tok, corpus=str(corpus), epochs=None, shard="sequence")
@@ -103,6 +111,7 @@ def build_dataset(cfg: CPTConfig, dcfg: Any, tok: Any, where: str) -> Any:
 
 def run_cpt(cfg: CPTConfig, where: str = "config", resume: bool | None = None) -> dict[str, Any]:
     """Run continued pretraining from a validated config; returns the run summary."""
+    from longkit.models.load import load_tokenizer
     from longkit.train.collate import PackedCollator, StatefulStream
     from longkit.train.run import check_fsdp_wrappable, check_launch, fit, load_trainable
 
@@ -111,11 +120,12 @@ def run_cpt(cfg: CPTConfig, where: str = "config", resume: bool | None = None) -
     if cfg.train.context_parallel_size > 1 and dcfg.intra_doc_attention:
         raise ConfigError(f"{where}: intra_doc_attention cannot be combined with train.context_parallel_size > 1 "
                           "(torch's context parallel attends causally over the whole sequence)")
-    # What the config alone can tell is checked before the RoPE-extended copy is written.
-    corpus_dir(cfg, dcfg, where)
+    # What the config and the model's tokenizer can tell is checked before the RoPE-extended copy is written.
+    corpus_dir(cfg, dcfg, where)  # a corpus never built is named before the tokenizer loads
     if cfg.extend is not None and dcfg.seq_len > cfg.extend.max_length:
         raise ConfigError(f"{where}: seq_len {dcfg.seq_len} exceeds extend.max_length {cfg.extend.max_length}; "
                           "raise extend.max_length to at least the training length")
+    corpus_dir(cfg, dcfg, where, tokenizer=load_tokenizer(cfg.model))
     src = prepare_model(cfg, where)
     model, tok = load_trainable(src, cfg.train)
     check_fsdp_wrappable(model, where)
