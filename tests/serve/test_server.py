@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
-import threading
 import time
 
 import httpx
@@ -23,30 +21,13 @@ KEY = "test-secret"
 LIMIT = 4000  # max_tokens limit: the disconnect test needs a generation that is still running when it hangs up
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server(tiny_backend):
-    import uvicorn
-
+def server(tiny_backend, live_server):
     # two generations at a time and two waiting: the 429 test fills the server with one request (2 prompts, n=2)
     app = create_app(tiny_backend, model_id="tiny", api_key=KEY, max_tokens_limit=LIMIT, max_request_bytes=30_000,
                      max_batch=2, max_queue=2, kv_cache_tokens=16384)
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 60
-    while not srv.started:
-        assert thread.is_alive() and time.time() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=30)
+    with live_server(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -262,7 +243,7 @@ def test_openai_backend_matches_local_generation(server, tiny_backend):
     assert [c.completion_tokens for c in got] == [c.completion_tokens for c in want]
 
 
-def test_openai_backend_errors_are_clear(server, tiny_backend):
+def test_openai_backend_errors_are_clear(server, tiny_backend, free_port):
     with pytest.raises(BackendError, match="HTTP 401"):
         OpenAIBackend(server, api_key="nope", tokenizer=tiny_backend.tokenizer, max_retries=0)
     with pytest.raises(BackendError, match="does not serve model 'other'"):

@@ -196,3 +196,28 @@ def test_both_vllm_entry_points_share_the_guard_and_the_engine_arguments(monkeyp
     args = engine_args("smollm2-135m-instruct", 2048, tensor_parallel_size=2)
     assert args == {"model": resolve("smollm2-135m-instruct").path, "max_model_len": 2048, "tensor_parallel_size": 2,
                     "gpu_memory_utilization": 0.9, "enable_prefix_caching": True}
+
+
+def test_each_seeded_choice_gets_its_own_seed():
+    jobs = [Job([1], "a", 0), Job([2], "b", 3)]
+    plan = Plan(jobs, 3, Sampling(4, 1.0, seed=7), [])
+    assert [(i, plan.sampling_of(i, j).seed) for i, j in plan.choices()] == [(0, 7), (1, 8), (2, 9), (3, 7), (4, 8),
+                                                                             (5, 9)]
+    assert plan.sampling_of(0, jobs[0]) is plan.sampling  # choice 0 is the request's own seed
+    top = Plan(jobs[:1], 2, Sampling(4, 1.0, seed=2**64 - 1), [])
+    assert top.sampling_of(1, jobs[0]).seed == 0  # past torch's largest seed: wraps round to 0
+    unseeded = Plan(jobs[:1], 2, Sampling(4, 1.0), [])
+    assert unseeded.sampling_of(1, jobs[0]).seed is None
+
+
+def test_token_prompts_are_checked_against_the_vocabulary(engine):
+    svc = CompletionService(engine, ServerSettings(model_id="tiny"), Admission(Metrics(), 1, 0))
+    vocab = engine.vocab_size
+    assert vocab == len(engine.backend.hf_tokenizer)
+    assert svc.check_tokens([0, vocab - 1], "prompt", 5) == [0, vocab - 1]
+    for bad in ([vocab], [-1], [3, 2**40]):
+        with pytest.raises(ApiError, match="outside this model's vocabulary") as err:
+            svc.check_tokens(bad, "prompt", 5)
+        assert err.value.param == "prompt"
+    with pytest.raises(ApiError, match="4096-token context"):
+        svc.check_tokens([1] * 4000, "prompt", 100)

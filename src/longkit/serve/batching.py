@@ -69,6 +69,11 @@ class ServingEngine(ABC):
     def healthy(self) -> bool:
         """Whether the loop can take requests."""
 
+    @property
+    def vocab_size(self) -> int:
+        """Token ids a prompt may hold: 0 to vocab_size - 1."""
+        return len(self.tokenizer.hf)
+
     @abstractmethod
     def decode(self, ids: list[int]) -> str:
         """Text of generated ids (special tokens dropped)."""
@@ -124,6 +129,11 @@ class HFEngine(ServingEngine):
         m = self.manager
         return m is not None and m.is_running() and m.background_thread_status.fatal_error is None
 
+    @property
+    def vocab_size(self) -> int:
+        """Ids both the tokenizer and the model's embedding know (an id past the embedding would crash the batch)."""
+        return min(len(self.backend.hf_tokenizer), int(self.backend.model.get_input_embeddings().weight.shape[0]))
+
     def decode(self, ids: list[int]) -> str:
         """Text of generated ids (special tokens dropped)."""
         return str(self.backend.hf_tokenizer.decode(ids, skip_special_tokens=True))
@@ -148,9 +158,7 @@ class HFEngine(ServingEngine):
         if sampling.seed is not None and sampling.temperature > 0:
             # The batch shares one random stream, so a seeded sample cannot be reproduced inside it: it runs alone
             # through model.generate, seeded, with the batch paused.
-            ids, eos = await self.exclusive(self.backend.generate_ids, prompt_ids, sampling.max_new_tokens,
-                                            sampling.temperature, sampling.seed)
-            yield Step(ids, True, eos)
+            yield await self._seeded(prompt_ids, sampling)
             return
         rid = f"lk-{uuid.uuid4().hex}"
         outputs: asyncio.Queue[GenerationOutput] = asyncio.Queue()
@@ -175,6 +183,39 @@ class HFEngine(ServingEngine):
                 # a cancelled request gets no final output, so its handler would stay registered
                 with manager.output_router._lock:
                     manager.output_router.result_handlers.pop(rid, None)
+
+    async def _seeded(self, prompt_ids: list[int], sampling: Sampling) -> Step:
+        """A seeded sample, generated alone; cancelling the request stops it at its next token (or before it starts),
+        so a client that went away, or a server shutting down, does not wait for it."""
+        cancel, seed = threading.Event(), sampling.seed if sampling.seed is not None else 0
+        try:
+            ids, eos = await self.exclusive(self._sample, prompt_ids, sampling, seed, cancel)
+        finally:
+            cancel.set()
+        return Step(ids, True, eos)
+
+    def _sample(self, prompt_ids: list[int], sampling: Sampling, seed: int,
+                cancel: threading.Event) -> tuple[list[int], bool]:
+        """model.generate, seeded, until EOS, max_new_tokens or `cancel` is set; (new ids, hit EOS)."""
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        class Cancelled(StoppingCriteria):
+            def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: object) -> torch.Tensor:
+                return torch.full((input_ids.shape[0],), cancel.is_set(), dtype=torch.bool, device=input_ids.device)
+
+        if cancel.is_set():
+            return [], False
+        model = self.backend.model
+        torch.manual_seed(seed)
+        with torch.inference_mode():
+            out = model.generate(input_ids=torch.tensor([prompt_ids], device=model.device), do_sample=True,
+                                 temperature=sampling.temperature, top_k=None, top_p=None,
+                                 max_new_tokens=sampling.max_new_tokens, stopping_criteria=StoppingCriteriaList(
+                                     [Cancelled()]), pad_token_id=self.backend.hf_tokenizer.pad_token_id)
+        new = out[0, len(prompt_ids):].tolist()
+        end = next((i for i, t in enumerate(new) if t in self._eos), None)
+        return (new, False) if end is None else (new[:end], True)
 
     def _running(self) -> ContinuousBatchingManager:
         if self.manager is None or not self.healthy():

@@ -1,18 +1,20 @@
-"""POST /v1/chat/completions: messages rendered with the model's chat template, n choices, logprobs; with a RAG
-pipeline (`serve --index`) the request retrieves first and the answer cites the chunks it was given."""
+"""POST /v1/chat/completions: messages rendered with the model's chat template (a new assistant turn, or with
+continue_final_message the final assistant message continued), n choices, logprobs; with a RAG pipeline
+(`serve --index`) the request retrieves first and the answer cites the chunks it was given."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from jinja2 import TemplateError
 from starlette.requests import Request
 
-from longkit.errors import LongkitError
+from longkit.backends.base import TextTokenizer
 from longkit.serve.generation import Choice, Job
 from longkit.serve.logprobs import chat_logprobs
 from longkit.serve.protocol import ApiError, ChatBody
+from longkit.serve.rag import rag_prompt
 from longkit.serve.service import CompletionService, StreamWriter
 from longkit.serve.streaming import EventStream
 from longkit.serve.wire import (
@@ -25,6 +27,7 @@ from longkit.serve.wire import (
     Citation,
     FinishReason,
     ResponseHeader,
+    Retrieval,
     Usage,
 )
 
@@ -36,25 +39,45 @@ DEFAULT_MAX_TOKENS = 256  # (or the server's limit, if lower)
 
 @dataclass
 class ChatPrompt:
-    """A chat request's prompt text, its stop strings and, under RAG, the chunks it carries."""
+    """A chat request's prompt text, its stop strings and, under RAG, the chunks it carries and how it retrieved."""
 
     text: str
     stops: list[str]
     citations: list[Citation] | None = None
+    retrieval: Retrieval | None = None
+
+
+def render_chat(tok: TextTokenizer, messages: list[dict[str, str]], body: ChatBody) -> str:
+    """The prompt of the messages under the request's template flags: by default a new assistant turn is opened;
+    with continue_final_message the final (assistant) message is left open for the model to continue."""
+    if body.add_generation_prompt and not body.continue_final_message:
+        return tok.render_messages(messages)
+    if not tok.has_chat_template:  # the plain fallback: "Role: content" blocks; the last one stays open
+        return "\n\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in messages) + (
+            "\n\nAssistant:" if body.add_generation_prompt else "")
+    try:
+        return str(tok.hf.apply_chat_template(messages, tokenize=False,
+                                              add_generation_prompt=body.add_generation_prompt,
+                                              continue_final_message=body.continue_final_message))
+    except (ValueError, TemplateError) as exc:  # e.g. a template that drops the final message's text, or raises
+        raise ApiError(400, f"messages: the model's chat template cannot render them so: {exc}",
+                       param="messages") from None
 
 
 class ChatChunks(StreamWriter):
     """The chat API's stream chunks: each choice opens with the assistant role; citations come first."""
 
-    def __init__(self, header: ResponseHeader, include_usage: bool, citations: list[Citation] | None):
+    def __init__(self, header: ResponseHeader, include_usage: bool, prompt: ChatPrompt):
         super().__init__(header, include_usage)
-        self.citations = citations
+        self.prompt = prompt
 
     def opening(self) -> ChatCompletionChunk | None:
-        """The citations, before any choice (only under RAG)."""
-        if self.citations is None:
+        """The citations and the retrieval, before any choice (only under RAG)."""
+        if self.prompt.citations is None:
             return None
-        return self.with_usage_field(ChatCompletionChunk(**self.header.dump(), choices=[], citations=self.citations))
+        chunk = ChatCompletionChunk(**self.header.dump(), choices=[], citations=self.prompt.citations,
+                                    retrieval=self.prompt.retrieval)
+        return self.with_usage_field(chunk)
 
     def started(self, index: int, job: Job) -> ChatCompletionChunk:
         """The assistant role."""
@@ -98,12 +121,12 @@ class ChatCompletions:
             if body.logprobs:
                 raise ApiError(400, "logprobs: not supported with stream=true on this server", param="logprobs")
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            return svc.stream(request, plan, ChatChunks(header, include_usage, prompt.citations))
+            return svc.stream(request, plan, ChatChunks(header, include_usage, prompt))
         choices = await svc.complete(request, plan)
         out = ChatCompletionResponse(**header.dump(), choices=[await self._choice(c, body) for c in choices],
                                      usage=Usage.of(plan.prompt_tokens, sum(len(c.token_ids) for c in choices)))
-        if prompt.citations is not None:
-            out.citations = prompt.citations  # (only under RAG: a plain answer has no `citations` key)
+        if prompt.citations is not None:  # (only under RAG: a plain answer has no `citations` or `retrieval` key)
+            out.citations, out.retrieval = prompt.citations, prompt.retrieval
         return out
 
     def _max_tokens(self, body: ChatBody) -> tuple[int, str]:
@@ -118,17 +141,16 @@ class ChatCompletions:
         tok = self.service.engine.tokenizer
         messages = [{"role": m.role, "content": m.text()} for m in body.messages]
         stops = body.stops()
+        body.check_template_flags()
         if self.rag is None:
-            return ChatPrompt(tok.render_messages(messages), stops)
-        rag = self.rag  # retrieve, build the ChatQA prompt, cite the chunks (retrieval blocks: a worker thread)
-        try:
-            prep = await asyncio.get_running_loop().run_in_executor(
-                None, lambda: rag.prepare(messages, max_new_tokens=max_tokens))
-        except LongkitError as exc:
-            raise ApiError(400, str(exc), param="messages") from None
+            return ChatPrompt(render_chat(tok, messages, body), stops)
+        if body.continue_final_message or not body.add_generation_prompt:
+            param = "continue_final_message" if body.continue_final_message else "add_generation_prompt"
+            raise ApiError(400, f"{param}: not supported with retrieval (this server runs with --index): the answer "
+                                f"is always a new assistant turn", param=param)
+        prep = await rag_prompt(self.rag, messages, max_tokens)  # retrieve, build the ChatQA prompt, cite the chunks
         stops += [s for s in prep.request.stop if s and s not in stops]
-        citations = [Citation.model_validate(h.to_dict()) for h in prep.hits]
-        return ChatPrompt(tok.render(prep.request), stops, citations)
+        return ChatPrompt(tok.render(prep.request), stops, prep.citations, prep.retrieval)
 
     async def _choice(self, choice: Choice, body: ChatBody) -> ChatChoice:
         logprobs = await chat_logprobs(self.service.engine, choice, body.top_logprobs or 0) if body.logprobs else None

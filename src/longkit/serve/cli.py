@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -52,15 +54,15 @@ def serve(
     """Serve a model over /v1/models, /v1/completions, /v1/chat/completions, /health and /metrics."""
     import uvicorn
 
+    from longkit.backends.registry import STREAM, names_with
     from longkit.errors import ConfigError
     from longkit.serve.app import create_app
-
-    from longkit.backends.registry import STREAM, names_with
 
     if backend not in names_with(STREAM):  # serving needs a streaming engine: the registry says which backends have one
         raise ConfigError(f"--backend {backend}: expected one of {', '.join(names_with(STREAM))}")
     if index is not None and not (Path(index) / "manifest.json").is_file():
         raise ConfigError(f"--index {index}: not an index directory (build one with `longkit rag index`)")
+    check_port(host, port)  # before the model loads: a busy port is known in a millisecond, the model takes minutes
     served = _served(backend, model, max_context, threads, tensor_parallel_size)
     rag = None
     if index is not None:
@@ -77,6 +79,25 @@ def serve(
     print(f"longkit serve: {model} on http://{host}:{port}/v1 ({backend}, batch {max_batch}, queue {max_queue})",
           file=sys.stderr)
     uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+
+
+def check_port(host: str, port: int) -> None:
+    """Refuse (ConfigError, one line) a host:port this process cannot listen on, e.g. one another server holds."""
+    from longkit.errors import ConfigError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ConfigError(f"--host {host}: cannot resolve it ({exc.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a port in TIME_WAIT is free
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            why = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
+            raise ConfigError(f"--port {port}: {host}:{port} {why}; stop the other server or choose another "
+                              f"--port") from None
 
 
 def _served(backend: str, model: str, max_context: int | None, threads: int | None,

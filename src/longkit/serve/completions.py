@@ -1,12 +1,14 @@
-"""POST /v1/completions: one or more raw prompts, n choices each, with echo and legacy logprobs."""
+"""POST /v1/completions: one or more raw prompts (text or token ids), n choices each, with echo and legacy logprobs."""
 
 from __future__ import annotations
+
+from typing import cast
 
 from starlette.requests import Request
 
 from longkit.serve.generation import Choice, Job, Plan
 from longkit.serve.logprobs import completion_logprobs
-from longkit.serve.protocol import ApiError, CompletionBody
+from longkit.serve.protocol import ApiError, CompletionBody, Prompt
 from longkit.serve.service import CompletionService, StreamWriter
 from longkit.serve.streaming import EventStream
 from longkit.serve.wire import (
@@ -49,6 +51,17 @@ class TextChunks(StreamWriter):
         return self.with_usage_field(CompletionChunk(**self.header.dump(), choices=choices))
 
 
+def prompts_of(prompt: Prompt) -> list[str | list[int]]:
+    """The prompts of a request: a string, a list of strings, one tokenized prompt or a list of them."""
+    if isinstance(prompt, str):
+        return [prompt]
+    if not prompt:
+        raise ApiError(400, "prompt: must not be empty", param="prompt")
+    if all(isinstance(t, int) for t in prompt):
+        return [cast("list[int]", prompt)]
+    return list(cast("list[str] | list[list[int]]", prompt))
+
+
 class TextCompletions:
     """Serves the completions API on the shared completion service."""
 
@@ -73,12 +86,17 @@ class TextCompletions:
                                   usage=self._usage(plan, choices))
 
     def _jobs(self, body: CompletionBody, max_tokens: int) -> list[Job]:
-        prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
+        """One job per prompt, whichever of OpenAI's four forms the prompts came in."""
+        svc = self.service
         jobs = []
-        for i, p in enumerate(prompts or [""]):
-            if not p:
-                raise ApiError(400, "prompt: must not be empty", param="prompt")
-            jobs.append(Job(self.service.encode(p, "prompt", max_tokens), p, i * body.n))
+        for i, p in enumerate(prompts_of(body.prompt)):
+            if isinstance(p, str):
+                if not p:
+                    raise ApiError(400, "prompt: must not be empty", param="prompt")
+                jobs.append(Job(svc.encode(p, "prompt", max_tokens), p, i * body.n))
+            else:  # token ids (as lm-evaluation-harness sends them): echo shows them decoded, special tokens kept
+                ids = svc.check_tokens(p, "prompt", max_tokens)
+                jobs.append(Job(ids, svc.engine.tokenizer.decode(ids), i * body.n))
         return jobs
 
     async def _choice(self, choice: Choice, body: CompletionBody) -> CompletionChoice:

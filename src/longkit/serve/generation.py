@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncGenerator, Awaitable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 
@@ -53,6 +54,22 @@ class Plan:
         """(choice index, its job) of every choice, in index order."""
         return [(j.first_index + k, j) for j in self.jobs for k in range(self.n)]
 
+    def sampling_of(self, index: int, job: Job) -> Sampling:
+        """The sampling of one choice: with a seed, the job's k-th choice is seeded seed + k (as vLLM seeds its n
+        samples), so that the n choices differ and the same request gives the same set again."""
+        seed = self.sampling.seed
+        if seed is None or index == job.first_index:
+            return self.sampling
+        return dataclasses.replace(self.sampling, seed=wrap_seed(seed + index - job.first_index))
+
+
+SEED_SPAN = 2**64  # torch.manual_seed takes seeds in [-2**63, 2**64): past the top, count on from the bottom
+
+
+def wrap_seed(seed: int) -> int:
+    """A seed moved back into the range torch accepts."""
+    return seed - SEED_SPAN if seed >= SEED_SPAN else seed
+
 
 @dataclass
 class Choice:
@@ -95,7 +112,7 @@ Event = Started | Progress | Failed
 async def _run_choice(engine: ServingEngine, plan: Plan, index: int, job: Job, queue: asyncio.Queue[Event]) -> None:
     queue.put_nowait(Started(index, job))
     try:
-        async for delta in text_deltas(engine, job.prompt_ids, plan.sampling, plan.stops):
+        async for delta in text_deltas(engine, job.prompt_ids, plan.sampling_of(index, job), plan.stops):
             queue.put_nowait(Progress(index, delta))
     except ApiError as exc:
         queue.put_nowait(Failed(index, exc))
@@ -125,11 +142,12 @@ async def generate(engine: ServingEngine, plan: Plan, timeout: float) -> AsyncGe
                 return
             raise ApiError(408, f"generation took longer than this server's request timeout of {timeout:g} s")
     finally:
-        if getter is not None:
-            getter.cancel()
-        for t in tasks:
+        # every task is cancelled and awaited here, the queue's getter too: a task left pending when the event
+        # loop closes (server shutdown) is reported as "Task was destroyed but it is pending"
+        running: list[asyncio.Future[Any]] = [*tasks] if getter is None else [getter, *tasks]
+        for t in running:
             t.cancel()
-        await asyncio.gather(waiter, *tasks, return_exceptions=True)
+        await asyncio.gather(waiter, *running, return_exceptions=True)
 
 
 async def collect(engine: ServingEngine, plan: Plan, timeout: float) -> list[Choice]:

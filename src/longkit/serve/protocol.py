@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 from longkit.serve.wire import ErrorDetail, ErrorResponse
 
@@ -73,10 +73,16 @@ class GenerationBody(BaseModel):
         return [s for s in out if s]
 
 
+# `prompt` takes any of OpenAI's four forms; a body that matches none gets this message (pydantic's would name a
+# union branch); token ids are strict integers, so `true` or `1.0` is no token
+PROMPT_FORMS = "expected a string, a list of strings, a list of token ids or a list of lists of token ids"
+Prompt = str | list[str] | list[StrictInt] | list[list[StrictInt]]
+
+
 class CompletionBody(GenerationBody):
     """Body of POST /v1/completions."""
 
-    prompt: str | list[str]
+    prompt: Prompt
     echo: bool = False
     logprobs: int | None = Field(None, ge=0, le=5, strict=True)  # a count here, not the chat endpoint's boolean
 
@@ -108,6 +114,19 @@ class ChatBody(GenerationBody):
     max_completion_tokens: int | None = Field(None, ge=1)
     logprobs: bool = False
     top_logprobs: int | None = Field(None, ge=0, le=20)
+    # vLLM's extensions for the chat template: open a new assistant turn after the messages (the default), or
+    # leave the final (assistant) message open so the model continues its text; not both
+    add_generation_prompt: bool = True
+    continue_final_message: bool = False
+
+    def check_template_flags(self) -> None:
+        """Refuse contradictory chat-template flags (400 naming the parameter)."""
+        if self.continue_final_message and self.add_generation_prompt:
+            raise ApiError(400, "continue_final_message: cannot be true together with add_generation_prompt (which "
+                                "defaults to true): send add_generation_prompt: false", param="continue_final_message")
+        if self.continue_final_message and self.messages[-1].role != "assistant":
+            raise ApiError(400, f"continue_final_message: the final message must be the assistant's to continue "
+                                f"(it is the {self.messages[-1].role}'s)", param="continue_final_message")
 
 
 Body = TypeVar("Body", bound=BaseModel)
@@ -142,6 +161,8 @@ def parse_body(raw: bytes, model: type[Body]) -> Body:
                            param=loc) from None
         if err["type"] == "extra_forbidden":
             raise ApiError(400, f"{loc}: this field is not supported", param=loc) from None
+        if err["loc"][0] == "prompt" and model is CompletionBody:
+            raise ApiError(400, f"prompt: {PROMPT_FORMS}", param="prompt") from None
         raise ApiError(400, f"{loc or 'body'}: {err['msg']}", param=loc or None) from None
     for name, value in (body.model_extra or {}).items():
         if name in NEUTRAL and value in (NEUTRAL[name], None):

@@ -105,7 +105,19 @@ class CompletionService:
 
     def encode(self, text: str, param: str, max_tokens: int) -> list[int]:
         """Token ids of a prompt that fits the window with max_tokens to generate; else a 400 with the counts."""
-        ids = self.engine.tokenizer.encode(text)
+        return self.check_window(self.engine.tokenizer.encode(text), param, max_tokens)
+
+    def check_tokens(self, ids: list[int], param: str, max_tokens: int) -> list[int]:
+        """A tokenized prompt's ids, once each is known to the model and the prompt fits the window."""
+        vocab = self.engine.vocab_size
+        bad = next((t for t in ids if not 0 <= t < vocab), None)
+        if bad is not None:
+            raise ApiError(400, f"{param}: token id {bad} is outside this model's vocabulary (0 to {vocab - 1})",
+                           param=param)
+        return self.check_window(ids, param, max_tokens)
+
+    def check_window(self, ids: list[int], param: str, max_tokens: int) -> list[int]:
+        """The ids of a prompt that is not empty and fits the window with max_tokens to generate; else a 400."""
         window = self.engine.max_context
         if not ids:
             raise ApiError(400, f"{param}: must not be empty", param=param)

@@ -163,10 +163,21 @@ class Citation(WireModel):
     rank: int
 
 
+class Retrieval(WireModel):
+    """How a RAG answer retrieved (`serve --index`, beside `citations`): the query embedded, its length in the
+    embedder's tokens, and whether it was cut to the embedder's window (its most recent text kept)."""
+
+    query_truncated: bool
+    query_tokens: int  # as embedded (instruction and special tokens included)
+    full_query_tokens: int  # before any cut
+    max_query_tokens: int  # the embedder's window
+    history_turns: int  # user turns the query is made of, at most
+
+
 class ChatCompletionResponse(WireModel):
     """Body of a non-streamed POST /v1/chat/completions answer."""
 
-    OMIT_UNSET = frozenset({"citations"})
+    OMIT_UNSET = frozenset({"citations", "retrieval"})
     id: str
     object: Literal["chat.completion"] = "chat.completion"
     created: int
@@ -174,6 +185,7 @@ class ChatCompletionResponse(WireModel):
     choices: list[ChatChoice]
     usage: Usage
     citations: list[Citation] | None = None
+    retrieval: Retrieval | None = None
 
 
 class ChatDelta(WireModel):
@@ -196,7 +208,7 @@ class ChatChunkChoice(WireModel):
 class ChatCompletionChunk(WireModel):
     """One server-sent event of a streamed chat completion."""
 
-    OMIT_UNSET = frozenset({"usage", "citations"})
+    OMIT_UNSET = frozenset({"usage", "citations", "retrieval"})
     id: str
     object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
     created: int
@@ -204,6 +216,7 @@ class ChatCompletionChunk(WireModel):
     choices: list[ChatChunkChoice]
     usage: Usage | None = None
     citations: list[Citation] | None = None
+    retrieval: Retrieval | None = None
 
 
 # --- /v1/models, /health, errors -------------------------------------------------------------------------------
