@@ -8,19 +8,54 @@ import sys
 
 import typer
 
-
 app = typer.Typer(
     name="longkit",
     help="Long-context LLMs and RAG: ChatQA 2 and Untie-the-Knots as software.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # every sub-command inherits it: an option's default is part of what its help promises
+    context_settings={"show_default": True},
 )
 
 
-def _quiet_libraries() -> None:
+def _version(value: bool) -> None:
+    """--version: print the installed package's version and stop."""
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(version("longkit"))
+        except PackageNotFoundError:  # a source tree on sys.path without an install: the package's own string
+            from longkit import __version__
+
+            typer.echo(__version__)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_version,
+                                 help="Print longkit's version and exit."),
+) -> None:
+    """Long-context LLMs and RAG: ChatQA 2 and Untie-the-Knots as software."""
+
+
+# Environment switches of the libraries' own tqdm bars; read by child processes (worker shards) at import.
+PROGRESS_ENV = ("HF_HUB_DISABLE_PROGRESS_BARS", "HF_DATASETS_DISABLE_PROGRESS_BARS")
+
+
+def _quiet_libraries(tty: bool | None = None) -> None:
+    """Warnings only from libraries; off a terminal, no tqdm bars from transformers, datasets or huggingface_hub.
+
+    A bar redrawn with carriage returns is noise in a log file; longkit's own progress (longkit.progress) prints
+    plain lines there instead. On a terminal the hub's and datasets' bars stay (downloads can be long)."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not (sys.stderr.isatty() if tty is None else tty):
+        for var in PROGRESS_ENV:
+            os.environ.setdefault(var, "1")
+        _disable_loaded_bars()
     try:
         import transformers
 
@@ -30,16 +65,31 @@ def _quiet_libraries() -> None:
         pass
 
 
+def _disable_loaded_bars() -> None:
+    """Turn off the bars of libraries imported before the environment switches were set (unless the user's own
+    setting of a switch says to keep them)."""
+    if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS") == "1":
+        try:
+            from huggingface_hub.utils import disable_progress_bars
+
+            disable_progress_bars()
+        except ImportError:
+            pass
+    datasets = sys.modules.get("datasets")  # not imported just for this: it is slow to import
+    if datasets is not None and os.environ.get("HF_DATASETS_DISABLE_PROGRESS_BARS") == "1":
+        datasets.disable_progress_bars()
+
+
 def _register() -> None:
-    from longkit.serve.cli import register as register_serve
     from longkit.data.cli import app as data_app
+    from longkit.demo import register as register_demo
     from longkit.eval.cli import app as eval_app
+    from longkit.eval.rag_cli import register as register_rag_eval
     from longkit.models.cli import app as model_app
     from longkit.rag.cli import app as rag_app
-    from longkit.eval.rag_cli import register as register_rag_eval
+    from longkit.serve.cli import register as register_serve
     from longkit.sft.cli import register_data_commands as register_sft_data
     from longkit.train.cli import app as train_app
-    from longkit.demo import register as register_demo
 
     register_sft_data(data_app)
     register_rag_eval(rag_app, eval_app)

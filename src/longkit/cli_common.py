@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -44,4 +45,23 @@ def parse_int_list(text: str, what: str) -> list[int]:
             return [round(a_f + (b_f - a_f) * i / (n_i - 1)) for i in range(n_i)]
         return [int(float(x)) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise ConfigError(f"{what}: expected a comma list like 1024,2048 or linspace:START:STOP:N, got '{text}'") from None
+        raise ConfigError(f"{what}: expected a comma list like 1024,2048 or linspace:START:STOP:N, "
+                          f"got '{text}'") from None
+
+
+def check_output_dir(path: str | Path, option: str = "--out") -> Path:
+    """The checks of io.output_dir without creating anything: a refused command must not leave an empty --out."""
+    from longkit.errors import InputError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{option} {path}: exists and is not a directory; choose a directory")
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"{option} {path}: a parent of it is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "directory is not writable" if existing == path else "cannot create it (permission denied)"
+        raise InputError(f"{option} {path}: {what}")
+    return path

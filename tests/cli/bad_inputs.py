@@ -208,3 +208,55 @@ BUILDERS.update({
     "suite_unknown_task": lambda d: _write(d / "s.yaml", "lengths: [512]\ntasks: [niah_single_9]\n"),
     "suite_bad_workers": lambda d: _write(d / "s.yaml", "lengths: [512]\ntasks: [vt]\nworkers: 0\n"),
 })
+
+
+# --- eval reruns: earlier outputs that another run's settings must not touch ---------------------------------
+
+_SERVED = "{name: m, backend: openai, base_url: 'http://127.0.0.1:9/v1', model: %s}"
+
+
+def _previous_needle_run(d: Path) -> Path:
+    """A finished `eval passkey --lengths 512` output (run record, results, summary, report)."""
+    out = d / "passkey-512"
+    _write(out / "run.json", json.dumps({"task": {"name": "passkey"}, "grid": {"lengths": [512],
+                                                                              "depths": [0, 50, 100]}}))
+    _write(out / "results.jsonl", json.dumps({"key": "passkey/L512-D0", "task": "passkey", "scores": {"score": 1}})
+           + "\n")
+    _write(out / "report.md", "# passkey\n")
+    return out
+
+
+def _previous_suite(d: Path) -> Path:
+    """A finished suite output of model `m` (served as old-model) at 512 tokens; the same bytes on every call."""
+    out = d / "suite-prev"
+    record = {"kind": "suite", "models": {"m": {"backend": "openai", "model": "old-model"}},
+              "tasks": {"niah_single_1": {}}, "lengths": [512]}
+    _write(out / "run.json", json.dumps(record))
+    _write(out / "m" / "niah_single_1" / "results.jsonl", json.dumps(
+        {"key": "niah_single_1/L512-0", "task": "niah_single_1", "meta": {"length": 512}, "scores": {"score": 1}})
+        + "\n")
+    for name in ("report.md", "suite.json", "cache.json", "skipped.json"):
+        _write(out / name, "[]\n" if name.endswith(".json") else "# old report\n")
+    return out
+
+
+def _suite_into_previous(d: Path, name: str, model: str, lengths: str) -> Path:
+    _previous_suite(d)
+    return _write(d / name, f"models: [{_SERVED % model}]\nlengths: {lengths}\ntasks: [niah_single_1]\n"
+                            f"out: {d / 'suite-prev'}\n")
+
+
+BUILDERS.update({
+    "passkey_needle_yaml": lambda d: _write(d / "pk.yaml", "needles: ['The code is 7.']\n"),
+    "niah_key_digits_yaml": lambda d: _write(d / "niah.yaml", "key_digits: 6\n"),
+    "passkey_run_512": _previous_needle_run,
+    "suite_prev_out": _previous_suite,
+    "suite_changed_model": lambda d: _suite_into_previous(d, "changed.yaml", "new-model", "[512]"),
+    "suite_longer_lengths": lambda d: _suite_into_previous(d, "longer.yaml", "old-model", "[100000]"),
+    "suite_dup_models": lambda d: _write(d / "s.yaml", f"models: [{_SERVED % 'a'}, {_SERVED % 'b'}]\n"
+                                         "tasks: [vt]\n"),
+    "suite_dup_tasks": lambda d: _write(d / "s.yaml", "lengths: [512]\ntasks: [vt, {name: vt, samples: 2}]\n"),
+    "suite_passkey_needle": lambda d: _write(d / "s.yaml", "tasks: [{name: passkey, options: {needles: [x.]}}]\n"),
+    "suite_unreachable": lambda d: _write(d / "s.yaml", "models: [{backend: openai, base_url: 'http://127.0.0.1:9/v1'}]"
+                                          f"\nlengths: [512]\ntasks: [niah_single_1]\nout: {d / 'unreachable-out'}\n"),
+})

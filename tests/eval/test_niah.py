@@ -57,10 +57,11 @@ def test_scorers():
     task = NIAHTask(NIAHConfig(lengths=[1000], depths=[50]))
     sample = type("S", (), {"references": ["eat a sandwich and sit in Dolores Park on a sunny day"]})()
     full = task.score("You should eat a sandwich and sit in Dolores Park on a sunny day.", sample)
-    assert full == {"score": 1.0, "keyword_recall": 1.0, "exact": 1.0}
+    # `contains_all` (formerly `exact`): every answer occurs in the normalised prediction, not an exact match
+    assert full == {"score": 1.0, "keyword_recall": 1.0, "contains_all": 1.0}
     half = task.score("Eat a sandwich in the park.", sample)
     # keywords: eat sandwich sit dolores park sunny day -> eat, sandwich, park recalled = 3/7
-    assert half["keyword_recall"] == pytest.approx(3 / 7) and half["exact"] == 0.0
+    assert half["keyword_recall"] == pytest.approx(3 / 7) and half["contains_all"] == 0.0
     assert task.score("Visit the Golden Gate Bridge.", sample)["score"] == 0.0
     pk = PasskeyTask(NIAHConfig(lengths=[1000], depths=[50]))
     s2 = type("S", (), {"references": ["48213"]})()

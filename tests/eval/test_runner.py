@@ -23,7 +23,7 @@ def _cli(*args):
     return [sys.executable, "-m", "longkit", *args], env
 
 
-def test_niah_cli_survives_sigkill_and_resumes(fast_model_dir, tmp_path):
+def test_niah_cli_survives_sigkill_and_resumes(fast_model_dir, tmp_path, tree_hashes):
     out = tmp_path / "run"
     args = ["eval", "niah", "--model", str(fast_model_dir), "--lengths", "256,512",
             "--depths", "linspace:0:100:21", "--answer-budget", "16", "--out", str(out)]
@@ -56,14 +56,17 @@ def test_niah_cli_survives_sigkill_and_resumes(fast_model_dir, tmp_path):
     assert (out / "report.md").read_text().startswith("# niah")
     assert (out / "niah_heatmap.png").stat().st_size > 5000
 
-    before = results.read_bytes()
+    before = tree_hashes(out)
     again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0 and results.read_bytes() == before  # nothing redone
+    assert again.returncode == 0 and "niah: already complete" in again.stderr
+    assert tree_hashes(out) == before  # nothing redone, nothing rewritten
 
     cmd2, _ = _cli(*args, "--template", "question-both")
     clash = subprocess.run(cmd2, env=env, capture_output=True, text=True, timeout=300)
-    assert clash.returncode == 2 and "other settings" in clash.stderr
-    assert results.read_bytes() == before
+    assert clash.returncode == 2 and clash.stderr.strip() == (
+        f'error: --template: this output was made with "question-after", not "question-both"; use a new --out or '
+        f"delete {out} to start fresh")
+    assert tree_hashes(out) == before
 
 
 def test_cli_bad_input_exits_2_with_one_line(fast_model_dir, tmp_path):
@@ -119,7 +122,8 @@ def test_run_record_names_backend_model_settings_and_version(fast_model_dir, tmp
     assert summary["samples"] == 3 and summary["empty_answers"] == sum(
         not json.loads(line)["prediction"].strip() for line in (out / "results.jsonl").read_text().splitlines())
     before = (out / "results.jsonl").read_bytes()
-    with pytest.raises(ConfigError, match=r"generation\.max_context was 2048, now 1024 .*delete .* to start fresh"):
+    with pytest.raises(ConfigError, match=r"^generation\.max_context: this output was made with 2048, not 1024; use a "
+                                          r"new --out or delete .* to start fresh$"):
         _passkey_run(fast_model_dir, out, max_context=1024)
     assert (out / "results.jsonl").read_bytes() == before  # nothing merged, nothing lost
 

@@ -125,18 +125,18 @@ def test_cli_suite_list_and_report_only(tiny_dir, tmp_path):
     assert res.exit_code == 2 and "lengths" in res.output
 
 
-def test_cli_suite_fails_when_every_task_is_skipped(tiny_dir, tmp_path):
-    from longkit.cli import app
-
+def test_cli_suite_fails_when_every_task_is_skipped(tiny_dir, tmp_path, cli):
     cfg = {"name": "skips", "models": [{"model": str(tiny_dir)}], "lengths": [100000], "samples": 1,
            "tasks": ["niah_single_1", "En.QA"], "out": str(tmp_path / "skips"), "chat": False}
     path = tmp_path / "suite.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    res = CliRunner().invoke(app, ["eval", "suite", str(path), "--quiet"])
-    assert res.exit_code == 2, res.output
-    assert "skipped" in res.output and "exceeds the model's 2048-token window" in res.output  # why niah was skipped
-    assert "xinrongzhang2022/InfiniteBench" in res.output  # why En.QA was skipped
-    assert "every task was skipped" in res.output
+    code, stdout, err = cli("eval", "suite", str(path), "--quiet")
+    assert code == 2 and not stdout
+    [line] = err.strip().splitlines()  # one line, every reason in it
+    assert line.startswith(f"error: eval suite {path}: every task was skipped, so nothing was evaluated or written")
+    assert "exceeds the model's 2048-token window" in line  # why niah was skipped
+    assert "xinrongzhang2022/InfiniteBench" in line  # why En.QA was skipped
+    assert not (tmp_path / "skips").exists()
 
 
 def test_official_score_aggregates_each_benchmark_its_own_way():

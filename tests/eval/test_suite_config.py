@@ -58,10 +58,11 @@ def test_check_models_checks_the_backends_that_load_weights_here(tmp_path, monke
 
     missing = str(tmp_path / "no-such-model")
     cfg = SuiteConfig.model_validate({"tasks": ["vt"], "models": [
-        {"model": missing, "backend": "openai", "base_url": "http://127.0.0.1:1/v1"}, {"model": missing}]})
+        {"name": "served", "model": missing, "backend": "openai", "base_url": "http://127.0.0.1:1/v1"},
+        {"name": "local", "model": missing}]})  # one label each: two models never share a results directory
     with pytest.raises(ConfigError, match=r"^s.yaml: field 'models\[1\].model': "):
         check_models(cfg, "s.yaml")  # openai serves the model elsewhere: only the hf entry is looked up
-    check_models(cfg, "s.yaml", skip={missing})  # a backend passed in by the caller is not looked up
+    check_models(cfg, "s.yaml", skip={"local"})  # a backend passed in by the caller is not looked up
     monkeypatch.setattr(registry, "names_with", lambda capability: ())
     check_models(cfg, "s.yaml")  # the registry, not a list of names, says which backends are local
 

@@ -4,70 +4,115 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from longkit.cli_backend import API_KEY, BASE_URL, TOKENIZER, backend_option, check_backend, model_option
+from longkit.cli_backend import API_KEY, BACKEND_HELP, BASE_URL, MODEL_HELP, TOKENIZER, check_backend
 from longkit.cli_common import friendly_errors
+from longkit.models.defaults import DEFAULT_GENERATOR
 
 app = typer.Typer(no_args_is_help=True)
 
 
-def _needle_command(task_name: str, doc: str):  # noqa: ANN202  (typer builds the signature)
-    @friendly_errors
-    def command(
-        model: str | None = model_option(None),
-        backend: str | None = backend_option(None),
-        base_url: str | None = BASE_URL,
-        api_key: str | None = API_KEY,
-        tokenizer: str | None = TOKENIZER,
-        lengths: str | None = typer.Option(None, help="Context lengths: 1024,2048 or linspace:1024:8192:8."),
-        depths: str | None = typer.Option(None, help="Needle depths in percent: 0,50,100 or linspace:0:100:5."),
-        protocol: str | None = typer.Option(None, help="chatqa2 (default) | gkamradt (LLMTest_NeedleInAHaystack's "
-                                            "prompt, length - 200 buffer and 1-10 judge, to compare with its heatmaps)."),
-        haystack: str | None = typer.Option(None, help="auto (Paul Graham's essays if installed) | paulgraham | pydoc | "
-                                            "noise | a directory of .txt files."),
-        template: str | None = typer.Option(None, help="question-after | question-both | question-before | custom."),
-        needle: list[str] | None = typer.Option(None, help="Needle text (repeat for multiple needles)."),
-        question: str | None = typer.Option(None, help="Question asked about the needle(s)."),
-        answer: list[str] | None = typer.Option(None, help="Reference answer(s) (repeat)."),
-        answer_budget: int | None = typer.Option(None, min=1, max=32768, help="Tokens reserved for the answer."),
-        batch_size: int | None = typer.Option(None, min=1, max=1024, help="Prompts per backend call."),
-        allow_extrapolation: bool | None = typer.Option(None, "--allow-extrapolation",
-                                                        help="Allow lengths beyond the context window."),
-        judge_model: str | None = typer.Option(None, help="Also score with an LLM judge (any backend)."),
-        seed: int | None = typer.Option(None, min=0, help="Seed for passkeys."),
-        out: str | None = typer.Option(None, help="Output directory (results.jsonl, summary.json, report.md)."),
-        config: Path | None = typer.Option(None, "--config", "-c", help="YAML config; options override it."),
-    ) -> None:
-        from longkit.config import load_config
-        from longkit.eval.needle_run import NeedleRunConfig, run_needles
+# The defaults NeedleRunConfig gives an option left unset (the options themselves default to None, so a --config
+# file can set them); shown in --help. tests/eval/test_cli_options.py checks them against NeedleRunConfig.
+NEEDLE_DEFAULTS = {"lengths": "1024,2048", "depths": "0,50,100", "protocol": "chatqa2", "template": "question-after",
+                   "haystack": "pydoc (chatqa2) | auto (gkamradt)", "answer_budget": "32 (chatqa2) | 300 (gkamradt)",
+                   "batch_size": "1", "seed": "0", "model": DEFAULT_GENERATOR, "backend": "hf"}
 
-        check_backend(backend)  # named as the option, before the config is read
-        overrides = dict(model=model, backend=backend, base_url=base_url, api_key=api_key, tokenizer=tokenizer,
-                         lengths=lengths,
-                         depths=depths, protocol=protocol, haystack=haystack, template=template, needles=needle or None,
-                         question=question, answers=answer or None, answer_budget=answer_budget,
-                         batch_size=batch_size, allow_extrapolation=allow_extrapolation, judge_model=judge_model,
-                         seed=seed, out=out or (None if config else f"runs/{task_name}"))
-        cfg = load_config(NeedleRunConfig, config, overrides)
-        from longkit.io import output_dir
-
-        output_dir(cfg.out)  # an --out that is a file is refused before the model loads
-        summary = run_needles(cfg, task_name)
-        typer.echo(json.dumps({"overall": summary["overall"], "by_length": summary["by"].get("length", {}),
-                               "empty_answers": summary.get("empty_answers", 0), "samples": summary.get("samples")},
-                              indent=2))
-        typer.echo(f"report: {Path(cfg.out) / 'report.md'}")
-
-    command.__doc__ = doc
-    return command
+MODEL = typer.Option(None, "--model", "-m", help=MODEL_HELP, show_default=NEEDLE_DEFAULTS["model"])
+BACKEND = typer.Option(None, "--backend", help=BACKEND_HELP, show_default=NEEDLE_DEFAULTS["backend"])
+LENGTHS = typer.Option(None, help="Context lengths: 1024,2048 or linspace:1024:8192:8.",
+                       show_default=NEEDLE_DEFAULTS["lengths"])
+DEPTHS = typer.Option(None, help="Needle depths in percent: 0,50,100 or linspace:0:100:5.",
+                      show_default=NEEDLE_DEFAULTS["depths"])
+HAYSTACK_HELP = "auto (Paul Graham's essays if installed) | paulgraham | pydoc | noise | a directory of .txt files."
+HAYSTACK = typer.Option(None, help=HAYSTACK_HELP, show_default=NEEDLE_DEFAULTS["haystack"])
+TEMPLATE = typer.Option(None, help="question-after | question-both | question-before | custom.",
+                        show_default=NEEDLE_DEFAULTS["template"])
+BUDGET = typer.Option(None, min=1, max=32768, help="Tokens reserved for the answer.",
+                      show_default=NEEDLE_DEFAULTS["answer_budget"])
+# passkey runs ChatQA 2's protocol only, so only that protocol's defaults apply
+PASSKEY_HAYSTACK = typer.Option(None, help=HAYSTACK_HELP, show_default="pydoc")
+PASSKEY_BUDGET = typer.Option(None, min=1, max=32768, help="Tokens reserved for the answer.", show_default="32")
+BATCH = typer.Option(None, min=1, max=1024, help="Prompts per backend call.",
+                     show_default=NEEDLE_DEFAULTS["batch_size"])
+EXTRAPOLATE = typer.Option(None, "--allow-extrapolation", help="Allow lengths beyond the context window.",
+                           show_default="off")
+JUDGE = typer.Option(None, help="Also score with an LLM judge (any backend).")
+CONFIG = typer.Option(None, "--config", "-c", help="YAML config; options override it.")
 
 
-app.command("niah")(_needle_command(
-    "niah", "Needle-in-a-Haystack over context lengths x depths (ChatQA 2's needle by default)."))
-app.command("passkey")(_needle_command(
-    "passkey", "Passkey retrieval: 'The pass key is {key}. Remember it. {key} is the pass key.'"))
+def _out_option(task_name: str) -> Any:
+    return typer.Option(None, help="Output directory (results.jsonl, summary.json, report.md, run.json); a rerun "
+                        "resumes it, other settings are refused.", show_default=f"runs/{task_name}")
+
+
+def _run_needle_command(task_name: str, config: Path | None, options: dict[str, Any]) -> None:
+    """Load the settings (YAML, then options), check --out without creating it, run, print the summary."""
+    from longkit.cli_common import check_output_dir
+    from longkit.config import load_config
+    from longkit.eval.needle_run import NeedleRunConfig, run_needles
+
+    check_backend(options.get("backend"))  # named as the option, before the config is read
+    if not options.get("out") and not config:
+        options["out"] = f"runs/{task_name}"
+    cfg = load_config(NeedleRunConfig, config, options)
+    check_output_dir(cfg.out)  # created only once the first result is in
+    summary = run_needles(cfg, task_name)
+    typer.echo(json.dumps({"overall": summary["overall"], "by_length": summary["by"].get("length", {}),
+                           "empty_answers": summary.get("empty_answers", 0), "samples": summary.get("samples")},
+                          indent=2))
+    typer.echo(f"report: {Path(cfg.out) / 'report.md'}")
+
+
+@app.command("niah")
+@friendly_errors
+def niah(
+    model: str | None = MODEL, backend: str | None = BACKEND, base_url: str | None = BASE_URL,
+    api_key: str | None = API_KEY, tokenizer: str | None = TOKENIZER,
+    lengths: str | None = LENGTHS, depths: str | None = DEPTHS,
+    protocol: str | None = typer.Option(None, help="chatqa2 | gkamradt (LLMTest_NeedleInAHaystack's prompt, "
+                                        "length - 200 buffer and 1-10 judge, to compare with its heatmaps).",
+                                        show_default=NEEDLE_DEFAULTS["protocol"]),
+    haystack: str | None = HAYSTACK, template: str | None = TEMPLATE,
+    needle: list[str] | None = typer.Option(None, help="Needle text (repeat for multiple needles).",
+                                            show_default="ChatQA 2's San Francisco sentence"),
+    question: str | None = typer.Option(None, help="Question asked about the needle(s).",
+                                        show_default="What is the best thing to do in San Francisco?"),
+    answer: list[str] | None = typer.Option(None, help="Reference answer(s) (repeat).",
+                                            show_default="eat a sandwich and sit in Dolores Park on a sunny day"),
+    answer_budget: int | None = BUDGET, batch_size: int | None = BATCH, allow_extrapolation: bool | None = EXTRAPOLATE,
+    judge_model: str | None = JUDGE, out: str | None = _out_option("niah"), config: Path | None = CONFIG,
+) -> None:
+    """Needle-in-a-Haystack over context lengths x depths (ChatQA 2's needle by default)."""
+    _run_needle_command("niah", config, dict(
+        model=model, backend=backend, base_url=base_url, api_key=api_key, tokenizer=tokenizer, lengths=lengths,
+        depths=depths, protocol=protocol, haystack=haystack, template=template, needles=needle or None,
+        question=question, answers=answer or None, answer_budget=answer_budget, batch_size=batch_size,
+        allow_extrapolation=allow_extrapolation, judge_model=judge_model, out=out))
+
+
+@app.command("passkey")
+@friendly_errors
+def passkey(
+    model: str | None = MODEL, backend: str | None = BACKEND, base_url: str | None = BASE_URL,
+    api_key: str | None = API_KEY, tokenizer: str | None = TOKENIZER,
+    lengths: str | None = LENGTHS, depths: str | None = DEPTHS, haystack: str | None = PASSKEY_HAYSTACK,
+    template: str | None = TEMPLATE, answer_budget: int | None = PASSKEY_BUDGET, batch_size: int | None = BATCH,
+    allow_extrapolation: bool | None = EXTRAPOLATE, judge_model: str | None = JUDGE,
+    seed: int | None = typer.Option(None, min=0, help="Seed the passkeys are drawn from.",
+                                    show_default=NEEDLE_DEFAULTS["seed"]),
+    out: str | None = _out_option("passkey"), config: Path | None = CONFIG,
+) -> None:
+    """Passkey retrieval (ChatQA 2's protocol): 'The pass key is {key}. Remember it. {key} is the pass key.'
+
+    The needle, question and answer come from that template and the drawn key, so they are not options."""
+    _run_needle_command("passkey", config, dict(
+        model=model, backend=backend, base_url=base_url, api_key=api_key, tokenizer=tokenizer, lengths=lengths,
+        depths=depths, haystack=haystack, template=template, answer_budget=answer_budget, batch_size=batch_size,
+        allow_extrapolation=allow_extrapolation, judge_model=judge_model, seed=seed, out=out))
 
 
 @app.command("list")
@@ -139,53 +184,56 @@ def fetch(
 @friendly_errors
 def suite(
     config: Path = typer.Argument(..., help="Suite YAML (see configs/suites/)."),
-    out: str | None = typer.Option(None, help="Output directory (overrides the config's)."),
-    lengths: str | None = typer.Option(None, help="Override lengths: 1024,2048 or linspace:A:B:N."),
-    samples: int | None = typer.Option(None, help="Override samples per length / rows per file task."),
-    workers: int | None = typer.Option(None, help="Processes to spread (model, task) jobs over."),
-    shard: str | None = typer.Option(None, help="Run only shard K/N of the jobs (e.g. machine K of N)."),
+    out: str | None = typer.Option(None, help="Output directory (overrides the config's out); a rerun resumes it, "
+                                   "other models or settings are refused.", show_default="the config's out"),
+    lengths: str | None = typer.Option(None, help="Override lengths: 1024,2048 or linspace:START:STOP:N.",
+                                       show_default="the config's lengths"),
+    samples: int | None = typer.Option(None, min=1, help="Override samples per length / rows per file task.",
+                                       show_default="the config's samples"),
+    workers: int | None = typer.Option(None, min=1, help="Processes to spread (model, task) jobs over.",
+                                       show_default="the config's workers (1)"),
+    shard: str | None = typer.Option(None, help="Run only shard K/N of the jobs (e.g. machine K of N).",
+                                     show_default="all jobs"),
     report: bool = typer.Option(True, "--report/--no-report", help="Write the report after running."),
-    report_only: bool = typer.Option(False, "--report-only", help="Only rebuild the report from finished runs."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    report_only: bool = typer.Option(False, "--report-only", help="Only rebuild the report from finished runs.",
+                                     show_default="off"),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars.", show_default="off"),
 ) -> None:
     """Run a suite of tasks x lengths x models; write report.md, suite.json and plots."""
-    from longkit.eval.suite import (
-        check_models,
-        load_suite,
-        parse_shard,
-        run_suite,
-        run_suite_parallel,
-        write_suite_report,
-    )
-    from longkit.io import output_dir
+    from longkit.cli_common import check_output_dir
+    from longkit.errors import located
+    from longkit.eval.suite import check_suite, load_suite, parse_shard, rebuild_report, run_suite, run_suite_parallel
 
-    overrides = {"out": out, "lengths": lengths, "samples": samples, "workers": workers}
-    cfg = load_suite(config, overrides)
-    if not report_only:
-        check_models(cfg, str(config))
-        output_dir(cfg.out, "--out" if out is not None else f"{config}: out")
+    cfg = load_suite(config, {"out": out, "lengths": lengths, "samples": samples, "workers": workers})
     if report_only:
-        result = write_suite_report(cfg)
-    elif shard:
-        result = run_suite(cfg, shard=parse_shard(shard), progress=not quiet, report=report)
-    elif cfg.workers > 1:
-        result = run_suite_parallel(cfg, str(config))
+        result = rebuild_report(cfg, str(config))
     else:
-        result = run_suite(cfg, progress=not quiet, report=report)
+        parts = parse_shard(shard) if shard else None
+        check_suite(cfg, str(config))  # models, tasks and the record of an existing out: before any write
+        check_output_dir(cfg.out, "--out" if out is not None else f"{config}: out")
+        with located(f"eval suite {config}"):  # the one line when every task was skipped
+            if parts:
+                result = run_suite(cfg, shard=parts, progress=not quiet, report=report)
+            elif cfg.workers > 1:
+                result = run_suite_parallel(cfg, str(config))
+            else:
+                result = run_suite(cfg, progress=not quiet, report=report)
+    _print_suite(result, Path(cfg.out))
+
+
+def _print_suite(result: dict[str, Any], out: Path) -> None:
+    """Each model's per-task scores, then the report's path and what was skipped."""
+    if result.get("complete"):
+        typer.echo(f"already complete: {out} holds every result of this suite; nothing was rerun or rewritten")
+    for label, rep in result.get("models", {}).items():
+        for name, e in rep["tasks"].items():
+            typer.echo(f"{label} · {name}: overall {e['overall']:.3f} · by length "
+                       f"{ {k: round(v, 3) for k, v in e['by_length'].items()} } · effective "
+                       f"{e['effective_length']} · adaptation {e['adaptation_rate']}")
+        if "ruler_average" in rep:
+            typer.echo(f"{label} · RULER average: {rep['ruler_average']}")
     if "models" in result:
-        for label, rep in result["models"].items():
-            for name, e in rep["tasks"].items():
-                typer.echo(f"{label} · {name}: overall {e['overall']:.3f} · by length "
-                           f"{ {k: round(v, 3) for k, v in e['by_length'].items()} } · effective "
-                           f"{e['effective_length']} · adaptation {e['adaptation_rate']}")
-            if "ruler_average" in rep:
-                typer.echo(f"{label} · RULER average: {rep['ruler_average']}")
-        typer.echo(f"report: {Path(cfg.out) / 'report.md'}")
+        typer.echo(f"report: {out / 'report.md'}")
     for s in result.get("skipped", []):
         typer.echo(f"skipped {s['model']} · {s['task']}" + (f" @ {s['length']}" if s.get("length") else "") +
                    f": {s['reason']}")
-    ran = any(rep.get("tasks") for rep in result.get("models", {}).values())
-    if "models" in result and not ran and result.get("skipped"):
-        from longkit.errors import InputError
-
-        raise InputError(f"eval suite {config}: every task was skipped (reasons above); nothing was evaluated")

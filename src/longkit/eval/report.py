@@ -63,8 +63,12 @@ def markdown_grid(summary: dict[str, Any], metric: str = "score", x: str = "leng
     for yv in ys:
         row = [f"{val[(yv, xv)]:.2f}" if val.get((yv, xv)) is not None else "–" for xv in xs]
         lines.append(f"| {yv:g}% | " + " | ".join(row) + " |")
-    means = summary["by"].get(x, {})
-    lines.append("| **mean** | " + " | ".join(f"**{means.get(str(xv), {}).get(metric, float('nan')):.2f}**"
+    from longkit.eval.runner import length_key
+
+    # per-length keys are read in any spelling an older summary used ('4096', 'len_4096', '4096.0')
+    spell = length_key if x == "length" else str
+    means = {spell(k): v for k, v in summary["by"].get(x, {}).items()}
+    lines.append("| **mean** | " + " | ".join(f"**{means.get(spell(xv), {}).get(metric, float('nan')):.2f}**"
                                                 for xv in xs) + " |")
     return "\n".join(lines)
 

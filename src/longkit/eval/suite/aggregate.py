@@ -40,11 +40,15 @@ def adaptation_rate(scores: dict[int, float], reference: int | None = None) -> f
 
 
 def by_length(summary: dict[str, Any]) -> dict[int, float]:
-    """A run summary's mean score per context length (lengths that do not parse as numbers are left out)."""
+    """A run summary's mean score per context length (lengths that do not parse as numbers are left out).
+
+    Keys are read in any spelling an older summary used ('4096', '4096.0', 'len_4096'); see runner.length_key."""
+    from longkit.eval.runner import length_key
+
     out = {}
     for k, v in summary.get("by", {}).get("length", {}).items():
         try:
-            out[int(float(k))] = float(v["score"])
+            out[int(length_key(k))] = float(v["score"])
         except (TypeError, ValueError, KeyError):
             continue
     return out
@@ -99,12 +103,12 @@ def collect(cfg: SuiteConfig) -> dict[str, Any]:
 
 def _task_summary(results: Path, name: str, model: str) -> dict[str, Any] | None:
     """One finished run's summary with its benchmark, metric and official score; None when nothing ran."""
-    from longkit.eval.runner import summarize
+    from longkit.eval.runner import summarize, upgrade_scores
     from longkit.eval.tasks.registry import registry
 
     if not results.exists():
         return None
-    records = [r for r in ResultLog(results).records() if r.get("task") == name]
+    records = [upgrade_scores(r) for r in ResultLog(results).records() if r.get("task") == name]
     if not records:
         return None
     info = registry()[name]

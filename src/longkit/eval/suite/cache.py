@@ -44,13 +44,22 @@ class RequestCache:
     """One model's stored completions: this shard's own file plus, read-only, every other shard's file."""
 
     def __init__(self, path: str | Path, shared: Sequence[Path] = ()):
-        self.log = ResultLog(path)
+        self.path = Path(path)
+        # opened at the first completion stored (or read when it exists): a run that stores nothing writes nothing
+        self._log = ResultLog(self.path) if self.path.exists() else None
         self.shared: dict[str, dict[str, Any]] = {}
         for other in shared:
-            if Path(other) != self.log.path:
+            if Path(other) != self.path:
                 self.shared.update(_read_records(Path(other)))
         self.hits = 0
         self.misses = 0
+
+    @property
+    def log(self) -> ResultLog:
+        """This shard's own cache file (created when first needed)."""
+        if self._log is None:
+            self._log = ResultLog(self.path)
+        return self._log
 
     @classmethod
     def for_model(cls, directory: Path, stem: str, tag: str = "") -> RequestCache:
@@ -61,7 +70,7 @@ class RequestCache:
 
     def get(self, key: str) -> Completion | None:
         """The stored completion for key, if any shard stored one."""
-        rec = self.log.get(key) or self.shared.get(key)
+        rec = (self._log.get(key) if self._log is not None else None) or self.shared.get(key)
         return None if rec is None else Completion(**rec["completion"])
 
     def put(self, key: str, completion: Completion) -> None:

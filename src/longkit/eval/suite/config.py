@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from longkit.backends.spec import BackendSpec
 
@@ -73,6 +73,41 @@ class SuiteConfig(BaseModel):
 
             return parse_int_list(v, "lengths")
         return v
+
+    @model_validator(mode="after")
+    def _distinct(self) -> SuiteConfig:
+        """Two models, or two entries of one task, would write into one directory: refused, naming both."""
+        from longkit.eval.suite.layout import safe_name
+
+        _refuse_shared("models", [safe_name(m.label) for m in self.models], [m.label for m in self.models])
+        names = [_registered(t.name) for t in self.tasks]
+        _refuse_shared("tasks", names, names)
+        return self
+
+
+def _registered(name: str) -> str:
+    """A task's registered name (aliases resolved); an unknown name as given (it is refused before any run)."""
+    from longkit.errors import LongkitError
+    from longkit.eval.tasks.registry import resolve_name
+
+    try:
+        return resolve_name(name)
+    except LongkitError:
+        return name
+
+
+def _refuse_shared(field: str, dirs: list[str], labels: list[str]) -> None:
+    """A ValueError naming the first two entries of `field` whose results would share a directory."""
+    seen: dict[str, int] = {}
+    for i, d in enumerate(dirs):
+        j = seen.setdefault(d, i)
+        if j == i:
+            continue
+        what = "named" if field == "models" else "task"
+        same = f"are both {what} '{labels[i]}'" if labels[i] == labels[j] else \
+            f"('{labels[j]}', '{labels[i]}') are both written to '{d}'"
+        fix = "give each model its own `name:`" if field == "models" else "keep one entry per task"
+        raise ValueError(f"{field}[{j}] and {field}[{i}] {same}, so their results would mix; {fix}")
 
 
 def load_suite(path: str | Path, overrides: dict[str, Any] | None = None) -> SuiteConfig:

@@ -25,6 +25,19 @@ def write_suite_report(cfg: SuiteConfig) -> dict[str, Any]:
     return report
 
 
+def rebuild_report(cfg: SuiteConfig, where: str = "suite") -> dict[str, Any]:
+    """`--report-only`: rewrite the report from the finished runs under cfg.out; with none, or with results of
+    other models or settings there, refuse in one line and write nothing."""
+    from longkit.errors import InputError
+    from longkit.eval.suite.record import check_suite_record
+
+    check_suite_record(cfg)
+    if not any(collect(cfg)["models"].values()):
+        raise InputError(f"{cfg.out}: no finished run of this suite to report on; run `longkit eval suite {where}` "
+                         "first (--report-only only rebuilds the report)")
+    return write_suite_report(cfg)
+
+
 def _intro(cfg: SuiteConfig) -> list[str]:
     """The title and how to read the numbers."""
     return [f"# {cfg.name}", "",

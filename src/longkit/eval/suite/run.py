@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from longkit.backends.base import Backend
-from longkit.errors import LongkitError
+from longkit.errors import InputError, LongkitError, located
 from longkit.eval.suite.cache import CachedBackend, RequestCache
 from longkit.eval.suite.config import ModelEntry, SuiteConfig, TaskEntry, check_models
 from longkit.eval.suite.layout import cache_stats_file, safe_name, shard_tag, skipped_file, task_dir
+from longkit.eval.suite.record import check_suite_record, write_suite_record
 from longkit.eval.suite.schedule import UNSHARDED, run_shards, shard_jobs
-from longkit.io import write_json
+from longkit.io import output_dir, read_json, write_json
 
 Skipped = list[dict[str, Any]]
 
@@ -33,30 +37,46 @@ def task_settings(cfg: SuiteConfig, entry: TaskEntry) -> dict[str, Any]:
 
 def run_suite(cfg: SuiteConfig, backends: dict[str, Backend] | None = None, shard: tuple[int, int] = UNSHARDED,
               progress: bool = True, report: bool = True) -> dict[str, Any]:
-    """Run this shard's (model, task) jobs; unless sharded, write the report; returns the suite summary."""
-    _check_up_front(cfg, backends)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    """Run this shard's (model, task) jobs; unless sharded, write the report; returns the suite summary.
+
+    Nothing is written before the first result (out/run.json then records what made the results); when every
+    job was skipped, an unsharded run raises InputError naming each reason and leaves out as it was."""
+    check_suite(cfg, backends=backends)
+    first_write = functools.partial(write_suite_record, cfg)
     live: dict[int, CachedBackend] = {}
     skipped: Skipped = []
+    ran = 0
     for m_idx, t_idx in shard_jobs(cfg, shard):
         model = cfg.models[m_idx]
         try:
             if m_idx not in live:
-                live[m_idx] = cached_backend(model, backends, out, shard)
+                live[m_idx] = cached_backend(model, backends, Path(cfg.out), shard)
         except LongkitError as exc:  # a model that cannot be built skips its jobs, not the suite
             skipped.append({"model": model.label, "task": _task_name(cfg.tasks[t_idx]), "reason": str(exc)})
             continue
-        run_job(cfg, cfg.tasks[t_idx], model, live[m_idx], skipped, progress)
+        ran += run_job(cfg, cfg.tasks[t_idx], model, live[m_idx], skipped, progress, on_first_write=first_write)
+    if skipped and not ran and shard[1] == 1:
+        raise InputError(nothing_ran(skipped))
     return _finish(cfg, shard, live, skipped, report)
+
+
+def nothing_ran(skipped: Skipped) -> str:
+    """The one line that says every job was skipped, with each reason."""
+    reasons = "; ".join(f"{s['model']} · {s['task']}" + (f" @ {s['length']}" if s.get("length") else "") +
+                        f": {' '.join(str(s['reason']).split())}" for s in skipped)
+    return f"every task was skipped, so nothing was evaluated or written ({reasons})"
 
 
 def run_suite_parallel(cfg: SuiteConfig, where: str = "suite", workers: int | None = None) -> dict[str, Any]:
     """Run `workers` (default cfg.workers) shards in worker processes, then write the report; returns suite.json."""
+    from longkit.eval.suite.aggregate import collect
     from longkit.eval.suite.report import write_suite_report
 
-    check_models(cfg, where)
+    check_suite(cfg, where)
     run_shards(cfg, workers or cfg.workers, _run_shard)
+    data = collect(cfg)
+    if not any(data["models"].values()):
+        raise InputError(nothing_ran(data["skipped"]))
     return write_suite_report(cfg)
 
 
@@ -65,15 +85,20 @@ def _run_shard(cfg: SuiteConfig, shard: tuple[int, int]) -> dict[str, Any]:
     return run_suite(cfg, shard=shard, progress=False, report=False)
 
 
-def _check_up_front(cfg: SuiteConfig, backends: dict[str, Backend] | None) -> None:
-    """Unknown task names and options, and missing local models, fail the whole suite before anything runs."""
+def check_suite(cfg: SuiteConfig, where: str = "suite", backends: dict[str, Backend] | None = None) -> None:
+    """Everything checkable before a model loads, so nothing is written when it fails: task names and options,
+    local models, and that cfg.out holds no results of other models or settings (its run.json)."""
+    from longkit.eval.tasks.niah import check_passkey_options
     from longkit.eval.tasks.registry import check_options, resolve_name
 
     # a typo should not cost a long run of the models before it
-    for t in cfg.tasks:
-        resolve_name(t.name)
-        check_options(t.name, t.options)
-    check_models(cfg, skip=set(backends or {}))
+    for j, t in enumerate(cfg.tasks):
+        check_options(resolve_name(t.name), t.options)
+        if resolve_name(t.name) == "passkey":
+            with located(f"{where}: field 'tasks[{j}].options'"):
+                check_passkey_options(t.options)
+    check_models(cfg, where, skip=set(backends or {}))
+    check_suite_record(cfg)
 
 
 def _task_name(entry: TaskEntry) -> str:
@@ -92,8 +117,8 @@ def cached_backend(model: ModelEntry, backends: dict[str, Backend] | None, out: 
 
 
 def run_job(cfg: SuiteConfig, entry: TaskEntry, model: ModelEntry, backend: CachedBackend, skipped: Skipped,
-            progress: bool = True) -> None:
-    """Run one (model, task) job; whatever cannot run is added to `skipped` with the reason."""
+            progress: bool = True, *, on_first_write: Callable[[], None] | None = None) -> bool:
+    """Run one (model, task) job; whatever cannot run is added to `skipped` with the reason. True when it ran."""
     from longkit.eval.runner import run_task
     from longkit.eval.tasks.registry import make_task, registry
 
@@ -101,16 +126,17 @@ def run_job(cfg: SuiteConfig, entry: TaskEntry, model: ModelEntry, backend: Cach
     where = task_dir(Path(cfg.out), model.label, name)
     try:
         if registry()[name].synthetic:
-            _run_lengths(cfg, entry, name, model, backend, skipped, progress)
-            return
+            return _run_lengths(cfg, entry, name, model, backend, skipped, progress, on_first_write)
         run_task(make_task(name, task_settings(cfg, entry)), backend, where, batch_size=model.batch_size,
-                 progress=progress, model_name=model.model or "")
+                 progress=progress, model_name=model.model or "", on_first_write=on_first_write)
+        return True
     except LongkitError as exc:
         skipped.append({"model": model.label, "task": name, "reason": str(exc)})
+        return False
 
 
 def _run_lengths(cfg: SuiteConfig, entry: TaskEntry, name: str, model: ModelEntry, backend: CachedBackend,
-                 skipped: Skipped, progress: bool) -> None:
+                 skipped: Skipped, progress: bool, on_first_write: Callable[[], None] | None) -> bool:
     """A generated task, one run per length, so a length the task cannot be built at skips only that length."""
     from longkit.eval.runner import run_task
     from longkit.eval.tasks.registry import make_task
@@ -122,17 +148,20 @@ def _run_lengths(cfg: SuiteConfig, entry: TaskEntry, name: str, model: ModelEntr
                         "reason": f"length {length} exceeds the model's {backend.max_context}-token window "
                                   "(set allow_extrapolation: true to test beyond it)"})
     if not keep:
-        return
+        return False
     # extrapolation widens this task's own view; the shared backend, its cache keys and later tasks keep the window
     view = backend.with_window(max(keep)) if max(keep) > backend.max_context else backend
     make_task(name, {**settings, "lengths": keep})  # settings errors (a missing source) skip the task
+    ran = False
     for length in keep:
         try:
             task = make_task(name, {**settings, "lengths": [length]})
             run_task(task, view, task_dir(Path(cfg.out), model.label, name), batch_size=model.batch_size,
-                     progress=progress, model_name=model.model or "")
+                     progress=progress, model_name=model.model or "", on_first_write=on_first_write)
+            ran = True
         except LongkitError as exc:
             skipped.append({"model": model.label, "task": name, "length": length, "reason": str(exc)})
+    return ran
 
 
 def fit_lengths(lengths: list[int], window: int, extrapolate: bool) -> tuple[list[int], list[int]]:
@@ -144,13 +173,31 @@ def fit_lengths(lengths: list[int], window: int, extrapolate: bool) -> tuple[lis
 
 def _finish(cfg: SuiteConfig, shard: tuple[int, int], live: dict[int, CachedBackend], skipped: Skipped,
             report: bool) -> dict[str, Any]:
-    """Write this shard's skips and cache counts; an unsharded run also writes the report (unless told not to)."""
+    """Write this shard's skips and cache counts; an unsharded run also writes the report (unless told not to).
+
+    A rerun that answered nothing and skipped what the last one skipped is complete: it rewrites nothing."""
     out = Path(cfg.out)
+    partial = shard[1] > 1 or not report
+    if _complete(out, shard, live, skipped, partial):
+        done = {"skipped": skipped} if partial else dict(read_json(out / "suite.json", "suite report"))
+        return {**done, "complete": True}
+    output_dir(out)
     write_json(skipped_file(out, shard), skipped)
     caches = {cfg.models[i].label: {"hits": b.hits, "misses": b.misses} for i, b in live.items()}
     write_json(cache_stats_file(out, shard), caches)
-    if shard[1] > 1 or not report:
+    if partial:
         return {"skipped": skipped, "cache": caches}
     from longkit.eval.suite.report import write_suite_report
 
     return write_suite_report(cfg)
+
+
+def _complete(out: Path, shard: tuple[int, int], live: dict[int, CachedBackend], skipped: Skipped,
+              partial: bool) -> bool:
+    """Whether this run generated and logged nothing new, skipped what the last run skipped, and left its files."""
+    if any(b.hits + b.misses for b in live.values()):  # every new result passed through the cache
+        return False
+    path = skipped_file(out, shard)
+    if not path.is_file() or json.loads(path.read_text(encoding="utf-8")) != json.loads(json.dumps(skipped)):
+        return False
+    return partial or ((out / "suite.json").is_file() and (out / "report.md").is_file())

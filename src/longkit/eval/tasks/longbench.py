@@ -25,30 +25,35 @@ from longkit.eval.tasks.base import Sample
 from longkit.eval.tasks.files import FileTask, str_list
 from longkit.io import iter_jsonl
 
+# THUDM/LongBench config/dataset2prompt.json@f6227eb7a25cacbd96310aea2c59af003f8d8925, verbatim, typos included:
+# narrativeqa's "asconcisely" (twice) is LongBench's own string, and the prompt a model is scored under
+# (tests/eval/test_longbench_fidelity.py pins every English template against tests/eval/fixtures/longbench/).
 LONGBENCH_PROMPTS = {
-    "narrativeqa": ("You are given a story, which can be either a novel or a movie script, and a question. Answer the "
-                    "question as concisely as you can, using a single phrase if possible. Do not provide any explanation."
-                    "\n\nStory: {context}\n\nNow, answer the question based on the story as concisely as you can, using "
-                    "a single phrase if possible. Do not provide any explanation.\n\nQuestion: {input}\n\nAnswer:"),
-    "qasper": ("You are given a scientific article and a question. Answer the question as concisely as you can, using a "
-               "single phrase or sentence if possible. If the question cannot be answered based on the information in "
-               "the article, write \"unanswerable\". If the question is a yes/no question, answer \"yes\", \"no\", or "
-               "\"unanswerable\". Do not provide any explanation.\n\nArticle: {context}\n\n Answer the question based on "
-               "the above article as concisely as you can, using a single phrase or sentence if possible. If the question "
-               "cannot be answered based on the information in the article, write \"unanswerable\". If the question is a "
-               "yes/no question, answer \"yes\", \"no\", or \"unanswerable\". Do not provide any explanation.\n\n"
-               "Question: {input}\n\nAnswer:"),
-    "multifieldqa_en": ("Read the following text and answer briefly.\n\n{context}\n\nNow, answer the following question "
-                        "based on the above text, only give me the answer and do not output any other words.\n\n"
-                        "Question: {input}\nAnswer:"),
-    "hotpotqa": ("Answer the question based on the given passages. Only give me the answer and do not output any other "
-                 "words.\n\nThe following are given passages.\n{context}\n\nAnswer the question based on the given "
-                 "passages. Only give me the answer and do not output any other words.\n\nQuestion: {input}\nAnswer:"),
-    "gov_report": ("You are given a report by a government agency. Write a one-page summary of the report.\n\nReport:\n"
-                   "{context}\n\nNow, write a one-page summary of the report.\n\nSummary:"),
-    "qmsum": ("You are given a meeting transcript and a query containing a question or instruction. Answer the query in "
-              "one or more sentences.\n\nTranscript:\n{context}\n\nNow, answer the query based on the above meeting "
-              "transcript in one or more sentences.\n\nQuery: {input}\nAnswer:"),
+    "narrativeqa": ("You are given a story, which can be either a novel or a movie script, and a question. Answer "
+                    "the question asconcisely as you can, using a single phrase if possible. Do not provide any "
+                    "explanation.\n\nStory: {context}\n\nNow, answer the question based on the story asconcisely "
+                    "as you can, using a single phrase if possible. Do not provide any explanation.\n\nQuestion: "
+                    "{input}\n\nAnswer:"),
+    "qasper": ("You are given a scientific article and a question. Answer the question as concisely as you can, "
+               "using a single phrase or sentence if possible. If the question cannot be answered based on the "
+               "information in the article, write \"unanswerable\". If the question is a yes/no question, answer "
+               "\"yes\", \"no\", or \"unanswerable\". Do not provide any explanation.\n\nArticle: {context}\n\n "
+               "Answer the question based on the above article as concisely as you can, using a single phrase or "
+               "sentence if possible. If the question cannot be answered based on the information in the article, "
+               "write \"unanswerable\". If the question is a yes/no question, answer \"yes\", \"no\", or "
+               "\"unanswerable\". Do not provide any explanation.\n\nQuestion: {input}\n\nAnswer:"),
+    "multifieldqa_en": ("Read the following text and answer briefly.\n\n{context}\n\nNow, answer the following "
+                        "question based on the above text, only give me the answer and do not output any other "
+                        "words.\n\nQuestion: {input}\nAnswer:"),
+    "hotpotqa": ("Answer the question based on the given passages. Only give me the answer and do not output any "
+                 "other words.\n\nThe following are given passages.\n{context}\n\nAnswer the question based on the "
+                 "given passages. Only give me the answer and do not output any other words.\n\nQuestion: {input}"
+                 "\nAnswer:"),
+    "gov_report": ("You are given a report by a government agency. Write a one-page summary of the report.\n\n"
+                   "Report:\n{context}\n\nNow, write a one-page summary of the report.\n\nSummary:"),
+    "qmsum": ("You are given a meeting transcript and a query containing a question or instruction. Answer the query "
+              "in one or more sentences.\n\nTranscript:\n{context}\n\nNow, answer the query based on the above "
+              "meeting transcript in one or more sentences.\n\nQuery: {input}\nAnswer:"),
 }
 LONGBENCH_PROMPTS["2wikimqa"] = LONGBENCH_PROMPTS["hotpotqa"]
 LONGBENCH_PROMPTS["musique"] = LONGBENCH_PROMPTS["hotpotqa"]

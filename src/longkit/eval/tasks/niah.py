@@ -7,8 +7,8 @@ Two protocols:
   prompt (template and question included) plus the answer budget matches the target length.
 - `gkamradt`: Greg Kamradt's LLMTest_NeedleInAHaystack, as the `needlehaystack` 0.1.0 wheel runs it
   (gkamradt/LLMTest_NeedleInAHaystack needlehaystack/llm_needle_haystack_tester.py, providers/openai.py,
-  evaluators/openai.py and run.py, read at 2b3fb9a60decdf17dce845e5b65e4e725af31fbd / 1a73e370b4c831f2765ab6ad2ed262ebcd55682d
-  / 186553d1f4e8ecece0a7cfb6454e81867af623fe / 03a1d3cb07d3ed8605ddb9c6dc25ea1976fb88e7): Paul Graham's essays cut to
+  evaluators/openai.py and run.py, read at 2b3fb9a60decdf17dce845e5b65e4e725af31fbd /
+  1a73e370b4c831f2765ab6ad2ed262ebcd55682d / 186553d1f4e8ecece0a7cfb6454e81867af623fe / 03a1d3cb07d3ed8605ddb9c6dc25ea1976fb88e7): Paul Graham's essays cut to
   L tokens, then haystack + needle cut to L - 200 tokens (the system message, question and answer are not
   counted), the needle (wrapped in newlines) moved back to just after a '.' token, 100% meaning the very end,
   the context as its own user message, and an LLM judge rating 1-10 against the needle.
@@ -60,7 +60,8 @@ GKAMRADT_RUBRIC = ("\n                Score 1: The answer is completely unrelate
                    "\n                Score 3: The answer has minor relevance but does not align with the reference."
                    "\n                Score 5: The answer has moderate relevance but contains inaccuracies."
                    "\n                Score 7: The answer aligns with the reference but has minor omissions."
-                   "\n                Score 10: The answer is completely accurate and aligns perfectly with the reference."
+                   "\n                Score 10: The answer is completely accurate and aligns perfectly with the "
+                   "reference."
                    "\n                Only respond with a numberical score")
 GKAMRADT_JUDGE_SYSTEM = "You are a helpful assistant."
 GKAMRADT_JUDGE_PROMPT = (
@@ -265,11 +266,10 @@ class NIAHTask(Task):
     def fingerprint(self) -> dict[str, Any]:
         """Everything that changes the prompts (the grid itself may grow across resumes)."""
         c = self.config
-        fp = {"name": self.name, "haystack": resolve_haystack(c.haystack), "template": c.template, "chat": c.chat,
-              "answer_budget": c.answer_budget, "needles": c.needles, "question": c.question, "seed": c.seed}
-        if c.protocol != "chatqa2":
-            fp["protocol"] = c.protocol
-        return fp
+        # the answers are the references every score is computed against, so they belong here too
+        return {"name": self.name, "protocol": c.protocol, "haystack": resolve_haystack(c.haystack),
+                "template": c.template, "chat": c.chat, "answer_budget": c.answer_budget, "needles": c.needles,
+                "question": c.question, "answers": c.answers, "seed": c.seed}
 
     def describe(self) -> str:
         """Report header: the protocol and the haystack."""
@@ -340,12 +340,15 @@ class NIAHTask(Task):
         return Sample(id=spec["id"], references=[needle], meta=meta, max_new_tokens=budget, **kwargs)
 
     def score(self, prediction: str, sample: Sample) -> dict[str, float]:
-        """Keyword recall (primary) and exact substring match of every answer."""
+        """Keyword recall (primary) and `contains_all`: every answer occurs in the prediction (SQuAD-normalised).
+
+        `contains_all` was called `exact` before; it is a containment test, not an exact match (results that
+        still carry the old key are read under the new one, see runner.RENAMED_SCORES)."""
         answers = list(self.config.answers) if self.config.protocol == "gkamradt" else sample.references
         recall = keyword_recall(prediction, answers)
         norm = normalize_answer(prediction)
-        exact = float(all(normalize_answer(a) in norm for a in answers))
-        return {"score": recall, "keyword_recall": recall, "exact": exact}
+        contained = float(all(normalize_answer(a) in norm for a in answers))
+        return {"score": recall, "keyword_recall": recall, "contains_all": contained}
 
 
 class PasskeyTask(NIAHTask):
@@ -356,6 +359,9 @@ class PasskeyTask(NIAHTask):
     def __init__(self, config: NIAHConfig, key_digits: int = 5):
         if config.protocol != "chatqa2":
             raise ConfigError("--protocol: passkey runs ChatQA 2's protocol only (gkamradt's is a NIAH protocol)")
+        defaults = NIAHConfig(lengths=[], depths=[])
+        check_passkey_options({k: getattr(config, k) for k in PASSKEY_FIXED
+                               if getattr(config, k) != getattr(defaults, k)})
         super().__init__(replace(config, needles=[PASSKEY_NEEDLE], question=PASSKEY_QUESTION))
         self.key_digits = key_digits
 
@@ -379,6 +385,19 @@ class PasskeyTask(NIAHTask):
 
         hit = float(first_int(prediction) == sample.references[0])
         return {"score": hit, "exact": hit, "contains": float(sample.references[0] in prediction)}
+
+
+# Passkey's needle, question and answer come from its template and the drawn key; nobody may set them.
+PASSKEY_FIXED = ("needles", "question", "answers")
+
+
+def check_passkey_options(options: dict[str, Any]) -> None:
+    """Refuse a needle, question or answer given to passkey: its template fixes them (they would be ignored)."""
+    given = [k for k in PASSKEY_FIXED if k in options]
+    if given:
+        raise ConfigError(f"{given[0]}: passkey's needle, question and answer are fixed by its template "
+                          f"('{PASSKEY_NEEDLE}', '{PASSKEY_QUESTION}', the key); use `eval niah` to hide your own "
+                          "needle")
 
 
 def _fmt(x: float) -> str:
