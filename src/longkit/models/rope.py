@@ -99,6 +99,93 @@ def normalise_method(method: str) -> str:
     return m
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    """What every method's rule reads: the model's RoPE, the target, and the method's own knobs."""
+
+    theta: float  # the model's current base
+    start: float  # --base if given, else theta
+    factor: float
+    head_dim: int
+    original_length: int
+    max_length: int
+    beta_fast: float | None
+    beta_slow: float | None
+    low_freq_factor: float
+    high_freq_factor: float
+
+
+@dataclass
+class _Rule:
+    """A method's result: the rope parameters, the effective base, max positions and notes."""
+
+    params: dict[str, Any]
+    effective_base: float
+    max_positions: int
+    warnings: list[str] = field(default_factory=list)
+
+
+def _abf(x: _Inputs) -> _Rule:
+    return _Rule({"rope_type": "default", "rope_theta": x.start}, x.start, x.max_length)
+
+
+def _ntk(x: _Inputs) -> _Rule:
+    # NTK-aware: stretch the lowest frequency by the factor while keeping the highest one.
+    effective = x.theta * x.factor ** (x.head_dim / (x.head_dim - 2))
+    return _Rule({"rope_type": "default", "rope_theta": effective}, effective, x.max_length)
+
+
+def _pi(x: _Inputs) -> _Rule:
+    return _Rule({"rope_theta": x.start, "rope_type": "linear", "factor": x.factor}, x.start, x.max_length)
+
+
+def _dynamic(x: _Inputs) -> _Rule:
+    d, orig = x.head_dim, x.original_length
+    effective = x.theta * ((x.factor * x.max_length / orig) - (x.factor - 1)) ** (d / (d - 2))
+    # transformers reads the original length for dynamic NTK from max_position_embeddings, so it must stay.
+    note = (f"dynamic NTK is an inference-time method: max_position_embeddings stays {orig} because transformers "
+            f"scales the base relative to it as sequences grow (base {effective:.4g} at {x.max_length} tokens)")
+    return _Rule({"rope_theta": x.start, "rope_type": "dynamic", "factor": x.factor}, effective, orig, [note])
+
+
+def _yarn(x: _Inputs) -> _Rule:
+    params: dict[str, Any] = {"rope_theta": x.start, "rope_type": "yarn", "factor": x.factor,
+                              "original_max_position_embeddings": x.original_length}
+    if x.beta_fast is not None:
+        params["beta_fast"] = float(x.beta_fast)
+    if x.beta_slow is not None:
+        params["beta_slow"] = float(x.beta_slow)
+    return _Rule(params, x.start, x.max_length)
+
+
+def _llama3(x: _Inputs) -> _Rule:
+    params = {"rope_theta": x.start, "rope_type": "llama3", "factor": x.factor,
+              "original_max_position_embeddings": x.original_length, "low_freq_factor": float(x.low_freq_factor),
+              "high_freq_factor": float(x.high_freq_factor)}
+    return _Rule(params, x.start, x.max_length)
+
+
+# Each method's rule, by the names of METHODS: adding a method is its rule here plus its name and help above.
+_RULES = {"abf": _abf, "pi": _pi, "ntk": _ntk, "dynamic": _dynamic, "yarn": _yarn, "llama3": _llama3}
+_TAKES_BASE = ("abf", "pi", "yarn", "llama3")  # methods that read --base (abf needs it; the others start from it)
+_CHECKS_MIN_BASE = ("abf", "ntk")  # methods that leave plain RoPE with a new base, so Men et al.'s bound applies
+
+
+def _check_extension(method: str, max_length: int, orig_len: int, factor: float, base: float | None) -> None:
+    """Refuse arguments no method can honour, naming the option."""
+    if max_length < orig_len:
+        raise ConfigError(f"--max-length {max_length} is below the model's current length {orig_len}; "
+                          "extension only grows the context")
+    if factor < 1:
+        raise ConfigError(f"--factor must be >= 1, got {factor}")
+    if method == "abf" and base is None:
+        raise ConfigError("method 'abf' needs --base (the new RoPE base, e.g. 1.5e8 for ChatQA 2 at 128K)")
+    if base is not None and (not math.isfinite(base) or base <= 1):
+        raise ConfigError(f"--base must be a finite number > 1, got {base}")
+    if base is not None and method not in _TAKES_BASE:
+        raise ConfigError(f"--base only applies to abf (and as the starting base of pi/yarn/llama3), not '{method}'")
+
+
 def plan_extension(
     config: Any,
     method: str,
@@ -119,63 +206,24 @@ def plan_extension(
         raise ConfigError(f"model already uses rope_type '{rope['rope_type']}'; extend a model with plain RoPE "
                           "(rope_type 'default') so the scaling does not stack")
     orig_len = int(original_length or config.max_position_embeddings)
-    theta = float(rope["rope_theta"])
-    d = head_dim_of(config)
-    if max_length < orig_len:
-        raise ConfigError(f"--max-length {max_length} is below the model's current length {orig_len}; "
-                          "extension only grows the context")
     if factor is None:
         # Dynamic NTK (bloc97/emozilla) sets base * (L/L0)^(d/(d-2)) at running length L > L0. transformers
         # computes base * (a*L/L0 - (a-1))^(d/(d-2)) with a = `factor`, so the method itself is a = 1; writing
         # the length ratio there would overshoot (1.41e6 instead of 4.18e5 for 8K->32K at base 1e5, d 64).
         factor = 1.0 if method == "dynamic" else max_length / orig_len
-    if factor < 1:
-        raise ConfigError(f"--factor must be >= 1, got {factor}")
-    if method == "abf" and base is None:
-        raise ConfigError("method 'abf' needs --base (the new RoPE base, e.g. 1.5e8 for ChatQA 2 at 128K)")
-    if base is not None and (not math.isfinite(base) or base <= 1):
-        raise ConfigError(f"--base must be a finite number > 1, got {base}")
-    if method != "abf" and base is not None and method not in ("yarn", "llama3", "pi"):
-        raise ConfigError(f"--base only applies to abf (and as the starting base of pi/yarn/llama3), not '{method}'")
-    start = float(base) if base is not None else theta
-
-    new: dict[str, Any] = {"rope_theta": start}
-    effective = start
-    max_pos = max_length
-    warnings: list[str] = []
-    if method == "abf":
-        new["rope_type"] = "default"
-    elif method == "ntk":
-        # NTK-aware: stretch the lowest frequency by the factor while keeping the highest one.
-        effective = theta * factor ** (d / (d - 2))
-        new = {"rope_type": "default", "rope_theta": effective}
-    elif method == "pi":
-        new.update(rope_type="linear", factor=float(factor))
-    elif method == "dynamic":
-        new.update(rope_type="dynamic", factor=float(factor))
-        # transformers reads the original length for dynamic NTK from max_position_embeddings, so it must stay.
-        max_pos = orig_len
-        effective = theta * ((factor * max_length / orig_len) - (factor - 1)) ** (d / (d - 2))
-        warnings.append(f"dynamic NTK is an inference-time method: max_position_embeddings stays {orig_len} "
-                        "because transformers scales the base relative to it as sequences grow "
-                        f"(base {effective:.4g} at {max_length} tokens)")
-    elif method == "yarn":
-        new.update(rope_type="yarn", factor=float(factor), original_max_position_embeddings=orig_len)
-        if beta_fast is not None:
-            new["beta_fast"] = float(beta_fast)
-        if beta_slow is not None:
-            new["beta_slow"] = float(beta_slow)
-    elif method == "llama3":
-        new.update(rope_type="llama3", factor=float(factor), original_max_position_embeddings=orig_len,
-                   low_freq_factor=float(low_freq_factor), high_freq_factor=float(high_freq_factor))
-
+    _check_extension(method, max_length, orig_len, factor, base)
+    theta, d = float(rope["rope_theta"]), head_dim_of(config)
+    rule = _RULES[method](_Inputs(theta, float(base) if base is not None else theta, float(factor), d, orig_len,
+                                  max_length, beta_fast, beta_slow, low_freq_factor, high_freq_factor))
     mb: float | None = None
-    if check_min_base and method in ("abf", "ntk"):
+    if check_min_base and method in _CHECKS_MIN_BASE:
         mb = min_base(d, max_length)
-        if effective < mb:
-            warnings.append(f"base {effective:.4g} is below the minimum base {mb:.3g} for {max_length} tokens at "
-                            f"head dim {d} (Men et al. 2024); the model may not attend reliably at full length")
-    return ExtensionPlan(method, orig_len, max_length, new, max_pos, effective, mb, warnings)
+        if rule.effective_base < mb:
+            rule.warnings.append(f"base {rule.effective_base:.4g} is below the minimum base {mb:.3g} for {max_length} "
+                                 f"tokens at head dim {d} (Men et al. 2024); the model may not attend reliably at "
+                                 "full length")
+    return ExtensionPlan(method, orig_len, max_length, rule.params, rule.max_positions, rule.effective_base, mb,
+                         rule.warnings)
 
 
 def apply_extension(config: Any, plan: ExtensionPlan) -> Any:
