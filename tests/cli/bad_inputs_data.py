@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -205,4 +206,64 @@ DATA_BUILDERS: dict[str, Callable[[Path], Path]] = {
     "triples_no_qa": lambda d: _synth(d, [{**_TRIPLE, "qa": []}]),
     "triples_no_summary": lambda d: _synth(d, [{k: v for k, v in _TRIPLE.items() if k != "summary"}]),
     "triples_long_summary": lambda d: _synth(d, [{**_TRIPLE, "summary": "A very long summary sentence. " * 40}]),
+}
+
+
+# --- training reruns: a finished output whose record another config must not train into ------------------------
+
+def _finished_cpt(d: Path, recorded: dict[str, Any] | None = None, finished: bool = True) -> Path:
+    """The CPT config of _cpt with its corpus tokenized by `data build`, and its out as a run of the same config
+    with `recorded` train overrides left it: the record cpt_record writes, a checkpoint, and (finished) a final
+    model with its summary. Returns the config."""
+    from longkit.data.build import build
+    from longkit.train.config import CPTConfig, load_train_config
+    from longkit.train.cpt import _data_config, cpt_record
+    from longkit.train.record import write_record
+
+    config = _cpt(d, "cpt-rerun")
+    build(d / "data-ok.yaml", max_sequences=1)
+    cfg = load_train_config(CPTConfig, config)
+    for field, value in (recorded or {}).items():
+        setattr(cfg.train, field, value)
+    out = Path(cfg.out)
+    write_record(out, cpt_record(cfg, _data_config(cfg, "x"), d / "build" / "corpus"))
+    _write(out / "checkpoint-2" / "trainer_state.json", "{}")
+    if finished:
+        _write(out / "final" / "config.json", "{}")
+        _write(out / "summary.json", json.dumps({"output": str(out / "final"), "steps": cfg.train.max_steps}))
+    return config
+
+
+def _finished_sft(d: Path, recorded_lr: float) -> Path:
+    """The SFT config of _sft (one stage s1) and its out as a finished run at another learning rate."""
+    from longkit.train.config import SFTConfig, load_train_config
+    from longkit.train.record import model_identity, write_record
+    from longkit.train.sft import stage_record
+
+    config = _sft(d, "sft-rerun", _blend(f"{{path: {d / 'sft.jsonl'}, weight: 1}}"))
+    cfg = load_train_config(SFTConfig, config)
+    cfg.train.learning_rate = recorded_lr
+    out = Path(cfg.out) / "s1"
+    write_record(out, stage_record(cfg, cfg.stages[0], model_identity(cfg.model)))
+    _write(out / "final" / "config.json", "{}")
+    _write(out / "summary.json", json.dumps({"output": str(out / "final")}))
+    return config
+
+
+def _sft_data_changed(d: Path) -> Path:
+    config = _finished_sft(d, 3e-5)
+    _write(d / "sft.jsonl", json.dumps({"question": "another q?", "answer": "a."}) + "\n")
+    return config
+
+
+TRAIN_RERUN_BUILDERS: dict[str, Callable[[Path], Path]] = {
+    "cpt_done_other_lr": lambda d: _finished_cpt(d, {"learning_rate": 1e-4}),
+    "cpt_done_100_steps": lambda d: _finished_cpt(d),
+    "cpt_unfinished": lambda d: _finished_cpt(d, finished=False),
+    "cpt_done_other_warmup": lambda d: _finished_cpt(d, {"warmup_steps": 7}),
+    "cpt_out": lambda d: d / "cpt",
+    "cpt_legacy_out": lambda d: (_finished_cpt(d), (d / "cpt" / "train_run.json").unlink())[0],
+    "sft_done_other_lr": lambda d: _finished_sft(d, 1e-4),
+    "sft_data_changed": _sft_data_changed,
+    "sft_out": lambda d: d / "sft",
 }

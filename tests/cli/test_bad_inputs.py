@@ -12,7 +12,6 @@ import shlex
 from typing import NamedTuple
 
 import pytest
-
 from bad_inputs import build, snapshot  # noqa: E402  (tests/cli is on sys.path under pytest's rootdir rules)
 
 
@@ -156,6 +155,18 @@ CASES: list[Case] = [
     C("train cpt {cpt_ok} --max-steps 0", 2, "max_steps 0"),
     C("train cpt {cpt_ok} --max-steps 99999999999999999999", 2, "must be <= 1000000000"),
     C("train cpt {a_file}", 2, "expected a mapping"),
+    # reruns into a finished (or started) training output: refused by field before anything is written
+    C("train cpt {cpt_done_other_lr}", 2, "field 'train.learning_rate'", ("cpt_out",)),
+    C("train cpt {cpt_done_other_warmup}", 2, "was trained with 7, not 0; use a new out", ("cpt_out",)),
+    C("train cpt {cpt_done_100_steps} --max-steps 300", 2, "pass --continue", ("cpt_out",)),
+    C("train cpt {cpt_done_100_steps} --max-steps 50", 2, "field 'train.max_steps'", ("cpt_out",)),
+    C("train cpt {cpt_done_100_steps} --continue --max-steps 50", 2, "must exceed the 100 steps", ("cpt_out",)),
+    C("train cpt {cpt_done_100_steps} --continue", 2, "--continue needs --max-steps", ("cpt_out",)),
+    C("train cpt {cpt_done_100_steps} --continue --no-resume --max-steps 200", 2, "choose one", ("cpt_out",)),
+    C("train cpt {cpt_unfinished} --continue --max-steps 200", 2, "holds no finished run", ("cpt_out",)),
+    C("train cpt {cpt_legacy_out}", 2, "no train_run.json", ("cpt_out",)),
+    C("train sft {sft_done_other_lr}", 2, "stage 's1': field 'train.learning_rate'", ("sft_out",)),
+    C("train sft {sft_data_changed}", 2, "stage 's1': field 'blend[0]': its data changed", ("sft_out",)),
     C("train sft {sft_no_stages}", 2, "field 'stages'"),
     C("train sft {sft_no_blend}", 2, "field 'stages.0.blend'"),
     C("train sft {sft_no_weight}", 2, "exactly one of 'weight' or 'epochs'"),

@@ -24,7 +24,8 @@ import pytest
 import torch
 import yaml
 
-from longkit.testing import build_tiny_llama, prose as _prose
+from longkit.testing import build_tiny_llama
+from longkit.testing import prose as _prose
 
 pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available() or torch.cuda.device_count() < 2,

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from longkit.testing import build_tiny_llama, prose as _prose
 from longkit.errors import ConfigError, LongkitError
+from longkit.testing import build_tiny_llama
+from longkit.testing import prose as _prose
 
 SEQ = 128
 
@@ -208,8 +209,9 @@ def test_cpt_resume_gives_the_same_next_step_loss(cpt_model, corpus_dir, tmp_pat
     from longkit.train.cpt import run_cpt
 
     full = run_cpt(_cfg(cpt_model, corpus_dir, tmp_path / "full", transform="plain", steps=6, save_steps=3))
-    # A run that crashed after step 3 was saved: only checkpoint-3 exists in its output dir.
+    # A run that crashed after step 3 was saved: its record and checkpoint-3 are all its output dir holds.
     shutil.copytree(tmp_path / "full" / "checkpoint-3", tmp_path / "crashed" / "checkpoint-3")
+    shutil.copy(tmp_path / "full" / "train_run.json", tmp_path / "crashed" / "train_run.json")
     resumed = run_cpt(_cfg(cpt_model, corpus_dir, tmp_path / "crashed", transform="plain", steps=6, save_steps=3))
     assert resumed["resumed_from"].endswith("checkpoint-3")
     print("resume: uninterrupted steps 4-6", full["step_losses"][3:], "resumed", resumed["step_losses"])
@@ -296,10 +298,10 @@ def test_cpt_refuses_a_corpus_another_tokenizer_made(cpt_model, tmp_path):
 
 
 def test_cpt_non_finite_loss_stops_with_last_checkpoint(cpt_model, corpus_dir, tmp_path):
-    from longkit.train.cpt import run_cpt
-
     # Weights that hold an inf (what a diverged run leaves behind): the first step's loss is not finite.
     from transformers import AutoModelForCausalLM
+
+    from longkit.train.cpt import run_cpt
 
     bad = AutoModelForCausalLM.from_pretrained(cpt_model)
     with torch.no_grad():
@@ -334,3 +336,77 @@ def test_stream_is_not_resharded_by_accelerate(cpt_model, corpus_dir, tmp_path, 
     assert type(dl) is torch.utils.data.DataLoader and dl.dataset is ds
     batch = next(iter(dl))
     assert batch["input_ids"].shape == (1, SEQ) and "_longkit_data_state" in batch
+
+
+def _files(out):
+    """Every file under a run's output with its bytes (what a refused or complete rerun must leave as it was)."""
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def test_cpt_reruns_complete_refuse_or_continue(cpt_model, corpus_dir, tmp_path):
+    """A finished run: rerun -> already complete, nothing written; another setting -> refused by field before any
+    write; --continue -> trained further from its final model to the new max_steps with a fresh schedule."""
+    from longkit.train.cpt import run_cpt
+
+    out = tmp_path / "run"
+    first = run_cpt(_cfg(cpt_model, corpus_dir, out, transform="plain", steps=4, save_steps=2))
+    assert first["steps"] == 4
+    before = _files(out)
+    again = run_cpt(_cfg(cpt_model, corpus_dir, out, transform="plain", steps=4, save_steps=2))
+    assert again["already_complete"] and again["steps"] == 4
+    # speed and logging settings are not the run's identity: changing them is no new run
+    assert run_cpt(_cfg(cpt_model, corpus_dir, out, transform="plain", steps=4, save_steps=3,
+                        logging_steps=1))["already_complete"]
+    assert _files(out) == before
+
+    refused = {
+        r"field 'train.learning_rate': .* was trained with 0.003, not 0.001; use a new out":
+            _cfg(cpt_model, corpus_dir, out, transform="plain", steps=4, save_steps=2, learning_rate=1e-3),
+        r"field 'train.max_steps': .* with 4, not 6; pass --continue":
+            _cfg(cpt_model, corpus_dir, out, transform="plain", steps=6, save_steps=2),
+        r"field 'data.transform': .* with \"plain\", not \"utk\"":
+            _cfg(cpt_model, corpus_dir, out, transform="utk", steps=4, save_steps=2),
+        r"field 'train.global_batch_size': .* with 2, not 4":
+            _cfg(cpt_model, corpus_dir, out, transform="plain", steps=4, save_steps=2, grad_accum=2),
+    }
+    other_model = _cfg(cpt_model, corpus_dir, out, transform="plain", steps=4, save_steps=2)
+    other_model.model = str(tmp_path / "copy")
+    import shutil
+
+    shutil.copytree(cpt_model, tmp_path / "copy")
+    (tmp_path / "copy" / "config.json").write_text(
+        (tmp_path / "copy" / "config.json").read_text().replace('"rms_norm_eps": 1e-05', '"rms_norm_eps": 1e-06'))
+    refused[r"field 'model': .* was trained from .*, not from .*copy"] = other_model
+    for pattern, cfg in refused.items():
+        with pytest.raises(ConfigError, match=pattern):
+            run_cpt(cfg)
+    assert _files(out) == before
+    with pytest.raises(ConfigError, match="--continue: --max-steps 3 must exceed the 4 steps"):
+        run_cpt(_cfg(cpt_model, corpus_dir, out, transform="plain", steps=3, save_steps=2), extend_steps=True)
+    assert _files(out) == before
+
+    more = run_cpt(_cfg(cpt_model, corpus_dir, out, transform="plain", steps=6, save_steps=2, logging_steps=1),
+                   extend_steps=True)
+    assert more["continued_from_step"] == 4 and more["total_steps"] == 6 and more["steps"] == 2
+    assert (out / "final-step4" / "model.safetensors").read_bytes() == before["final/model.safetensors"]
+    assert (out / "final" / "model.safetensors").read_bytes() != before["final/model.safetensors"]
+    lrs = [h["learning_rate"] for h in more["log_history"] if "learning_rate" in h]
+    # a fresh schedule over the 2 added steps: warmup (2 steps) from 0 up to the peak, not the old run's decay
+    assert lrs == pytest.approx([0.0, 1.5e-3])
+    record = json.loads((out / "train_run.json").read_text())
+    assert record["train"]["max_steps"] == 6 and record["continued"][0]["from_step"] == 4
+    # the continued run is now complete at 6 steps, with or without --continue
+    assert run_cpt(_cfg(cpt_model, corpus_dir, out, transform="plain", steps=6, save_steps=2))["already_complete"]
+    assert run_cpt(_cfg(cpt_model, corpus_dir, out, transform="plain", steps=6, save_steps=2),
+                   extend_steps=True)["already_complete"]
+
+
+def test_cpt_refuses_an_output_without_a_record(cpt_model, corpus_dir, tmp_path):
+    from longkit.train.cpt import run_cpt
+
+    (tmp_path / "old" / "checkpoint-2").mkdir(parents=True)
+    with pytest.raises(ConfigError, match="holds checkpoints or a final model but no train_run.json"):
+        run_cpt(_cfg(cpt_model, corpus_dir, tmp_path / "old", transform="plain", steps=2))
+    with pytest.raises(ConfigError, match="--continue: .* holds no finished run"):
+        run_cpt(_cfg(cpt_model, corpus_dir, tmp_path / "new", transform="plain", steps=2), extend_steps=True)
+    assert not (tmp_path / "new").exists()

@@ -18,7 +18,8 @@ import pytest
 import torch
 import yaml
 
-from longkit.testing import build_tiny_llama, prose as _prose
+from longkit.testing import build_tiny_llama
+from longkit.testing import prose as _prose
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from longkit.testing import build_tiny_llama
 from longkit.config import validate
 from longkit.errors import ConfigError
+from longkit.testing import build_tiny_llama
 from longkit.train.config import CPTConfig, SFTConfig, load_train_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,12 +84,30 @@ def test_recipe_runs_extend_cpt_sft_on_tiny_model(trained_tokenizer, tmp_path, m
     from longkit.cli import app
 
     r = CliRunner().invoke(app, ["train", "sft", str(tmp_path / "r.yaml")])  # recipe section; stage already done
-    assert r.exit_code == 0 and "nothing to train: every stage asked for already has its final/" in r.output, r.output
+    assert r.exit_code == 0 and "nothing to train: every stage asked for is complete" in r.output, r.output
+    _check_recipe_reruns(tmp_path, recipe)
     r = CliRunner().invoke(app, ["train", "cpt", str(tmp_path / "missing.yaml")])
     assert r.exit_code == 2 and "config file not found" in r.output
     (tmp_path / "bad.yaml").write_text("out: x\nprepare: nope\ncpt: {}\n")
     with pytest.raises(ConfigError, match="field 'prepare'"):
         run_recipe(tmp_path / "bad.yaml")
+
+
+def _check_recipe_reruns(tmp_path, recipe):
+    """Rerun unchanged: nothing trains; change the CPT section: CPT and every SFT stage after it train again."""
+    from longkit.train.recipe import run_recipe
+
+    final = tmp_path / "runs/r/sft/s1/final/model.safetensors"
+    before = final.read_bytes()
+    rep = run_recipe(tmp_path / "r.yaml")
+    assert rep["cpt"]["already_complete"] and [s["already_complete"] for s in rep["sft"]] == [True]
+    assert final.read_bytes() == before
+    changed = {**recipe, "cpt": {**recipe["cpt"], "train": {**recipe["cpt"]["train"], "learning_rate": 5e-4}}}
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(changed))
+    rep = run_recipe(tmp_path / "r.yaml")
+    assert "already_complete" not in rep["cpt"] and rep["cpt"]["steps"] == 3
+    assert [s.get("already_complete", False) for s in rep["sft"]] == [False]  # downstream of the change
+    assert final.read_bytes() != before
 
 
 def test_recipe_refuses_a_corpus_or_data_tokenizer_that_is_not_the_models(trained_tokenizer, smol_tokenizer,

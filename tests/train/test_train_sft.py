@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from longkit.testing import build_tiny_llama, prose as _prose
 from longkit.errors import ConfigError, InputError
 from longkit.sft.format import IGNORE, encode_chatqa
+from longkit.testing import build_tiny_llama
+from longkit.testing import prose as _prose
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +91,49 @@ def test_sft_two_stages_loss_falls_and_chain(sft_model, sft_files, tmp_path):
     blend = json.loads((tmp_path / "sft" / "stage2" / "blend.json").read_text())
     eff = {d["name"]: d["effective_epochs"] for d in blend["datasets"]}
     assert eff == {"qa": 2.0, "inst": 0.5}
-    # Rerunning skips finished stages.
-    again = run_sft(_sft_cfg(sft_model, sft_files, tmp_path / "sft"))
-    assert again == []
+    _check_reruns(sft_model, sft_files, tmp_path / "sft")
+
+
+def _weights(out):
+    weights = {f"{p.parent.parent.name}/weights": p.read_bytes() for p in out.glob("*/final/model.safetensors")}
+    return weights | {f"{p.parent.name}/record": p.stat().st_mtime_ns for p in out.glob("*/train_run.json")}
+
+
+def _check_reruns(model, files, out):
+    """Reruns of a finished two-stage SFT: unchanged -> complete; changed -> refused by field, or (recipe) the
+    changed stage and every stage after it trained again."""
+    from longkit.train.sft import run_sft
+
+    before = _weights(out)
+    again = run_sft(_sft_cfg(model, files, out))
+    assert [s["already_complete"] for s in again] == [True, True] and [s["stage"] for s in again] == \
+        ["stage1", "stage2"]
+    assert _weights(out) == before  # nothing rewritten
+
+    lr = _sft_cfg(model, files, out)
+    lr.stages[1].train = {"max_steps": 6, "learning_rate": 1e-3}
+    with pytest.raises(ConfigError, match=r"stage 'stage2': field 'train.learning_rate': .* was trained with 0.003, "
+                                          r"not 0.001; use a new out, or delete .*stage2 to start fresh"):
+        run_sft(lr)
+    samples = _sft_cfg(model, files, out)
+    samples.stages[0].num_samples = 50
+    with pytest.raises(ConfigError, match=r"stage 'stage1': field 'num_samples': .* with 60, not 50"):
+        run_sft(samples)
+    other = _sft_cfg(model, files, out)
+    other.model = "some-other-model"
+    with pytest.raises(ConfigError, match=r"stage 'stage1': field 'model': .* was trained from .*, not from "
+                                          r"some-other-model"):
+        run_sft(other)
+    assert _weights(out) == before  # every refusal came before a write
+
+    # a recipe rerun retrains the changed stage and what follows it, nothing before it
+    res = run_sft(lr, retrain_changed=True)
+    assert [s.get("already_complete", False) for s in res] == [True, False]
+    after = _weights(out)
+    assert after["stage1/weights"] == before["stage1/weights"] and after["stage2/weights"] != before["stage2/weights"]
+    res = run_sft(samples, retrain_changed=True)
+    assert [s.get("already_complete", False) for s in res] == [False, False]
+    assert res[0]["blend"]["samples"] == 50
 
 
 def test_sft_bad_configs(sft_model, sft_files, tmp_path):
@@ -137,6 +178,7 @@ def test_sft_resume_gives_the_same_next_step_losses(sft_model, sft_files, tmp_pa
 
     full = run_sft(cfg(tmp_path / "full"))[0]
     shutil.copytree(tmp_path / "full" / "stage1" / "checkpoint-3", tmp_path / "crashed" / "stage1" / "checkpoint-3")
+    shutil.copy(tmp_path / "full" / "stage1" / "train_run.json", tmp_path / "crashed" / "stage1" / "train_run.json")
     resumed = run_sft(cfg(tmp_path / "crashed"))[0]
     assert resumed["resumed_from"].endswith("checkpoint-3")
     assert resumed["step_losses"] == pytest.approx(full["step_losses"][3:], abs=1e-5)

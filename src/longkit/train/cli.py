@@ -7,6 +7,7 @@ import json
 import typer
 
 from longkit.cli_common import friendly_errors
+from longkit.errors import ConfigError
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -25,18 +26,44 @@ def _print(summary: dict) -> None:
 def cpt(
     config: str = typer.Argument(..., help="CPT config YAML (see configs/recipes/)."),
     max_steps: int = typer.Option(None, "--max-steps", help="Override train.max_steps."),
-    no_resume: bool = typer.Option(False, "--no-resume", help="Start fresh even if checkpoints exist."),
+    no_resume: bool = typer.Option(False, "--no-resume",
+                                   help="Start over: delete out's checkpoints and final model, then train."),
+    extend: bool = typer.Option(False, "--continue",
+                                help="Train a finished run further, to --max-steps, from its final model with a "
+                                     "fresh optimiser and schedule (the old final model is kept as final-stepN)."),
 ) -> None:
-    """Continued pretraining on the streaming packed dataset (plain / CIP / UtK), resumable."""
+    """Continued pretraining on the streaming packed dataset (plain / CIP / UtK), resumable.
+
+    A rerun into the same out resumes an unfinished run, says a finished one is complete, and refuses other
+    settings (naming the field) before anything is written."""
     from longkit.train.config import CPTConfig, load_train_config
     from longkit.train.cpt import run_cpt
     from longkit.train.run import end_distributed
 
+    if extend and no_resume:
+        raise ConfigError("--continue and --no-resume: choose one (continue a finished run, or start over)")
+    if extend and max_steps is None:
+        raise ConfigError("--continue needs --max-steps: the total number of steps to train to")
     cfg = load_train_config(CPTConfig, config)
     if max_steps is not None:
         cfg.train.max_steps = max_steps
-    _print(run_cpt(cfg, where=config, resume=False if no_resume else None))
+    summary = run_cpt(cfg, where=config, resume=False if no_resume else None, extend_steps=extend)
+    _say_complete(summary)
+    _print(summary)
     end_distributed()
+
+
+def _say_complete(summary: dict) -> None:
+    """One line on stderr when a run was already complete (nothing trained, nothing written)."""
+    from longkit.train.run import is_main_process
+
+    if not (summary.get("already_complete") and is_main_process()):
+        return
+    if summary.get("stage"):
+        typer.echo(f"stage '{summary['stage']}' already complete: {summary.get('output')}; nothing to do", err=True)
+    else:
+        typer.echo(f"already complete: {summary.get('output')} ({summary.get('steps')} steps); nothing to do (pass "
+                   "--continue with a larger --max-steps to train further)", err=True)
 
 
 @app.command("sft")
@@ -52,10 +79,11 @@ def sft(
 
     results = sft_from_file(config, stage=stage, max_steps=max_steps)
     for s in results:
-        _print(s)
-    if not results and is_main_process():
-        typer.echo("nothing to train: every stage asked for already has its final/ model (resume: true); use "
-                   "another out, or delete a stage's directory to train it again", err=True)
+        _say_complete(s)
+        if not s.get("already_complete"):
+            _print(s)
+    if results and all(s.get("already_complete") for s in results) and is_main_process():
+        typer.echo("nothing to train: every stage asked for is complete with these settings", err=True)
     end_distributed()
 
 

@@ -3,6 +3,7 @@ the streaming packed dataset from longkit.data (plain, CIP or UtK), with exact r
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,8 +56,6 @@ def _extend(model: str, spec: ExtendSpec, ext: Path, where: str) -> None:
     from longkit.models.rope import extend_model
 
     plan = extend_model(model, ext, spec.method, spec.max_length, base=spec.base, factor=spec.factor)
-    import logging
-
     for w in plan.warnings:
         logging.getLogger(__name__).warning("%s: extend: %s", where, w)
 
@@ -109,23 +108,82 @@ def build_dataset(cfg: CPTConfig, dcfg: DataConfig, tok: Any, where: str) -> Pac
     return PackedDataset.from_config(dcfg, tok, corpus=str(corpus), epochs=None, shard="sequence")
 
 
-def run_cpt(cfg: CPTConfig, where: str = "config", resume: bool | None = None) -> dict[str, Any]:
-    """Run continued pretraining from a validated config; returns the run summary."""
+# DataConfig fields that decide what the stream feeds the model (the corpus identity covers sources and tokenizer).
+STREAM_FIELDS = ("seq_len", "separator", "transform", "utk", "cip_split", "overflow", "intra_doc_attention",
+                 "upsample", "seed")
+
+
+def cpt_record(cfg: CPTConfig, dcfg: DataConfig, corpus: Path) -> dict[str, Any]:
+    """What this run is, for out's training record: model, extension, corpus, stream and optimisation settings."""
+    from longkit.data.reuse import CorpusOrigin
+    from longkit.train.record import model_identity, train_settings
+    from longkit.train.run import world_size
+
+    origin = CorpusOrigin.read(corpus)
+    tokens = corpus / "tokens.bin"
+    stream = {k: getattr(dcfg, k) for k in STREAM_FIELDS if k != "utk" or dcfg.transform == "utk"}
+    return {"kind": "cpt", "model": model_identity(cfg.model),
+            "extend": cfg.extend.model_dump() if cfg.extend else None,
+            "corpus": {"tokenizer_sha256": origin.sha256 if origin else None, "specs": origin.specs if origin else None,
+                       "bytes": tokens.stat().st_size if tokens.exists() else None},
+            "data": stream, "add_special_tokens": cfg.add_special_tokens,
+            "train": train_settings(cfg.train, world_size())}
+
+
+def run_cpt(cfg: CPTConfig, where: str = "config", resume: bool | None = None, extend_steps: bool = False,
+            retrain_changed: bool = False) -> dict[str, Any]:
+    """Run continued pretraining from a validated config; returns the run summary.
+
+    A rerun into the same out resumes, or says it is already complete, or is refused when a setting changed
+    (longkit.train.record) — or, with retrain_changed (a recipe rerun), trained again from the start;
+    `extend_steps` (`--continue`) trains a finished run further to cfg.train.max_steps."""
     from longkit.models.load import load_tokenizer
-    from longkit.train.collate import PackedCollator, StatefulStream
-    from longkit.train.run import check_fsdp_wrappable, check_launch, fit, load_trainable
+    from longkit.train import record as rec
 
     dcfg = _data_config(cfg, where)
+    _check_config(cfg, dcfg, where)
+    corpus = corpus_dir(cfg, dcfg, where, tokenizer=load_tokenizer(cfg.model))
+    out = Path(cfg.out)
+    record = cpt_record(cfg, dcfg, corpus)
+    action, change = rec.plan_rerun(out, record, cfg.resume if resume is None else resume)
+    if extend_steps:
+        return _continue_run(cfg, dcfg, where, action, change)
+    if action == rec.COMPLETE:
+        return rec.stored_summary(out)
+    if action == rec.CHANGED and retrain_changed:
+        assert change is not None
+        logging.getLogger(__name__).warning("%s: %s changed; training it again", where, change[0])
+        action = rec.FRESH
+    if action == rec.CHANGED:
+        assert change is not None
+        grows = change[0] == "train.max_steps" and rec.is_finished(out) and change[2] > change[1]
+        raise ConfigError(rec.refusal(f"{where}: ", *change, out, can_continue=grows))
+    if action == rec.FRESH:
+        rec.start_fresh(out)
+        rec.write_record(out, record)
+    return _train(cfg, dcfg, where, resume=action == rec.RESUME)
+
+
+def _check_config(cfg: CPTConfig, dcfg: DataConfig, where: str) -> None:
+    """What the config alone can tell, before any tokenizer or model loads."""
+    from longkit.train.run import check_launch
+
     check_launch(cfg.train, dcfg.seq_len, where, streaming=True)
     if cfg.train.context_parallel_size > 1 and dcfg.intra_doc_attention:
         raise ConfigError(f"{where}: intra_doc_attention cannot be combined with train.context_parallel_size > 1 "
                           "(torch's context parallel attends causally over the whole sequence)")
-    # What the config and the model's tokenizer can tell is checked before the RoPE-extended copy is written.
     corpus_dir(cfg, dcfg, where)  # a corpus never built is named before the tokenizer loads
     if cfg.extend is not None and dcfg.seq_len > cfg.extend.max_length:
         raise ConfigError(f"{where}: seq_len {dcfg.seq_len} exceeds extend.max_length {cfg.extend.max_length}; "
                           "raise extend.max_length to at least the training length")
-    corpus_dir(cfg, dcfg, where, tokenizer=load_tokenizer(cfg.model))
+
+
+def _train(cfg: CPTConfig, dcfg: DataConfig, where: str, resume: bool,
+           start: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Load (and extend) the model, build the stream (from `start`, a saved data position, when given) and train."""
+    from longkit.train.collate import PackedCollator, StatefulStream
+    from longkit.train.run import check_fsdp_wrappable, fit, load_trainable
+
     src = prepare_model(cfg, where)
     model, tok = load_trainable(src, cfg.train)
     check_fsdp_wrappable(model, where)
@@ -135,11 +193,84 @@ def run_cpt(cfg: CPTConfig, where: str = "config", resume: bool | None = None) -
                           "add an 'extend:' section (e.g. method abf with a larger base)")
     added = ensure_utk_tokens(model, tok, dcfg, cfg.add_special_tokens, where, seed=cfg.train.seed)
     ds = build_dataset(cfg, dcfg, tok, where)
+    if start is not None:
+        ds.load_state_dict(start)
     tokens_per_step = dcfg.seq_len * cfg.train.per_device_batch_size * cfg.train.grad_accum
-    summary = fit(model, tok, StatefulStream(ds), PackedCollator(), cfg.train, Path(cfg.out),
-                  cfg.resume if resume is None else resume, streaming=True,
-                  summary_extra={"kind": "cpt", "model": src, "seq_len": dcfg.seq_len, "transform": dcfg.transform,
-                                 "added_special_tokens": added, "tokens_per_step": tokens_per_step})
+    return fit(model, tok, StatefulStream(ds), PackedCollator(), cfg.train, Path(cfg.out), resume, streaming=True,
+               summary_extra={"kind": "cpt", "model": src, "seq_len": dcfg.seq_len, "transform": dcfg.transform,
+                              "added_special_tokens": added, "tokens_per_step": tokens_per_step})
+
+
+def _continue_run(cfg: CPTConfig, dcfg: DataConfig, where: str, action: str,
+                  change: tuple[str, Any, Any] | None) -> dict[str, Any]:
+    """`--continue`: train a finished run from its final model to cfg.train.max_steps with a fresh optimiser and
+    schedule (warmup, then decay over the added steps), in out/continue-<steps done>; the stream goes on from
+    where the run stopped. The run's final/ becomes the continued model, the old one kept as final-step<N>."""
+    from longkit.train import record as rec
+
+    out = Path(cfg.out)
+    if not rec.is_finished(out) or action == rec.FRESH:
+        raise ConfigError(f"--continue: {out} holds no finished run to continue; run without --continue to "
+                          "train (or resume) it first")
+    if action == rec.COMPLETE:
+        return rec.stored_summary(out)
+    assert change is not None
+    field, old, new = change
+    if field != "train.max_steps":
+        raise ConfigError(rec.refusal(f"{where}: ", field, old, new, out))
+    if new <= old:
+        raise ConfigError(f"--continue: --max-steps {new} must exceed the {old} steps {out} was trained for")
+    segment = out / f"continue-{old}"
+    seg_cfg = cfg.model_copy(deep=True, update={"model": str(out / "final"), "out": str(segment), "extend": None})
+    seg_cfg.train.max_steps = new - old
+    summary = _run_segment(seg_cfg, dcfg, where, _last_position(out, old))
+    return _adopt_segment(out, segment, old, new, summary)
+
+
+def _run_segment(cfg: CPTConfig, dcfg: DataConfig, where: str, start: dict[str, Any] | None) -> dict[str, Any]:
+    """A continuation segment: a run of its own (recorded, resumable) from the parent's final model."""
+    from longkit.train import record as rec
+
+    seg = Path(cfg.out)
+    record = cpt_record(cfg, dcfg, corpus_dir(cfg, dcfg, where))
+    action, change = rec.plan_rerun(seg, record)
+    if action == rec.CHANGED:
+        assert change is not None
+        raise ConfigError(rec.refusal(f"{where}: ", *change, seg))
+    if action == rec.FRESH:
+        rec.start_fresh(seg)
+        rec.write_record(seg, record)
+    return _train(cfg, dcfg, where, resume=action == rec.RESUME, start=start if action == rec.FRESH else None)
+
+
+def _last_position(out: Path, steps: int) -> dict[str, Any] | None:
+    """The stream position saved with the run's checkpoint at its last step (None: the stream starts over)."""
+    from longkit.train.trainer import last_checkpoint, load_data_state
+
+    ckpt = last_checkpoint(out)
+    if ckpt is None or not ckpt.endswith(f"checkpoint-{steps}"):
+        logging.getLogger(__name__).warning("--continue: %s has no checkpoint at step %d, so the data stream starts "
+                                            "from its beginning again", out, steps)
+        return None
+    return load_data_state(ckpt)
+
+
+def _adopt_segment(out: Path, segment: Path, old: int, new: int, summary: dict[str, Any]) -> dict[str, Any]:
+    """Make the segment's final model the run's: final/ -> final-step<old>/, the record's max_steps -> new."""
+    from longkit.io import write_json
+    from longkit.train import record as rec
+    from longkit.train.run import is_main_process
+
+    if not is_main_process():
+        return summary
+    (out / "final").rename(out / f"final-step{old}")
+    (segment / "final").rename(out / "final")
+    record = rec.read_record(out) or {}
+    record["train"] = {**record.get("train", {}), "max_steps": new}
+    record["continued"] = [*record.get("continued", []), {"from_step": old, "to_step": new, "segment": segment.name}]
+    rec.write_record(out, record)
+    summary = {**summary, "output": str(out / "final"), "continued_from_step": old, "total_steps": new}
+    write_json(out / "summary.json", summary)
     return summary
 
 

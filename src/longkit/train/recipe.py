@@ -154,7 +154,7 @@ def _run_cpt_section(raw: dict[str, Any], out: Path, where: str) -> dict[str, An
     cfg = validate(CPTConfig, cpt, source=f"{where}: cpt")
     if isinstance(cfg.data, dict):
         ensure_corpus(cfg.data, cfg.model, where)
-    return run_cpt(cfg, where=f"{where}: cpt")
+    return run_cpt(cfg, where=f"{where}: cpt", retrain_changed=True)
 
 
 def _run_sft_section(raw: dict[str, Any], out: Path, where: str, cpt_final: str | None) -> list[dict[str, Any]]:
@@ -168,7 +168,7 @@ def _run_sft_section(raw: dict[str, Any], out: Path, where: str, cpt_final: str 
         sft["model"] = cpt_final or str(cpt_out)
     cfg = validate(SFTConfig, sft, source=f"{where}: sft")
     _check_model_exists(cfg.model, where, "sft.model", produced_by_cpt="model" not in raw["sft"])
-    return run_sft(cfg, where=f"{where}: sft")
+    return run_sft(cfg, where=f"{where}: sft", retrain_changed=True)
 
 
 def run_recipe(path: str | Path, only: str | None = None) -> dict[str, Any]:

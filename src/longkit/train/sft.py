@@ -130,31 +130,81 @@ def _selected_stages(cfg: SFTConfig, only_stage: str | None) -> list[StageSpec]:
     return selected
 
 
-def run_sft(cfg: SFTConfig, where: str = "config", only_stage: str | None = None) -> list[dict[str, Any]]:
-    """Run the stages in order (each from the previous stage's final model); finished stages are skipped."""
+def stage_record(cfg: SFTConfig, stage: StageSpec, model: dict[str, Any]) -> dict[str, Any]:
+    """What a stage is, for its training record: the model it starts from (identity), its data by content and
+    every setting that changes its weights."""
+    from longkit.train.record import file_identity, train_settings
+    from longkit.train.run import world_size
+
+    with located(f"stage '{stage.name}'", sep=" "):
+        spec = stage_train_spec(cfg, stage)
+    blend = [{"weight": b.weight, "epochs": b.epochs, "data": file_identity(b.path)} for b in stage.blend]
+    return {"kind": "sft", "stage": stage.name, "model": model, "blend": blend, "num_samples": stage.num_samples,
+            "seq_len": stage.seq_len or cfg.seq_len, "system": cfg.system, "pack": cfg.pack,
+            "train": train_settings(spec, world_size())}
+
+
+def plan_stages(cfg: SFTConfig, selected: list[StageSpec], where: str,
+                retrain_changed: bool) -> list[tuple[StageSpec, str, dict[str, Any]]]:
+    """Each stage of the config with what this run does with it (a record.* action, or "skip" for a stage not
+    selected) and its record, all decided before anything trains.
+
+    A stage's model is the previous stage's final model, identified by that stage's record, so a change upstream
+    is a change of every stage after it. A changed stage is refused in one line (`train sft`), or trained again
+    with all that follows it (`train recipe`, retrain_changed)."""
+    from longkit.train import record as rec
+
+    chosen = {s.name for s in selected}
+    model = rec.model_identity(cfg.model)
+    plan = []
+    for stage in cfg.stages:
+        out = Path(cfg.out) / stage.name
+        if stage.name not in chosen:
+            if not rec.is_finished(out) and any(s.name in chosen for s in cfg.stages[cfg.stages.index(stage):]):
+                raise ConfigError(f"{where}: stage '{stage.name}' has no final model at {out / 'final'}, and the "
+                                  "stages after it start from it; train it first (run without --stage)")
+            plan.append((stage, "skip", {}))
+            model = rec.model_identity(str(out / "final"))
+            continue
+        record = stage_record(cfg, stage, model)
+        action, change = rec.plan_rerun(out, record, cfg.resume)
+        if action == rec.CHANGED:
+            assert change is not None
+            if not retrain_changed:
+                raise ConfigError(rec.refusal(f"{where}: stage '{stage.name}': ", *change, out))
+            log.warning("%s: stage '%s': %s changed; training it again", where, stage.name, change[0])
+            action = rec.FRESH
+        plan.append((stage, action, record))
+        model = {"trained": str((out / "final").resolve()), "record": rec.digest(record)}
+    return plan
+
+
+def run_sft(cfg: SFTConfig, where: str = "config", only_stage: str | None = None,
+            retrain_changed: bool = False) -> list[dict[str, Any]]:
+    """Run the stages in order (each from the previous stage's final model); returns one summary per stage run,
+    a finished stage's stored summary marked already_complete."""
+    from longkit.train import record as rec
+
     with located(where):
         selected = _selected_stages(cfg, only_stage)
     for stage in selected:  # every stage's data is there and readable before the first stage trains
         check_blend_rows(stage)
-    chosen = {s.name for s in selected}
-    src = cfg.model
     results = []
-    for stage in cfg.stages:
-        final = Path(cfg.out) / stage.name / "final"
-        done = (final / "config.json").exists()
-        if stage.name not in chosen or (done and cfg.resume):
-            if done:
-                if stage.name in chosen:
-                    log.info("stage %s already done: %s", stage.name, final)
-                src = str(final)
-            continue
-        summary = _run_stage(cfg, stage, src, where)
-        results.append(summary)
-        src = summary["output"]
+    src = cfg.model
+    for stage, action, record in plan_stages(cfg, selected, where, retrain_changed):
+        out = Path(cfg.out) / stage.name
+        if action == rec.COMPLETE:
+            results.append({**rec.stored_summary(out), "stage": stage.name})
+        elif action != "skip":
+            if action == rec.FRESH:
+                rec.start_fresh(out)
+                rec.write_record(out, record)
+            results.append(_run_stage(cfg, stage, src, where, resume=action == rec.RESUME))
+        src = str(out / "final")
     return results
 
 
-def _run_stage(cfg: SFTConfig, stage: StageSpec, src: str, where: str) -> dict[str, Any]:
+def _run_stage(cfg: SFTConfig, stage: StageSpec, src: str, where: str, resume: bool) -> dict[str, Any]:
     """Train one stage from `src`; errors of the config (not of the launcher or the model) are prefixed `where`."""
     from longkit.io import write_json
     from longkit.train.collate import PackedCollator
@@ -187,8 +237,8 @@ def _run_stage(cfg: SFTConfig, stage: StageSpec, src: str, where: str) -> dict[s
     out.mkdir(parents=True, exist_ok=True)
     if is_main_process():
         write_json(out / "blend.json", report)
-    return fit(model, tok, ds, PackedCollator(), spec, out, cfg.resume, streaming=False,
-               summary_extra={"kind": "sft", "model": src, "blend": report})
+    return fit(model, tok, ds, PackedCollator(), spec, out, resume, streaming=False,
+               summary_extra={"kind": "sft", "stage": stage.name, "model": src, "blend": report})
 
 
 def sft_from_file(path: str | Path, stage: str | None = None, **overrides: Any) -> list[dict[str, Any]]:
