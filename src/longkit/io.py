@@ -14,18 +14,31 @@ from longkit.errors import InputError
 
 
 def read_bytes(path: str | Path, what: str = "file") -> bytes:
-    """Read a whole file; a missing, unreadable or directory path raises InputError naming it."""
+    """Read a whole file, gunzipped when its name ends in .gz (Hub corpora often ship as .jsonl.gz); a missing,
+    unreadable, directory or damaged gzip path raises InputError naming it."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: {what} not found")
     if path.is_dir():
         raise InputError(f"{path}: expected a {what}, got a directory")
     try:
-        return path.read_bytes()
+        data = path.read_bytes()
     except PermissionError:
         raise InputError(f"{path}: {what} is not readable (permission denied)") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
+    return gunzip(data, path) if path.suffix == ".gz" else data
+
+
+def gunzip(data: bytes, path: str | Path) -> bytes:
+    """The decompressed content of a .gz file; a file that is not gzip, or is cut short, is named in one line."""
+    import gzip
+    import zlib
+
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"{path}: not a readable gzip file ({exc}); decompress it, or fix the download") from None
 
 
 def decode_utf8(data: bytes, path: str | Path) -> str:

@@ -153,10 +153,11 @@ BUILDERS.update({
 
 
 # --- data, sft, model, train, demo: builders live in bad_inputs_data.py ---------------------------------------
-from bad_inputs_data import DATA_BUILDERS, TRAIN_RERUN_BUILDERS  # noqa: E402
+from bad_inputs_data import DATA_BUILDERS, DATA_RERUN_BUILDERS, TRAIN_RERUN_BUILDERS  # noqa: E402
 
 BUILDERS.update(DATA_BUILDERS)
 BUILDERS.update(TRAIN_RERUN_BUILDERS)
+BUILDERS.update(DATA_RERUN_BUILDERS)
 
 
 def _index_with_manifest(d: Path, name: str, change) -> Path:  # noqa: ANN001

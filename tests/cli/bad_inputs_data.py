@@ -267,3 +267,22 @@ TRAIN_RERUN_BUILDERS: dict[str, Callable[[Path], Path]] = {
     "sft_data_changed": _sft_data_changed,
     "sft_out": lambda d: d / "sft",
 }
+
+
+def _built_then_changed(d: Path) -> Path:
+    """data-ok built into d/build, then its config with another seq_len into the same out."""
+    from longkit.data.build import build
+
+    build(_data(d, "data-ok", "seq_len: 64\ntransform: plain"))
+    return _data(d, "seq-32", "seq_len: 32\ntransform: plain")
+
+
+DATA_RERUN_BUILDERS: dict[str, Callable[[Path], Path]] = {
+    "data_built_other_seq": _built_then_changed,
+    "data_build_out": lambda d: d / "build",
+    "data_source_bad_gz": lambda d: (_write(d / "cut.jsonl.gz", b"\x1f\x8b\x08\x00 not really gzip"),
+                                     _data(d, "gz", f"sources: [{d / 'cut.jsonl.gz'}]\nseq_len: 64"))[1],
+    "data_source_zst": lambda d: (_write(d / "c.jsonl.zst", b"(\xb5/\xfd"),
+                                  _data(d, "zst", f"sources: [{d / 'c.jsonl.zst'}]\nseq_len: 64"))[1],
+    "data_mix_unknown": lambda d: _data(d, "mix", "seq_len: 64\nupsample: {mix: {corpus: 1, wiki: 1}}"),
+}

@@ -155,6 +155,11 @@ CASES: list[Case] = [
     C("train cpt {cpt_ok} --max-steps 0", 2, "max_steps 0"),
     C("train cpt {cpt_ok} --max-steps 99999999999999999999", 2, "must be <= 1000000000"),
     C("train cpt {a_file}", 2, "expected a mapping"),
+    # data build: reruns, compressed sources, mix names checked before tokenizing
+    C("data build {data_built_other_seq}", 2, "field 'seq_len': ", ("data_build_out",)),
+    C("data build {data_source_bad_gz}", 2, "cut.jsonl.gz: not a readable gzip file"),
+    C("data build {data_source_zst}", 2, "must be decompressed first"),
+    C("data build {data_mix_unknown}", 2, "field 'upsample.mix': names unknown source(s) ['wiki']"),
     # reruns into a finished (or started) training output: refused by field before anything is written
     C("train cpt {cpt_done_other_lr}", 2, "field 'train.learning_rate'", ("cpt_out",)),
     C("train cpt {cpt_done_other_warmup}", 2, "was trained with 7, not 0; use a new out", ("cpt_out",)),

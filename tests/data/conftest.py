@@ -34,7 +34,6 @@ def bpe_copy(trained_tokenizer):
 def topics_jsonl(tmp_path_factory):
     """Python's documentation topics as a JSONL corpus with two sources (reference / other)."""
     import json
-
     from pydoc_data.topics import topics
 
     path = tmp_path_factory.mktemp("corpus") / "topics.jsonl"

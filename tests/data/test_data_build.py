@@ -50,7 +50,10 @@ def test_build_as_a_library_call_matches_the_command(tmp_path, topics_jsonl):
     # a DataConfig object with overrides; the corpus is reused, the caller's config is left as it was
     cfg = load_data_config(path)
     said.clear()
-    again = build(cfg, max_sequences=2, log=said.append)
+    with pytest.raises(ConfigError, match=r"field 'max_sequences': .*build was built with 5, not 2; use a new out, "
+                                          r"pass --overwrite to build it again in place, or delete"):
+        build(cfg, max_sequences=2)
+    again = build(cfg, max_sequences=2, overwrite=True, log=said.append)
     assert again.corpus_reused and again.sequences == 2 and len(again.shard_paths) == 1
     assert cfg.max_sequences == 5 and said[0].startswith("corpus: reusing")
     with pytest.raises(ConfigError, match=r"max_sequences 0: must be >= 1"):
@@ -65,7 +68,7 @@ def test_build_tokenizes_again_when_the_corpus_came_from_another_tokenizer(tmp_p
     bpe_model = build_tiny_llama(trained_tokenizer, tmp_path / "bpe-model")
     warned: list[str] = []
     rep = build(_config(tmp_path, topics_jsonl, "bpe.yaml", transform="plain", tokenizer=str(bpe_model)),
-                warn=warned.append)
+                overwrite=True, warn=warned.append)
     assert not rep.corpus_reused and len(warned) == 1
     assert "'smollm2-135m-instruct' (vocabulary 49152" in warned[0] and f"not with '{bpe_model}'" in warned[0]
     assert warned[0].endswith("tokenizing again")
@@ -136,3 +139,65 @@ def test_fingerprint_ignores_appended_tokens_only(trained_tokenizer, bpe_copy):
     assert tokenizer_fingerprint(bpe_copy) != tokenizer_fingerprint(trained_tokenizer)
     assert tokenizer_fingerprint(bpe_copy, n) == tokenizer_fingerprint(trained_tokenizer)
     assert len(bpe_copy) == n + 1
+
+
+def test_build_reruns_complete_refuse_or_retokenize_edited_sources(tmp_path):
+    """The same build again writes nothing; another config is refused before any write; an edited source file is
+    tokenized again (its old tokens would be stale)."""
+    from longkit.data.build import build
+
+    src = tmp_path / "docs.jsonl"
+    src.write_text("".join(json.dumps({"text": f"Document {i} says hello. " * 30}) + "\n" for i in range(6)))
+    cfg = tmp_path / "d.yaml"
+    cfg.write_text(f"out: {tmp_path / 'b'}\nsources: [{src}]\nseq_len: 128\ntransform: plain\n")
+    first = build(cfg)
+    files = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in (tmp_path / "b").rglob("*") if p.is_file()}
+    said: list[str] = []
+    again = build(cfg, log=said.append)
+    assert again.already_complete and said[0].startswith("already complete") and again.sequences == first.sequences
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in (tmp_path / "b").rglob("*") if p.is_file()} == files
+
+    cfg.write_text(cfg.read_text().replace("seq_len: 128", "seq_len: 64"))
+    with pytest.raises(ConfigError, match=r"field 'seq_len': .* was built with 128, not 64"):
+        build(cfg)
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in (tmp_path / "b").rglob("*") if p.is_file()} == files
+
+    cfg.write_text(cfg.read_text().replace("seq_len: 64", "seq_len: 128"))
+    src.write_text(src.read_text() + json.dumps({"text": "A seventh document. " * 30}) + "\n")
+    warned: list[str] = []
+    edited = build(cfg, warn=warned.append)
+    assert not edited.corpus_reused and not edited.already_complete
+    assert "a source file changed" in warned[0]
+    from longkit.data.sources import TokenizedCorpus
+
+    assert len(TokenizedCorpus(tmp_path / "b" / "corpus")) == 7
+
+
+def test_gzipped_sources_are_read_and_named_like_the_plain_file(tmp_path):
+    """Hub corpora ship as .jsonl.gz: read directly, the same documents and source name as the plain file."""
+    import gzip
+
+    from longkit.data.sources import SourceSpec, iter_documents
+
+    rows = "".join(json.dumps({"text": f"Document {i}."}) + "\n" for i in range(3))
+    (tmp_path / "wiki.jsonl").write_text(rows)
+    (tmp_path / "wiki.jsonl.gz").write_bytes(gzip.compress(rows.encode()))
+    (tmp_path / "notes.txt.gz").write_bytes(gzip.compress(b"plain text notes"))
+    plain = list(iter_documents(SourceSpec(str(tmp_path / "wiki.jsonl"))))
+    assert list(iter_documents(SourceSpec(str(tmp_path / "wiki.jsonl.gz")))) == plain
+    assert plain[0][0] == "wiki"
+    assert list(iter_documents(SourceSpec(str(tmp_path / "notes.txt.gz")))) == [("notes", "plain text notes")]
+
+
+def test_upsample_mix_naming_an_unknown_source_fails_before_tokenizing(tmp_path):
+    from longkit.data.build import build
+
+    src = tmp_path / "docs.jsonl"
+    src.write_text("".join(json.dumps({"text": "Text. " * 20, "source": s}) + "\n" for s in ("web", "book")))
+    cfg = tmp_path / "d.yaml"
+    cfg.write_text(f"out: {tmp_path / 'b'}\nsources: [{{path: {src}, source_field: source}}]\nseq_len: 64\n"
+                   "transform: plain\nupsample: {mix: {web: 0.5, wiki: 0.5}}\n")
+    with pytest.raises(ConfigError, match=r"field 'upsample.mix': names unknown source\(s\) \['wiki'\]; the "
+                                          r"sources are \['book', 'web'\]"):
+        build(cfg)
+    assert not (tmp_path / "b").exists()

@@ -98,7 +98,9 @@ def test_build_writes_shard_checksums_and_inspect_verifies_them(tmp_path, topics
     # a rebuild reuses the corpus and replaces the damaged shard; a shorter build leaves no stale shards behind
     shutil.copy(shards[0], tmp_path / "keep.npz")
     cfg.write_text(cfg.read_text().replace("max_sequences: 5", "max_sequences: 2"))
-    res2 = runner.invoke(app, ["build", str(cfg)])
+    refused = runner.invoke(app, ["build", str(cfg)])
+    assert refused.exit_code == 2 and "field 'max_sequences'" in refused.output
+    res2 = runner.invoke(app, ["build", str(cfg), "--overwrite"])
     assert res2.exit_code == 0 and "reusing" in res2.output
     assert sorted(p.name for p in (tmp_path / "build" / "shards").glob("*.npz")) == ["shard-00000.npz"]
     assert np.array_equal(np.load(tmp_path / "keep.npz")["input_ids"], np.load(shards[0])["input_ids"])
@@ -129,7 +131,8 @@ def test_damaged_corpus_is_tokenized_again_on_rebuild(tmp_path, topics_jsonl):
 def test_build_verify_redoes_a_same_size_damaged_corpus(tmp_path, topics_jsonl):
     cfg, app, runner = _one_sequence_build(tmp_path, topics_jsonl)
     _flip(tmp_path / "b" / "corpus" / "tokens.bin")
-    assert "reusing" in runner.invoke(app, ["build", str(cfg)]).output  # sizes alone cannot see a flipped bit
+    # sizes alone cannot see a flipped bit: without --verify the build is complete
+    assert "already complete" in runner.invoke(app, ["build", str(cfg)]).output
     res = runner.invoke(app, ["build", str(cfg), "--verify"])
     assert res.exit_code == 0, res.output
     assert "tokens.bin: corpus file is damaged (SHA-256" in res.output and "tokenized" in res.output

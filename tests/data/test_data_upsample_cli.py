@@ -91,7 +91,7 @@ def test_build_and_inspect_end_to_end(tmp_path, topics_jsonl, transform):
         assert sum(report["sequences"]["knot_distance"]["counts"]) == report["sequences"]["knot_distance"]["pairs"] > 0
         assert (tmp_path / "build" / "knot_distances.png").stat().st_size > 1000
     res2 = runner.invoke(app, ["build", str(path)])
-    assert "reusing" in res2.output  # the corpus is never tokenized twice
+    assert "already complete" in res2.output  # the same build again: nothing tokenized or written
     res3 = runner.invoke(app, ["inspect", str(shards[0]), "--index", "1"])
     assert res3.exit_code == 0, res3.output
     assert "«doc" in res3.output

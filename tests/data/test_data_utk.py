@@ -10,10 +10,28 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from longkit.data.cip import CIPTransform
-from longkit.data.pack import (IGNORE, SEG_END, SEG_KEY, SEG_LAST, SEG_NCHUNKS, SEG_START, Packer, Piece,
-                               Transform, pack_documents, reassemble, untie)
-from longkit.data.utk import (UtKConfig, UtKTransform, add_utk_special_tokens, build_label_pool, utk_preset,
-                              utk_special_tokens)
+from longkit.data.pack import (
+    IGNORE,
+    SEG_END,
+    SEG_KEY,
+    SEG_LAST,
+    SEG_NCHUNKS,
+    SEG_START,
+    Packer,
+    Piece,
+    Transform,
+    pack_documents,
+    reassemble,
+    untie,
+)
+from longkit.data.utk import (
+    UtKConfig,
+    UtKTransform,
+    add_utk_special_tokens,
+    build_label_pool,
+    utk_preset,
+    utk_special_tokens,
+)
 from longkit.errors import ConfigError
 
 

@@ -15,8 +15,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from longkit.data.pack import (IGNORE, SEG_CHUNK, SEG_DOC, SEG_END, SEG_KEY, SEG_LAST, SEG_NCHUNKS, SEG_OFFSET,
-                               SEG_START, Packer, Piece, pack_documents, untie)
+from longkit.data.pack import (
+    IGNORE,
+    SEG_CHUNK,
+    SEG_DOC,
+    SEG_END,
+    SEG_KEY,
+    SEG_LAST,
+    SEG_NCHUNKS,
+    SEG_OFFSET,
+    SEG_START,
+    Packer,
+    Piece,
+    pack_documents,
+    untie,
+)
 from longkit.data.utk import AUTHORS_SOURCE, UtKConfig, UtKTransform, add_utk_special_tokens, utk_preset
 from longkit.errors import ConfigError
 

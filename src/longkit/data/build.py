@@ -28,6 +28,7 @@ class BuildReport:
     root: Path
     stats: dict[str, Any]
     corpus_reused: bool
+    already_complete: bool = False
 
     @property
     def shard_paths(self) -> list[Path]:
@@ -89,16 +90,32 @@ def check_sources(cfg: DataConfig, where: str) -> None:
                 raise ConfigError(f"{where}: field 'sources[{i}].path': {spec.path} not found")
             if next(iter_documents(spec), None) is None:
                 raise InputError(f"{spec.path}: source has no documents")
+    check_mix_names(cfg, where)
+
+
+def check_mix_names(cfg: DataConfig, where: str) -> None:
+    """upsample.mix names only sources the data has, checked before tokenizing (local sources are read for their
+    source names; with a Hub dataset among the sources the names are known only once it is read)."""
+    from longkit.data.sources import iter_documents
+
+    mix = cfg.upsample.mix
+    if not mix or any(spec.resolved_type() == "hf" for spec in cfg.sources):
+        return
+    names = sorted({name for spec in cfg.sources for name, _ in iter_documents(spec)})
+    unknown = sorted(set(mix) - set(names))
+    if unknown:
+        raise ConfigError(f"{where}: field 'upsample.mix': names unknown source(s) {unknown}; the sources are "
+                          f"{names}")
 
 
 def prepare_corpus(cfg: DataConfig, tok: Any, corpus_dir: Path, verify: bool = False, log: Say = _quiet,
-                   warn: Say = _quiet) -> tuple[TokenizedCorpus, bool]:
+                   warn: Say = _quiet, reuse: bool = True) -> tuple[TokenizedCorpus, bool]:
     """The tokenized corpus (reused when the same tokenizer and sources made it, else tokenized) and if reused."""
     from longkit.data.reuse import corpus_is_current
     from longkit.data.sources import tokenize_corpus
 
     t0 = time.perf_counter()
-    if corpus_is_current(corpus_dir, tok, cfg.tokenizer, cfg.sources, verify=verify, warn=warn):
+    if reuse and corpus_is_current(corpus_dir, tok, cfg.tokenizer, cfg.sources, verify=verify, warn=warn):
         corpus = TokenizedCorpus(corpus_dir)
         log(f"corpus: reusing {corpus_dir} ({len(corpus)} docs, {int(corpus.lengths.sum())} tokens)")
         return corpus, True
@@ -185,9 +202,14 @@ def _summary_lines(cfg: DataConfig, report: BuildReport, epoch_tokens: int) -> l
 
 
 def build(config: str | Path | DataConfig, *, out: str | Path | None = None, max_sequences: int | None = None,
-          num_proc: int | None = None, verify: bool = False, log: Say | None = None,
+          num_proc: int | None = None, verify: bool = False, overwrite: bool = False, log: Say | None = None,
           warn: Say | None = None) -> BuildReport:
-    """Run the data pipeline of a config (a YAML path or a DataConfig); log/warn receive the progress lines."""
+    """Run the data pipeline of a config (a YAML path or a DataConfig); log/warn receive the progress lines.
+
+    Into an output that holds a build: the same build is already complete (nothing written, unless `verify`
+    asks to check the corpus); another config is refused by field unless `overwrite` (data.build_record)."""
+    from longkit.data.build_record import check_rerun, source_files, sources_changed
+
     from longkit.data.dataset import PackedDataset
     from longkit.data.utk import add_utk_special_tokens
     from longkit.io import output_dir
@@ -196,9 +218,17 @@ def build(config: str | Path | DataConfig, *, out: str | Path | None = None, max
     log, warn = log or _quiet, warn or _quiet
     cfg, where = _configure(config, out, max_sequences, num_proc)
     check_sources(cfg, where)
+    done = check_rerun(cfg, Path(cfg.out), where, overwrite)
+    if done is not None and not verify:
+        log(f"already complete: {cfg.out} holds this build ({done['packing']['sequences']} sequences), made from "
+            "these sources; nothing to do")
+        return BuildReport(root=Path(cfg.out), stats=done, corpus_reused=True, already_complete=True)
+    edited = sources_changed(cfg, Path(cfg.out))
     tok = load_tokenizer(cfg.tokenizer)
     root = output_dir(cfg.out, "--out" if out is not None else f"{where}: field 'out'")
-    corpus, reused = prepare_corpus(cfg, tok, root / "corpus", verify=verify, log=log, warn=warn)
+    if edited:
+        warn(f"corpus: a source file changed since {root} was built; tokenizing again")
+    corpus, reused = prepare_corpus(cfg, tok, root / "corpus", verify=verify, log=log, warn=warn, reuse=not edited)
     added = None
     if cfg.transform == "utk":
         added = add_utk_special_tokens(tok, cfg.utk)
@@ -217,7 +247,8 @@ def build(config: str | Path | DataConfig, *, out: str | Path | None = None, max
     _remove_stale_shards(root / "shards", written)
     write_manifest(root, written, cfg.to_dict())
     secs = time.perf_counter() - t1
-    stats_dict = _report(cfg, corpus, order, ds, stats, len(written), secs, added, len(tok))
+    stats_dict = {**_report(cfg, corpus, order, ds, stats, len(written), secs, added, len(tok)),
+                  "sources": source_files(cfg)}
     _write_report(root, stats_dict)
     report = BuildReport(root=root, stats=stats_dict, corpus_reused=reused)
     for line in _summary_lines(cfg, report, epoch_tokens):

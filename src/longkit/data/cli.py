@@ -17,12 +17,19 @@ def build(config: Path = typer.Argument(..., help="data config YAML (see configs
           out: Path | None = typer.Option(None, help="output folder (default: the config's out)"),
           max_sequences: int | None = typer.Option(None, min=1, help="stop after this many sequences"),
           num_proc: int | None = typer.Option(None, min=1, max=512, help="tokenization processes"),
-          verify: bool = typer.Option(False, "--verify", help="check a reused corpus's SHA-256s, not only sizes")
+          verify: bool = typer.Option(False, "--verify", help="check a reused corpus's SHA-256s, not only sizes"),
+          overwrite: bool = typer.Option(False, "--overwrite",
+                                         help="rebuild an output made with other settings in place (its corpus is "
+                                              "reused when the tokenizer and sources match)")
           ) -> None:
-    """Tokenize the sources once, upsample, transform and pack; write shards, a checksummed manifest and a report."""
+    """Tokenize the sources once, upsample, transform and pack; write shards, a checksummed manifest and a report.
+
+    Into an output holding this same build: already complete, nothing written. Another config is refused by
+    field (--overwrite rebuilds in place); edited source files are tokenized again."""
     from longkit.data.build import build as run_build
 
-    run_build(config, out=out, max_sequences=max_sequences, num_proc=num_proc, verify=verify, log=typer.echo,
+    run_build(config, out=out, max_sequences=max_sequences, num_proc=num_proc, verify=verify, overwrite=overwrite,
+              log=typer.echo,
               warn=lambda line: typer.secho(line, fg="yellow", err=True))
 
 

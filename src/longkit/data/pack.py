@@ -23,9 +23,25 @@ from typing import Any
 
 import numpy as np
 
-from longkit.data.plan import (EMPTY, IGNORE, LEARN, LEARN_MASK_NEXT, MASK, MASK_NEXT, SEG_CHUNK, SEG_DOC,
-                               SEG_END, SEG_KEY, SEG_LAST, SEG_NCHUNKS, SEG_OFFSET, SEG_START, ChunkPlan, Piece,
-                               Transform)
+from longkit.data.plan import (
+    EMPTY,
+    IGNORE,
+    LEARN,
+    LEARN_MASK_NEXT,
+    MASK,
+    MASK_NEXT,
+    SEG_CHUNK,
+    SEG_DOC,
+    SEG_END,
+    SEG_KEY,
+    SEG_LAST,
+    SEG_NCHUNKS,
+    SEG_OFFSET,
+    SEG_START,
+    ChunkPlan,
+    Piece,
+    Transform,
+)
 from longkit.data.utk import untie_utk
 from longkit.errors import ConfigError
 

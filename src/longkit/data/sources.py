@@ -60,7 +60,8 @@ class SourceSpec:
                 raise ConfigError(f"source {self.path}: type must be jsonl, parquet, text or hf, got '{self.type}'")
             return self.type
         p = Path(self.path)
-        if p.suffix in (".jsonl", ".json"):
+        suffix = Path(p.stem).suffix if p.suffix == ".gz" else p.suffix  # data.jsonl.gz reads as data.jsonl
+        if suffix in (".jsonl", ".json"):
             return "jsonl"
         if p.suffix == ".parquet":
             return "parquet"
@@ -68,8 +69,11 @@ class SourceSpec:
             if (p / "dataset_info.json").exists() or (p / "state.json").exists():
                 return "hf"
             return "text"
-        if p.suffix in TEXT_SUFFIXES:
+        if suffix in TEXT_SUFFIXES:
             return "text"
+        if p.is_file() and p.suffix in (".gz", ".zst", ".bz2", ".xz"):
+            raise InputError(f"{self.path}: a compressed file longkit cannot read as a source; .jsonl.gz, .json.gz "
+                             "and text .gz files are read directly, others must be decompressed first")
         if not p.exists() and (self.path.startswith((".", "/", "~")) or p.suffix in (".csv", ".gz", ".zst", ".tsv")
                                or self.path.count("/") >= 2):
             # a mistyped local path: never hand it to datasets.load_dataset, which would try the Hub
@@ -122,7 +126,7 @@ def iter_documents(spec: SourceSpec) -> Iterator[tuple[str, str]]:
     if kind == "jsonl":
         for lineno, row in iter_jsonl(p):
             with located(f"{p}:{lineno}"):
-                doc = _row_doc(spec, row, p.stem)
+                doc = _row_doc(spec, row, _plain_stem(p))
             yield doc
     elif kind == "parquet":
         import pyarrow.parquet as pq
@@ -153,16 +157,31 @@ def iter_documents(spec: SourceSpec) -> Iterator[tuple[str, str]]:
                     doc = _row_doc(spec, row, p.stem)
                 yield doc
     elif kind == "text":
-        files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file() and f.suffix in TEXT_SUFFIXES)
+        files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file() and _text_suffix(f) in TEXT_SUFFIXES)
         if not files:
             raise InputError(f"{p}: no text files ({', '.join(TEXT_SUFFIXES)}) found")
         for f in files:
             text = read_text(f, "text file")
-            rel = f.relative_to(p) if p.is_dir() else f
-            default = spec.source or (rel.parts[0] if len(rel.parts) > 1 else (p.name if p.is_dir() else p.stem))
+            # a directory's top-level folders name its sources (else the directory); a single file is named by its stem
+            if p.is_dir():
+                rel = f.relative_to(p)
+                default = rel.parts[0] if len(rel.parts) > 1 else p.name
+            else:
+                default = _plain_stem(p)
+            default = spec.source or default
             yield default, text
     else:
         yield from _iter_hf(spec)
+
+
+def _plain_stem(path: Path) -> str:
+    """A file's name without its suffix, or suffixes when gzipped (wiki.jsonl.gz -> wiki): its default source name."""
+    return Path(path.stem).stem if path.suffix == ".gz" else path.stem
+
+
+def _text_suffix(path: Path) -> str:
+    """A text file's own suffix, looking through a trailing .gz (notes.txt.gz -> .txt)."""
+    return Path(path.stem).suffix if path.suffix == ".gz" else path.suffix
 
 
 def _iter_hf(spec: SourceSpec) -> Iterator[tuple[str, str]]:

@@ -32,8 +32,22 @@ from typing import Any
 
 import numpy as np
 
-from longkit.data.plan import (LEARN, LEARN_MASK_NEXT, MASK, MASK_NEXT, SEG_CHUNK, SEG_DOC, SEG_END, SEG_KEY,
-                               SEG_LAST, SEG_NCHUNKS, SEG_OFFSET, SEG_START, ChunkPlan, Transform)
+from longkit.data.plan import (
+    LEARN,
+    LEARN_MASK_NEXT,
+    MASK,
+    MASK_NEXT,
+    SEG_CHUNK,
+    SEG_DOC,
+    SEG_END,
+    SEG_KEY,
+    SEG_LAST,
+    SEG_NCHUNKS,
+    SEG_OFFSET,
+    SEG_START,
+    ChunkPlan,
+    Transform,
+)
 from longkit.errors import ConfigError
 
 DEFAULT_CHUNK_DIST = {2: 0.5, 3: 0.4, 4: 0.1}

@@ -20,12 +20,12 @@ import hashlib
 import json
 import re
 import shutil
-from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
 from longkit.errors import ConfigError, InputError
 from longkit.io import read_json, write_json
+from longkit.rerun import first_difference, jsonable
 from longkit.train.config import TrainSpec
 
 RECORD = "train_run.json"
@@ -40,18 +40,6 @@ def train_settings(spec: TrainSpec, processes: int) -> dict[str, Any]:
     settings: dict[str, Any] = {k: getattr(spec, k) for k in RESULT_FIELDS}
     settings["global_batch_size"] = spec.per_device_batch_size * spec.grad_accum * processes
     return settings
-
-
-def jsonable(value: Any) -> Any:
-    """A JSON round trip of value (dataclasses and pydantic models as mappings, tuples as lists)."""
-    def default(obj: Any) -> Any:
-        if is_dataclass(obj) and not isinstance(obj, type):
-            return asdict(obj)
-        if hasattr(obj, "model_dump"):
-            return obj.model_dump()
-        return str(obj)
-
-    return json.loads(json.dumps(value, default=default, sort_keys=True))
 
 
 def digest(record: dict[str, Any]) -> str:
@@ -96,24 +84,6 @@ def read_record(out: Path) -> dict[str, Any] | None:
     if not isinstance(record, dict):
         raise InputError(f"{path}: expected a JSON object (the training record); delete {out} to start fresh")
     return record
-
-
-def difference(old: Any, new: Any, prefix: str = "") -> tuple[str, Any, Any] | None:
-    """The first field (dotted path, list items as [i]) where two records differ, with both values; None when
-    equal."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        for key in sorted(set(old) | set(new)):
-            found = difference(old.get(key), new.get(key), f"{prefix}{key}.")
-            if found is not None:
-                return found
-        return None
-    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        for i, (a, b) in enumerate(zip(old, new)):
-            found = difference(a, b, f"{prefix.rstrip('.')}[{i}].")
-            if found is not None:
-                return found
-        return None
-    return None if old == new else (prefix.rstrip(".") or "run", old, new)
 
 
 def is_finished(out: Path) -> bool:
@@ -181,7 +151,7 @@ def plan_rerun(out: Path, record: dict[str, Any], resume: bool = True) -> tuple[
                               f"{out} to start fresh")
         return FRESH, None
     # a continued run records its continuations beside the settings it was started with
-    change = difference(jsonable({k: v for k, v in previous.items() if k != "continued"}), jsonable(record))
+    change = first_difference(jsonable({k: v for k, v in previous.items() if k != "continued"}), jsonable(record))
     if change is None:
         return (COMPLETE if is_finished(out) else RESUME), None
     if not trained:  # stopped before its first checkpoint: nothing of the old settings to keep
