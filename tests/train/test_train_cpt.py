@@ -235,6 +235,7 @@ def test_cpt_bad_configs(cpt_model, corpus_dir, tmp_path):
     cfg.seq_len = 1024
     with pytest.raises(ConfigError, match="exceeds the model's max_position_embeddings 256"):
         run_cpt(cfg)
+    assert not (tmp_path / "c").exists()  # refused before the first write: no out, no record
     # Checked from the config alone, before the RoPE-extended copy is written under out/.
     from longkit.train.config import ExtendSpec
 

@@ -160,8 +160,7 @@ def run_cpt(cfg: CPTConfig, where: str = "config", resume: bool | None = None, e
         raise ConfigError(rec.refusal(f"{where}: ", *change, out, can_continue=grows))
     if action == rec.FRESH:
         rec.start_fresh(out)
-        rec.write_record(out, record)
-    return _train(cfg, dcfg, where, resume=action == rec.RESUME)
+    return _train(cfg, dcfg, where, resume=action == rec.RESUME, record=record)
 
 
 def _check_config(cfg: CPTConfig, dcfg: DataConfig, where: str) -> None:
@@ -178,11 +177,14 @@ def _check_config(cfg: CPTConfig, dcfg: DataConfig, where: str) -> None:
                           "raise extend.max_length to at least the training length")
 
 
-def _train(cfg: CPTConfig, dcfg: DataConfig, where: str, resume: bool,
+def _train(cfg: CPTConfig, dcfg: DataConfig, where: str, resume: bool, record: dict[str, Any],
            start: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Load (and extend) the model, build the stream (from `start`, a saved data position, when given) and train."""
+    """Load (and extend) the model, build the stream (from `start`, a saved data position, when given), record the
+    run once every check has passed, and train."""
+    from longkit.train.record import write_record
+
     from longkit.train.collate import PackedCollator, StatefulStream
-    from longkit.train.run import check_fsdp_wrappable, fit, load_trainable
+    from longkit.train.run import check_fsdp_wrappable, fit, is_main_process, load_trainable
 
     src = prepare_model(cfg, where)
     model, tok = load_trainable(src, cfg.train)
@@ -196,6 +198,8 @@ def _train(cfg: CPTConfig, dcfg: DataConfig, where: str, resume: bool,
     if start is not None:
         ds.load_state_dict(start)
     tokens_per_step = dcfg.seq_len * cfg.train.per_device_batch_size * cfg.train.grad_accum
+    if is_main_process():
+        write_record(Path(cfg.out), record)
     return fit(model, tok, StatefulStream(ds), PackedCollator(), cfg.train, Path(cfg.out), resume, streaming=True,
                summary_extra={"kind": "cpt", "model": src, "seq_len": dcfg.seq_len, "transform": dcfg.transform,
                               "added_special_tokens": added, "tokens_per_step": tokens_per_step})
@@ -239,8 +243,8 @@ def _run_segment(cfg: CPTConfig, dcfg: DataConfig, where: str, start: dict[str, 
         raise ConfigError(rec.refusal(f"{where}: ", *change, seg))
     if action == rec.FRESH:
         rec.start_fresh(seg)
-        rec.write_record(seg, record)
-    return _train(cfg, dcfg, where, resume=action == rec.RESUME, start=start if action == rec.FRESH else None)
+    return _train(cfg, dcfg, where, resume=action == rec.RESUME, record=record,
+                  start=start if action == rec.FRESH else None)
 
 
 def _last_position(out: Path, steps: int) -> dict[str, Any] | None:

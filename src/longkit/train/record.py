@@ -113,13 +113,15 @@ def refusal(what: str, field: str, old: Any, new: Any, out: Path, can_continue: 
 def start_fresh(out: Path) -> None:
     """Remove a previous run's checkpoints, final model, summary and record (and nothing else of out), so a run
     started over cannot resume from, or be mistaken for, the old one."""
-    if not out.is_dir():
+    from longkit.train.run import is_main_process
+
+    if not out.is_dir() or not is_main_process():  # one process of a launch deletes; the others never resume
         return
     for path in [*out.glob("checkpoint-*"), out / "final", out / "extended", out / "summary.json", out / RECORD]:
         if path.is_dir():
-            shutil.rmtree(path)
+            shutil.rmtree(path, ignore_errors=True)
         elif path.exists():
-            path.unlink()
+            path.unlink(missing_ok=True)
 
 
 def write_record(out: Path, record: dict[str, Any]) -> None:

@@ -198,16 +198,17 @@ def run_sft(cfg: SFTConfig, where: str = "config", only_stage: str | None = None
         elif action != "skip":
             if action == rec.FRESH:
                 rec.start_fresh(out)
-                rec.write_record(out, record)
-            results.append(_run_stage(cfg, stage, src, where, resume=action == rec.RESUME))
+            results.append(_run_stage(cfg, stage, src, where, resume=action == rec.RESUME, record=record))
         src = str(out / "final")
     return results
 
 
-def _run_stage(cfg: SFTConfig, stage: StageSpec, src: str, where: str, resume: bool) -> dict[str, Any]:
+def _run_stage(cfg: SFTConfig, stage: StageSpec, src: str, where: str, resume: bool,
+               record: dict[str, Any]) -> dict[str, Any]:
     """Train one stage from `src`; errors of the config (not of the launcher or the model) are prefixed `where`."""
     from longkit.io import write_json
     from longkit.train.collate import PackedCollator
+    from longkit.train.record import write_record
     from longkit.train.run import check_fsdp_wrappable, check_launch, fit, is_main_process, load_trainable, world_size
 
     with located(where):
@@ -235,7 +236,8 @@ def _run_stage(cfg: SFTConfig, stage: StageSpec, src: str, where: str, resume: b
                     report["dropped_too_long"], report["seq_len"])
     out = Path(cfg.out) / stage.name
     out.mkdir(parents=True, exist_ok=True)
-    if is_main_process():
+    if is_main_process():  # every check passed: the stage's first writes
+        write_record(out, record)
         write_json(out / "blend.json", report)
     return fit(model, tok, ds, PackedCollator(), spec, out, resume, streaming=False,
                summary_extra={"kind": "sft", "stage": stage.name, "model": src, "blend": report})
