@@ -286,3 +286,26 @@ DATA_RERUN_BUILDERS: dict[str, Callable[[Path], Path]] = {
                                   _data(d, "zst", f"sources: [{d / 'c.jsonl.zst'}]\nseq_len: 64"))[1],
     "data_mix_unknown": lambda d: _data(d, "mix", "seq_len: 64\nupsample: {mix: {corpus: 1, wiki: 1}}"),
 }
+
+
+def _other_tokenizer(d: Path) -> Path:
+    """A real tokenizer that is not the build's: byte-level BPE trained here on a little prose, saved to d/tok."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<eos>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator([f"Document {i} is here." for i in range(50)], trainer=trainer)
+    PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>").save_pretrained(d / "tok")
+    return d / "tok"
+
+
+def _built_shard(d: Path) -> Path:
+    from longkit.data.build import build
+
+    return build(_data(d, "data-ok", "seq_len: 64\ntransform: plain")).shard_paths[0]
+
+
+DATA_RERUN_BUILDERS.update({"built_shard": _built_shard, "other_tokenizer": _other_tokenizer})

@@ -86,6 +86,7 @@ CASES: list[Case] = [
     C("data inspect {text_npz}", 2, "not a longkit data shard"),
     C("data inspect {qa_jsonl}", 2, "not a longkit data shard (expected an .npz written by `longkit data build`"),
     C("data inspect {missing}", 2, "shard not found"),
+    C("data inspect {built_shard} --tokenizer {other_tokenizer}", 2, "hold ids of another tokenizer"),
     C("data inspect {empty_dir}", 2, "got a directory"),
     C("data inspect {shard_flipped} --verify", 2, "shard-00001.npz: shard is damaged (SHA-256", ("shard_flipped",)),
     C("data inspect {shard_flipped}", 2, "shard-00001.npz: damaged"),

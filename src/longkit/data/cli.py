@@ -75,4 +75,18 @@ def inspect(shard: Path = typer.Argument(..., help="a shard file written by `lon
             raise InputError(f"--tokenizer {tokenizer}: cannot load a tokenizer from it ({exc})") from None
     else:
         tok = load_tokenizer(tokenizer)
+    _check_shard_tokenizer(root, tok, tokenizer)
     typer.echo(render_sample(samples[index], tok, width=width, max_parts=runs))
+
+
+def _check_shard_tokenizer(root: Path, tok: object, name: str) -> None:
+    """The shards' ids mean tokens only for the tokenizer that made the build's corpus: another one is refused
+    (it would print other words) — its appended UtK tokens aside."""
+    from longkit.data.reuse import CorpusOrigin, tokenizer_mismatch
+    from longkit.errors import InputError
+
+    origin = CorpusOrigin.read(root / "corpus")
+    why = None if origin is None else tokenizer_mismatch(origin, tok, name)
+    if why:
+        raise InputError(f"--tokenizer {name}: the shards of {root} hold ids of another tokenizer: {why}; leave "
+                         "--tokenizer out to read them with the build's own")
