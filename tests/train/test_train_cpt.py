@@ -411,3 +411,23 @@ def test_cpt_refuses_an_output_without_a_record(cpt_model, corpus_dir, tmp_path)
     with pytest.raises(ConfigError, match="--continue: .* holds no finished run"):
         run_cpt(_cfg(cpt_model, corpus_dir, tmp_path / "new", transform="plain", steps=2), extend_steps=True)
     assert not (tmp_path / "new").exists()
+
+
+def test_trainer_progress_is_plain_lines_off_a_terminal(tmp_path, monkeypatch):
+    """In a log file (stderr not a terminal) the Trainer prints logging lines, not a tqdm bar; on a terminal the bar
+    stays."""
+    import io
+
+    from longkit.train.config import TrainSpec
+    from longkit.train.run import training_arguments
+
+    spec = TrainSpec(report_to="none")
+    monkeypatch.setattr("sys.stderr", io.StringIO())
+    assert training_arguments(spec, tmp_path, streaming=False).disable_tqdm is True
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr("sys.stderr", Terminal())
+    assert training_arguments(spec, tmp_path, streaming=False).disable_tqdm is False

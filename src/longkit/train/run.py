@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,9 @@ def training_arguments(spec: TrainSpec, out: str | Path, streaming: bool) -> Any
         ddp_find_unused_parameters=False,  # every parameter takes part (a fully masked batch adds a zero on the graph)
         seed=spec.seed, data_seed=spec.seed, bf16=bf16, fp16=fp16, activation_checkpointing=spec.gradient_checkpointing,
         report_to=resolve_report_to(spec), dataloader_num_workers=spec.dataloader_num_workers,
-        remove_unused_columns=False, disable_tqdm=False,
+        # a bar redrawn with carriage returns is noise in a log file: off a terminal the Trainer prints each
+        # logging step's line instead (its PrinterCallback)
+        remove_unused_columns=False, disable_tqdm=not sys.stderr.isatty(),
         # save_steps 0: no intermediate checkpoints (smoke runs); the final model is still saved.
         save_strategy="steps" if spec.save_steps > 0 else "no",
         # The streaming dataset shards itself by rank and resumes from its own saved position.
