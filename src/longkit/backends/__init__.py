@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from longkit.backends.base import Backend, Completion, GenerationRequest, TextTokenizer
-from longkit.backends.registry import backend_info, backend_names, names_with, require
+from longkit.backends.base import (
+    Backend,
+    Completion,
+    GenerationRequest,
+    Scorer,
+    ScoreRequest,
+    TextTokenizer,
+    TokenScores,
+)
+from longkit.backends.registry import backend_info, backend_names, names_with, require, scorer
 from longkit.backends.spec import BackendSpec
 
 
@@ -26,5 +34,5 @@ def make_backend(
     return spec.build(**kwargs)
 
 
-__all__ = ["Backend", "BackendSpec", "Completion", "GenerationRequest", "TextTokenizer", "backend_info",
-           "backend_names", "make_backend", "names_with", "require"]
+__all__ = ["Backend", "BackendSpec", "Completion", "GenerationRequest", "ScoreRequest", "Scorer", "TextTokenizer",
+           "TokenScores", "backend_info", "backend_names", "make_backend", "names_with", "require", "scorer"]

@@ -10,12 +10,22 @@ from one full prefill, so a near-tie between two next tokens could in principle 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from longkit.backends.base import Completion, GenerationRequest, TextTokenizer, apply_stop, fit_request
-from longkit.backends.registry import CHAT, GENERATE, LOCAL, STREAM, BackendInfo
+from longkit.backends.base import (
+    Completion,
+    GenerationRequest,
+    ScoreRequest,
+    TextTokenizer,
+    TokenScores,
+    apply_stop,
+    fit_request,
+    prepare_scores,
+)
+from longkit.backends.registry import CHAT, GENERATE, LOCAL, SCORE, STREAM, BackendInfo
 from longkit.backends.spec import BackendSpec
+from longkit.errors import InputError
 
 
 class HFBackend:
@@ -32,16 +42,19 @@ class HFBackend:
         model_name: str = "local",
         prefix_reuse: bool = False,
         min_prefix: int = 64,
+        score_chunk: int = 1024,
     ):
         self.model = model
         self.hf_tokenizer = tokenizer
         self.tokenizer = TextTokenizer(tokenizer)
-        self.max_context = int(max_context or getattr(model.config, "max_position_embeddings", 2048))
+        window = max_context or getattr(model.config, "max_position_embeddings", None) or 2048
+        self.max_context = int(window)
         self.batch_size = max(1, batch_size)
         self.model_name = model_name
         self.prefix_reuse = prefix_reuse
         self.min_prefix = max(1, min_prefix)  # shorter shared prefixes are not worth a cache copy
         self.reused_tokens = 0  # prompt tokens served from a cached prefix (for benchmarks)
+        self.score_chunk = max(1, score_chunk)  # positions projected to the vocabulary at once when scoring
         self._last_prefill: tuple[list[int], Any] = ([], None)
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
@@ -150,8 +163,9 @@ class HFBackend:
         if temperature <= 0:
             kwargs = {"do_sample": False, "temperature": None, "top_k": None, "top_p": None}
         with torch.inference_mode():
-            out = self.model.generate(input_ids=torch.tensor([prompt_ids], device=device), max_new_tokens=max_new_tokens,
-                                      pad_token_id=self.hf_tokenizer.pad_token_id, **kwargs)
+            out = self.model.generate(input_ids=torch.tensor([prompt_ids], device=device),
+                                      max_new_tokens=max_new_tokens, pad_token_id=self.hf_tokenizer.pad_token_id,
+                                      **kwargs)
         eos = self.eos_token_ids()
         new: list[int] = []
         for t in out[0, len(prompt_ids):].tolist():
@@ -162,21 +176,96 @@ class HFBackend:
 
     def token_logprobs(self, ids: list[int], start: int, top_n: int = 0) -> list[tuple[float, list[tuple[int, float]]]]:
         """Log-probability of each token ids[start:] given the tokens before it, with the top_n most likely tokens at
-        that position; one forward pass over the whole sequence (raw model distribution, before temperature)."""
+        that position; one forward pass, projected to the vocabulary score_chunk positions at a time (raw model
+        distribution, before temperature)."""
         import torch
 
         if start < 1:
             raise ValueError("the first token has no log-probability (nothing precedes it)")
-        device = next(self.model.parameters()).device
+        out: list[tuple[float, list[tuple[int, float]]]] = []
         with torch.inference_mode():
-            logits = self.model(input_ids=torch.tensor([ids], device=device)).logits[0, start - 1:len(ids) - 1]
-            logp = torch.log_softmax(logits.float(), dim=-1)
-            chosen = logp.gather(1, torch.tensor(ids[start:], device=device).unsqueeze(1)).squeeze(1).tolist()
-            tops: list[list[tuple[int, float]]] = [[] for _ in chosen]
-            if top_n > 0:
-                values, indices = logp.topk(top_n, dim=-1)
-                tops = [list(zip(i, v)) for i, v in zip(indices.tolist(), values.tolist())]
-        return list(zip(chosen, tops))
+            hidden = self._hidden_states([ids])[0]
+            for logp, targets in self._logprob_chunks(hidden, ids, start):
+                chosen = logp.gather(1, targets.unsqueeze(1)).squeeze(1).tolist()
+                tops: list[list[tuple[int, float]]] = [[] for _ in chosen]
+                if top_n > 0:
+                    values, indices = logp.topk(top_n, dim=-1)
+                    tops = [list(zip(i, v)) for i, v in zip(indices.tolist(), values.tolist())]
+                out.extend(zip(chosen, tops))
+        return out
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[TokenScores]:
+        """Per-token log-probabilities of each continuation (see ScoreRequest), exact: requests of similar length
+        share a forward pass (right-padded, batch_size at a time), and the vocabulary projection runs score_chunk
+        positions at a time, so a long window never holds a sequence-by-vocabulary tensor."""
+        import torch
+
+        prepared = prepare_scores(self.tokenizer, requests, self.max_context)
+        self._check_vocab(prepared)
+        order = sorted(range(len(prepared)), key=lambda i: len(prepared[i][0]))
+        results: dict[int, TokenScores] = {}
+        with torch.inference_mode():
+            for b in range(0, len(order), self.batch_size):
+                batch = order[b:b + self.batch_size]
+                hidden = self._hidden_states([prepared[i][0] for i in batch])
+                for row, i in enumerate(batch):
+                    ids, n_ctx = prepared[i]
+                    logprobs = [lp for logp, targets in self._logprob_chunks(hidden[row], ids, n_ctx)
+                                for lp in logp.gather(1, targets.unsqueeze(1)).squeeze(1).tolist()]
+                    results[i] = TokenScores(ids[n_ctx:], logprobs, n_ctx)
+        return [results[i] for i in range(len(prepared))]
+
+    def _check_vocab(self, prepared: list[tuple[list[int], int]]) -> None:
+        """Refuse a token id the model's embedding does not have (it would fail deep inside the forward pass)."""
+        vocab = int(self.model.get_input_embeddings().weight.shape[0])
+        for i, (ids, _) in enumerate(prepared):
+            bad = next((t for t in ids if not 0 <= t < vocab), None)
+            if bad is not None:
+                raise InputError(f"score request {i}: token id {bad} is outside this model's vocabulary "
+                                 f"(0 to {vocab - 1})")
+
+    def _hidden_states(self, rows: list[list[int]]) -> Any:
+        """The last hidden states (batch, longest row, hidden) of token rows, right-padded: the positions of each row
+        are 0..len-1, as they would be alone, and padding follows every real token, so no real token attends to it."""
+        import torch
+
+        device = next(self.model.parameters()).device
+        width = max(len(r) for r in rows)
+        input_ids = torch.full((len(rows), width), self.hf_tokenizer.pad_token_id, dtype=torch.long)
+        attention = torch.zeros((len(rows), width), dtype=torch.long)
+        for r, ids in enumerate(rows):
+            input_ids[r, :len(ids)] = torch.tensor(ids, dtype=torch.long)
+            attention[r, :len(ids)] = 1
+        mask = attention.to(device) if any(len(r) < width for r in rows) else None
+        out = self.model.base_model(input_ids=input_ids.to(device), attention_mask=mask, use_cache=False)
+        return out[0]
+
+    def _logprob_chunks(self, hidden: Any, ids: list[int], start: int) -> Iterator[tuple[Any, Any]]:
+        """(log-softmax over the vocabulary, the tokens that came next) for the positions predicting ids[start:],
+        score_chunk positions at a time."""
+        import torch
+
+        for a in range(start - 1, len(ids) - 1, self.score_chunk):
+            b = min(a + self.score_chunk, len(ids) - 1)
+            logits = self._logits(hidden[a:b])
+            targets = torch.tensor(ids[a + 1:b + 1], dtype=torch.long, device=logits.device)
+            yield torch.log_softmax(logits.float(), dim=-1), targets
+
+    def _logits(self, hidden: Any) -> Any:
+        """The model's output head on hidden states, with the logit scaling some architectures apply after it
+        (Gemma's final soft-capping, Cohere's logit_scale, Granite's logits_scaling), as their forward does."""
+        import torch
+
+        logits = self.model.get_output_embeddings()(hidden)
+        config = self.model.config
+        cap = getattr(config, "final_logit_softcapping", None)
+        if cap:
+            logits = torch.tanh(logits / cap) * cap
+        if getattr(config, "logit_scale", None):
+            logits = logits * config.logit_scale
+        if getattr(config, "logits_scaling", None):
+            logits = logits / config.logits_scaling
+        return logits
 
     def _cache_kwarg(self) -> str:
         """The name transformers gives the KV-cache argument: `cache` from 5.x (where `past_key_values` is
@@ -234,7 +323,10 @@ class HFBackend:
 
 
 def _same_settings(a: GenerationRequest, b: GenerationRequest) -> bool:
-    return (a.max_new_tokens, a.temperature, tuple(a.stop), a.seed) == (b.max_new_tokens, b.temperature, tuple(b.stop), b.seed)
+    def key(r: GenerationRequest) -> tuple[int, float, tuple[str, ...], int | None]:
+        return r.max_new_tokens, r.temperature, tuple(r.stop), r.seed
+
+    return key(a) == key(b)
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -290,4 +382,4 @@ def _from_spec(spec: BackendSpec, **extra: Any) -> HFBackend:
 
 
 BACKEND = BackendInfo("hf", "a transformers model in this process (batched; continuous batching under serve)",
-                      frozenset({GENERATE, CHAT, STREAM, LOCAL}), _from_spec)
+                      frozenset({GENERATE, CHAT, SCORE, STREAM, LOCAL}), _from_spec)

@@ -10,12 +10,12 @@ import importlib
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 from longkit.errors import ConfigError
 
 if TYPE_CHECKING:
-    from longkit.backends.base import Backend
+    from longkit.backends.base import Backend, Scorer
 
 # What a backend can do. A command that needs one of these refuses a backend that lacks it, in one line.
 GENERATE = "generate"  # text from a prompt or chat messages (every backend)
@@ -83,3 +83,12 @@ def require(name: str, capability: str, what: str) -> BackendInfo:
         able = ", ".join(names_with(capability)) or "none"
         raise ConfigError(f"{what} needs a backend that can {capability}; '{name}' cannot (backends that can: {able})")
     return info
+
+
+def scorer(backend: Backend, what: str) -> Scorer:
+    """The backend as a Scorer, or a one-line ConfigError when its declaration lacks SCORE (needed by `what`), so a
+    log-likelihood task is refused before its first request rather than failing on a missing method."""
+    require(backend.name, SCORE, what)
+    if not callable(getattr(backend, "score", None)):  # a declaration that promises more than its class has
+        raise RuntimeError(f"backend '{backend.name}' declares {SCORE} but has no score method")
+    return cast("Scorer", backend)

@@ -6,15 +6,24 @@ from __future__ import annotations
 
 import importlib
 import uuid
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from longkit.backends.base import Completion, GenerationRequest, TextTokenizer, apply_stop, fit_request
-from longkit.backends.registry import CHAT, GENERATE, LOCAL, STREAM, BackendInfo
+from longkit.backends.base import (
+    Completion,
+    GenerationRequest,
+    ScoreRequest,
+    TextTokenizer,
+    TokenScores,
+    apply_stop,
+    fit_request,
+    prepare_scores,
+)
+from longkit.backends.registry import CHAT, GENERATE, LOCAL, SCORE, STREAM, BackendInfo
 from longkit.backends.spec import BackendSpec
-from longkit.errors import LongkitError
+from longkit.errors import BackendError, LongkitError
 
 
 def import_vllm(needed_by: str) -> ModuleType:
@@ -40,6 +49,30 @@ def sampling_params(max_new_tokens: int, temperature: float, seed: int | None, s
     from vllm import SamplingParams
 
     return SamplingParams(max_tokens=max_new_tokens, temperature=temperature, stop=list(stop) or None, seed=seed)
+
+
+def score_params() -> Any:
+    """SamplingParams that score a prompt: its tokens' log-probabilities (prompt_logprobs=1, as lm-evaluation-harness
+    asks vLLM; each position then holds the prompt token and the most likely one) and one greedy token, which vLLM
+    needs to generate and the caller ignores."""
+    from vllm import SamplingParams
+
+    return SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1, detokenize=False)
+
+
+def scores_from_prompt_logprobs(prompt_logprobs: Sequence[Mapping[int, Any] | None] | None, ids: list[int],
+                                n_ctx: int) -> TokenScores:
+    """TokenScores of ids[n_ctx:] from vLLM's `RequestOutput.prompt_logprobs`: one entry per prompt token, None for
+    the first (nothing precedes it), else a dict token id -> Logprob(logprob, rank, decoded_token) that always holds
+    the prompt token itself."""
+    logprobs = []
+    for pos in range(n_ctx, len(ids)):
+        entry = prompt_logprobs[pos] if prompt_logprobs is not None and pos < len(prompt_logprobs) else None
+        if entry is None or ids[pos] not in entry:
+            raise BackendError(f"vLLM returned no log-probability for prompt token {pos} (id {ids[pos]})")
+        value = entry[ids[pos]]
+        logprobs.append(float(getattr(value, "logprob", value)))
+    return TokenScores(ids[n_ctx:], logprobs, n_ctx)
 
 
 class VLLMBackend:
@@ -72,6 +105,15 @@ class VLLMBackend:
                                       completion_tokens=len(c.token_ids), finish_reason=c.finish_reason or "stop",
                                       truncated=t))
         return results
+
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[TokenScores]:
+        """Per-token log-probabilities of each continuation (see ScoreRequest), all requests in one vLLM call; the
+        token ids are sent as they are, so vLLM scores exactly the tokens prepared here."""
+        prepared = prepare_scores(self.tokenizer, requests, self.max_context)
+        prompts = [{"prompt_token_ids": ids} for ids, _ in prepared]
+        outs = self.llm.generate(prompts, score_params(), use_tqdm=False)
+        return [scores_from_prompt_logprobs(o.prompt_logprobs, ids, n_ctx) for o, (ids, n_ctx) in zip(outs, prepared)]
 
 
 @dataclass(frozen=True)
@@ -139,4 +181,4 @@ def _from_spec(spec: BackendSpec, **extra: Any) -> VLLMBackend:
 
 
 BACKEND = BackendInfo("vllm", "vLLM in this process (GPU; prefix caching, tensor parallel)",
-                      frozenset({GENERATE, CHAT, STREAM, LOCAL}), _from_spec)
+                      frozenset({GENERATE, CHAT, SCORE, STREAM, LOCAL}), _from_spec)

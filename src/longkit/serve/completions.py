@@ -1,4 +1,6 @@
-"""POST /v1/completions: one or more raw prompts (text or token ids), n choices each, with echo and legacy logprobs."""
+"""POST /v1/completions: one or more raw prompts (text or token ids), n choices each, with echo and legacy logprobs;
+max_tokens 0 with echo scores the prompt without generating (what a log-likelihood client such as longkit's openai
+backend sends)."""
 
 from __future__ import annotations
 
@@ -72,6 +74,7 @@ class TextCompletions:
         """Answer a completions request, as one response or as a stream."""
         svc = self.service
         svc.check_model(body.model)
+        body.check_max_tokens()
         max_tokens = body.max_tokens if body.max_tokens is not None else DEFAULT_MAX_TOKENS
         svc.check_budget(max_tokens, "max_tokens")
         plan = svc.plan(self._jobs(body, max_tokens), body, max_tokens, body.stops())
@@ -81,7 +84,7 @@ class TextCompletions:
                 raise ApiError(400, "logprobs: not supported with stream=true on this server", param="logprobs")
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             return svc.stream(request, plan, TextChunks(header, include_usage, body.echo))
-        choices = await svc.complete(request, plan)
+        choices = svc.prompts_only(request, plan) if max_tokens == 0 else await svc.complete(request, plan)
         return CompletionResponse(**header.dump(), choices=[await self._choice(c, body) for c in choices],
                                   usage=self._usage(plan, choices))
 

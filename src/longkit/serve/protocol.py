@@ -85,6 +85,18 @@ class CompletionBody(GenerationBody):
     prompt: Prompt
     echo: bool = False
     logprobs: int | None = Field(None, ge=0, le=5, strict=True)  # a count here, not the chat endpoint's boolean
+    # 0 generates nothing: with echo (and logprobs) it scores the prompt, as vLLM allows; without echo it is refused
+    max_tokens: int | None = Field(None, ge=0)
+
+    def check_max_tokens(self) -> None:
+        """Refuse max_tokens 0 where it means nothing to answer: without echo, or with a stream (400 naming it)."""
+        if self.max_tokens != 0:
+            return
+        if not self.echo:
+            raise ApiError(400, "max_tokens: 0 generates nothing; it is allowed only with echo=true (to score the "
+                                "prompt with logprobs)", param="max_tokens")
+        if self.stream:
+            raise ApiError(400, "max_tokens: 0 is not supported with stream=true on this server", param="max_tokens")
 
 
 class TextPart(BaseModel):

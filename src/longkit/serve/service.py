@@ -142,6 +142,12 @@ class CompletionService:
         record_of(request.scope).tokens(plan.prompt_tokens, sum(len(c.token_ids) for c in choices))
         return choices
 
+    def prompts_only(self, request: Request, plan: Plan) -> list[Choice]:
+        """The choices of a request that generates nothing (max_tokens 0 with echo: the prompt is returned and, with
+        logprobs, scored); nothing is queued, as no generation runs."""
+        record_of(request.scope).tokens(plan.prompt_tokens, 0)
+        return [Choice(index, job, finish_reason="length") for index, job in plan.choices()]
+
     def stream(self, request: Request, plan: Plan, writer: StreamWriter) -> EventStream:
         """The streamed answer: admitted now, so that a full queue is a 429 rather than an error inside a 200."""
         ticket = self.admission.admit(plan.slots)
