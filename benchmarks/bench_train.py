@@ -57,10 +57,10 @@ def peak_tflops() -> float | None:
 
 def run_one(model_name: str, seq: int, attn: str, ckpt: bool, steps: int, out_dir: Path) -> dict[str, Any]:
     """Train `steps` steps at one setting and measure the steps after the first (warm-up)."""
-    from longkit.train.config import TrainSpec
-    from longkit.train.run import load_trainable, training_arguments
     from longkit.train.collate import PackedCollator
+    from longkit.train.config import TrainSpec
     from longkit.train.loss import enable_chunked_loss
+    from longkit.train.run import load_trainable, training_arguments
     from longkit.train.sft import PackedRows
     from longkit.train.trainer import LongkitTrainer
 

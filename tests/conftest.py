@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from longkit.testing import build_tiny_llama, prose as _prose  # noqa: F401  (shared with tests)
+from longkit.testing import build_tiny_llama  # noqa: F401  (shared with tests)
+from longkit.testing import prose as _prose
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -12,8 +12,17 @@ import pytest
 
 from longkit.backends.base import TextTokenizer
 from longkit.eval.haystack import NOISE_SENTENCE
-from longkit.eval.tasks.infinitebench import (KV_INPUT, MAX_NEW_TOKENS, NUMBER_NEEDLE, PASSKEY_NEEDLE, TEMPLATES,
-                                              InfiniteRetrievalTask, RetrievalConfig, number_string_key, passkey_key)
+from longkit.eval.tasks.infinitebench import (
+    KV_INPUT,
+    MAX_NEW_TOKENS,
+    NUMBER_NEEDLE,
+    PASSKEY_NEEDLE,
+    TEMPLATES,
+    InfiniteRetrievalTask,
+    RetrievalConfig,
+    number_string_key,
+    passkey_key,
+)
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,16 @@ from longkit.backends.base import TextTokenizer
 from longkit.errors import ConfigError, InputError
 from longkit.eval.haystack import load_haystack
 from longkit.eval.judge import LLMJudge, parse_rating
-from longkit.eval.tasks.niah import (CHATQA2_NEEDLE, Haystack, NeedleSpec, NIAHConfig, NIAHTask, PasskeyTask,
-                                     insert_needles, sentence_boundary)
+from longkit.eval.tasks.niah import (
+    CHATQA2_NEEDLE,
+    Haystack,
+    NeedleSpec,
+    NIAHConfig,
+    NIAHTask,
+    PasskeyTask,
+    insert_needles,
+    sentence_boundary,
+)
 
 
 @pytest.fixture(params=["smol_tokenizer", "trained_tokenizer"])

@@ -14,9 +14,22 @@ from longkit.errors import ConfigError
 from longkit.eval.haystack import paul_graham_text
 from longkit.eval.judge import LLMJudge
 from longkit.eval.needle_run import NeedleRunConfig, run_needles
-from longkit.eval.tasks.niah import (CHATQA2_ANSWER, CHATQA2_NEEDLE, GKAMRADT_BUFFER, GKAMRADT_JUDGE_PROMPT,
-                                     GKAMRADT_JUDGE_SYSTEM, GKAMRADT_MAX_TOKENS, GKAMRADT_NEEDLE, GKAMRADT_QUESTION,
-                                     GKAMRADT_SYSTEM, Haystack, NIAHConfig, NIAHTask, PasskeyTask, gkamradt_context)
+from longkit.eval.tasks.niah import (
+    CHATQA2_ANSWER,
+    CHATQA2_NEEDLE,
+    GKAMRADT_BUFFER,
+    GKAMRADT_JUDGE_PROMPT,
+    GKAMRADT_JUDGE_SYSTEM,
+    GKAMRADT_MAX_TOKENS,
+    GKAMRADT_NEEDLE,
+    GKAMRADT_QUESTION,
+    GKAMRADT_SYSTEM,
+    Haystack,
+    NIAHConfig,
+    NIAHTask,
+    PasskeyTask,
+    gkamradt_context,
+)
 
 
 @pytest.fixture(scope="module")

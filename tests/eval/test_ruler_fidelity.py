@@ -18,8 +18,19 @@ import pytest
 from longkit.backends.base import TextTokenizer
 from longkit.errors import ConfigError
 from longkit.eval.haystack import NOISE_SENTENCE, paul_graham_files, paul_graham_text
-from longkit.eval.tasks.ruler import (DOCUMENT_PROMPT, NEEDLE, TEMPLATES, RulerConfig, RulerTask, cwe_vocabulary, fwe_vocab_size,
-                                      randomize_vt_example, read_hotpotqa, read_squad, vt_chains)
+from longkit.eval.tasks.ruler import (
+    DOCUMENT_PROMPT,
+    NEEDLE,
+    TEMPLATES,
+    RulerConfig,
+    RulerTask,
+    cwe_vocabulary,
+    fwe_vocab_size,
+    randomize_vt_example,
+    read_hotpotqa,
+    read_squad,
+    vt_chains,
+)
 
 FIX = Path(__file__).parent / "fixtures"
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from longkit.testing import build_tiny_llama
 from longkit.errors import ConfigError
 from longkit.models import rope
+from longkit.testing import build_tiny_llama
 
 # Men et al. 2024, Figure 1 / Table: head dim 128.
 PAPER_MIN_BASE = {4096: 2.7e4, 8192: 8.4e4, 32768: 6.4e5, 65536: 2.1e6, 131072: 7.8e6}

@@ -3,8 +3,6 @@ pipeline on a tiny real model. (The RAG-versus-long-context sweep is tested in t
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 

@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from longkit.errors import InputError, LongkitError
-from longkit.models.defaults import (DEFAULT_EMBEDDER, bundled_gguf_path, bundled_model_dir, bundled_names,
-                                     is_bundled)
+from longkit.models.defaults import DEFAULT_EMBEDDER, bundled_gguf_path, bundled_model_dir, bundled_names, is_bundled
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,7 @@ import numpy as np
 from longkit.backends.base import Backend, Completion, GenerationRequest
 from longkit.errors import ConfigError, InputError
 from longkit.rag.index import Hit
-from longkit.rag.prompt import (SHORT_ANSWER, FULL_ANSWER, as_messages, build_request, format_context,
-                                resolved_style)
+from longkit.rag.prompt import FULL_ANSWER, SHORT_ANSWER, as_messages, build_request, format_context, resolved_style
 from longkit.rag.retrieve import Retriever, query_from_messages
 from longkit.rag.tune import max_budget
 
