@@ -376,7 +376,7 @@ CASES: list[Case] = [
       ("passkey_run_512",)),
     C("eval suite {suite_dup_models}", 2, "models[0] and models[1] are both named 'm'"),
     C("eval suite {suite_dup_tasks}", 2, "tasks[0] and tasks[1] are both task 'vt'"),
-    C("eval suite {suite_passkey_needle}", 2, "field 'tasks[0].options': needles: passkey's needle"),
+    C("eval suite {suite_passkey_needle}", 2, "field 'tasks[0]': task passkey: options: needles: passkey's needle"),
     C("eval suite {suite_changed_model}", 2, 'models[0].model: this output was made with "old-model", not '
       '"new-model"; use a new --out or delete', ("suite_prev_out",)),
     C("eval suite {suite_changed_model} --report-only", 2, "models[0].model: this output was made with",

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from longkit.cli_backend import API_KEY, BACKEND_HELP, BASE_URL, MODEL_HELP, TOKENIZER, check_backend
 from longkit.cli_common import friendly_errors
 from longkit.models.defaults import DEFAULT_GENERATOR
+
+if TYPE_CHECKING:
+    from longkit.eval.tasks.spec import TaskSpec
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -121,8 +124,8 @@ def list_tasks(
     benchmark: str | None = typer.Option(None, help="Only this benchmark (e.g. RULER, InfiniteBench, LV-Eval)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Every registered task by its benchmark's own name, with its metric and data source."""
-    from longkit.eval.fetch import sources
+    """Every registered task by its benchmark's own name, as its module declares it: metric, aggregation and official
+    scale, answer budget, data source and the official code it follows."""
     from longkit.eval.tasks.registry import registry
 
     infos = [i for i in registry().values() if benchmark is None or benchmark.lower() in i.benchmark.lower()]
@@ -131,27 +134,40 @@ def list_tasks(
 
         known = sorted({i.benchmark for i in registry().values()})
         raise ConfigError(f"--benchmark {benchmark}: no task of that benchmark; known: {', '.join(known)}")
-
-    def data(name: str, synthetic: bool) -> str:
-        src = sources().get(name)
-        if src is None:
-            return "generated"
-        return f"{'generated from ' if synthetic else ''}hf:{src.repo}/{src.file}"
-
     if as_json:
-        typer.echo(json.dumps([{"name": i.name, "benchmark": i.benchmark, "metric": i.metric,
-                                "generated": i.synthetic, "data": data(i.name, i.synthetic),
-                                "description": i.description} for i in infos], indent=2))
+        typer.echo(json.dumps([task_declaration(i) for i in infos], indent=2))
         return
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"{len(infos)} tasks")
-    for col in ("task", "benchmark", "metric", "data", "what it measures"):
+    for col in ("task", "benchmark", "metric", "scale", "budget", "data", "official code", "what it measures"):
         table.add_column(col)
     for i in infos:
-        table.add_row(i.name, i.benchmark, i.metric, data(i.name, i.synthetic), i.description)
-    Console(width=200).print(table)
+        budget = str(i.answer_budget) if i.answer_budget is not None else "per sample"
+        table.add_row(i.name, i.benchmark, i.metric.name, i.metric.scale_label, budget, _data_text(i),
+                      i.official.describe(), i.description)
+    Console(width=240).print(table)
+
+
+def _data_text(spec: TaskSpec) -> str:
+    """Where a task's samples come from, as `eval list` prints it."""
+    if spec.data is None:
+        return "generated"
+    return f"{'generated from ' if spec.synthetic else ''}hf:{spec.data.repo}/{spec.data.file}"
+
+
+def task_declaration(spec: TaskSpec) -> dict[str, Any]:
+    """A task's declaration as `eval list --json` prints it."""
+    source = None if spec.data is None else {"repo": spec.data.repo, "file": spec.data.file,
+                                             "revision": spec.data.revision, "member": spec.data.member}
+    return {"name": spec.name, "aliases": list(spec.aliases), "benchmark": spec.benchmark,
+            "description": spec.description, "generated": spec.synthetic, "data": _data_text(spec),
+            "data_source": source,
+            "official": {"repo": spec.official.repo, "path": spec.official.path, "commit": spec.official.commit},
+            "metric": spec.metric.name, "aggregation": spec.metric.aggregation, "scale": spec.metric.scale_label,
+            "answer_budget": spec.answer_budget, "average_group": spec.average_group,
+            "options": sorted(spec.options.model_fields)}
 
 
 @app.command("fetch")
@@ -223,6 +239,8 @@ def suite(
 
 def _print_suite(result: dict[str, Any], out: Path) -> None:
     """Each model's per-task scores, then the report's path and what was skipped."""
+    from longkit.eval.suite.report import averages
+
     if result.get("complete"):
         typer.echo(f"already complete: {out} holds every result of this suite; nothing was rerun or rewritten")
     for label, rep in result.get("models", {}).items():
@@ -230,8 +248,8 @@ def _print_suite(result: dict[str, Any], out: Path) -> None:
             typer.echo(f"{label} · {name}: overall {e['overall']:.3f} · by length "
                        f"{ {k: round(v, 3) for k, v in e['by_length'].items()} } · effective "
                        f"{e['effective_length']} · adaptation {e['adaptation_rate']}")
-        if "ruler_average" in rep:
-            typer.echo(f"{label} · RULER average: {rep['ruler_average']}")
+        for group, avg in averages(rep).items():
+            typer.echo(f"{label} · {group} average: {avg}")
     if "models" in result:
         typer.echo(f"report: {out / 'report.md'}")
     for s in result.get("skipped", []):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
@@ -189,6 +189,25 @@ def scrolls_corpus_score(rouge1: Sequence[float], rouge2: Sequence[float], rouge
         return 0.0
     n = len(rouge1)
     return geometric_mean([sum(rouge1) / n, sum(rouge2) / n, sum(rougeL) / n])
+
+
+def mean_of_scores(scores: Sequence[dict[str, float]]) -> float:
+    """The mean of per-sample 'score' values (0 for no samples): how most benchmarks aggregate."""
+    return sum(x.get("score", 0.0) for x in scores) / len(scores) if scores else 0.0
+
+
+def corpus_rouge_geomean(scores: Sequence[dict[str, float]]) -> float:
+    """scrolls_corpus_score of per-sample ROUGE-1/2/L scores (their 'rouge1', 'rouge2', 'rougeL' keys)."""
+    return scrolls_corpus_score([x.get("rouge1", 0.0) for x in scores], [x.get("rouge2", 0.0) for x in scores],
+                                [x.get("rougeL", 0.0) for x in scores])
+
+
+# How a task's per-sample scores become its number, by the name a task declares (`spec.Metric.aggregation`):
+# the function and how reports describe it.
+AGGREGATIONS: dict[str, tuple[Callable[[Sequence[dict[str, float]]], float], str]] = {
+    "mean": (mean_of_scores, "mean of per-sample scores"),
+    "corpus_rouge_geomean": (corpus_rouge_geomean, "geometric mean of corpus-mean ROUGE-1/2/L"),
+}
 
 
 # ---------------------------------------------------------------------------------------------------

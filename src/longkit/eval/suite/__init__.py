@@ -9,13 +9,12 @@ runs · report: suite.json, report.md, plots."""
 from __future__ import annotations
 
 from longkit.eval.suite.aggregate import (
-    OFFICIAL_SCALES,
     adaptation_rate,
     build_report,
     by_length,
     collect,
     effective_length,
-    official_scale,
+    group_averages,
     official_score,
 )
 from longkit.eval.suite.cache import CachedBackend, RequestCache, request_key, with_window
@@ -34,9 +33,9 @@ from longkit.eval.suite.run import (
 )
 from longkit.eval.suite.schedule import jobs, parse_shard, run_shards, shard_jobs
 
-__all__ = ["OFFICIAL_SCALES", "CachedBackend", "ModelEntry", "RequestCache", "SuiteConfig", "TaskEntry",
+__all__ = ["CachedBackend", "ModelEntry", "RequestCache", "SuiteConfig", "TaskEntry",
            "adaptation_rate", "build_report", "by_length", "cached_backend", "check_models", "check_suite",
            "check_suite_record", "collect", "effective_length", "fit_lengths", "jobs", "load_suite", "nothing_ran",
-           "official_scale", "official_score", "parse_shard", "rebuild_report", "request_key", "run_job", "run_shards",
+           "group_averages", "official_score", "parse_shard", "rebuild_report", "request_key", "run_job", "run_shards",
            "run_suite", "run_suite_parallel", "shard_jobs", "suite_record", "task_settings", "with_window",
            "write_suite_record", "write_suite_report"]

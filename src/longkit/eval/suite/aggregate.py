@@ -1,25 +1,16 @@
 """Scores from finished runs: per task and length, overall, each benchmark's official number, RULER's effective
-length, UtK's long-context adaptation rate and the RULER average (the content of suite.json)."""
+length, UtK's long-context adaptation rate and each benchmark's own average over its tasks (suite.json)."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from longkit.eval.suite.config import SuiteConfig
 from longkit.eval.suite.layout import task_dir
 from longkit.io import ResultLog
-
-# Each benchmark reports on its own scale: (benchmark name part, factor, how its scorer prints it).
-OFFICIAL_SCALES = (
-    ("InfiniteBench", 1.0, "[0, 1]"),  # OpenBMB/InfiniteBench src/compute_scores.py prints the mean as is
-    ("LongBench", 100.0, "x100"),  # THUDM/LongBench eval.py: round(100 * mean, 2)
-    ("SCROLLS", 100.0, "x100"),  # SCROLLS leaderboard and evaluator: percentages
-    ("LV-Eval", 100.0, "x100"),  # LV-Eval evaluation.py: round(100 * mean, 2)
-    ("RULER", 100.0, "x100"),  # NVIDIA/RULER scripts/eval/evaluate.py: round(100 * mean, 2)
-    ("ChatRAG", 100.0, "x100"),  # ChatQA get_scores.py: F1 and accuracy as percentages in the paper
-)
 
 
 def effective_length(scores: dict[int, float], threshold: float) -> int | None:
@@ -54,31 +45,18 @@ def by_length(summary: dict[str, Any]) -> dict[int, float]:
     return out
 
 
-def official_scale(benchmark: str) -> tuple[float, str]:
-    """The factor and label of a benchmark's own reporting scale ([0, 1] for the ChatQA 2 needle tasks)."""
-    for part, factor, label in OFFICIAL_SCALES:
-        if part in benchmark:
-            return factor, label
-    return 1.0, "[0, 1]"
+def official_score(name: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """A task's score aggregated the way its benchmark aggregates it, on the benchmark's own scale, both as the task
+    declares them (`spec.Metric`): most benchmarks average per-sample scores; SCROLLS's QMSum takes the geometric
+    mean of the corpus-averaged ROUGE-1/2/L, which is not the mean of per-sample geometric means."""
+    from longkit.eval.metrics import AGGREGATIONS
+    from longkit.eval.tasks.registry import registry
 
-
-def official_score(name: str, benchmark: str, records: list[dict[str, Any]]) -> dict[str, Any]:
-    """A task's score aggregated the way its benchmark aggregates it, on the benchmark's own scale.
-
-    Most benchmarks average per-sample scores; SCROLLS's QMSum takes the geometric mean of the corpus-averaged
-    ROUGE-1/2/L (metrics.scrolls_corpus_score), which is not the mean of per-sample geometric means."""
-    from longkit.eval.metrics import scrolls_corpus_score
-
-    scores = [r["scores"] for r in records]
-    if name == "qmsum" and "SCROLLS" in benchmark:
-        value = scrolls_corpus_score([x.get("rouge1", 0.0) for x in scores], [x.get("rouge2", 0.0) for x in scores],
-                                     [x.get("rougeL", 0.0) for x in scores])
-        how = "geometric mean of corpus-mean ROUGE-1/2/L"
-    else:
-        value = sum(x.get("score", 0.0) for x in scores) / len(scores) if scores else 0.0
-        how = "mean of per-sample scores"
-    factor, label = official_scale(benchmark)
-    return {"score": round(value * factor, 2 if factor == 100.0 else 4), "scale": label, "aggregation": how}
+    metric = registry()[name].metric
+    aggregate, how = AGGREGATIONS[metric.aggregation]
+    value = aggregate([r["scores"] for r in records])
+    digits = 2 if metric.scale == 100.0 else 4
+    return {"score": round(value * metric.scale, digits), "scale": metric.scale_label, "aggregation": how}
 
 
 def collect(cfg: SuiteConfig) -> dict[str, Any]:
@@ -114,8 +92,8 @@ def _task_summary(results: Path, name: str, model: str) -> dict[str, Any] | None
     info = registry()[name]
     group = ("length", "depth") if any("depth" in r["meta"] for r in records) and info.synthetic else ("length",)
     s = summarize(records, group)
-    s.update({"task": name, "benchmark": info.benchmark, "metric": info.metric, "synthetic": info.synthetic,
-              "model": model, "samples": len(records), "official": official_score(name, info.benchmark, records)})
+    s.update({"task": name, "benchmark": info.benchmark, "metric": info.metric.name, "synthetic": info.synthetic,
+              "model": model, "samples": len(records), "official": official_score(name, records)})
     summary_file = results.parent / "summary.json"  # the task's own header line (haystack, protocol)
     if summary_file.exists() and json.loads(summary_file.read_text()).get("setup"):
         s["setup"] = json.loads(summary_file.read_text())["setup"]
@@ -135,15 +113,35 @@ def task_entry(s: dict[str, Any], cfg: SuiteConfig) -> dict[str, Any]:
     return entry
 
 
-def ruler_average(tasks: dict[str, dict[str, Any]], cfg: SuiteConfig) -> dict[str, Any] | None:
-    """The mean over a model's RULER tasks at the lengths they all ran, with its effective length and rate."""
-    ruler = {n: e for n, e in tasks.items() if e["benchmark"] == "RULER"}
-    if not ruler:
-        return None
-    common = sorted(set.intersection(*[set(e["by_length"]) for e in ruler.values()]))
-    avg = {n: round(sum(e["by_length"][n] for e in ruler.values()) / len(ruler), 4) for n in common}
-    return {"tasks": len(ruler), "by_length": avg, "effective_length": effective_length(avg, cfg.threshold),
-            "adaptation_rate": adaptation_rate(avg, cfg.reference_length)}
+def _slug(group: str) -> str:
+    """A group's name as a JSON key part: 'ChatQA 2 32K' -> 'chatqa_2_32k'."""
+    return re.sub(r"[^0-9a-z]+", "_", group.lower()).strip("_")
+
+
+def group_averages(tasks: dict[str, dict[str, Any]], cfg: SuiteConfig) -> dict[str, dict[str, Any]]:
+    """For each average a benchmark defines over its tasks (a task's declared `average_group`, e.g. RULER's), the
+    mean over a model's tasks of that group: overall, and at the lengths they all ran with its effective length and
+    rate; keyed '<group>_average' with the group in lower case, other characters as '_' (RULER's is
+    'ruler_average', LV-Eval's 'lv_eval_average')."""
+    from longkit.eval.tasks.registry import registry
+
+    groups: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, entry in tasks.items():
+        group = registry()[name].average_group if name in registry() else None
+        if group and (entry["by_length"] or entry["overall"] is not None):
+            groups.setdefault(group, {})[name] = entry
+    out = {}
+    for group, members in groups.items():
+        by_len = [e["by_length"] for e in members.values()]
+        common = sorted(set.intersection(*map(set, by_len))) if all(by_len) else []
+        avg = {n: round(sum(b[n] for b in by_len) / len(members), 4) for n in common}
+        overall = [e["overall"] for e in members.values() if e["overall"] is not None]
+        out[f"{_slug(group)}_average"] = {"group": group, "tasks": len(members), "by_length": avg,
+                                          "overall": round(sum(overall) / len(overall), 4) if overall else None,
+                                          "effective_length": effective_length(avg, cfg.threshold) if avg else None,
+                                          "adaptation_rate": adaptation_rate(avg, cfg.reference_length)
+                                          if avg else None}
+    return out
 
 
 def build_report(cfg: SuiteConfig, data: dict[str, Any]) -> dict[str, Any]:
@@ -152,8 +150,6 @@ def build_report(cfg: SuiteConfig, data: dict[str, Any]) -> dict[str, Any]:
                               "models": {}, "skipped": data["skipped"]}
     for label, tasks in data["models"].items():
         model_rep: dict[str, Any] = {"tasks": {name: task_entry(s, cfg) for name, s in tasks.items()}}
-        avg = ruler_average(model_rep["tasks"], cfg)
-        if avg is not None:
-            model_rep["ruler_average"] = avg
+        model_rep.update(group_averages(model_rep["tasks"], cfg))
         report["models"][label] = model_rep
     return report

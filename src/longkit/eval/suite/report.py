@@ -71,7 +71,7 @@ def _model_section(cfg: SuiteConfig, label: str, tasks: dict[str, Any], model_re
 
 
 def _table(cfg: SuiteConfig, model_rep: dict[str, Any]) -> list[str]:
-    """The task x length table of one model, with the RULER average as its last row."""
+    """The task x length table of one model, with each benchmark average (RULER's) as a last row."""
     lengths = sorted({n for e in model_rep["tasks"].values() for n in e["by_length"]})
     ref = cfg.reference_length
     lines = ["| task | benchmark | metric | " + " | ".join(_k(n) for n in lengths) +
@@ -83,13 +83,18 @@ def _table(cfg: SuiteConfig, model_rep: dict[str, Any]) -> list[str]:
         lines.append(f"| {name} | {e['benchmark']} | {e['metric']} | " + " | ".join(cells) +
                      f" | {_f(e['overall'])} | {official} | {_k(e['effective_length'])} | "
                      f"{_rate(e['adaptation_rate'], e['by_length'], ref)} | {e['samples']} |")
-    if "ruler_average" in model_rep:
-        ra = model_rep["ruler_average"]
+    for group, ra in averages(model_rep).items():
         cells = [f"**{ra['by_length'][n]:.3f}**" if n in ra["by_length"] else "–" for n in lengths]
-        lines.append(f"| **RULER average ({ra['tasks']} tasks)** | RULER | mean | " + " | ".join(cells) +
-                     f" | – | – | **{_k(ra['effective_length'])}** | "
+        lines.append(f"| **{group} average ({ra['tasks']} tasks)** | {group} | mean | " + " | ".join(cells) +
+                     f" | **{_f(ra.get('overall'))}** | – | **{_k(ra['effective_length'])}** | "
                      f"**{_rate(ra['adaptation_rate'], ra['by_length'], ref)}** | |")
     return lines
+
+
+def averages(model_rep: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A model's benchmark averages (aggregate.group_averages) by group name, e.g. {'RULER': {...}}."""
+    return {v.get("group", k[:-len("_average")].upper()): v for k, v in model_rep.items()
+            if k.endswith("_average") and isinstance(v, dict)}
 
 
 def _plots(label: str, tasks: dict[str, Any], model_rep: dict[str, Any], out: Path) -> list[str]:
@@ -139,10 +144,10 @@ def _k(n: int | str | None) -> str:
 
 
 def _plot_lengths(model_rep: dict[str, Any], path: Path, label: str) -> Path | None:
-    """Score versus length for every task of one model (and the RULER average in bold); None when nothing to plot."""
+    """Score versus length for every task of one model (and benchmark averages in bold); None when nothing to plot."""
     series = {n: e["by_length"] for n, e in model_rep["tasks"].items() if len(e["by_length"]) >= 1}
-    if "ruler_average" in model_rep:
-        series["RULER average"] = model_rep["ruler_average"]["by_length"]
+    bold = {f"{group} average" for group in averages(model_rep)}
+    series.update({f"{group} average": ra["by_length"] for group, ra in averages(model_rep).items() if ra["by_length"]})
     if not series:
         return None
     import matplotlib
@@ -153,8 +158,8 @@ def _plot_lengths(model_rep: dict[str, Any], path: Path, label: str) -> Path | N
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for name, by in series.items():
         xs = sorted(by)
-        ax.plot(xs, [by[x] for x in xs], marker="o", linewidth=2.5 if name == "RULER average" else 1.2,
-                color="black" if name == "RULER average" else None, label=name)
+        ax.plot(xs, [by[x] for x in xs], marker="o", linewidth=2.5 if name in bold else 1.2,
+                color="black" if name in bold else None, label=name)
     ax.set_xscale("log", base=2)
     xs = sorted({x for by in series.values() for x in by})
     ax.set_xticks(xs, [_k(x) for x in xs])

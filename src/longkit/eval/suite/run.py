@@ -88,15 +88,12 @@ def _run_shard(cfg: SuiteConfig, shard: tuple[int, int]) -> dict[str, Any]:
 def check_suite(cfg: SuiteConfig, where: str = "suite", backends: dict[str, Backend] | None = None) -> None:
     """Everything checkable before a model loads, so nothing is written when it fails: task names and options,
     local models, and that cfg.out holds no results of other models or settings (its run.json)."""
-    from longkit.eval.tasks.niah import check_passkey_options
-    from longkit.eval.tasks.registry import check_options, resolve_name
+    from longkit.eval.tasks.registry import check_options
 
     # a typo should not cost a long run of the models before it
     for j, t in enumerate(cfg.tasks):
-        check_options(resolve_name(t.name), t.options)
-        if resolve_name(t.name) == "passkey":
-            with located(f"{where}: field 'tasks[{j}].options'"):
-                check_passkey_options(t.options)
+        with located(f"{where}: field 'tasks[{j}]'"):
+            check_options(t.name, t.options)
     check_models(cfg, where, skip=set(backends or {}))
     check_suite_record(cfg)
 

@@ -21,10 +21,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from longkit.backends.base import TextTokenizer
 from longkit.errors import ConfigError, InputError
 from longkit.eval.metrics import CHATRAG_NO_ANSWER, chatrag_f1, convfinqa_match
 from longkit.eval.tasks.base import Sample, Task
+from longkit.eval.tasks.files import official_file
+from longkit.eval.tasks.spec import DataSource, Metric, OfficialCode, TaskSpec
 
 SYSTEM = ("System: This is a chat between a user and an artificial intelligence assistant. The assistant gives helpful, "
           "detailed, and polite answers to the user's questions based on the context. The assistant should also "
@@ -41,13 +45,19 @@ INSTRUCTIONS = {
 LAST_TURN = ("topiocqa", "sqa", "coqa")
 LONG_DOCUMENT = ("doc2dial", "quac", "qrecc", "topiocqa", "inscit")
 DATASETS = tuple(INSTRUCTIONS)
+REPO = "nvidia/ChatRAG-Bench"
+# ChatRAG Bench's own file list (get_scores.py's dataset_paths in the ChatQA evaluation scripts), under data/.
+CHATRAG_FILES = {
+    "convfinqa": "convfinqa/dev.json", "coqa": "coqa/dev.json", "doc2dial": "doc2dial/test.json",
+    "doqa_cooking": "doqa/test_cooking.json", "doqa_movies": "doqa/test_movies.json",
+    "doqa_travel": "doqa/test_travel.json", "hybridial": "hybridial/test.json", "inscit": "inscit/dev.json",
+    "qrecc": "qrecc/test.json", "quac": "quac/test.json", "sqa": "sqa/test.json", "topiocqa": "topiocqa/dev.json",
+}
 
 
 def file_candidates(name: str) -> list[str]:
     """Where a dataset's file may sit under the ChatRAG Bench directory (the official layout first, e.g.
     doqa/test_cooking.json, with or without the repository's data/ folder)."""
-    from longkit.eval.fetch import CHATRAG_FILES
-
     official = CHATRAG_FILES.get(name)
     first = [official, f"data/{official}"] if official else []
     return first + [f"{name}.json", f"{name}.jsonl", f"{name}/test.json", f"data/{name}/test.json", f"{name}/dev.json",
@@ -195,3 +205,34 @@ class ChatRAGTask(Task):
                                              sample.meta.get("formula", ""), sample.meta.get("question", ""))}
         f1 = chatrag_f1(prediction, sample.references, self.name)
         return {"score": 0.0 if f1 is None else f1}
+
+
+# --- declarations (eval.tasks.spec) ------------------------------------------------------------------------------
+
+# ChatQA's evaluation scripts ship in a Hub model repository without a pinned revision here.
+_CODE = OfficialCode("hf:nvidia/Llama3-ChatQA-1.5-8B", "evaluation/dataset.py", None)
+
+
+class ChatRAGOptions(BaseModel):
+    """`options:` of a ChatRAG Bench task: how many contexts, and a `longkit rag` index to retrieve them from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_ctx: int | None = None
+    index: str | None = None
+
+
+def _chatrag_task(spec: TaskSpec, settings: dict[str, Any]) -> ChatRAGTask:
+    opts = settings.get("options", {})
+    return ChatRAGTask(spec.name, official_file(spec, settings, file_candidates(spec.name)), num_ctx=opts.get("num_ctx"),
+                       max_length=int(settings.get("max_length") or 4096), limit=settings.get("samples"),
+                       index=opts.get("index"))
+
+
+def declare() -> list[TaskSpec]:
+    """ChatRAG Bench's datasets: F1, and exact match on the executed answer for ConvFinQA."""
+    return [TaskSpec(name, "ChatRAG Bench", f"conversational QA ({name})",
+                     Metric("exact match" if name == "convfinqa" else "F1", scale=100.0, scale_label="x100"),
+                     False, _chatrag_task, _CODE, data=DataSource(REPO, f"data/{CHATRAG_FILES[name]}", setting="chatrag"),
+                     options=ChatRAGOptions, answer_budget=64, average_group="ChatRAG Bench")
+            for name in DATASETS]

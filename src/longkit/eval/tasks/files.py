@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from longkit.backends.base import TextTokenizer
 from longkit.errors import ConfigError, InputError
 from longkit.eval.tasks.base import Sample, Task
 from longkit.io import iter_jsonl
+
+if TYPE_CHECKING:
+    from longkit.eval.tasks.spec import TaskSpec
 
 
 def resolve_file(data: str | Path | None, candidates: list[str], what: str) -> Path:
@@ -145,3 +148,23 @@ def str_list(value: Any) -> list[str]:
     if isinstance(value, (list, tuple)):
         return [str(v) for v in value]
     return [str(value)]
+
+
+def official_file(spec: TaskSpec, settings: dict[str, Any], candidates: list[str]) -> Path:
+    """The file a file-backed task reads: the suite's `path`, or its `data.<setting>` directory searched for the
+    candidates, else the official data fetched by name (spec.data)."""
+    setting = spec.data.setting if spec.data else ""
+    given = settings.get("path") or settings.get("data", {}).get(setting)
+    if given:
+        return resolve_file(given, candidates, f"{spec.benchmark} {spec.name}")
+    from longkit.eval.fetch import fetch
+
+    return fetch(spec.name)
+
+
+def file_kwargs(settings: dict[str, Any], budget: int | None = None) -> dict[str, Any]:
+    """A FileTask's suite settings; budget is the benchmark's official prompt truncation in tokens (a configured
+    `budget: 0` means "fit the window only")."""
+    b = settings.get("budget")
+    return {"limit": settings.get("samples"), "max_length": settings.get("max_length"), "chat": settings.get("chat"),
+            "budget": budget if b is None else (int(b) or None)}

@@ -21,8 +21,9 @@ from longkit.errors import ConfigError
 from longkit.eval.haystack import NOISE_SENTENCE
 from longkit.eval.metrics import choice_match, dialogue_name_match, first_int, kv_retrieval_match, rouge_lsum, token_f1
 from longkit.eval.tasks.base import Sample, Task
-from longkit.eval.tasks.files import FileTask, str_list
+from longkit.eval.tasks.files import FileTask, file_kwargs, official_file, str_list
 from longkit.eval.tasks.ruler import fit_units
+from longkit.eval.tasks.spec import DataSource, Metric, OfficialCode, TaskSpec
 
 TEMPLATES = {
     "passkey": ("There is an important info hidden inside a lot of irrelevant text. Find it and memorize them. "
@@ -207,3 +208,43 @@ class InfiniteFileTask(FileTask):
         if self.name == "En.Sum":
             return {"score": rouge_lsum(prediction, sample.references)}
         return {"score": dialogue_name_match(prediction, sample.references)}
+
+
+# --- declarations (eval.tasks.spec) ------------------------------------------------------------------------------
+
+REPO = "xinrongzhang2022/InfiniteBench"
+_CODE = OfficialCode("OpenBMB/InfiniteBench", "src/eval_utils.py", "220fd2e0dad86a9e5839ab2793ceea5b20f52d61")
+_GENERATOR = OfficialCode("OpenBMB/InfiniteBench", "data/construct_synthetic_dataset.py",
+                          "220fd2e0dad86a9e5839ab2793ceea5b20f52d61")
+
+
+def _retrieval_task(spec: TaskSpec, settings: dict[str, Any]) -> Task:
+    config = RetrievalConfig(lengths=list(settings["lengths"]), num_samples=int(settings.get("samples", 5)),
+                             seed=int(settings.get("seed", 42)), chat=settings.get("chat"))
+    return InfiniteRetrievalTask(spec.extra["kind"], config)
+
+
+def _file_task(spec: TaskSpec, settings: dict[str, Any]) -> Task:
+    path = official_file(spec, settings, [f"{InfiniteFileTask.FILES[spec.name]}.jsonl"])
+    return InfiniteFileTask(spec.name, path, **file_kwargs(settings, TRUNCATE_LEN))
+
+
+def declare() -> list[TaskSpec]:
+    """The three retrieval tasks (generated) and the four English book tasks (official files)."""
+    retrieval = [("Retrieve.PassKey", "passkey", "passkey in noise (generated)", "first integer", ()),
+                 ("number_string", "number_string", "10-digit number in noise (Retrieve.Number, generated)",
+                  "first integer", ("Retrieve.Number",)),
+                 ("kv_retrieval", "kv_retrieval", "UUID key-value lookup in JSON (Retrieve.KV, generated)",
+                  "value in words", ("Retrieve.KV",))]
+    specs = [TaskSpec(name, "InfiniteBench", desc, Metric(metric), True, _retrieval_task, _GENERATOR,
+                      answer_budget=MAX_NEW_TOKENS[kind], aliases=aliases, extra={"kind": kind})
+             for name, kind, desc, metric, aliases in retrieval]
+    books = [("En.QA", "free-form QA over novels", "token F1"), ("En.MC", "multiple choice over novels",
+                                                                  "choice accuracy"),
+             ("En.Sum", "novel summarisation", "ROUGE-Lsum"), ("En.Dia", "masked speaker in scripts", "name accuracy")]
+    for name, desc, metric in books:
+        stem = InfiniteFileTask.FILES[name]
+        specs.append(TaskSpec(name, "InfiniteBench", desc, Metric(metric), False, _file_task, _CODE,
+                              data=DataSource(REPO, f"{stem}.jsonl", setting="infinitebench"),
+                              answer_budget=MAX_NEW_TOKENS[stem], aliases=(stem,)))
+    return specs

@@ -22,7 +22,8 @@ from typing import Any
 from longkit.errors import ConfigError
 from longkit.eval.metrics import exact_match, longbench_rouge_l, normalize_answer, scrolls_rouge, token_f1
 from longkit.eval.tasks.base import Sample
-from longkit.eval.tasks.files import FileTask, str_list
+from longkit.eval.tasks.files import FileTask, file_kwargs, official_file, str_list
+from longkit.eval.tasks.spec import DataSource, Metric, OfficialCode, TaskSpec
 from longkit.io import iter_jsonl
 
 # THUDM/LongBench config/dataset2prompt.json@f6227eb7a25cacbd96310aea2c59af003f8d8925, verbatim, typos included:
@@ -207,3 +208,45 @@ def longbench_candidates(name: str) -> list[str]:
 def is_file(p: str | Path) -> bool:
     """Whether p is an existing file."""
     return Path(p).is_file()
+
+
+# --- declarations (eval.tasks.spec) ------------------------------------------------------------------------------
+
+_LONGBENCH_CODE = OfficialCode("THUDM/LongBench", "config/dataset2prompt.json", "f6227eb7a25cacbd96310aea2c59af003f8d8925")
+_SCROLLS_CODE = OfficialCode("tau-nlp/scrolls", "evaluator/dataset_evaluator.py",
+                             "c672c8b457ad8003659ddf6b7985ddc7c46a277e")
+_METRICS = {
+    "qmsum": Metric("ROUGE-1/2/L geometric mean", aggregation="corpus_rouge_geomean", scale=100.0, scale_label="x100"),
+    "qasper": Metric("token F1", scale=100.0, scale_label="x100"),
+    "quality": Metric("exact match", scale=100.0, scale_label="x100"),
+    "musique": Metric("token F1", scale=100.0, scale_label="x100"),
+    "hotpotqa": Metric("token F1", scale=100.0, scale_label="x100"),
+    "multifieldqa_en": Metric("token F1", scale=100.0, scale_label="x100"),
+}
+
+
+def _chatqa2_task(spec: TaskSpec, settings: dict[str, Any]) -> FileTask:
+    scrolls = spec.extra["source"] == "scrolls"
+    # LongBench's official budget for 32K models (config/model2maxlen.json: 31500); SCROLLS defines none
+    kwargs = file_kwargs(settings, None if scrolls else LONGBENCH_32K_BUDGET)
+    if kwargs["max_length"] is None:
+        kwargs["max_length"] = 32768  # ChatQA 2 evaluates this set at 32K
+    if scrolls:
+        return ScrollsTask(spec.name, official_file(spec, settings, scrolls_candidates(spec.name)), **kwargs)
+    return LongBenchTask(spec.name, official_file(spec, settings, longbench_candidates(spec.name)), **kwargs)
+
+
+def declare() -> list[TaskSpec]:
+    """ChatQA 2's 32K set: three SCROLLS datasets (validation split) and three LongBench ones."""
+    specs = []
+    for name, source in CHATQA2_32K.items():
+        if source == "scrolls":  # SCROLLS zips hold <name>/{train,validation,test}.jsonl; scores are on validation
+            data = DataSource("tau/scrolls", f"{name}.zip", f"{name}/validation.jsonl", setting="scrolls")
+            bench, code, budget = "ChatQA 2 32K (SCROLLS)", _SCROLLS_CODE, SCROLLS_MAXLEN[name]
+        else:  # LongBench's data.zip holds data/<dataset>.jsonl
+            data = DataSource("THUDM/LongBench", "data.zip", f"data/{name}.jsonl", setting="longbench")
+            bench, code, budget = "ChatQA 2 32K (LongBench)", _LONGBENCH_CODE, LONGBENCH_MAXLEN[name]
+        src = "SCROLLS" if source == "scrolls" else "LongBench"
+        specs.append(TaskSpec(name, bench, f"{name} from {src}", _METRICS[name], False, _chatqa2_task, code,
+                              data=data, answer_budget=budget, average_group="ChatQA 2 32K", extra={"source": source}))
+    return specs

@@ -17,6 +17,7 @@ from longkit.errors import ConfigError
 from longkit.eval.metrics import lveval_f1, token_f1
 from longkit.eval.tasks.base import Sample
 from longkit.eval.tasks.files import FileTask, str_list
+from longkit.eval.tasks.spec import DataSource, Metric, OfficialCode, TaskSpec
 
 _ONE = ("Please answer the following question based on the given passages. Questions and answers are only relevant to "
         "one passage. Only give me the answer and do not output any other explanation and evidence.\n\nArticle: "
@@ -122,3 +123,29 @@ class LVEvalTask(FileTask):
             return {"score": token_f1(prediction, [first])}
         kw = sample.meta.get("answer_keywords")
         return {"score": lveval_f1(prediction, first, kw if isinstance(kw, str) else None)}
+
+
+# --- declarations (eval.tasks.spec) ------------------------------------------------------------------------------
+
+_CODE = OfficialCode("infinigence/LVEval", "config.py", "25aebcb36acbbb8338712736cfdd31e06e236df5")
+
+
+def _lveval_task(spec: TaskSpec, settings: dict[str, Any]) -> LVEvalTask:
+    root = settings.get("path") or settings.get("data", {}).get("lveval")
+    if not root:
+        from longkit.eval.fetch import fetch
+
+        root = fetch(spec.name)
+    return LVEvalTask(spec.name, root, levels=settings.get("levels"), limit=settings.get("samples"),
+                      max_length=settings.get("max_length"), chat=settings.get("chat"))
+
+
+def declare() -> list[TaskSpec]:
+    """The English LV-Eval datasets at their five length levels (one zip each on the Hub)."""
+    return [TaskSpec(name, "LV-Eval", f"{name} at 16k-256k",
+                     Metric("token F1" if name == "factrecall_en" else "keyword-gated F1", scale=100.0,
+                            scale_label="x100"),
+                     False, _lveval_task, _CODE, data=DataSource("Infinigence/LVEval", f"{name}.zip", ".",
+                                                                 setting="lveval"),
+                     answer_budget=MAXGEN[name], average_group="LV-Eval")
+            for name in PROMPTS]

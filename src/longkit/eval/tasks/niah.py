@@ -21,12 +21,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from longkit.backends.base import TextTokenizer
 from longkit.errors import ConfigError
 from longkit.eval.haystack import PAUL_GRAHAM, describe_haystack, load_haystack, resolve_haystack
 from longkit.eval.metrics import keyword_recall, normalize_answer
 from longkit.eval.tasks.base import Sample, Task
+from longkit.eval.tasks.spec import Metric, OfficialCode, TaskSpec
 
 CHATQA2_NEEDLE = "The best thing to do in San Francisco is eat a sandwich and sit in Dolores Park on a sunny day."
 CHATQA2_QUESTION = "What is the best thing to do in San Francisco?"
@@ -402,3 +404,53 @@ def check_passkey_options(options: dict[str, Any]) -> None:
 
 def _fmt(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+# --- declarations (eval.tasks.spec): what the registry, `eval list` and the suite know of these tasks ---------
+
+class NeedleOptions(BaseModel):
+    """The `options:` a suite may give niah and passkey (the grid's lengths, seed and chat come from the suite)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    depths: list[float] | None = None
+    haystack: str | None = None
+    template: str | None = None
+    answer_budget: int | None = None
+    needles: list[str] | None = None
+    question: str | None = None
+    answers: list[str] | None = None
+    protocol: str | None = None
+
+
+class PasskeyOptions(NeedleOptions):
+    """niah's options, without the needle, question and answers that passkey's template fixes."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fixed_by_template(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            check_passkey_options(data)
+        return data
+
+
+def _needle_task(spec: TaskSpec, settings: dict[str, Any]) -> Task:
+    opts = {k: v for k, v in settings.get("options", {}).items() if v is not None}
+    depths = [float(d) for d in opts.pop("depths", [0, 25, 50, 75, 100])]
+    cfg = NIAHConfig(lengths=list(settings["lengths"]), depths=depths, seed=int(settings.get("seed", 0)),
+                     chat=settings.get("chat"), **opts)
+    return PasskeyTask(cfg) if spec.name == "passkey" else NIAHTask(cfg)
+
+
+def declare() -> list[TaskSpec]:
+    """niah (ChatQA 2's needle test; gkamradt's protocol on request) and passkey."""
+    gkamradt = OfficialCode("gkamradt/LLMTest_NeedleInAHaystack", "needlehaystack/llm_needle_haystack_tester.py",
+                            "2b3fb9a60decdf17dce845e5b65e4e725af31fbd")
+    infinitebench = OfficialCode("OpenBMB/InfiniteBench", "data/construct_synthetic_dataset.py",
+                                 "220fd2e0dad86a9e5839ab2793ceea5b20f52d61")
+    return [
+        TaskSpec("niah", "ChatQA 2", "Needle-in-a-Haystack over lengths x depths", Metric("keyword recall"), True,
+                 _needle_task, gkamradt, options=NeedleOptions, answer_budget=32),
+        TaskSpec("passkey", "ChatQA 2", "passkey retrieval over lengths x depths", Metric("first integer = key"),
+                 True, _needle_task, infinitebench, options=PasskeyOptions, answer_budget=32),
+    ]

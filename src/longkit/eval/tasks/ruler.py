@@ -36,11 +36,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from longkit.backends.base import TextTokenizer
 from longkit.errors import ConfigError, InputError
 from longkit.eval.haystack import AUTO, NOISE_SENTENCE, describe_haystack, load_haystack, resolve_haystack
 from longkit.eval.metrics import string_match_all, string_match_part
 from longkit.eval.tasks.base import Sample, Task
+from longkit.eval.tasks.spec import X100, DataSource, Metric, OfficialCode, TaskSpec
 
 # constants.py (scripts/data/synthetic), verbatim; current RULER spells vt's prefix "assigned" (older: "assgined").
 TEMPLATES: dict[str, dict[str, Any]] = {
@@ -623,3 +626,112 @@ def _field(obj: dict[str, Any], name: str, path: str | Path) -> Any:
     if name not in obj:
         raise InputError(f"{path}: an item lacks the field '{name}'")
     return obj[name]
+
+
+# --- declarations (eval.tasks.spec) ------------------------------------------------------------------------------
+
+class RulerOptions(BaseModel):
+    """Per-task overrides of synthetic.yaml's settings a suite may give (`options:`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type_haystack: str | None = None
+    type_needle_k: str | None = None
+    type_needle_v: str | None = None
+    num_needle_k: int | None = None
+    num_needle_v: int | None = None
+    num_needle_q: int | None = None
+    num_chains: int | None = None
+    num_hops: int | None = None
+    freq_cw: int | None = None
+    freq_ucw: int | None = None
+    num_cw: int | None = None
+    alpha: float | None = None
+    dataset: str | None = None
+    tokens_to_generate: int | None = None
+
+
+# The upstream file each kind of task was checked against (see the module docstring).
+_CODE = {
+    "niah": OfficialCode("kcirred/RULER", "scripts/data/synthetic/niah.py", "f9bd90e11c82c3093f127af29b224724669e4295"),
+    "variable_tracking": OfficialCode("HaoranDeng/RULER", "scripts/data/synthetic/variable_tracking.py",
+                                      "272665c485b03883e777b76377bb4f48b71177fa"),
+    "common_words_extraction": OfficialCode("HaoranDeng/RULER", "scripts/data/synthetic/common_words_extraction.py",
+                                            "3e0999ca324accabf04284a66a439ea3044a3585"),
+    "freq_words_extraction": OfficialCode("Outsider565/RULER", "scripts/data/synthetic/freq_words_extraction.py",
+                                          "54a0b85e1311c4df5b1ab0ce03f64db77f980565"),
+    "qa": OfficialCode("Knarf04/RULER", "scripts/data/synthetic/qa.py", "971f7f3caea481368a6d3d9ae3fbabec77af1994"),
+}
+_KINDS = {"niah": "needle retrieval", "variable_tracking": "multi-hop variable tracing",
+          "common_words_extraction": "common words aggregation", "freq_words_extraction": "frequent words aggregation",
+          "qa": "QA among distractor documents"}
+# SQuAD v2 and HotpotQA are published on the Hub as Parquet; RULER's qa.py reads the original JSON layouts
+# (dev-v2.0.json, hotpot_dev_distractor_v1.json), so fetching rebuilds them from the rows in their original order.
+def squad_json(parquet: Path) -> dict[str, Any]:
+    """SQuAD v2's dev-v2.0.json layout from the Hub's Parquet rows (articles and paragraphs in row order)."""
+    import pyarrow.parquet as pq
+
+    data: list[dict[str, Any]] = []
+    for row in pq.read_table(parquet).to_pylist():
+        if not data or data[-1]["title"] != row["title"]:
+            data.append({"title": row["title"], "paragraphs": []})
+        paras = data[-1]["paragraphs"]
+        if not paras or paras[-1]["context"] != row["context"]:
+            paras.append({"context": row["context"], "qas": []})
+        ans = row["answers"] or {"text": [], "answer_start": []}
+        paras[-1]["qas"].append({"id": row["id"], "question": row["question"],
+                                 "answers": [{"text": t, "answer_start": s}
+                                             for t, s in zip(ans["text"], ans["answer_start"])],
+                                 "is_impossible": not ans["text"]})
+    return {"version": "v2.0", "data": data}
+
+
+def hotpotqa_json(parquet: Path) -> list[dict[str, Any]]:
+    """HotpotQA's hotpot_dev_distractor_v1.json layout from the Hub's Parquet rows."""
+    import pyarrow.parquet as pq
+
+    out = []
+    for row in pq.read_table(parquet).to_pylist():
+        ctx, sf = row["context"], row["supporting_facts"]
+        out.append({"_id": row["id"], "answer": row["answer"], "question": row["question"],
+                    "supporting_facts": [[t, i] for t, i in zip(sf["title"], sf["sent_id"])],
+                    "context": [[t, list(s)] for t, s in zip(ctx["title"], ctx["sentences"])],
+                    "type": row.get("type"), "level": row.get("level")})
+    return out
+
+
+# The QA tasks draw documents from SQuAD v2 / HotpotQA, fetched by name as RULER's original JSON layouts.
+_QA_DATA = {
+    "squad": DataSource("rajpurkar/squad_v2", "squad_v2/validation-00000-of-00001.parquet", "dev-v2.0.json",
+                        convert=squad_json, setting="squad"),
+    "hotpotqa": DataSource("hotpotqa/hotpot_qa", "distractor/validation-00000-of-00001.parquet",
+                           "hotpot_dev_distractor_v1.json", convert=hotpotqa_json, setting="hotpotqa"),
+}
+
+
+def _ruler_task(spec: TaskSpec, settings: dict[str, Any]) -> Task:
+    data = settings.get("data", {})
+    sources = {key: settings.get(key, data.get(key)) for key in _QA_DATA}
+    if spec.data is not None and not sources[spec.data.setting]:
+        from longkit.eval.fetch import fetch
+
+        sources[spec.data.setting] = str(fetch(spec.name))  # the documents by name when no local copy is given
+    options = {k: v for k, v in settings.get("options", {}).items() if v is not None}
+    cfg = RulerConfig(lengths=list(settings["lengths"]), num_samples=int(settings.get("samples", 1)),
+                      seed=int(settings.get("seed", 42)), essay=str(settings.get("essay", data.get("essay", AUTO))),
+                      squad=sources["squad"], hotpotqa=sources["hotpotqa"], chat=settings.get("chat"),
+                      fewshot=bool(settings.get("fewshot", True)), overrides={spec.name: options} if options else {})
+    return RulerTask(spec.name, cfg)
+
+
+def declare() -> list[TaskSpec]:
+    """RULER's 13 tasks, scored as its evaluate.py scores them and averaged together in suite reports."""
+    specs = []
+    for name, st in RULER_TASKS.items():
+        kind = st["task"]
+        hay = f" ({st['type_haystack']} haystack)" if "type_haystack" in st else ""
+        metric = Metric("string_match_part" if kind == "qa" else "string_match_all", **X100)
+        specs.append(TaskSpec(name, "RULER", _KINDS[kind] + hay, metric, True, _ruler_task, _CODE[kind],
+                              data=_QA_DATA.get(st.get("dataset", "")), options=RulerOptions,
+                              answer_budget=int(TEMPLATES[kind]["tokens_to_generate"]), average_group="RULER"))
+    return specs
