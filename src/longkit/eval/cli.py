@@ -118,6 +118,76 @@ def passkey(
         allow_extrapolation=allow_extrapolation, judge_model=judge_model, seed=seed, out=out))
 
 
+def _option_error(err: Any) -> str:
+    """One pydantic error as the option the user typed: `--max-documents: Input should be ...`."""
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if not err["loc"]:  # a check across options names them itself
+        return msg
+    return f"--{str(err['loc'][0]).replace('_', '-')}: {msg}"
+
+
+@app.command("ppl")
+@friendly_errors
+def ppl(
+    model: str = typer.Option(DEFAULT_GENERATOR, "--model", "-m", help=MODEL_HELP),
+    backend: str = typer.Option("hf", "--backend", help=BACKEND_HELP),
+    base_url: str | None = BASE_URL, api_key: str | None = API_KEY, tokenizer: str | None = TOKENIZER,
+    data: str = typer.Option("essays", help="essays (Paul Graham's) | pg19 | proof-pile | a .txt/.md/.jsonl[.gz]/"
+                             ".parquet file or a directory of them (rows need a 'text' field)."),
+    lengths: str = typer.Option("1024,2048", help="Window lengths in tokens: 1024,2048 or linspace:1024:8192:4."),
+    protocol: str = typer.Option("windows", help="windows (non-overlapping) | sliding (stride --stride)."),
+    stride: int | None = typer.Option(None, help="Sliding protocol: tokens a window advances (default 256)."),
+    bucket: int = typer.Option(256, help="Position-bucket width of the loss-by-position curve."),
+    max_documents: int | None = typer.Option(None, help="Only the first N documents."),
+    windows_per_document: int | None = typer.Option(None, help="At most N windows of each document per length."),
+    bootstrap: int = typer.Option(1000, help="Bootstrap resamples for the 95% intervals (over documents)."),
+    seed: int = typer.Option(0, help="Seed of the bootstrap."),
+    batch_size: int = typer.Option(1, help="Windows per scoring call."),
+    allow_extrapolation: bool = typer.Option(False, "--allow-extrapolation",
+                                             help="Allow lengths beyond the model's window."),
+    out: Path = typer.Option(Path("runs/ppl"), help="Output directory (results.jsonl, summary.json, report.md, "
+                             "plots); a rerun resumes it, other settings are refused."),
+) -> None:
+    """Perplexity by context length and by position in the window (what context-extension papers report), with
+    95% bootstrap intervals over documents. Works on base models: nothing is generated."""
+    from pydantic import ValidationError
+
+    from longkit.cli_backend import backend_spec
+    from longkit.cli_common import check_output_dir, parse_int_list
+    from longkit.errors import ConfigError
+    from longkit.eval.ppl import PplSettings, run_ppl
+    from longkit.eval.ppl_report import write_ppl_report
+
+    raw = {"data": data, "lengths": parse_int_list(lengths, "--lengths"), "protocol": protocol, "stride": stride,
+           "bucket": bucket, "max_documents": max_documents, "windows_per_document": windows_per_document,
+           "bootstrap": bootstrap, "seed": seed}
+    try:
+        settings = PplSettings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_option_error(e) for e in exc.errors())) from None
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size: expected at least 1, got {batch_size}")
+    check_output_dir(out)
+    from longkit.backends.registry import SCORE, require
+
+    require(backend, SCORE, "eval ppl")  # before the model loads
+    from longkit.eval.ppl import load_documents
+
+    load_documents(settings.data)  # a missing file or corpus is reported before the model loads
+    spec = backend_spec(backend, model, base_url, api_key, tokenizer, batch_size=batch_size)
+    summary = run_ppl(settings, spec.build(), out, model_name=model, batch_size=batch_size,
+                      allow_extrapolation=allow_extrapolation)
+    report = write_ppl_report(out, summary)
+    for length, e in summary["by_length"].items():
+        if "ppl" in e:
+            typer.echo(f"L={length}: loss {e['loss']:.4f} ({e['loss_ci'][0]:.4f}-{e['loss_ci'][1]:.4f}) · perplexity "
+                       f"{e['ppl']:.3f} ({e['ppl_ci'][0]:.3f}-{e['ppl_ci'][1]:.3f}) · {e['documents']} documents, "
+                       f"{e['tokens']} tokens" + (f" · {e['too_short']} too short" if e["too_short"] else ""))
+        else:
+            typer.echo(f"L={length}: no document is this long ({e['too_short']} too short)")
+    typer.echo(f"report: {report}")
+
+
 @app.command("list")
 @friendly_errors
 def list_tasks(

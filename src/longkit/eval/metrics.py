@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import string
 from collections import Counter
@@ -202,11 +203,19 @@ def corpus_rouge_geomean(scores: Sequence[dict[str, float]]) -> float:
                                 [x.get("rougeL", 0.0) for x in scores])
 
 
+def corpus_perplexity(scores: Sequence[dict[str, float]]) -> float:
+    """exp(summed negative log-likelihood / scored tokens) over windows with 'nll' and 'tokens' (a corpus's
+    perplexity: every token weighs the same, however the windows divide them)."""
+    tokens = sum(x.get("tokens", 0.0) for x in scores)
+    return math.exp(math.fsum(x.get("nll", 0.0) for x in scores) / tokens) if tokens else float("nan")
+
+
 # How a task's per-sample scores become its number, by the name a task declares (`spec.Metric.aggregation`):
 # the function and how reports describe it.
 AGGREGATIONS: dict[str, tuple[Callable[[Sequence[dict[str, float]]], float], str]] = {
     "mean": (mean_of_scores, "mean of per-sample scores"),
     "corpus_rouge_geomean": (corpus_rouge_geomean, "geometric mean of corpus-mean ROUGE-1/2/L"),
+    "perplexity": (corpus_perplexity, "exp of the token-weighted mean loss"),
 }
 
 

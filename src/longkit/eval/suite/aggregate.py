@@ -56,6 +56,8 @@ def official_score(name: str, records: list[dict[str, Any]]) -> dict[str, Any]:
     aggregate, how = AGGREGATIONS[metric.aggregation]
     value = aggregate([r["scores"] for r in records])
     digits = 2 if metric.scale == 100.0 else 4
+    if value != value:  # NaN: nothing to aggregate (no scored tokens)
+        return {"score": None, "scale": metric.scale_label, "aggregation": how}
     return {"score": round(value * metric.scale, digits), "scale": metric.scale_label, "aggregation": how}
 
 
@@ -93,7 +95,8 @@ def _task_summary(results: Path, name: str, model: str) -> dict[str, Any] | None
     group = ("length", "depth") if any("depth" in r["meta"] for r in records) and info.synthetic else ("length",)
     s = summarize(records, group)
     s.update({"task": name, "benchmark": info.benchmark, "metric": info.metric.name, "synthetic": info.synthetic,
-              "model": model, "samples": len(records), "official": official_score(name, records)})
+              "higher_is_better": info.metric.higher_is_better, "model": model, "samples": len(records),
+              "official": official_score(name, records)})
     summary_file = results.parent / "summary.json"  # the task's own header line (haystack, protocol)
     if summary_file.exists() and json.loads(summary_file.read_text()).get("setup"):
         s["setup"] = json.loads(summary_file.read_text())["setup"]
@@ -103,10 +106,12 @@ def _task_summary(results: Path, name: str, model: str) -> dict[str, Any] | None
 def task_entry(s: dict[str, Any], cfg: SuiteConfig) -> dict[str, Any]:
     """One task's line in suite.json: scores by length, overall, official, effective length, adaptation rate."""
     by_len = by_length(s) if s["synthetic"] else {}
+    # effective length and adaptation rate read "higher is better": a loss has neither
+    rated = by_len if s.get("higher_is_better", True) else {}
     entry = {"benchmark": s["benchmark"], "metric": s["metric"], "overall": s["overall"].get("score"),
              "by_length": by_len, "samples": s["samples"], "truncated": s.get("truncated", 0),
-             "effective_length": effective_length(by_len, cfg.threshold) if by_len else None,
-             "adaptation_rate": adaptation_rate(by_len, cfg.reference_length) if by_len else None,
+             "effective_length": effective_length(rated, cfg.threshold) if rated else None,
+             "adaptation_rate": adaptation_rate(rated, cfg.reference_length) if rated else None,
              "official": s.get("official")}
     if not s["synthetic"]:
         entry["by_group"] = {k: v.get("score") for k, v in s["by"].get("length", {}).items()}

@@ -79,7 +79,7 @@ def _table(cfg: SuiteConfig, model_rep: dict[str, Any]) -> list[str]:
     for name, e in model_rep["tasks"].items():
         cells = [f"{e['by_length'][n]:.3f}" if n in e["by_length"] else "–" for n in lengths]
         off = e.get("official") or {}
-        official = f"{off['score']:g} ({off['scale']})" if off else "–"
+        official = f"{off['score']:g} ({off['scale']})" if off and off.get("score") is not None else "–"
         lines.append(f"| {name} | {e['benchmark']} | {e['metric']} | " + " | ".join(cells) +
                      f" | {_f(e['overall'])} | {official} | {_k(e['effective_length'])} | "
                      f"{_rate(e['adaptation_rate'], e['by_length'], ref)} | {e['samples']} |")

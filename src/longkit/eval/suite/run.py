@@ -88,12 +88,17 @@ def _run_shard(cfg: SuiteConfig, shard: tuple[int, int]) -> dict[str, Any]:
 def check_suite(cfg: SuiteConfig, where: str = "suite", backends: dict[str, Backend] | None = None) -> None:
     """Everything checkable before a model loads, so nothing is written when it fails: task names and options,
     local models, and that cfg.out holds no results of other models or settings (its run.json)."""
-    from longkit.eval.tasks.registry import check_options
+    from longkit.backends.registry import SCORE, require
+    from longkit.eval.tasks.registry import check_options, registry, resolve_name
 
     # a typo should not cost a long run of the models before it
     for j, t in enumerate(cfg.tasks):
         with located(f"{where}: field 'tasks[{j}]'"):
             check_options(t.name, t.options)
+            if registry()[resolve_name(t.name)].run is not None:  # it scores text: every model's backend must
+                for i, m in enumerate(cfg.models):
+                    with located(f"models[{i}]"):
+                        require(m.backend, SCORE, f"task {resolve_name(t.name)}")
     check_models(cfg, where, skip=set(backends or {}))
     check_suite_record(cfg)
 
@@ -122,6 +127,8 @@ def run_job(cfg: SuiteConfig, entry: TaskEntry, model: ModelEntry, backend: Cach
     name = _task_name(entry)
     where = task_dir(Path(cfg.out), model.label, name)
     try:
+        if registry()[name].run is not None:
+            return _run_scoring(cfg, entry, name, model, backend, skipped, progress, on_first_write)
         if registry()[name].synthetic:
             return _run_lengths(cfg, entry, name, model, backend, skipped, progress, on_first_write)
         run_task(make_task(name, task_settings(cfg, entry)), backend, where, batch_size=model.batch_size,
@@ -159,6 +166,27 @@ def _run_lengths(cfg: SuiteConfig, entry: TaskEntry, name: str, model: ModelEntr
         except LongkitError as exc:
             skipped.append({"model": model.label, "task": name, "length": length, "reason": str(exc)})
     return ran
+
+
+def _run_scoring(cfg: SuiteConfig, entry: TaskEntry, name: str, model: ModelEntry, backend: CachedBackend,
+                 skipped: Skipped, progress: bool, on_first_write: Callable[[], None] | None) -> bool:
+    """A task that runs itself (it scores text rather than generating, e.g. perplexity) at the lengths that fit."""
+    from longkit.eval.tasks.registry import registry
+
+    settings = task_settings(cfg, entry)
+    keep, dropped = fit_lengths(settings["lengths"], backend.max_context, cfg.allow_extrapolation)
+    for length in dropped:
+        skipped.append({"model": model.label, "task": name, "length": length,
+                        "reason": f"length {length} exceeds the model's {backend.max_context}-token window "
+                                  "(set allow_extrapolation: true to test beyond it)"})
+    if not keep:
+        return False
+    run = registry()[name].run
+    assert run is not None
+    run(registry()[name], {**settings, "lengths": keep}, backend, task_dir(Path(cfg.out), model.label, name),
+        model_name=model.model or "", batch_size=model.batch_size, progress=progress, on_first_write=on_first_write,
+        allow_extrapolation=cfg.allow_extrapolation)
+    return True
 
 
 def fit_lengths(lengths: list[int], window: int, extrapolate: bool) -> tuple[list[int], list[int]]:

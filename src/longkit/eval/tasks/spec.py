@@ -57,12 +57,14 @@ class Metric:
 
     `aggregation` names how per-sample scores become the task's number (a key of
     `eval.metrics.AGGREGATIONS`: "mean", or a corpus-level formula such as SCROLLS's geometric mean of
-    corpus ROUGE); `scale` and `scale_label` are the factor and wording of the official scorer's printout."""
+    corpus ROUGE); `scale` and `scale_label` are the factor and wording of the official scorer's printout.
+    A metric where lower is better (a loss) has no effective length or adaptation rate."""
 
     name: str
     aggregation: str = "mean"
     scale: float = 1.0
     scale_label: str = "[0, 1]"
+    higher_is_better: bool = True
 
 
 X100 = {"scale": 100.0, "scale_label": "x100"}
@@ -91,6 +93,9 @@ class TaskSpec:
     aliases: tuple[str, ...] = ()
     average_group: str | None = None  # tasks the suite averages together (e.g. a benchmark's own average)
     extra: dict[str, Any] = field(default_factory=dict)  # what the factory needs beyond the above
+    # a task that does not generate (it scores text, e.g. perplexity) runs itself instead of going through the
+    # generation runner: run(spec, settings, backend, out_dir, model_name=, batch_size=, progress=, on_first_write=)
+    run: Callable[..., Any] | None = None
 
     @property
     def metric_name(self) -> str:
