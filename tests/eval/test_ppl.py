@@ -126,7 +126,7 @@ def test_local_files_directories_and_their_errors(tmp_path, prose):
 
 def test_the_essays_are_documents():
     docs = load_documents("essays")
-    assert len(docs) > 20 and all(d.text.strip() for d in docs) and len({d.id for d in docs}) == len(docs)
+    assert [d.id for d in docs] == ["essays"] and len(docs[0].text) > 100_000  # one long text, as RULER joins them
 
 
 def test_documents_shorter_than_a_window_are_counted(tiny_backend, prose):

@@ -188,6 +188,24 @@ def ppl(
     typer.echo(f"report: {report}")
 
 
+@app.command("compare")
+@friendly_errors
+def compare(
+    run_a: Path = typer.Argument(..., help="A: an eval --out, or a suite's model directory (<suite out>/<model>)."),
+    run_b: Path = typer.Argument(..., help="B: the same, for the other model or checkpoint."),
+    bootstrap: int = typer.Option(1000, help="Bootstrap resamples of the paired differences."),
+    seed: int = typer.Option(0, help="Seed of the bootstrap and the sign-flip test."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Paired difference B - A per task and length, on the same samples, with a 95% interval and a paired test.
+
+    Runs of other tasks, task settings or samples are refused: their difference would not be paired."""
+    from longkit.eval.compare import compare_runs, compare_table
+
+    result = compare_runs(run_a, run_b, bootstrap, seed)
+    typer.echo(json.dumps(result, indent=2) if as_json else "\n".join(compare_table(result)))
+
+
 @app.command("list")
 @friendly_errors
 def list_tasks(

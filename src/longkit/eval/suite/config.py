@@ -53,6 +53,7 @@ class SuiteConfig(BaseModel):
     threshold: float = Field(0.856, ge=0, le=1)  # RULER: Llama-2-7B's 4K score
     reference_length: int | None = None  # adaptation rate = score(longest) / score(reference); default shortest
     allow_extrapolation: bool = False
+    bootstrap: int = Field(1000, ge=1)  # resamples of the 95% intervals (report only: not part of the run record)
     workers: int = Field(1, ge=1)
     out: str = "runs/suite"
 

@@ -46,7 +46,10 @@ def _intro(cfg: SuiteConfig) -> list[str]:
             f"({cfg.reference_length or 'the shortest'}) (UtK). Per-length and overall scores are per-sample means "
             "in [0, 1]; the 'official' column is each benchmark's own reported number, aggregated its own way and on "
             "its own scale: LongBench, SCROLLS, LV-Eval, RULER and ChatRAG Bench x100, InfiniteBench and ChatQA 2's "
-            "needle tasks in [0, 1]; SCROLLS QMSum is the geometric mean of the corpus-mean ROUGE-1/2/L.", ""]
+            "needle tasks in [0, 1]; SCROLLS QMSum is the geometric mean of the corpus-mean ROUGE-1/2/L. "
+            f"In parentheses: 95% percentile-bootstrap intervals over samples ({cfg.bootstrap} resamples, seed "
+            f"{cfg.seed}; effective length and adaptation rate resample within each length); † marks a cell with "
+            "fewer than 5 samples, whose interval is too wide to read much into.", ""]
 
 
 def _model_section(cfg: SuiteConfig, label: str, tasks: dict[str, Any], model_rep: dict[str, Any],
@@ -71,24 +74,52 @@ def _model_section(cfg: SuiteConfig, label: str, tasks: dict[str, Any], model_re
 
 
 def _table(cfg: SuiteConfig, model_rep: dict[str, Any]) -> list[str]:
-    """The task x length table of one model, with each benchmark average (RULER's) as a last row."""
+    """The task x length table of one model, with each benchmark average (RULER's) as a last row; every number with
+    its 95% bootstrap interval in parentheses, † where the cell has too few samples for the interval to mean much."""
     lengths = sorted({n for e in model_rep["tasks"].values() for n in e["by_length"]})
     ref = cfg.reference_length
     lines = ["| task | benchmark | metric | " + " | ".join(_k(n) for n in lengths) +
              " | overall | official | effective length | adaptation rate | n |", "|" + "---|" * (len(lengths) + 8)]
     for name, e in model_rep["tasks"].items():
-        cells = [f"{e['by_length'][n]:.3f}" if n in e["by_length"] else "–" for n in lengths]
+        cis, wide = _ci_by_length(e), set(e.get("wide_lengths") or [])
+        cells = [_with_ci(e["by_length"][n], cis.get(n)) + ("†" if n in wide else "") if n in e["by_length"] else "–"
+                 for n in lengths]
         off = e.get("official") or {}
         official = f"{off['score']:g} ({off['scale']})" if off and off.get("score") is not None else "–"
+        overall = _with_ci(e["overall"], e.get("overall_ci")) + ("†" if e.get("wide") else "")
         lines.append(f"| {name} | {e['benchmark']} | {e['metric']} | " + " | ".join(cells) +
-                     f" | {_f(e['overall'])} | {official} | {_k(e['effective_length'])} | "
-                     f"{_rate(e['adaptation_rate'], e['by_length'], ref)} | {e['samples']} |")
+                     f" | {overall} | {official} | {_length_ci(e['effective_length'], e.get('effective_length_ci'))} | "
+                     f"{_rate(e['adaptation_rate'], e['by_length'], ref)}{_ci(e.get('adaptation_rate_ci'))} | "
+                     f"{e['samples']} |")
     for group, ra in averages(model_rep).items():
-        cells = [f"**{ra['by_length'][n]:.3f}**" if n in ra["by_length"] else "–" for n in lengths]
+        cis = _ci_by_length(ra)
+        cells = [f"**{_with_ci(ra['by_length'][n], cis.get(n))}**" if n in ra["by_length"] else "–" for n in lengths]
         lines.append(f"| **{group} average ({ra['tasks']} tasks)** | {group} | mean | " + " | ".join(cells) +
-                     f" | **{_f(ra.get('overall'))}** | – | **{_k(ra['effective_length'])}** | "
-                     f"**{_rate(ra['adaptation_rate'], ra['by_length'], ref)}** | |")
+                     f" | **{_f(ra.get('overall'))}** | – | "
+                     f"**{_length_ci(ra['effective_length'], ra.get('effective_length_ci'))}** | "
+                     f"**{_rate(ra['adaptation_rate'], ra['by_length'], ref)}{_ci(ra.get('adaptation_rate_ci'))}** | |")
     return lines
+
+
+def _ci_by_length(entry: dict[str, Any]) -> dict[int, list[float]]:
+    """An entry's per-length intervals keyed by int length (suite.json read back has string keys)."""
+    return {int(k): v for k, v in (entry.get("by_length_ci") or {}).items() if v}
+
+
+def _ci(ci: list[float] | None) -> str:
+    return "" if not ci else f" ({ci[0]:.2f}–{ci[1]:.2f})"
+
+
+def _with_ci(x: float | None, ci: list[float] | None) -> str:
+    """A score and its interval: 0.650 (0.40–0.90)."""
+    return _f(x) + ("" if x is None else _ci(ci))
+
+
+def _length_ci(n: int | None, ci: list[int | None] | None) -> str:
+    """An effective length and its interval: 8K (4K–16K); a bound of None (no length passes) prints as <min."""
+    if not ci or ci[0] == ci[1] == n:
+        return _k(n)
+    return f"{_k(n)} ({_k(ci[0]) if ci[0] else 'none'}–{_k(ci[1]) if ci[1] else 'none'})"
 
 
 def averages(model_rep: dict[str, Any]) -> dict[str, dict[str, Any]]:
