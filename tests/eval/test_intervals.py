@@ -93,3 +93,27 @@ def test_every_suite_number_carries_an_interval(tiny_backend, tmp_path, monkeypa
     assert "95% percentile-bootstrap intervals" in md and "†" in md
     with pytest.raises(ValueError, match="bootstrap"):
         SuiteConfig.model_validate({**cfg.model_dump(), "bootstrap": 0})
+
+
+def test_rag_arms_carry_intervals_and_tune_prefers_a_cheaper_setting_inside_them():
+    from longkit.eval.rag_qa import QAItem
+    from longkit.eval.rag_vs_long_report import render_report, summarize
+    from longkit.rag.tune import choose_setting
+
+    items = [QAItem(id=f"q{i}", question="?", answers=["a"], document="d") for i in range(20)]
+    scores = {"rag-c100-k1": [1.0] * 12 + [0.0] * 8, "rag-c400-k4": [1.0] * 14 + [0.0] * 6, "long": [1.0] * 20}
+    records = [{"id": f"q{i}", "setting": s, "score": v, "context_tokens": 100 if s == "rag-c100-k1" else 1600,
+                "dropped_chunks": 0, "truncated": False, "prediction": "a"}
+               for s, vs in scores.items() for i, v in enumerate(vs)]
+    summary = summarize(records, items, [100, 400], [1, 4], include_long=True)
+    cheap = next(r for r in summary["rag"] if r["chunk_size"] == 100 and r["top_k"] == 1)
+    assert cheap["score"] == 0.6 and cheap["ci"][0] < 0.6 < cheap["ci"][1] and cheap["wide"] is False
+    assert summary["long_context"]["ci"] == [1.0, 1.0]
+    assert "0.600 (" in render_report(summary)
+    choice = choose_setting(summary, tolerance=0.02)
+    # 0.7 (the best) lies inside the cheap arm's interval: the cheap arm is chosen, and the note says why
+    assert (choice["chunk_size"], choice["top_k"]) == (100, 1)
+    assert choice["chosen_because"] == "the best score is inside its 95% interval"
+    for r in summary["rag"]:
+        r["ci"] = None  # without intervals, only the tolerance counts
+    assert (choose_setting(summary, tolerance=0.02)["chunk_size"]) == 400

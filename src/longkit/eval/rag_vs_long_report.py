@@ -16,8 +16,12 @@ def setting_key(chunk_size: int | None, k: int | None) -> str:
 
 
 def _stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    from longkit.eval.bootstrap import FEW, mean_interval
+
     n = len(rows)
-    return {"n": n, "score": sum(r["score"] for r in rows) / n if n else math.nan,
+    # a 95% bootstrap interval over questions (seeded): two arms whose intervals overlap may not differ at all
+    ci = [round(x, 4) for x in mean_interval([r["score"] for r in rows])] if n else None
+    return {"n": n, "score": sum(r["score"] for r in rows) / n if n else math.nan, "ci": ci, "wide": n < FEW,
             "context_tokens": sum(r["context_tokens"] for r in rows) / n if n else math.nan,
             "dropped_chunks": sum(r["dropped_chunks"] for r in rows),
             "truncated": sum(bool(r["truncated"]) for r in rows),
@@ -60,17 +64,25 @@ def render_report(summary: dict[str, Any]) -> str:
              f"{summary.get('max_context')} tokens, embedder {summary.get('embedder')}, order {summary.get('order')}, "
              f"prompt style {summary.get('prompt_style')}; {summary.get('empty_answers', 0)} of "
              f"{summary.get('answers', 0)} answers empty.", "",
-             "| setting | chunk size | top-k | mean context tokens | score | empty answers | chunks dropped to fit |",
+             "| setting | chunk size | top-k | mean context tokens | score (95% CI) | empty answers | "
+             "chunks dropped to fit |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     lc = summary.get("long_context")
     if lc:
-        lines.append(f"| long context | – | – | {lc['context_tokens']:.0f} | {lc['score']:.3f} | "
+        lines.append(f"| long context | – | – | {lc['context_tokens']:.0f} | {_score(lc)} | "
                      f"{lc.get('empty_answers', 0)} | {lc['truncated']} of {lc['n']} prompts middle-truncated |")
     for r in summary["rag"]:
         if r["n"]:
-            lines.append(f"| RAG | {r['chunk_size']} | {r['top_k']} | {r['context_tokens']:.0f} | {r['score']:.3f} | "
+            lines.append(f"| RAG | {r['chunk_size']} | {r['top_k']} | {r['context_tokens']:.0f} | {_score(r)} | "
                          f"{r.get('empty_answers', 0)} | {r['dropped_chunks']} |")
     return "\n".join(lines) + "\n"
+
+
+def _score(stats: dict[str, Any]) -> str:
+    """A mean score with its interval, † when there are too few questions for the interval to mean much."""
+    ci = stats.get("ci")
+    text = f"{stats['score']:.3f}" + (f" ({ci[0]:.2f}–{ci[1]:.2f})" if ci else "")
+    return text + ("†" if stats.get("wide") else "")
 
 
 def plot_rag_vs_long(summary: dict[str, Any], path: str | Path) -> Path:
