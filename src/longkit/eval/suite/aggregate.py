@@ -95,6 +95,7 @@ def _task_summary(results: Path, name: str, model: str, cfg: SuiteConfig) -> dic
         return None
     info = registry()[name]
     group = ("length", "depth") if any("depth" in r["meta"] for r in records) and info.synthetic else ("length",)
+    group += tuple(info.extra.get("report_by", ()))  # a benchmark's own breakdowns (LongBench v2's difficulty)
     s = summarize(records, group)
     s.update({"task": name, "benchmark": info.benchmark, "metric": info.metric.name, "synthetic": info.synthetic,
               "higher_is_better": info.metric.higher_is_better, "model": model, "samples": len(records),
@@ -121,6 +122,9 @@ def task_entry(s: dict[str, Any], cfg: SuiteConfig) -> dict[str, Any]:
              "official": s.get("official")}
     if not s["synthetic"]:
         entry["by_group"] = {k: v.get("score") for k, v in s["by"].get("length", {}).items()}
+    for field, groups in s["by"].items():
+        if field not in ("length", "depth"):
+            entry[f"by_{field}"] = {k: v.get("score") for k, v in groups.items()}
     entry.update(s.get("intervals", {}))
     return entry
 

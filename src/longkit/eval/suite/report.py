@@ -69,6 +69,9 @@ def _model_section(cfg: SuiteConfig, label: str, tasks: dict[str, Any], model_re
         for n, e in files:
             lines.append(f"- {n}: " + ", ".join(f"{_k(int(k)) if k.isdigit() else k}: {_f(v)}"
                                                for k, v in e["by_group"].items()))
+            for field in (k for k in e if k.startswith("by_") and k not in ("by_length", "by_group", "by_length_ci")):
+                lines.append(f"- {n} {field.replace('_', ' ')}: " + ", ".join(f"{k}: {_f(v)}"
+                                                                              for k, v in e[field].items()))
         lines.append("")
     return lines
 

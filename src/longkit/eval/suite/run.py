@@ -88,17 +88,17 @@ def _run_shard(cfg: SuiteConfig, shard: tuple[int, int]) -> dict[str, Any]:
 def check_suite(cfg: SuiteConfig, where: str = "suite", backends: dict[str, Backend] | None = None) -> None:
     """Everything checkable before a model loads, so nothing is written when it fails: task names and options,
     local models, and that cfg.out holds no results of other models or settings (its run.json)."""
-    from longkit.backends.registry import SCORE, require
+    from longkit.backends.registry import require
     from longkit.eval.tasks.registry import check_options, registry, resolve_name
 
     # a typo should not cost a long run of the models before it
     for j, t in enumerate(cfg.tasks):
         with located(f"{where}: field 'tasks[{j}]'"):
             check_options(t.name, t.options)
-            if registry()[resolve_name(t.name)].run is not None:  # it scores text: every model's backend must
+            for need in registry()[resolve_name(t.name)].needs:  # e.g. perplexity: every backend must score
                 for i, m in enumerate(cfg.models):
                     with located(f"models[{i}]"):
-                        require(m.backend, SCORE, f"task {resolve_name(t.name)}")
+                        require(m.backend, need, f"task {resolve_name(t.name)}")
     check_models(cfg, where, skip=set(backends or {}))
     check_suite_record(cfg)
 
@@ -170,10 +170,17 @@ def _run_lengths(cfg: SuiteConfig, entry: TaskEntry, name: str, model: ModelEntr
 
 def _run_scoring(cfg: SuiteConfig, entry: TaskEntry, name: str, model: ModelEntry, backend: CachedBackend,
                  skipped: Skipped, progress: bool, on_first_write: Callable[[], None] | None) -> bool:
-    """A task that runs itself (it scores text rather than generating, e.g. perplexity) at the lengths that fit."""
+    """A task that runs itself (it scores text, or answers in several passes) at the lengths that fit."""
     from longkit.eval.tasks.registry import registry
 
     settings = task_settings(cfg, entry)
+    spec = registry()[name]
+    run = spec.run
+    assert run is not None
+    if not spec.synthetic:  # a file task's lengths are its files'
+        run(spec, settings, backend, task_dir(Path(cfg.out), model.label, name), model_name=model.model or "",
+            batch_size=model.batch_size, progress=progress, on_first_write=on_first_write)
+        return True
     keep, dropped = fit_lengths(settings["lengths"], backend.max_context, cfg.allow_extrapolation)
     for length in dropped:
         skipped.append({"model": model.label, "task": name, "length": length,
@@ -181,9 +188,7 @@ def _run_scoring(cfg: SuiteConfig, entry: TaskEntry, name: str, model: ModelEntr
                                   "(set allow_extrapolation: true to test beyond it)"})
     if not keep:
         return False
-    run = registry()[name].run
-    assert run is not None
-    run(registry()[name], {**settings, "lengths": keep}, backend, task_dir(Path(cfg.out), model.label, name),
+    run(spec, {**settings, "lengths": keep}, backend, task_dir(Path(cfg.out), model.label, name),
         model_name=model.model or "", batch_size=model.batch_size, progress=progress, on_first_write=on_first_write,
         allow_extrapolation=cfg.allow_extrapolation)
     return True

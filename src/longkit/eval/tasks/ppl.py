@@ -9,11 +9,13 @@ and LongLoRA evaluations sample long documents from.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from longkit.backends.registry import SCORE
 from longkit.errors import ConfigError
 from longkit.eval.tasks.base import Task
 from longkit.eval.tasks.spec import DataSource, Metric, OfficialCode, TaskSpec
@@ -67,9 +69,21 @@ def _run(spec: TaskSpec, settings: dict[str, Any], backend: Any, out_dir: Path, 
                    allow_extrapolation=allow_extrapolation, progress=progress, on_first_write=on_first_write)
 
 
+class _Common(TypedDict):
+    """The TaskSpec fields the perplexity tasks share."""
+
+    metric: Metric
+    synthetic: bool
+    factory: Callable[[TaskSpec, dict[str, Any]], Task]
+    official: OfficialCode
+    run: Callable[..., Any]
+    needs: tuple[str, ...]
+
+
 def declare() -> list[TaskSpec]:
     """ppl over the essays or local text; pg19 and proof_pile fetched by name."""
-    common = {"metric": _METRIC, "synthetic": True, "factory": _not_generated, "official": _CODE, "run": _run}
+    common: _Common = {"metric": _METRIC, "synthetic": True, "factory": _not_generated, "official": _CODE, "run": _run,
+              "needs": (SCORE,)}
     return [
         TaskSpec("ppl", "Perplexity", "token loss by context length and position (essays or local text)",
                  options=TextOptions, **common),

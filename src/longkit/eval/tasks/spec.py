@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from pydantic import BaseModel, ConfigDict
 
@@ -67,7 +67,14 @@ class Metric:
     higher_is_better: bool = True
 
 
-X100 = {"scale": 100.0, "scale_label": "x100"}
+class Scale(TypedDict):
+    """A Metric's reporting scale, as keyword arguments (`Metric(name, **X100)`)."""
+
+    scale: float
+    scale_label: str
+
+
+X100: Scale = {"scale": 100.0, "scale_label": "x100"}
 
 
 class NoOptions(BaseModel):
@@ -96,6 +103,7 @@ class TaskSpec:
     # a task that does not generate (it scores text, e.g. perplexity) runs itself instead of going through the
     # generation runner: run(spec, settings, backend, out_dir, model_name=, batch_size=, progress=, on_first_write=)
     run: Callable[..., Any] | None = None
+    needs: tuple[str, ...] = ()  # backend capabilities beyond generation (e.g. "score"), checked before a suite runs
 
     @property
     def metric_name(self) -> str:
