@@ -17,7 +17,7 @@ from longkit.eval.tasks.longbench_v2 import BUDGETS, TEMPLATES, LongBenchV2Task,
 
 OFFICIAL = Path(__file__).parent / "fixtures" / "longbench_v2_prompts"
 FILES = {"direct": "0shot.txt", "cot": "0shot_cot.txt", "cot_answer": "0shot_cot_ans.txt",
-         "no_context": "0shot_no_context.txt"}
+         "no_context": "0shot_no_context.txt", "rag": "0shot_rag.txt"}
 
 
 @pytest.mark.parametrize("mode", sorted(FILES))
@@ -26,7 +26,7 @@ def test_templates_are_the_official_files(mode):
 
 
 def test_budgets_are_pred_py_s():
-    assert BUDGETS == {"direct": 128, "cot": 1024, "cot_answer": 128, "no_context": 128}
+    assert BUDGETS == {"direct": 128, "cot": 1024, "cot_answer": 128, "no_context": 128, "rag": 128}
 
 
 ROW = {"_id": "x1", "domain": "Single-Document QA", "sub_domain": "Legal", "difficulty": "hard", "length": "short",
@@ -90,6 +90,27 @@ def _hub_file(cache: Path, repo: str, filename: str, data: bytes) -> None:
     link.symlink_to(os.path.relpath(blob, link.parent))
     (root / "refs").mkdir(exist_ok=True)
     (root / "refs" / "main").write_text(rev)
+
+
+def test_rag_mode_retrieves_chunks_in_document_order(tmp_path, tiny_backend, minilm, monkeypatch):
+    from longkit.eval.tasks.longbench_v2 import LongBenchV2Options
+
+    paragraphs = [f"Paragraph {i} is about the weather in town {i}, rainy and cold." for i in range(30)]
+    paragraphs[7] = "The treasure map shows the gold buried under the old oak tree by the river."
+    paragraphs[21] = "Pirates buried the gold treasure; the map marks the oak tree."
+    row = {**ROW, "_id": "r1", "context": "\n\n".join(paragraphs), "question": "Where is the gold treasure buried?"}
+    path = tmp_path / "data.json"
+    path.write_text(json.dumps([row]))
+    opts = LongBenchV2Options(mode="rag", rag_chunks=2, chunk_size=24)
+    task = LongBenchV2Task(path, mode="rag", rag=opts, chat=False)
+    monkeypatch.setattr("longkit.rag.embed.load_embedder", lambda name: minilm)
+    sample = task.build(task.plan()[0], tiny_backend.tokenizer, tiny_backend.max_context)
+    text = sample.prompt
+    assert text.startswith("Please read the following retrieved text chunks and answer the question below.")
+    first, second = text.index("Retrieved chunk 1: "), text.index("\n\nRetrieved chunk 2: ")
+    assert "The treasure map" in text[first:second] and "Pirates buried" in text[second:]  # document order
+    assert "Retrieved chunk 3" not in text and sample.max_new_tokens == 128
+    assert task.fingerprint()["rag"] == {"chunks": 2, "chunk_size": 24, "embedder": "all-minilm-l6-v2"}
 
 
 @pytest.mark.parametrize("mode", ["direct", "cot", "no_context"])

@@ -10,7 +10,12 @@ Modes (option `mode`), each the official template:
 - `cot`: two passes, the reasoning (prompts/0shot_cot.txt, 1024 tokens) and then the answer extraction
   (prompts/0shot_cot_ans.txt, 128 tokens, the reasoning in place of the omitted text); a question whose
   reasoning comes back empty is dropped, as pred.py drops it;
-- `no_context`: the memorisation control (prompts/0shot_no_context.txt, 128 tokens).
+- `no_context`: the memorisation control (prompts/0shot_no_context.txt, 128 tokens);
+- `rag`: pred.py --rag N (prompts/0shot_rag.txt, 128 tokens): the top N chunks retrieved for the question, put
+  back in document order (pred.py sorts by `c_idx`) as "Retrieved chunk i: ..." joined by blank lines. The
+  official retrieved chunks are not in the Hub release; longkit retrieves them itself: the context cut into
+  `chunk_size`-token chunks of the model's tokenizer (512 by default), embedded with `embedder` (the bundled
+  all-MiniLM-L6-v2 by default), the question as the query.
 
 The template is filled with chained string replacements in pred.py's order ($DOC$, $Q$, $C_A$-$C_D$, then
 $COT$), so a placeholder inside a document is replaced as the official code replaces it. The answer is the
@@ -18,7 +23,7 @@ letter of "The correct answer is (X)" or "... is X" after removing '*' (extract_
 Accuracy is reported overall, by difficulty and by length category as result.py reports them (x100). Two
 differences, said here: longkit decodes greedily where pred.py samples at temperature 0.1, and result.py's
 medium bucket never fills (its `elif` tests "short" twice, so medium questions count as long); longkit
-reports medium as the data labels it. The retrieval variant (pred.py --rag) is not included.
+reports medium as the data labels it.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from longkit.errors import InputError
 from longkit.eval.tasks.base import Sample, Task
@@ -43,10 +48,11 @@ TEMPLATES = {
     "direct": "Please read the following text and answer the question below.\n\n<text>\n$DOC$\n</text>\n\nWhat is the correct answer to this question: $Q$\nChoices:\n(A) $C_A$\n(B) $C_B$\n(C) $C_C$\n(D) $C_D$\n\nFormat your response as follows: \"The correct answer is (insert answer here)\".",
     "cot": "Please read the following text and answer the questions below.\n\n<text>\n$DOC$\n</text>\n\nWhat is the correct answer to this question: $Q$\nChoices:\n(A) $C_A$\n(B) $C_B$\n(C) $C_C$\n(D) $C_D$\n\nLet’s think step by step:",
     "cot_answer": "Please read the following text and answer the questions below.\n\nThe text is too long and omitted here.\n\nWhat is the correct answer to this question: $Q$\nChoices:\n(A) $C_A$\n(B) $C_B$\n(C) $C_C$\n(D) $C_D$\n\nLet’s think step by step: $COT$\n\nBased on the above, what is the single, most likely answer choice? Format your response as follows: \"The correct answer is (insert answer here)\".",
+    "rag": "Please read the following retrieved text chunks and answer the question below.\n\n<text>\n$DOC$\n</text>\n\nWhat is the correct answer to this question: $Q$\nChoices:\n(A) $C_A$\n(B) $C_B$\n(C) $C_C$\n(D) $C_D$\n\nFormat your response as follows: \"The correct answer is (insert answer here)\".",
     "no_context": "What is the correct answer to this question: $Q$\nChoices:\n(A) $C_A$\n(B) $C_B$\n(C) $C_C$\n(D) $C_D$\n\nWhat is the single, most likely answer choice? Format your response as follows: \"The correct answer is (insert answer here)\".",
 }
 # pred.py: max_new_tokens 1024 for the reasoning pass, 128 for every answer
-BUDGETS = {"direct": 128, "cot": 1024, "cot_answer": 128, "no_context": 128}
+BUDGETS = {"direct": 128, "cot": 1024, "cot_answer": 128, "no_context": 128, "rag": 128}
 REQUIRED = ("_id", "difficulty", "length", "question", "choice_A", "choice_B", "choice_C", "choice_D", "answer",
             "context")
 
@@ -72,7 +78,10 @@ class LongBenchV2Options(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    mode: Literal["direct", "cot", "no_context"] = "direct"
+    mode: Literal["direct", "cot", "no_context", "rag"] = "direct"
+    rag_chunks: int = Field(8, ge=1)  # rag: N, the chunks retrieved per question
+    chunk_size: int = Field(512, ge=16)  # rag: tokens per chunk
+    embedder: str = "all-minilm-l6-v2"  # rag: the retriever's embedder
 
 
 class LongBenchV2Task(FileTask):
@@ -81,12 +90,38 @@ class LongBenchV2Task(FileTask):
     required = REQUIRED
     group_by = ("length", "difficulty")
 
-    def __init__(self, path: Any, mode: str = "direct", reasoning: dict[str, str] | None = None, **kwargs: Any):
+    def __init__(self, path: Any, mode: str = "direct", reasoning: dict[str, str] | None = None,
+                 rag: LongBenchV2Options | None = None, **kwargs: Any):
         super().__init__(path, **kwargs)
         self.name = "longbench_v2"
         self.mode = mode
         self.max_new_tokens = BUDGETS[mode]
         self.reasoning = reasoning or {}
+        self.rag = rag or LongBenchV2Options(mode="rag")
+        self._tokenizer: Any = None
+        self._embedder: Any = None
+
+    def build(self, spec: dict[str, Any], tokenizer: Any, max_context: int) -> Sample:
+        """FileTask's build; the rag mode chunks with this model's tokenizer."""
+        self._tokenizer = tokenizer
+        return super().build(spec, tokenizer, max_context)
+
+    def retrieved(self, row: dict[str, Any]) -> str:
+        """pred.py's RAG context: the top chunks for the question, in document order, numbered."""
+        import numpy as np
+
+        from longkit.rag.chunk import ChunkConfig, chunk_document
+        from longkit.rag.embed import load_embedder
+
+        if self._embedder is None:
+            self._embedder = load_embedder(self.rag.embedder)
+        hf = getattr(self._tokenizer, "hf", self._tokenizer)
+        chunks = chunk_document(str(row["context"]), str(row["_id"]), ChunkConfig(size=self.rag.chunk_size), hf)
+        docs = self._embedder.embed_documents([c.text for c in chunks], pool_long=True)
+        query = self._embedder.embed_queries([str(row["question"])])[0]
+        top = np.argsort(-(docs @ query), kind="stable")[: self.rag.rag_chunks]
+        kept = sorted((chunks[i] for i in top), key=lambda c: c.position)
+        return "\n\n".join(f"Retrieved chunk {i + 1}: {c.text}" for i, c in enumerate(kept))
 
     def rows(self) -> list[tuple[int, dict[str, Any]]]:
         """data.json's items (a JSON array; numbered from 1 as 'line' in messages), or JSONL rows."""
@@ -133,6 +168,8 @@ class LongBenchV2Task(FileTask):
     def user_text(self, row: dict[str, Any]) -> str:
         """The mode's official template (the reasoning of the first pass in the answer pass)."""
         reasoning = self.reasoning.get(str(row["_id"]), "").strip()
+        if self.mode == "rag":
+            return fill(TEMPLATES["rag"], {**row, "context": self.retrieved(row)})
         return fill(TEMPLATES[self.mode], row, reasoning)
 
     def references(self, row: dict[str, Any]) -> list[str]:
@@ -149,7 +186,10 @@ class LongBenchV2Task(FileTask):
 
     def fingerprint(self) -> dict[str, Any]:
         """The file task's settings and the mode."""
-        return {**super().fingerprint(), "mode": self.mode}
+        fp = {**super().fingerprint(), "mode": self.mode}
+        if self.mode == "rag":
+            fp["rag"] = {"chunks": self.rag.rag_chunks, "chunk_size": self.rag.chunk_size, "embedder": self.rag.embedder}
+        return fp
 
     def score(self, prediction: str, sample: Sample) -> dict[str, float]:
         """1 when the extracted letter is the answer (pred.py's judge); 'answered' when any letter was found."""
@@ -159,7 +199,8 @@ class LongBenchV2Task(FileTask):
 
 def _task(spec: TaskSpec, settings: dict[str, Any], mode: str, reasoning: dict[str, str] | None = None) -> Task:
     path = official_file(spec, settings, ["data.json", "longbench_v2.jsonl"])
-    return LongBenchV2Task(path, mode=mode, reasoning=reasoning, **file_kwargs(settings))
+    options = LongBenchV2Options(**settings.get("options", {}))
+    return LongBenchV2Task(path, mode=mode, reasoning=reasoning, rag=options, **file_kwargs(settings))
 
 
 def _factory(spec: TaskSpec, settings: dict[str, Any]) -> Task:
