@@ -43,7 +43,7 @@ def length_bucket(tokens: int) -> int:
 class FileTask(Task):
     """A task over rows of an official JSONL file; subclasses give the fields, prompt and scorer."""
 
-    group_by = ("length",)
+    group_by: tuple[str, ...] = ("length",)
     required: tuple[str, ...] = ()
     max_new_tokens: int = 64
 

@@ -30,11 +30,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from longkit.backends.base import Backend, TextTokenizer
 from longkit.errors import InputError
 from longkit.eval.tasks.base import Sample, Task
 from longkit.eval.tasks.files import FileTask, file_kwargs, official_file
@@ -90,7 +92,7 @@ class LongBenchV2Task(FileTask):
     required = REQUIRED
     group_by = ("length", "difficulty")
 
-    def __init__(self, path: Any, mode: str = "direct", reasoning: dict[str, str] | None = None,
+    def __init__(self, path: str | Path, mode: str = "direct", reasoning: dict[str, str] | None = None,
                  rag: LongBenchV2Options | None = None, **kwargs: Any):
         super().__init__(path, **kwargs)
         self.name = "longbench_v2"
@@ -98,10 +100,10 @@ class LongBenchV2Task(FileTask):
         self.max_new_tokens = BUDGETS[mode]
         self.reasoning = reasoning or {}
         self.rag = rag or LongBenchV2Options(mode="rag")
-        self._tokenizer: Any = None
+        self._tokenizer: TextTokenizer | None = None
         self._embedder: Any = None
 
-    def build(self, spec: dict[str, Any], tokenizer: Any, max_context: int) -> Sample:
+    def build(self, spec: dict[str, Any], tokenizer: TextTokenizer, max_context: int) -> Sample:
         """FileTask's build; the rag mode chunks with this model's tokenizer."""
         self._tokenizer = tokenizer
         return super().build(spec, tokenizer, max_context)
@@ -207,21 +209,24 @@ def _factory(spec: TaskSpec, settings: dict[str, Any]) -> Task:
     return _task(spec, settings, LongBenchV2Options(**settings.get("options", {})).mode)
 
 
-def _run(spec: TaskSpec, settings: dict[str, Any], backend: Any, out_dir: Path, *, model_name: str = "",
-         batch_size: int = 1, progress: bool = True, on_first_write: Any = None, **_: Any) -> dict[str, Any]:
+def _run(spec: TaskSpec, settings: dict[str, Any], backend: Backend, out_dir: Path, *, model_name: str = "",
+         batch_size: int = 1, progress: bool = True, on_first_write: Callable[[], None] | None = None,
+         **_: object) -> dict[str, Any]:
     """direct and no_context: one pass. cot: the reasoning pass into out_dir/reasoning, then the answer pass."""
     from longkit.eval.runner import run_task
     from longkit.io import ResultLog
 
     mode = LongBenchV2Options(**settings.get("options", {})).mode
-    common = {"batch_size": batch_size, "progress": progress, "model_name": model_name}
     if mode != "cot":
-        return run_task(_task(spec, settings, mode), backend, out_dir, on_first_write=on_first_write, **common)
+        return run_task(_task(spec, settings, mode), backend, out_dir, batch_size=batch_size, progress=progress,
+                        model_name=model_name, on_first_write=on_first_write)
     first = _task(spec, settings, "cot")
-    run_task(first, backend, out_dir / "reasoning", on_first_write=on_first_write, **common)
+    run_task(first, backend, out_dir / "reasoning", batch_size=batch_size, progress=progress, model_name=model_name,
+             on_first_write=on_first_write)
     reasoning = {str(r["key"]).split("/", 1)[1]: str(r.get("prediction", ""))
                  for r in ResultLog(out_dir / "reasoning" / "results.jsonl").records()}
-    return run_task(_task(spec, settings, "cot_answer", reasoning), backend, out_dir, **common)
+    return run_task(_task(spec, settings, "cot_answer", reasoning), backend, out_dir, batch_size=batch_size,
+                    progress=progress, model_name=model_name)
 
 
 def declare() -> list[TaskSpec]:

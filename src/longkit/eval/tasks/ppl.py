@@ -15,6 +15,7 @@ from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from longkit.backends.base import Backend
 from longkit.backends.registry import SCORE
 from longkit.errors import ConfigError
 from longkit.eval.tasks.base import Task
@@ -49,8 +50,8 @@ def _not_generated(spec: TaskSpec, settings: dict[str, Any]) -> Task:
                       "or in an `eval suite`")
 
 
-def _run(spec: TaskSpec, settings: dict[str, Any], backend: Any, out_dir: Path, *, model_name: str = "",
-         batch_size: int = 1, progress: bool = True, on_first_write: Any = None,
+def _run(spec: TaskSpec, settings: dict[str, Any], backend: Backend, out_dir: Path, *, model_name: str = "",
+         batch_size: int = 1, progress: bool = True, on_first_write: Callable[[], None] | None = None,
          allow_extrapolation: bool = False) -> dict[str, Any]:
     from pydantic import ValidationError
 
