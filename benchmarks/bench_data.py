@@ -83,7 +83,7 @@ def python_utk(docs: list[list[int]], seq_len: int, cfg, pool: list[list[int]], 
                 pending = d[fit:] or None
                 space = 0
         chunks = []
-        for di, (d, n, labels) in enumerate(items):
+        for di, (d, n, _labels) in enumerate(items):
             cuts = sorted(rnd.sample(range(1, len(d)), n - 1)) if n > 1 else []
             b = [0] + cuts + [len(d)]
             for j in range(n):
@@ -91,12 +91,12 @@ def python_utk(docs: list[list[int]], seq_len: int, cfg, pool: list[list[int]], 
         pos = list(range(len(chunks)))
         rnd.shuffle(pos)
         by_doc = {}
-        for c, (di, j, _) in enumerate(chunks):
+        for c, (di, _j, _) in enumerate(chunks):
             by_doc.setdefault(di, []).append(pos[c])
         for di in by_doc:
             by_doc[di].sort()
         stream = [None] * len(chunks)
-        for c, (di, j, t) in enumerate(chunks):
+        for _c, (di, j, t) in enumerate(chunks):
             stream[by_doc[di][j]] = (di, j, t)
         last = {di: max(p) for di, p in by_doc.items()}
         ids, lab = [], []
@@ -105,25 +105,34 @@ def python_utk(docs: list[list[int]], seq_len: int, cfg, pool: list[list[int]], 
             if n > 1:
                 pre = [special["<CL>"]] + pool[labels[j]] + [special["</CL>"]]
                 for tok in pre:
-                    ids.append(tok); lab.append(-100)
+                    ids.append(tok)
+                    lab.append(-100)
                 if j > 0:
-                    ids.append(special["<HK>"]); lab.append(-100)
+                    ids.append(special["<HK>"])
+                    lab.append(-100)
             for tok in t:
-                ids.append(tok); lab.append(tok)
+                ids.append(tok)
+                lab.append(tok)
             if n > 1 and j < n - 1:
-                ids.append(special["<TK>"]); lab.append(-100)
+                ids.append(special["<TK>"])
+                lab.append(-100)
             if p == last[di]:
                 if n > 1:
-                    ids.append(special["<S>"]); lab.append(-100)
+                    ids.append(special["<S>"])
+                    lab.append(-100)
                     for k in labels:
                         for tok in pool[k]:
-                            ids.append(tok); lab.append(tok)
-                    ids.append(special["</S>"]); lab.append(special["</S>"])
+                            ids.append(tok)
+                            lab.append(tok)
+                    ids.append(special["</S>"])
+                    lab.append(special["</S>"])
                 if d is not None:
                     for tok in sep:
-                        ids.append(tok); lab.append(tok)
+                        ids.append(tok)
+                        lab.append(tok)
         while len(ids) < seq_len:
-            ids.append(0); lab.append(-100)
+            ids.append(0)
+            lab.append(-100)
         out.append((ids[:seq_len], lab[:seq_len]))
     return out
 
@@ -165,7 +174,7 @@ def main() -> None:
             rng = np.random.default_rng(r)
             t0, c0 = time.perf_counter(), time.process_time()
             n_seq = 0
-            for s in packer.pack((Piece(i, i, 0, d) for i, d in enumerate(docs)), rng):
+            for _s in packer.pack((Piece(i, i, 0, d) for i, d in enumerate(docs)), rng):
                 n_seq += 1
             dt, dw = time.process_time() - c0, time.perf_counter() - t0
             best = dt if best is None else min(best, dt)

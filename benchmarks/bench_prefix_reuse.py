@@ -78,7 +78,8 @@ def main() -> None:
             "speedup": round(min(plain_times) / min(reuse_times), 2), "identical_answers": same,
         }
         print(name, results[name], flush=True)
-    report = {"benchmark": "prefix_reuse", "model": args.model, "load_average_at_end": os.getloadavg(), "length": args.length,
+    report = {"benchmark": "prefix_reuse", "model": args.model, "load_average_at_end": os.getloadavg(),
+              "length": args.length,
               "max_new_tokens": args.max_new_tokens, "device": "cpu", "torch_threads": torch.get_num_threads(),
               "machine": platform.processor() or platform.machine(), "results": results,
               "command": "python benchmarks/bench_prefix_reuse.py " + " ".join(

@@ -76,7 +76,8 @@ def _fill(path: Path, n: int, dim: int, kind: str, texts: list[str], seed: int =
         v = rng.standard_normal((m, dim), dtype=np.float32)
         v /= np.linalg.norm(v, axis=1, keepdims=True)
         doc = f"doc{s // seg}"
-        chunks = [Chunk(doc, i, 0, len(texts[(s + i) % len(texts)]), 250, texts[(s + i) % len(texts)]) for i in range(m)]
+        chunks = [Chunk(doc, i, 0, len(texts[(s + i) % len(texts)]), 250, texts[(s + i) % len(texts)])
+                  for i in range(m)]
         index.add(chunks, v, {doc: "h"})
     index.save_graph()
     return time.perf_counter() - t0, index._vectors

@@ -104,7 +104,8 @@ def main() -> None:
     """Parse flags, run the grid, write JSON."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="smollm2-135m-instruct")
-    ap.add_argument("--lengths", default=None, help="comma list; default 8192,16384,32768 then doubling until OOM on CUDA")
+    ap.add_argument("--lengths", default=None,
+                    help="comma list; default 8192,16384,32768 then doubling until OOM on CUDA")
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--out", default="benchmarks/results")
     a = ap.parse_args()

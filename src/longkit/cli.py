@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from types import ModuleType
 
 import typer
 
@@ -70,7 +71,8 @@ def _disable_loaded_bars() -> None:
     setting of a switch says to keep them)."""
     if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS") == "1":
         try:
-            from huggingface_hub.utils import disable_progress_bars
+            # huggingface_hub.utils re-exports it lazily, without marking it public for type checkers
+            from huggingface_hub.utils import disable_progress_bars  # type: ignore[attr-defined]
 
             disable_progress_bars()
         except ImportError:
@@ -138,7 +140,8 @@ def run(argv: list[str] | None = None) -> int:
         return 2
     except cx.ClickException as exc:
         _say(f"error: {exc.format_message()}")
-        return exc.exit_code
+        code: int = exc.exit_code  # `cx` is a module picked at run time: its classes reach here untyped
+        return code
     except UnicodeDecodeError as exc:
         if debug:
             raise
@@ -162,12 +165,14 @@ def run(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _click_exceptions():  # noqa: ANN202
+def _click_exceptions() -> ModuleType:
     """The exception module of the click that typer runs on (recent typer vendors its own copy)."""
     try:
         from typer._click import exceptions
     except ImportError:  # typer releases that use the click package
-        from click import exceptions
+        from click import exceptions as click_exceptions
+
+        return click_exceptions
     return exceptions
 
 

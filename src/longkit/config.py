@@ -60,7 +60,7 @@ def _line_loader() -> type:
         data.extend(loader.construct_sequence(node))
         data.lines = [item.start_mark.line + 1 for item in node.value]
 
-    class LineLoader(yaml.SafeLoader):  # type: ignore[misc]  # yaml is untyped here (Any)
+    class LineLoader(yaml.SafeLoader):
         pass
 
     LineLoader.add_constructor("tag:yaml.org,2002:map", mapping)

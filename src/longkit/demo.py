@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -20,7 +21,7 @@ DEMO_NOTES = (
 )
 
 
-def run_demo(out: Path, model: str, lengths: list[int], depths: list[float], progress: bool = True) -> dict:
+def run_demo(out: Path, model: str, lengths: list[int], depths: list[float], progress: bool = True) -> dict[str, Any]:
     """Run NIAH and passkey with one loaded model and write a combined report under out."""
     from longkit.backends.spec import BackendSpec
     from longkit.eval.needle_run import NeedleRunConfig, run_needles

@@ -20,7 +20,9 @@ def build_tiny_llama(tokenizer: Any, out: Path, max_positions: int = 4096, layer
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
-    cfg = LlamaConfig(
+    # rope_theta works on every supported transformers (4.x reads it; 5.x folds it into rope_parameters), but 5.x's
+    # config dataclass does not declare the legacy keyword it still accepts
+    cfg = LlamaConfig(  # type: ignore[call-arg]
         vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=hidden * 2, num_hidden_layers=layers,
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=max_positions,
         rope_theta=10000.0, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,

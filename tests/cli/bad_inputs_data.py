@@ -97,8 +97,9 @@ DATA_BUILDERS: dict[str, Callable[[Path], Path]] = {
     "data_seq_text": lambda d: _data(d, "seq-text", "seq_len: long"),
     "data_no_sources": lambda d: _data(d, "no-sources", "sources: []\nseq_len: 64", corpus=False),
     "data_sources_str": lambda d: _data(d, "sources-str", "sources: corpus.jsonl\nseq_len: 64"),
-    "data_source_twice": lambda d: _data(d, "src-twice", f"sources: [{d / 'corpus.jsonl'}, {{path: {d / 'corpus.jsonl'}}}]"
-                                                       "\nseq_len: 64"),
+    "data_source_twice": lambda d: _data(d, "src-twice",
+                                         f"sources: [{d / 'corpus.jsonl'}, {{path: {d / 'corpus.jsonl'}}}]"
+                                         "\nseq_len: 64"),
     "data_source_missing": lambda d: _data(d, "src-missing", f"sources: [{d / 'nowhere.jsonl'}]\nseq_len: 64"),
     "data_source_empty": lambda d: (_write(d / "empty.jsonl", b""),
                                     _data(d, "src-empty", f"sources: [{d / 'empty.jsonl'}]\nseq_len: 64"))[1],
@@ -161,7 +162,8 @@ DATA_BUILDERS: dict[str, Callable[[Path], Path]] = {
     "cpt_out_file": lambda d: (_write(d / "taken", "a file"), _write(d / "cpt-outfile.yaml",
                                f"model: m\nout: {d / 'taken'}\ndata: x.yaml\n"))[1],
     "sft_out_file": lambda d: (_write(d / "taken", "a file"), _write(d / "sft-outfile.yaml",
-                               f"model: m\nout: {d / 'taken' / 'sub'}\nstages: {_blend('{path: x.jsonl, weight: 1}')}\n"))[1],
+                               f"model: m\nout: {d / 'taken' / 'sub'}\n"
+                               f"stages: {_blend('{path: x.jsonl, weight: 1}')}\n"))[1],
     "recipe_out_file": lambda d: (_write(d / "taken", "a file"), _write(d / "recipe-outfile.yaml",
                                   f"out: {d / 'taken'}\ncpt: {{model: m, data: x.yaml}}\n"))[1],
     "cpt_lr": lambda d: _cpt(d, "cpt-lr", "learning_rate: -1.0e-5"),
@@ -188,7 +190,8 @@ DATA_BUILDERS: dict[str, Callable[[Path], Path]] = {
     "sft_accum": lambda d: _sft(d, "sft-accum", _blend("{path: sft.jsonl, weight: 1}"), "grad_accum: -3"),
     "sft_seq": lambda d: _write(_sft(d, "sft-seq", _blend("{path: sft.jsonl, weight: 1}")).with_name("sft-seq8.yaml"),
                                 (d / "sft-seq.yaml").read_text() + "seq_len: 8\n"),
-    "sft_num_samples": lambda d: _sft(d, "sft-num", "[{name: s1, num_samples: 0, blend: [{path: sft.jsonl, weight: 1}]}]"),
+    "sft_num_samples": lambda d: _sft(d, "sft-num",
+                                      "[{name: s1, num_samples: 0, blend: [{path: sft.jsonl, weight: 1}]}]"),
     "sft_stage_accum": lambda d: _sft(d, "sft-stage-accum", "[{name: a, blend: [{path: sft.jsonl, weight: 1}]}, "
                                     "{name: b, blend: [{path: sft.jsonl, weight: 1}], train: {grad_accum: -3}}]"),
     "sft_stage_unknown": lambda d: _sft(d, "sft-stage-unknown", "[{name: a, blend: [{path: sft.jsonl, weight: 1}], "
@@ -200,7 +203,8 @@ DATA_BUILDERS: dict[str, Callable[[Path], Path]] = {
     "recipe_sft_only": lambda d: (_write(d / "sft.jsonl", json.dumps({"question": "q", "answer": "a"}) + "\n"),
                                   _write(d / "recipe-sft.yaml",
                                          f"out: {d / 'r'}\ncpt: {{model: smollm2-135m-instruct, data: x.yaml}}\n"
-                                         f"sft:\n  stages: {_blend('{path: ' + str(d / 'sft.jsonl') + ', weight: 1}')}\n"))[1],
+                                         "sft:\n  stages: "
+                                         f"{_blend('{path: ' + str(d / 'sft.jsonl') + ', weight: 1}')}\n"))[1],
     # synth-long inputs
     "triples": lambda d: _synth(d, [_TRIPLE]),
     "triples_no_qa": lambda d: _synth(d, [{**_TRIPLE, "qa": []}]),

@@ -7,7 +7,6 @@ The eval commands have the same test in tests/eval/test_cli_options.py."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -146,7 +145,8 @@ def test_train_sft_options_reach_the_stage_records(train_inputs, tmp_path, cli):
     model, _, sft = train_inputs
     cfg = tmp_path / "sft.yaml"
     cfg.write_text(f"model: {model}\nout: {tmp_path / 'sft'}\nseq_len: 128\ntrain: {_TRAIN}\nstages: "
-                   f"[{{name: a, blend: [{{path: {sft}, weight: 1}}]}}, {{name: b, blend: [{{path: {sft}, epochs: 1}}]}}]\n")
+                   f"[{{name: a, blend: [{{path: {sft}, weight: 1}}]}}, "
+                   f"{{name: b, blend: [{{path: {sft}, epochs: 1}}]}}]\n")
     free = {"config": "the SFT config: each stage's settings, data (by content) and starting model are recorded"}
     recorded = {"--max-steps": "train.max_steps", "--stage": "which stage output holds a record"}
     assert _params("train", "sft") == set(recorded) | set(free)

@@ -312,7 +312,7 @@ def test_untie_restores_documents_property(smol_copy, prose_docs, cfg, switches,
     else:  # every placed piece is exactly its span of the document; what is missing was counted as dropped
         placed = 0
         for s in samples:
-            for key, (doc, off, toks, _last) in untie(s).items():
+            for doc, off, toks, _last in untie(s).values():
                 np.testing.assert_array_equal(toks, docs[doc][off:off + len(toks)])
                 placed += len(toks)
         assert placed + packer.stats["tokens_dropped"] == sum(len(d) for d in docs)

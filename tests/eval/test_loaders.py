@@ -12,9 +12,9 @@ from longkit.errors import ConfigError, InputError
 from longkit.eval.tasks.registry import make_task, registry, resolve_name
 
 FIX = Path(__file__).parent / "fixtures"
-DATA = {"infinitebench": str(FIX / "infinitebench"), "longbench": str(FIX / "longbench"), "scrolls": str(FIX / "scrolls"),
-        "lveval": str(FIX / "lveval"), "chatrag": str(FIX / "chatrag"), "squad": str(FIX / "squad_v2_dev.json"),
-        "hotpotqa": str(FIX / "hotpotqa_dev.json")}
+DATA = {"infinitebench": str(FIX / "infinitebench"), "longbench": str(FIX / "longbench"),
+        "scrolls": str(FIX / "scrolls"), "lveval": str(FIX / "lveval"), "chatrag": str(FIX / "chatrag"),
+        "squad": str(FIX / "squad_v2_dev.json"), "hotpotqa": str(FIX / "hotpotqa_dev.json")}
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,8 @@ def _gold(task, sample):
 
 
 @pytest.mark.parametrize("name", ["En.QA", "En.MC", "En.Sum", "En.Dia", "qmsum", "qasper", "quality", "musique",
-                                  "hotpotqa", "multifieldqa_en", "hotpotwikiqa_mixup", "factrecall_en", "doc2dial", "quac"])
+                                  "hotpotqa", "multifieldqa_en", "hotpotwikiqa_mixup", "factrecall_en", "doc2dial",
+                                  "quac"])
 def test_file_tasks_load_prompt_and_score_the_gold_answer(name, tok):
     task, samples = _samples(name, tok)
     assert samples
@@ -298,7 +299,8 @@ def test_squad_and_hotpotqa_rebuilt_from_hub_parquet(hub):
 
     squad = json.loads((FIX / "squad_v2_dev.json").read_text())
     rows = [{"id": q["id"], "title": d["title"], "context": p["context"], "question": q["question"],
-             "answers": {"text": [a["text"] for a in q["answers"]], "answer_start": [a["answer_start"] for a in q["answers"]]}}
+             "answers": {"text": [a["text"] for a in q["answers"]],
+                         "answer_start": [a["answer_start"] for a in q["answers"]]}}
             for d in squad["data"] for p in d["paragraphs"] for q in p["qas"]]
     path = hub / "squad.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -315,7 +317,8 @@ def test_squad_and_hotpotqa_rebuilt_from_hub_parquet(hub):
     rows = [{"id": d["_id"], "question": d["question"], "answer": d["answer"], "type": d["type"], "level": d["level"],
              "supporting_facts": {"title": [t for t, _ in d["supporting_facts"]],
                                   "sent_id": [i for _, i in d["supporting_facts"]]},
-             "context": {"title": [t for t, _ in d["context"]], "sentences": [s for _, s in d["context"]]}} for d in hot]
+             "context": {"title": [t for t, _ in d["context"]], "sentences": [s for _, s in d["context"]]}}
+            for d in hot]
     pq.write_table(pa.Table.from_pylist(rows), path)
     _hub_file(hub, "hotpotqa/hotpot_qa", "distractor/validation-00000-of-00001.parquet", path.read_bytes())
     assert read_hotpotqa(fetch("qa_2")) == read_hotpotqa(FIX / "hotpotqa_dev.json")

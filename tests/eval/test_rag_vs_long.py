@@ -96,8 +96,9 @@ def _qa_items(tmp_path):
     doc = ("The pass statement is a null operation: nothing happens when it executes. " * 8
            + "The del statement removes a name binding. " * 8)
     qa = tmp_path / "qa.jsonl"
+    pairs = [("What does pass do?", "nothing"), ("What does del do?", "removes")]
     qa.write_text("".join(json.dumps({"id": f"q{i}", "document": doc, "question": q, "answers": [a]}) + "\n"
-                          for i, (q, a) in enumerate([("What does pass do?", "nothing"), ("What does del do?", "removes")])))
+                          for i, (q, a) in enumerate(pairs)))
     return load_qa(qa)
 
 

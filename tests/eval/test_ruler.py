@@ -88,7 +88,8 @@ def test_niah_needles_are_placed_and_answerable(name, tok):
         lines = s.prompt.split("afterwards.\n", 1)[1].split("\n")
         assert sorted(i for i, line in enumerate(lines) if line in needles) == s.meta["needle_lines"]
     if st["type_haystack"] == "needle":  # distractors share the format but never a queried key
-        others = [line for line in s.prompt.split("\n") if line.startswith("One of the special magic") and line not in needles]
+        others = [line for line in s.prompt.split("\n")
+                  if line.startswith("One of the special magic") and line not in needles]
         assert len(others) > 10 and not any(f" {q} is:" in o for o in others for q in s.meta["queries"])
 
 

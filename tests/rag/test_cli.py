@@ -42,7 +42,8 @@ def test_index_ask_tune_delete(tmp_path, topics, tiny_llama_dir, tiny_backend, m
     assert res.exit_code == 0 and "chunks used (1," in res.output and "del.txt #" in res.output
 
     qa = tmp_path / "qa.jsonl"
-    qa.write_text(json.dumps({"document": topics["pass"], "question": "What is pass?", "answers": ["a null operation"]}) + "\n")
+    qa.write_text(json.dumps({"document": topics["pass"], "question": "What is pass?",
+                              "answers": ["a null operation"]}) + "\n")
     res = _invoke("rag", "tune", ix, "--qa", qa, "--model", tiny_llama_dir, "--chunk-sizes", "40,80",
                   "--top-ks", "1,2", "--max-new-tokens", "3", "--tolerance", "1.0")
     assert res.exit_code == 0, res.output
@@ -83,8 +84,9 @@ def test_cli_errors_are_one_line(tmp_path, topics):
 def test_eval_rag_vs_long_command(tmp_path, topics, tiny_llama_dir):
     qa = tmp_path / "qa.jsonl"
     doc = "\n\n".join(topics.values())
+    pairs = [("What does pass do?", "nothing"), ("What does del do?", "deletes")]
     qa.write_text("".join(json.dumps({"id": f"q{i}", "document": doc, "question": q, "answers": [a]}) + "\n"
-                          for i, (q, a) in enumerate([("What does pass do?", "nothing"), ("What does del do?", "deletes")])))
+                          for i, (q, a) in enumerate(pairs)))
     out = tmp_path / "run"
     res = _invoke("eval", "rag-vs-long", qa, "--model", tiny_llama_dir, "--chunk-sizes", "64", "--top-ks", "1,4",
                   "--out", out, "--max-new-tokens", "3", "--max-context", "600")

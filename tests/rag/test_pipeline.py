@@ -41,7 +41,10 @@ def test_index_resumes_after_interruption_and_reopens_without_embedding(tmp_path
     assert set(index.doc_rows()) == set(topics)
     # a fresh build gives the same vectors (nothing was embedded twice or lost)
     fresh, _ = _build(tmp_path / "fresh", minilm, docs, commit_every=100)
-    order = lambda ix: np.lexsort((ix.n_tokens(), [ix.chunk(r).doc_id + f"{ix.chunk(r).position:04d}" for r in range(len(ix))]))  # noqa: E731
+
+    def order(ix):
+        return np.lexsort((ix.n_tokens(), [ix.chunk(r).doc_id + f"{ix.chunk(r).position:04d}" for r in range(len(ix))]))
+
     assert np.allclose(index._vectors[order(index)], fresh._vectors[order(fresh)], atol=1e-5)
 
     changed = dict(docs)
@@ -128,7 +131,8 @@ def test_pipeline_prompt_window_and_answer(tmp_path, minilm, topics, tiny_backen
     pipe = RagPipeline.from_index(tmp_path / "ix", tiny_backend, top_k=3, max_new_tokens=4, style="chatqa")
     prep = pipe.prepare("What does the del statement do?")
     prompt = prep.request.prompt
-    assert prompt.startswith(f"System: {CHATQA_SYSTEM}\n\n") and prompt.endswith("What does the del statement do?\n\nAssistant:")
+    assert prompt.startswith(f"System: {CHATQA_SYSTEM}\n\n")
+    assert prompt.endswith("What does the del statement do?\n\nAssistant:")
     assert [h.chunk.text in prompt for h in prep.hits] == [True] * 3
     assert "User: Answer the following question with a short span. What does" in prompt
     ans = pipe.answer("What does the del statement do?")

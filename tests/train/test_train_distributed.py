@@ -130,7 +130,7 @@ def test_fsdp2_two_processes_equal_one_process_with_accumulation(tiny, corpus, t
     one = _cpt_yaml(tiny, corpus, tmp_path / "one", grad_accum=2, save_steps=2)
     two = _cpt_yaml(tiny, corpus, tmp_path / "two", grad_accum=1, save_steps=2)
     _train("cpt", one)
-    p = _launch("cpu-fsdp.yaml", "cpt", str(two))
+    _launch("cpu-fsdp.yaml", "cpt", str(two))
     s1 = json.loads((tmp_path / "one" / "summary.json").read_text())
     s2 = json.loads((tmp_path / "two" / "summary.json").read_text())
     assert s2["launch"]["fsdp"] is True and s2["launch"]["distributed"] == "FSDP" and s2["launch"]["processes"] == 2

@@ -57,8 +57,9 @@ def test_recipe_runs_extend_cpt_sft_on_tiny_model(trained_tokenizer, tmp_path, m
     recipe = {
         "out": "runs/r", "prepare": "python-docs",
         "cpt": {"model": str(model), "extend": {"method": "abf", "base": 1e5, "max_length": 256},
-                "data": {"tokenizer": str(model), "out": "runs/r/data", "sources": [{"path": "runs/r/inputs/corpus.jsonl"}],
-                         "seq_len": 256, "transform": "utk", "separator": "eos"},
+                "data": {"tokenizer": str(model), "out": "runs/r/data",
+                         "sources": [{"path": "runs/r/inputs/corpus.jsonl"}], "seq_len": 256, "transform": "utk",
+                         "separator": "eos"},
                 "train": {"max_steps": 3, "learning_rate": 1e-3, "report_to": "none", "save_steps": 0}},
         "sft": {"seq_len": 256, "train": {"max_steps": 2, "report_to": "none", "save_steps": 100},
                 "stages": [{"name": "s1", "blend": [{"path": "runs/r/inputs/sft-inst.jsonl", "weight": 1}],

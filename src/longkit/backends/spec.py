@@ -18,7 +18,8 @@ class BackendSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
     backend: str = "hf"  # a registered backend name (see `longkit.backends.registry`)
-    model: str | None = DEFAULT_GENERATOR  # None on openai: the server's first model; bundled name, GGUF file, local directory, hub id in the cache, or served id
+    # bundled name, GGUF file, local directory, hub id in the cache, or served id; None on openai: the server's first
+    model: str | None = DEFAULT_GENERATOR
     base_url: str | None = None  # openai backend: the server's URL
     api_key: str | None = None  # openai backend; default $LONGKIT_API_KEY, then $OPENAI_API_KEY
     tokenizer: str | None = None  # openai backend: a local tokenizer of the served model, when its id is not one

@@ -209,7 +209,6 @@ def build(config: str | Path | DataConfig, *, out: str | Path | None = None, max
     Into an output that holds a build: the same build is already complete (nothing written, unless `verify`
     asks to check the corpus); another config is refused by field unless `overwrite` (data.build_record)."""
     from longkit.data.build_record import check_rerun, source_files, sources_changed
-
     from longkit.data.dataset import PackedDataset
     from longkit.data.utk import add_utk_special_tokens
     from longkit.io import output_dir

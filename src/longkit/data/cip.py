@@ -30,7 +30,8 @@ class CIPTransform(Transform):
     def split_points(self, lengths: np.ndarray, ns: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Middle cut (default) or a uniformly random one."""
         if self.split == "half":
-            return (lengths[ns == 2] // 2).astype(np.int64)
+            cuts: np.ndarray = (lengths[ns == 2] // 2).astype(np.int64)
+            return cuts
         return super().split_points(lengths, ns, rng)
 
     def order(self, n_per_piece: np.ndarray, rng: np.random.Generator) -> np.ndarray:

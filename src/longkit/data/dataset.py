@@ -44,7 +44,8 @@ UtK special tokens: `longkit.data.utk.utk_special_tokens(cfg.utk)` lists them an
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -54,10 +55,15 @@ from longkit.data.sources import TokenizedCorpus
 from longkit.data.upsample import UpsampleConfig, upsample
 from longkit.errors import ConfigError
 
-try:
-    from torch.utils.data import IterableDataset as _Base
-except ImportError:  # pragma: no cover - torch is a dependency; keeps the data code importable without it
-    _Base = object  # type: ignore[assignment,misc]
+if TYPE_CHECKING:
+    from torch.utils.data import IterableDataset
+
+    _Base = IterableDataset[dict[str, Any]]
+else:
+    try:
+        from torch.utils.data import IterableDataset as _Base
+    except ImportError:  # pragma: no cover - torch is a dependency; keeps the data code importable without it
+        _Base = object
 
 KEY_EPOCH_SHIFT = 40  # document keys: epoch << 40 | position in the epoch's order
 
@@ -101,7 +107,7 @@ class _Cursor:
 class PackedDataset(_Base):
     """IterableDataset of packed sequences from a tokenized corpus (see the module docstring)."""
 
-    def __init__(self, corpus: TokenizedCorpus | str, transform: Transform, seq_len: int,
+    def __init__(self, corpus: TokenizedCorpus | str | Path, transform: Transform, seq_len: int,
                  separator: list[int] | tuple[int, ...] = (), pad_id: int = 0, seed: int = 0,
                  overflow: str = "split", intra_doc_attention: bool = False,
                  upsample_config: UpsampleConfig | None = None, epochs: int | None = 1,
@@ -133,10 +139,8 @@ class PackedDataset(_Base):
     def from_config(cls, cfg: DataConfig, tokenizer: Any, corpus: TokenizedCorpus | str | None = None,
                     **kwargs: Any) -> PackedDataset:
         """Build from a DataConfig (corpus default: <cfg.out>/corpus)."""
-        from pathlib import Path
-
-        corpus = corpus if corpus is not None else Path(cfg.out) / "corpus"
-        return cls(corpus, build_transform(cfg, tokenizer), cfg.seq_len, resolve_separator(tokenizer, cfg.separator),
+        source = corpus if corpus is not None else Path(cfg.out) / "corpus"
+        return cls(source, build_transform(cfg, tokenizer), cfg.seq_len, resolve_separator(tokenizer, cfg.separator),
                    pad_id(tokenizer), seed=cfg.seed, overflow=cfg.overflow,
                    intra_doc_attention=cfg.intra_doc_attention, upsample_config=cfg.upsample, **kwargs)
 
@@ -253,8 +257,8 @@ class PackedDataset(_Base):
             if pending is not None:
                 e, p = cur.last
                 pend = [e, p, int(pending.offset)]
-            self._state = {"version": 1, "shard": "document", "seed": self.seed, "worker": [g, n_global], "epoch": cur.epoch,
-                           "pos": cur.pos, "pending": pend, "seq": seq}
+            self._state = {"version": 1, "shard": "document", "seed": self.seed, "worker": [g, n_global],
+                           "epoch": cur.epoch, "pos": cur.pos, "pending": pend, "seq": seq}
             yield sample.as_dict(self.with_meta)
             if exhausted and pending is None:
                 return

@@ -76,9 +76,9 @@ class PackedSample:
 class Packer:
     """Fill sequences of `seq_len` tokens from a document stream through a transform."""
 
-    def __init__(self, seq_len: int, transform: Transform | None = None, separator: np.ndarray | list[int] = (),
-                 pad_id: int = 0, overflow: str = "split", intra_doc_attention: bool = False,
-                 pad_last: bool = True):
+    def __init__(self, seq_len: int, transform: Transform | None = None,
+                 separator: np.ndarray | list[int] | tuple[int, ...] = (), pad_id: int = 0, overflow: str = "split",
+                 intra_doc_attention: bool = False, pad_last: bool = True):
         if overflow not in ("split", "carry", "truncate"):
             raise ConfigError(f"packing overflow must be split, carry or truncate, got '{overflow}'")
         self.seq_len = int(seq_len)
@@ -241,28 +241,44 @@ class Packer:
             if has_parts and plans[pi].n > 1:
                 before, after = tr.parts(plans, pi, j)
                 for arr, kind in before:
-                    arrays.append(arr); kinds.append(kind); owners.append(pi)
+                    arrays.append(arr)
+                    kinds.append(kind)
+                    owners.append(pi)
                 text_part.append(len(arrays))
-                arrays.append(piece.tokens[a:b]); kinds.append(LEARN); owners.append(pi)
+                arrays.append(piece.tokens[a:b])
+                kinds.append(LEARN)
+                owners.append(pi)
                 for arr, kind in after:
-                    arrays.append(arr); kinds.append(kind); owners.append(pi)
+                    arrays.append(arr)
+                    kinds.append(kind)
+                    owners.append(pi)
             else:
                 text_part.append(len(arrays))
-                arrays.append(piece.tokens[a:b]); kinds.append(LEARN); owners.append(pi)
+                arrays.append(piece.tokens[a:b])
+                kinds.append(LEARN)
+                owners.append(pi)
             if sep_after_text and piece.last and len(sep) and j == plans[pi].n - 1:
-                arrays.append(sep); kinds.append(self.sep_kind); owners.append(pi)  # `text EOD` (authors)
+                arrays.append(sep)  # `text EOD` (authors)
+                kinds.append(self.sep_kind)
+                owners.append(pi)
             if last_pos[pi] == i:
                 for arr, kind in (tr.trailer(plans[pi]) if has_parts else ()):
-                    arrays.append(arr); kinds.append(kind); owners.append(pi)
+                    arrays.append(arr)
+                    kinds.append(kind)
+                    owners.append(pi)
                 if not sep_after_text and piece.last and len(sep):
-                    arrays.append(sep); kinds.append(self.sep_kind); owners.append(pi)
+                    arrays.append(sep)
+                    kinds.append(self.sep_kind)
+                    owners.append(pi)
         lengths = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
         used = int(lengths.sum())
         n_pad = self.seq_len - used
         if n_pad < 0:
             raise AssertionError(f"packing overflow: {used} > {self.seq_len}")  # planning bug, never input
         if n_pad:
-            arrays.append(np.full(n_pad, self.pad_id, dtype=np.int32)); kinds.append(MASK); owners.append(-1)
+            arrays.append(np.full(n_pad, self.pad_id, dtype=np.int32))
+            kinds.append(MASK)
+            owners.append(-1)
             lengths = np.append(lengths, n_pad)
         input_ids = np.concatenate(arrays).astype(np.int32, copy=False) if arrays else np.zeros(0, np.int32)
         kinds_a = np.asarray(kinds, dtype=np.int8)
@@ -321,7 +337,8 @@ class Packer:
 
 
 def pack_documents(docs: Iterable[np.ndarray], seq_len: int, transform: Transform | None = None,
-                   separator: list[int] | np.ndarray = (), seed: int = 0, **kwargs: Any) -> list[PackedSample]:
+                   separator: list[int] | tuple[int, ...] | np.ndarray = (), seed: int = 0,
+                   **kwargs: Any) -> list[PackedSample]:
     """Pack a list of token arrays (keys = their positions) into samples; convenience for tests and tools."""
     pieces = (Piece(i, i, 0, np.asarray(d, dtype=np.int32)) for i, d in enumerate(docs))
     packer = Packer(seq_len, transform, separator, **kwargs)

@@ -16,6 +16,8 @@ IGNORE = -100
 # masked too (the authors' UtK masks the prediction made *from* a knot, a chunk label or an EOD);
 # learned but the position after it masked
 LEARN, MASK, MASK_NEXT, LEARN_MASK_NEXT = 0, 1, 2, 3
+# a run of structure tokens and its part kind, as parts() and trailer() return them
+Part = tuple[np.ndarray, int]
 EMPTY = np.zeros(0, dtype=np.int32)
 
 # columns of PackedSample.segments (one row per chunk of text placed in the sequence)
@@ -67,7 +69,7 @@ class Transform:
         k = ns - 1
         piece = np.repeat(np.arange(len(ns)), k)
         m = lengths[piece]
-        cuts = 1 + (rng.random(len(piece)) * (m - 1)).astype(np.int64)
+        cuts: np.ndarray = 1 + (rng.random(len(piece)) * (m - 1)).astype(np.int64)
         while True:
             o = np.lexsort((cuts, piece))
             cuts = cuts[o]
@@ -81,11 +83,11 @@ class Transform:
         """Stream order of all chunks (chunk c of the flattened piece-major list goes to position i)."""
         return np.arange(int(n_per_piece.sum()))
 
-    def parts(self, plans: list[ChunkPlan], piece: int, chunk: int) -> tuple[list, list]:
+    def parts(self, plans: list[ChunkPlan], piece: int, chunk: int) -> tuple[list[Part], list[Part]]:
         """Structure parts before and after chunk text: lists of (tokens, kind)."""
         return [], []
 
-    def trailer(self, plan: ChunkPlan) -> list:
+    def trailer(self, plan: ChunkPlan) -> list[Part]:
         """Parts appended after a piece's last chunk in stream order (UtK backtracing target)."""
         return []
 

@@ -157,7 +157,8 @@ def iter_documents(spec: SourceSpec) -> Iterator[tuple[str, str]]:
                     doc = _row_doc(spec, row, p.stem)
                 yield doc
     elif kind == "text":
-        files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file() and _text_suffix(f) in TEXT_SUFFIXES)
+        files = [p] if p.is_file() else sorted(f for f in p.rglob("*")
+                                               if f.is_file() and _text_suffix(f) in TEXT_SUFFIXES)
         if not files:
             raise InputError(f"{p}: no text files ({', '.join(TEXT_SUFFIXES)}) found")
         for f in files:
@@ -235,7 +236,8 @@ def check_files(root: Path, manifest: dict[str, Any], verify: bool = False, what
 
 def _load_npy(path: Path) -> np.ndarray:
     try:
-        return np.load(path, allow_pickle=False)
+        arr: np.ndarray = np.load(path, allow_pickle=False)
+        return arr
     except (ValueError, OSError, EOFError) as exc:
         raise InputError(f"{path}: not a readable .npy array ({str(exc).strip() or type(exc).__name__}); "
                          "rebuild the corpus with `longkit data build`") from None
@@ -292,7 +294,7 @@ class TokenizedCorpus:
         return self.tokens[self.offsets[i]:self.offsets[i + 1]]
 
 
-def _tokenize_batch(batch: dict[str, list], tokenizer: Any) -> dict[str, list]:
+def _tokenize_batch(batch: dict[str, list[Any]], tokenizer: Any) -> dict[str, list[list[int]]]:
     from longkit.data.utk import encode_text
 
     return {"ids": encode_text(tokenizer, batch["text"])}

@@ -78,7 +78,7 @@ def write_shard(path: str | Path, samples: list[dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     cu = [np.asarray(s["cu_seqlens"]) for s in samples]
     sg = [np.asarray(s["segments"]) for s in samples]
-    arrays = {
+    arrays: dict[str, np.ndarray] = {
         "input_ids": np.stack([s["input_ids"] for s in samples]).astype(np.int32),
         "labels": np.stack([s["labels"] for s in samples]).astype(np.int32),
         "position_ids": np.stack([s["position_ids"] for s in samples]).astype(np.int32),
@@ -91,7 +91,9 @@ def write_shard(path: str | Path, samples: list[dict[str, Any]]) -> None:
     }
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
+        # numpy's stub lets **kwds also bind its `allow_pickle: bool` (2.1+); these names never include it, and
+        # passing allow_pickle=True explicitly would save an array of that name on numpy < 2.1
+        np.savez(fh, **arrays)  # type: ignore[arg-type]
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)

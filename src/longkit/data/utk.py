@@ -46,6 +46,7 @@ from longkit.data.plan import (
     SEG_OFFSET,
     SEG_START,
     ChunkPlan,
+    Part,
     Transform,
 )
 from longkit.errors import ConfigError
@@ -99,6 +100,7 @@ class UtKConfig:
         if self.backtrace and not self.chunk_labels:
             raise ConfigError("utk.backtrace needs utk.chunk_labels (the target lists the chunk labels)")
         dists = []
+        item: Any  # from YAML or to_dict(): {weight, counts} mappings as well as (weight, dist) pairs
         for item in self.chunk_dists:
             w, dist = (item["weight"], item["counts"]) if isinstance(item, dict) and "counts" in item else item
             dist = {int(k): float(v) for k, v in dict(dist).items()}
@@ -168,7 +170,8 @@ def authors_differences(config: UtKConfig | dict[str, Any], overflow: str = "tru
     import json
 
     def norm(d: dict[str, Any]) -> dict[str, Any]:  # as written to stats.json (chunk counts as strings)
-        return json.loads(json.dumps(d))
+        plain: dict[str, Any] = json.loads(json.dumps(d))
+        return plain
 
     have = norm(config.to_dict() if isinstance(config, UtKConfig) else dict(config))
     want = norm(utk_preset("authors").to_dict())
@@ -220,9 +223,10 @@ def _ids(vocab: dict[str, int], names: list[str]) -> list[int]:
 def encode_text(tokenizer: Any, texts: list[str]) -> list[list[int]]:
     """Tokenize texts as ordinary text (no BOS/EOS, special-token strings inside are split as text)."""
     try:
-        return tokenizer(texts, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        ids: list[list[int]] = tokenizer(texts, add_special_tokens=False, split_special_tokens=True)["input_ids"]
     except TypeError:
-        return tokenizer(texts, add_special_tokens=False)["input_ids"]
+        ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    return ids
 
 
 def _label_encoder(tokenizer: Any) -> Any:
@@ -331,11 +335,13 @@ class UtKTransform(Transform):
         again (with 62^6 strings that is rare), so that untie() can read every label back exactly.
         """
         cfg = self.config
+        encode = self._encode
+        assert encode is not None  # set whenever labels are drawn fresh, which is when this is called
         out: list[int] = []
         for _ in range(1000):
             draws = self._chars[rng.integers(0, len(self._chars), size=(n - len(out), cfg.label_length))]
             strings = np.ascontiguousarray(draws).view(f"<U{cfg.label_length}").ravel().tolist()
-            for ids in self._encode(strings):
+            for ids in encode(strings):
                 t = tuple(ids)
                 if not t or t in self._taken or t in self._prefixes or any(t[:i] in self._taken
                                                                           for i in range(1, len(t))):
@@ -379,7 +385,8 @@ class UtKTransform(Transform):
             piece = np.repeat(np.arange(len(ns)), k)
             first = np.concatenate(([0], np.cumsum(k)[:-1]))
             j = np.arange(len(piece)) - first[piece] + 1
-            return (lengths[piece] // ns[piece]) * j
+            cuts: np.ndarray = (lengths[piece] // ns[piece]) * j
+            return cuts
         return super().split_points(lengths, ns, rng)
 
     def order(self, n_per_piece: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -404,12 +411,12 @@ class UtKTransform(Transform):
     def _tail(self, j: int) -> np.ndarray:
         return self.tails[0] if len(self.tails) == 1 else self.tails[j]
 
-    def parts(self, plans: list[ChunkPlan], piece: int, chunk: int) -> tuple[list, list]:
+    def parts(self, plans: list[ChunkPlan], piece: int, chunk: int) -> tuple[list[Part], list[Part]]:
         """`<CL> label </CL> [head]` before chunk text, `[tail]` after it."""
         plan = plans[piece]
         if plan.n == 1:
             return [], []
-        before = []
+        before: list[Part] = []
         if plan.labels is not None:
             before.append((self._wrapped_label(int(plan.labels[chunk])), self.label_kind))
         if chunk > 0:
@@ -417,12 +424,14 @@ class UtKTransform(Transform):
         after = [(self._tail(chunk), self.knot_kind)] if chunk < plan.n - 1 else []
         return before, after
 
-    def trailer(self, plan: ChunkPlan) -> list:
+    def trailer(self, plan: ChunkPlan) -> list[Part]:
         """`<S> L_1 [sep] ... L_n </S>` after the document's last chunk in the stream."""
         if plan.n == 1 or not self.config.backtrace:
             return []
+        labels = plan.labels
+        assert labels is not None  # backtrace needs chunk_labels, so every split piece has its labels
         body: list[np.ndarray] = []
-        for i, k in enumerate(plan.labels.tolist()):
+        for i, k in enumerate(labels.tolist()):
             if i and self.sep_len:
                 body.append(self.bt_sep)
             body.append(self.label(k))

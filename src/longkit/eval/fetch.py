@@ -113,6 +113,7 @@ def _unpack(task: str, src: DataSource, archive: Path) -> Path:
 
 def _converted(src: DataSource, parquet: Path) -> Path:
     assert src.member is not None
+    assert src.convert is not None  # called only for a source that has one
     target = _derived_dir(src, parquet) / src.member
     if not target.exists():
         from longkit.io import atomic_write_text

@@ -107,10 +107,10 @@ def string_match_part(prediction: str, references: Sequence[str]) -> float:
 # ROUGE through Google's rouge_score package (what HF `evaluate` and the SCROLLS metric call)
 # ---------------------------------------------------------------------------------------------------
 
-_SCORERS: dict[tuple[tuple[str, ...], bool], object] = {}
+_SCORERS: dict[tuple[tuple[str, ...], bool], Any] = {}
 
 
-def _scorer(types: tuple[str, ...], stemmer: bool):  # noqa: ANN202
+def _scorer(types: tuple[str, ...], stemmer: bool) -> Any:  # a rouge_score RougeScorer (the package is untyped)
     key = (types, stemmer)
     if key not in _SCORERS:
         from rouge_score import rouge_scorer
@@ -122,7 +122,7 @@ def _scorer(types: tuple[str, ...], stemmer: bool):  # noqa: ANN202
 def rouge(prediction: str, reference: str, types: Sequence[str] = ("rouge1", "rouge2", "rougeL", "rougeLsum"),
           use_stemmer: bool = False) -> dict[str, float]:
     """ROUGE F-measures (0-1) of one prediction against one reference, as rouge_score computes them."""
-    scores = _scorer(tuple(types), use_stemmer).score(reference, prediction)  # type: ignore[attr-defined]
+    scores = _scorer(tuple(types), use_stemmer).score(reference, prediction)
     return {k: float(v.fmeasure) for k, v in scores.items()}
 
 

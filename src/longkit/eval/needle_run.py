@@ -34,11 +34,15 @@ def _int_list(v: Any, what: str) -> list[int]:
     return [int(x) for x in v]
 
 
+def _default_depths() -> list[float]:
+    return [0, 50, 100]  # ints, as they have always been given (they name grid cells and report columns)
+
+
 class NeedleRunConfig(BackendSpec):
     """One needle run: the backend (BackendSpec's fields), grid and prompt settings (YAML keys = CLI option names)."""
 
     lengths: list[int] = Field(default_factory=lambda: [1024, 2048])
-    depths: list[float] = Field(default_factory=lambda: [0, 50, 100])
+    depths: list[float] = Field(default_factory=_default_depths)
     # chatqa2 (longkit's, the default) | gkamradt (LLMTest_NeedleInAHaystack's)
     protocol: Literal["chatqa2", "gkamradt"] = "chatqa2"
     haystack: str | None = None  # None: the protocol's default (chatqa2: pydoc; gkamradt: auto, Paul Graham's essays)
@@ -155,7 +159,7 @@ def run_needles(cfg: NeedleRunConfig, task_name: str, backend: Backend | None = 
     from longkit.eval.runner import refuse_other_run, run_task
 
     task = make_needle_task(cfg, task_name)
-    load_haystack(task.config.haystack)  # fail on a bad haystack before loading a model
+    load_haystack(task.haystack_name)  # fail on a bad haystack before loading a model
     out = Path(cfg.out)
     # what the record holds without a loaded model is checked before loading one; run_task checks the rest
     known = {"task": task.fingerprint(), **needle_record(cfg), **({"model": cfg.model} if cfg.model else {})}

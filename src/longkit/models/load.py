@@ -213,14 +213,15 @@ def load_model(
         if src.kind != "hub":
             raise InputError(f"{name}: cannot load ({_first_line(exc)})") from None
         raise LongkitError(_not_available(name, exc)) from None
-    except (ValueError, KeyError, TypeError, EOFError, *_damaged_weights()) as exc:
+    except (ValueError, KeyError, TypeError, EOFError) + _damaged_weights() as exc:
         if src.kind != "dir":
             raise
         raise InputError(f"{name}: cannot load the model, a file is damaged or not a model "
                          f"({type(exc).__name__}: {_first_line(exc)})") from None
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    model.to(device)
+    # PreTrainedModel.to is wrapped with functools.wraps, whose typeshed type does not bind `self`
+    model.to(device)  # type: ignore[arg-type]
     model.eval()
     return model, tok
 

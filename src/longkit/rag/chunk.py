@@ -75,7 +75,8 @@ def _boundary_score(text: str, prev_end: int, next_start: int) -> int:
     if "\n\n" in gap or (next_start < len(text) and text.startswith("\n\n", next_start)):
         return 3
     before = text[max(0, prev_end - 8):prev_end].rstrip().rstrip(_CLOSERS)
-    if before and before[-1] in _SENT_END and (gap.strip() == "" and (gap or text[next_start:next_start + 1].isspace())):
+    if (before and before[-1] in _SENT_END and gap.strip() == ""
+            and (gap or text[next_start:next_start + 1].isspace())):
         return 2
     if "\n" in gap:
         return 1

@@ -52,7 +52,8 @@ class Embedder(Protocol):
 def _normalise(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.maximum(norms, 1e-12)
+    unit: np.ndarray = x / np.maximum(norms, 1e-12)
+    return unit
 
 
 def _check(texts: Sequence[str], counts: list[int], limit: int, name: str, what: str) -> None:
@@ -61,7 +62,8 @@ def _check(texts: Sequence[str], counts: list[int], limit: int, name: str, what:
     for i, (t, c) in enumerate(zip(texts, counts)):
         if c > limit:
             preview = t[:60].replace("\n", " ")
-            raise TextTooLong(f"{what} {i} ('{preview}...') is {c} tokens; embedder '{name}' reads at most {limit} ({hint})")
+            raise TextTooLong(f"{what} {i} ('{preview}...') is {c} tokens; "
+                              f"embedder '{name}' reads at most {limit} ({hint})")
 
 
 class _Base(ABC):
@@ -126,6 +128,10 @@ class _Base(ABC):
     def _encode(self, texts: list[str], counts: list[int]) -> np.ndarray:
         """Embed texts already checked against the token limit: (n, dim) float32 unit rows."""
 
+    @abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """What the index manifest records to recognise this embedder."""
+
 
 class SentenceTransformerEmbedder(_Base):
     """A sentence-transformers model; texts are batched by length."""
@@ -144,10 +150,16 @@ class SentenceTransformerEmbedder(_Base):
         self.batch_size = batch_size
         self.tokenizer = self.model.tokenizer
         get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
-        self.dim = int(get_dim())
+        dim = get_dim()
+        if dim is None:  # int(None) failed here before: still a TypeError, now saying what is missing
+            raise TypeError(f"sentence-transformers model '{path}' does not report its embedding dimension")
+        self.dim = int(dim)
         if max_tokens is not None:
             self.model.max_seq_length = max_tokens
-        self.max_tokens = int(self.model.max_seq_length)
+        limit = self.model.max_seq_length
+        if limit is None:
+            raise TypeError(f"sentence-transformers model '{path}' does not report its maximum sequence length")
+        self.max_tokens = int(limit)
         self.n_special = len(self.tokenizer("", add_special_tokens=True)["input_ids"])
         self.query_prefix = query_prefix
 
@@ -221,7 +233,8 @@ class DecoderEmbedder(_Base):
                 input_ids[r, :len(seqs[i])] = torch.tensor(seqs[i])
                 mask[r, :len(seqs[i])] = 1
             with torch.inference_mode():
-                hidden = self.model(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device)).last_hidden_state
+                hidden = self.model(input_ids=input_ids.to(self.device),
+                                    attention_mask=mask.to(self.device)).last_hidden_state
             last = mask.sum(dim=1) - 1
             pooled = hidden[torch.arange(len(batch)), last.to(hidden.device)].float().cpu().numpy()
             out[batch] = pooled

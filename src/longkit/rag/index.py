@@ -216,11 +216,13 @@ class VectorIndex:
         if seg not in self._texts:
             _, mpath = seg_files(self.path, self.manifest["segments"][seg]["id"])
             self._texts[seg] = pq.read_table(mpath, columns=["text"]).column("text")
-        return self._texts[seg][row - int(self._starts[seg])].as_py()
+        text: str = self._texts[seg][row - int(self._starts[seg])].as_py()
+        return text
 
     def n_tokens(self) -> np.ndarray:
         """Length of every chunk in the chunker's unit."""
-        return self._meta.column("n_tokens").to_numpy()
+        counts: np.ndarray = self._meta.column("n_tokens").to_numpy()
+        return counts
 
     # ----- writing ------------------------------------------------------------------------------
 

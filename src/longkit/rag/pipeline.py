@@ -171,7 +171,8 @@ class RagPipeline:
                     raise ConfigError(f"unknown RAG setting '{k}'")
                 setattr(settings, k, v)
         room = max_budget(backend.max_context, settings.max_new_tokens)
-        if overrides.get("token_budget") is not None and settings.token_budget > room:
+        if (overrides.get("token_budget") is not None and settings.token_budget is not None
+                and settings.token_budget > room):
             raise ConfigError(f"--budget {settings.token_budget}: above the {room} tokens a "
                               f"{backend.max_context}-token window leaves after {settings.max_new_tokens} answer "
                               "tokens; give a smaller budget")

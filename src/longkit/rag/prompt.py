@@ -77,7 +77,8 @@ def chat_prompt_messages(context: str, messages: Sequence[dict[str, str]], instr
     out = [{"role": "system", "content": system}]
     msgs = [dict(m) for m in messages]
     last = msgs[-1]
-    parts = [p for p in (f"Context:\n{context}" if context else "", f"{instruction} {last['content'].strip()}".strip()) if p]
+    parts = [p for p in (f"Context:\n{context}" if context else "",
+                         f"{instruction} {last['content'].strip()}".strip()) if p]
     last["content"] = "\n\n".join(parts)
     return out + msgs
 

@@ -69,6 +69,7 @@ class Retriever:
         if k is not None:
             rows = self.index.search(query_vector, k, doc_ids)
         else:
+            assert token_budget is not None  # exactly one of k and token_budget is given (checked above)
             sizes = self.index.n_tokens()
             shortest = max(1, int(sizes.min())) if len(sizes) else 1
             rows = self.index.search(query_vector, token_budget // shortest + 1, doc_ids)

@@ -64,7 +64,8 @@ def list_sources(inputs: Sequence[str | Path], exclude: Path | None = None) -> l
                            and (f.suffix == ".jsonl" or f.suffix.lower() in TEXT_SUFFIXES)
                            and not (skip is not None and f.resolve().is_relative_to(skip)))
             if not files:
-                raise InputError(f"{p}: no documents in this directory (text files {', '.join(sorted(x for x in TEXT_SUFFIXES if x))}"
+                suffixes = ", ".join(sorted(x for x in TEXT_SUFFIXES if x))
+                raise InputError(f"{p}: no documents in this directory (text files {suffixes}"
                                  ", or .jsonl with a 'text' field)")
         else:
             files = [p]
@@ -114,10 +115,11 @@ def resolve_document(row: dict[str, Any], base: Path, where: str | None = None) 
 
 def _document_source(row: dict[str, Any], base: Path) -> str | Path:
     """The inline text of a QA row's document, or the path of its existing file."""
-    if isinstance(row.get("document"), str):
-        if not row["document"].strip():
+    doc = row.get("document")
+    if isinstance(doc, str):
+        if not doc.strip():
             raise InputError("field 'document' is empty")
-        return row["document"]
+        return doc
     path = row.get("document_path")
     if not isinstance(path, str):
         raise InputError("needs a 'document' or a 'document_path' field")

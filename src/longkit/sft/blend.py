@@ -55,6 +55,7 @@ def plan_blend(items: list[dict[str, Any]], sizes: list[int], num_samples: int |
                 raise ConfigError(f"blend[{i}]: 'epochs' must be > 0, got {e}")
             counts[i] = int(round(e * n))
         else:
+            assert w is not None  # exactly one of weight and epochs is given (checked above)
             if w <= 0:
                 raise ConfigError(f"blend[{i}]: 'weight' must be > 0, got {w}")
             weighted.append(i)

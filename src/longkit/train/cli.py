@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import typer
 
@@ -12,7 +13,7 @@ from longkit.errors import ConfigError
 app = typer.Typer(no_args_is_help=True)
 
 
-def _print(summary: dict) -> None:
+def _print(summary: dict[str, Any]) -> None:
     from longkit.train.run import is_main_process
 
     if not is_main_process():  # one summary per launch, not one per rank
@@ -53,7 +54,7 @@ def cpt(
     end_distributed()
 
 
-def _say_complete(summary: dict) -> None:
+def _say_complete(summary: dict[str, Any]) -> None:
     """One line on stderr when a run was already complete (nothing trained, nothing written)."""
     from longkit.train.run import is_main_process
 
@@ -90,7 +91,8 @@ def sft(
 @app.command("recipe")
 @friendly_errors
 def recipe(
-    config: str = typer.Argument(..., help="Recipe YAML with cpt: and sft: sections (e.g. configs/recipes/smoke.yaml)."),
+    config: str = typer.Argument(...,
+                                 help="Recipe YAML with cpt: and sft: sections (e.g. configs/recipes/smoke.yaml)."),
     only: str = typer.Option(None, "--only", help="Run only one section: cpt or sft."),
 ) -> None:
     """Run a whole recipe: RoPE extension -> continued pretraining -> staged SFT."""

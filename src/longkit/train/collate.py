@@ -36,7 +36,7 @@ class PackedCollator:
         return batch
 
 
-class StatefulStream(torch.utils.data.IterableDataset):
+class StatefulStream(torch.utils.data.IterableDataset[dict[str, Any]]):
     """Wrap a resumable IterableDataset so each sample carries the dataset state right after it.
 
     The Trainer's dataloader prefetches, so the dataset's own state_dict() at checkpoint time is

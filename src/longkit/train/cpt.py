@@ -181,9 +181,8 @@ def _train(cfg: CPTConfig, dcfg: DataConfig, where: str, resume: bool, record: d
            start: dict[str, Any] | None = None) -> dict[str, Any]:
     """Load (and extend) the model, build the stream (from `start`, a saved data position, when given), record the
     run once every check has passed, and train."""
-    from longkit.train.record import write_record
-
     from longkit.train.collate import PackedCollator, StatefulStream
+    from longkit.train.record import write_record
     from longkit.train.run import check_fsdp_wrappable, fit, is_main_process, load_trainable
 
     src = prepare_model(cfg, where)

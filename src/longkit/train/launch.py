@@ -64,7 +64,8 @@ def parent_cmdline() -> list[str]:
     try:
         import psutil
 
-        return psutil.Process(os.getppid()).cmdline()
+        cmdline: list[str] = psutil.Process(os.getppid()).cmdline()
+        return cmdline
     except Exception:
         return []
 

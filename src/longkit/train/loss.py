@@ -20,7 +20,8 @@ from torch.utils.checkpoint import checkpoint
 IGNORE = -100
 
 
-def _chunk_loss_sum(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, target: torch.Tensor) -> torch.Tensor:
+def _chunk_loss_sum(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                    target: torch.Tensor) -> torch.Tensor:
     logits = F.linear(h, weight, bias).float()
     return F.cross_entropy(logits, target, ignore_index=IGNORE, reduction="sum")
 

@@ -64,7 +64,7 @@ def pack_examples(examples: list[tuple[list[int], list[int]]], seq_len: int, pad
     return rows, dropped
 
 
-class PackedRows(torch.utils.data.Dataset):
+class PackedRows(torch.utils.data.Dataset[dict[str, np.ndarray]]):
     """Map-style dataset over packed SFT rows (the Trainer's sampler makes resume exact)."""
 
     def __init__(self, rows: list[dict[str, np.ndarray]]):
@@ -156,7 +156,7 @@ def plan_stages(cfg: SFTConfig, selected: list[StageSpec], where: str,
 
     chosen = {s.name for s in selected}
     model = rec.model_identity(cfg.model)
-    plan = []
+    plan: list[tuple[StageSpec, str, dict[str, Any]]] = []
     for stage in cfg.stages:
         out = Path(cfg.out) / stage.name
         if stage.name not in chosen:

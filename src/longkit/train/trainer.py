@@ -73,7 +73,7 @@ class LongkitTrainer(Trainer):
             t = torch.tensor([value], dtype=torch.float64, device=self.args.device)
             value = float(self.accelerator.reduce(t, reduction="mean").item())
         if not math.isfinite(value):
-            last = last_checkpoint(self.args.output_dir)
+            last = last_checkpoint(self._output_dir())
             raise LongkitError(f"non-finite loss ({value}) at step {self.state.global_step + 1}; "
                                f"last good checkpoint: {last or 'none'} (lower the learning rate or check the data)")
         self._micro.append(value)
@@ -84,9 +84,16 @@ class LongkitTrainer(Trainer):
             self._micro = []
         return loss
 
+    def _output_dir(self) -> str:
+        """args.output_dir: typed optional by transformers, but TrainingArguments always sets it."""
+        out = self.args.output_dir
+        if out is None:  # not reached; Path(None) would have failed here too
+            raise TypeError("TrainingArguments.output_dir is not set")
+        return out
+
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
         super()._save_checkpoint(model, trial)
-        ckpt = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
+        ckpt = Path(self._output_dir()) / f"checkpoint-{self.state.global_step}"
         if ckpt.is_dir():
             if self.args.process_index == 0 and self._data_state is not None:
                 _atomic_json(ckpt / DATA_STATE, self._data_state)

@@ -32,13 +32,14 @@ def suite_record(cfg: SuiteConfig) -> dict[str, Any]:
     """What cfg records: each model's identity by label, each task's settings by name, the suite-wide settings."""
     from longkit import __version__
 
-    return json.loads(json.dumps({
+    record: dict[str, Any] = json.loads(json.dumps({
         "kind": "suite",
         "models": {m.label: {f: getattr(m, f) for f in MODEL_FIELDS} for m in cfg.models},
         "tasks": {_task_key(t.name): t.model_dump(exclude={"name"}) for t in cfg.tasks},
         **{k: getattr(cfg, k) for k in SETTINGS},
         "longkit_version": __version__,
     }))
+    return record
 
 
 def _first_change(cfg: SuiteConfig, old: dict[str, Any], new: dict[str, Any]) -> tuple[str, Any, Any] | None:

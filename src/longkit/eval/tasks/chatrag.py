@@ -164,8 +164,8 @@ class ChatRAGTask(Task):
         """The item's top contexts as 'title: ..., source: ...' (retrieved when an index is set)."""
         if self.index is not None:
             if self._pipeline is None:
-                # only retrieval is needed here (no generator): the pipeline module's retriever over the index
-                from longkit.rag.pipeline import Retriever
+                # only retrieval is needed here (no generator): the RAG pipeline's retriever over the index
+                from longkit.rag.retrieve import Retriever
 
                 self._pipeline = Retriever.open(self.index)
             doc = item.get("document") or item.get("doc_id")

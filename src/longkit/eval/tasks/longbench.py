@@ -182,7 +182,7 @@ class ScrollsTask(FileTask):
         em = exact_match(prediction, sample.references)
         pred = prediction.strip()
         m = re.match(r"^\(?([A-D])[).:\s]", pred + " ")
-        letter = float(bool(m) and m.group(1) in sample.meta.get("letters", []))
+        letter = float(m is not None and m.group(1) in sample.meta.get("letters", []))
         text = float(any(normalize_answer(r) and normalize_answer(r) == normalize_answer(re.sub(r"^\(?[A-D][).:]\s*", "", pred))
                          for r in sample.references))
         return {"score": em, "exact_match": em, "lenient": max(em, letter, text)}

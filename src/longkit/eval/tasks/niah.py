@@ -265,11 +265,25 @@ class NIAHTask(Task):
                               answer_budget=config.answer_budget or (GKAMRADT_MAX_TOKENS if gk else 32))
         self._hay: tuple[int, Haystack] | None = None
 
+    @property
+    def haystack_name(self) -> str:
+        """config.haystack, which __init__ has filled in with the protocol's default where it was None."""
+        haystack = self.config.haystack
+        assert haystack is not None  # set by __init__
+        return haystack
+
+    @property
+    def answer_budget(self) -> int:
+        """config.answer_budget, which __init__ has filled in with the protocol's default where it was None."""
+        budget = self.config.answer_budget
+        assert budget is not None  # set by __init__
+        return budget
+
     def fingerprint(self) -> dict[str, Any]:
         """Everything that changes the prompts (the grid itself may grow across resumes)."""
         c = self.config
         # the answers are the references every score is computed against, so they belong here too
-        return {"name": self.name, "protocol": c.protocol, "haystack": resolve_haystack(c.haystack),
+        return {"name": self.name, "protocol": c.protocol, "haystack": resolve_haystack(self.haystack_name),
                 "template": c.template, "chat": c.chat, "answer_budget": c.answer_budget, "needles": c.needles,
                 "question": c.question, "answers": c.answers, "seed": c.seed}
 
@@ -285,7 +299,7 @@ class NIAHTask(Task):
                      f"template '{c.template}'); not gkamradt's protocol (use --protocol gkamradt to compare with "
                      "published heatmaps).")
         # ChatQA 2 and gkamradt both hide the needle in Paul Graham's essays
-        return proto + " " + describe_haystack(c.haystack, official=PAUL_GRAHAM)
+        return proto + " " + describe_haystack(self.haystack_name, official=PAUL_GRAHAM)
 
     def plan(self) -> list[dict[str, Any]]:
         """One spec per (length, depth)."""
@@ -295,7 +309,7 @@ class NIAHTask(Task):
     def haystack(self, tokenizer: TextTokenizer) -> Haystack:
         """The tokenised haystack (cached per tokenizer)."""
         if self._hay is None or self._hay[0] != id(tokenizer):
-            text = load_haystack(self.config.haystack, min_chars=8 * max(self.config.lengths))
+            text = load_haystack(self.haystack_name, min_chars=8 * max(self.config.lengths))
             self._hay = (id(tokenizer), Haystack(text, tokenizer))
         return self._hay[1]
 
@@ -312,10 +326,10 @@ class NIAHTask(Task):
         if c.protocol == "gkamradt":
             return self._build_gkamradt(spec, ns, tokenizer, max_context, chat)
         user, meta = insert_needles(self.haystack(tokenizer), tokenizer, ns, spec["length"], spec["depth"],
-                                    c.template, c.answer_budget, chat)
+                                    c.template, self.answer_budget, chat)
         meta["question"] = ns.question  # for the LLM judge and the report
         kwargs: dict[str, Any] = {"messages": [{"role": "user", "content": user}]} if chat else {"prompt": user}
-        return Sample(id=spec["id"], references=ns.answers, meta=meta, max_new_tokens=c.answer_budget, **kwargs)
+        return Sample(id=spec["id"], references=ns.answers, meta=meta, max_new_tokens=self.answer_budget, **kwargs)
 
     def _build_gkamradt(self, spec: dict[str, Any], ns: NeedleSpec, tokenizer: TextTokenizer, max_context: int,
                         chat: bool) -> Sample:
@@ -334,7 +348,7 @@ class NIAHTask(Task):
         prompt_tokens = tokenizer.count(rendered)
         # gkamradt asks for up to 300 tokens and leaves the window to the provider; longkit never cuts the haystack
         # for the answer, so the budget shrinks where the window is full
-        budget = max(1, min(self.config.answer_budget, max_context - prompt_tokens))
+        budget = max(1, min(self.answer_budget, max_context - prompt_tokens))
         meta.update({"question": ns.question, "actual_length": prompt_tokens + budget, "answer_budget": budget,
                      "protocol": "gkamradt"})
         kwargs: dict[str, Any] = {"messages": messages} if chat else {"prompt": rendered}
@@ -373,7 +387,7 @@ class PasskeyTask(NIAHTask):
 
     def describe(self) -> str:
         """Report header: the haystack (passkey retrieval hides its key in RULER's noise sentences)."""
-        return describe_haystack(self.config.haystack, official="noise")
+        return describe_haystack(self.haystack_name, official="noise")
 
     def needle_spec(self, spec: dict[str, Any]) -> NeedleSpec:
         """A key drawn from a generator seeded by (seed, sample id), so reruns see the same key."""

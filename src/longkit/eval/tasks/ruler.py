@@ -240,7 +240,8 @@ class RulerTask(Task):
 
     def _min_units(self) -> int:
         if self.kind == "niah":
-            return self.settings["num_needle_k"] * self.settings["num_needle_v"]
+            units: int = self.settings["num_needle_k"] * self.settings["num_needle_v"]
+            return units
         if self.kind == "variable_tracking":  # random.sample over the noise lines needs one per chain statement
             return int(self.settings["num_hops"]) + 1
         if self.kind == "qa":
@@ -534,7 +535,8 @@ def zeta(alpha: float, terms: int = 100_000) -> float:
         raise ConfigError("fwe alpha must be > 1")
     head = math.fsum(k ** -alpha for k in range(1, terms))
     n = float(terms)
-    return head + n ** (1 - alpha) / (alpha - 1) + 0.5 * n ** -alpha
+    tail: float = n ** (1 - alpha) / (alpha - 1) + 0.5 * n ** -alpha  # a float ** float is typed Any
+    return head + tail
 
 
 def fit_units(render: Callable[[int], tuple[str, Any, Any]], tokenizer: TextTokenizer, limit: int, start: int,
