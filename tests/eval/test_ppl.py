@@ -291,3 +291,21 @@ def test_ppl_in_a_suite_beside_passkey(tiny_backend, prose, tmp_path, monkeypatc
     bad = {**cfg.model_dump(), "tasks": [{"name": "ppl", "options": {"protocl": "sliding"}}]}
     with pytest.raises(ConfigError, match="task ppl: options: unknown option 'protocl'"):
         run_suite(SuiteConfig.model_validate(bad), backends={"tiny": tiny_backend}, progress=False)
+
+
+def test_a_backend_that_cannot_score_is_refused_before_any_work(tmp_path, monkeypatch):
+    from longkit.backends import registry
+    from longkit.cli import app
+    from longkit.eval.suite import SuiteConfig, run_suite
+
+    registry.backend_names()  # the real declarations first
+    gen_only = registry.BackendInfo("genonly", "generates only", frozenset({registry.GENERATE}), lambda spec: None)
+    monkeypatch.setitem(registry._registry, "genonly", gen_only)
+    cfg = SuiteConfig.model_validate({"models": [{"backend": "genonly", "model": "m"}], "tasks": ["ppl"],
+                                      "out": str(tmp_path / "suite")})
+    with pytest.raises(ConfigError, match="models\\[0\\]: task ppl needs a backend that can score; 'genonly' cannot"):
+        run_suite(cfg, progress=False)
+    assert not (tmp_path / "suite").exists()
+    res = CliRunner().invoke(app, ["eval", "ppl", "--backend", "genonly", "--out", str(tmp_path / "cli")])
+    assert res.exit_code == 2 and "eval ppl needs a backend that can score; 'genonly' cannot" in res.output
+    assert not (tmp_path / "cli").exists()
