@@ -126,13 +126,17 @@ def _converted(src: DataSource, parquet: Path) -> Path:
 
 def fetch(task: str, allow_download: bool = True) -> Path:
     """The local path a task reads (a file, or LV-Eval's directory), downloaded into the hub cache if missing."""
-    name = task
-    src = source_of(name)
-    path = _download(name, src, allow_download)
+    return fetch_source(task, source_of(task), allow_download)
+
+
+def fetch_source(task: str, src: DataSource, allow_download: bool = True) -> Path:
+    """The local path of one declared source of a task (a task that reads several files, one per length, fetches
+    each through here); `task` names it in messages and in the fetch command they suggest."""
+    path = _download(task, src, allow_download)
     if src.convert:
         return _converted(src, path)
     if src.member is not None:
-        return _unpack(name, src, path)
+        return _unpack(task, src, path)
     return path
 
 
