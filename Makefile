@@ -32,6 +32,7 @@ demo: install-dev
 # lint, format and types: what CI runs before the tests
 check: install-dev
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
 test: install-dev

@@ -36,8 +36,9 @@ def make_docs(base: np.ndarray, n_tokens: int, seed: int = 0) -> list[np.ndarray
     return [big[a:b] for a, b in zip(starts, ends)]
 
 
-def python_utk(docs: list[list[int]], seq_len: int, cfg, pool: list[list[int]], special: dict, sep: list[int],
-               seed: int) -> list[tuple[list[int], list[int]]]:
+def python_utk(
+    docs: list[list[int]], seq_len: int, cfg, pool: list[list[int]], special: dict, sep: list[int], seed: int
+) -> list[tuple[list[int], list[int]]]:
     """Straightforward pure-Python UtK + packing (lists, per-token loops): the comparison baseline."""
     rnd = random.Random(seed)
     out = []
@@ -87,7 +88,7 @@ def python_utk(docs: list[list[int]], seq_len: int, cfg, pool: list[list[int]], 
             cuts = sorted(rnd.sample(range(1, len(d)), n - 1)) if n > 1 else []
             b = [0] + cuts + [len(d)]
             for j in range(n):
-                chunks.append((di, j, d[b[j]:b[j + 1]]))
+                chunks.append((di, j, d[b[j] : b[j + 1]]))
         pos = list(range(len(chunks)))
         rnd.shuffle(pos)
         by_doc = {}
@@ -158,8 +159,9 @@ def main() -> None:
     from longkit.models.load import load_tokenizer
 
     tok = copy.deepcopy(load_tokenizer("smollm2-135m-instruct"))
-    base = np.asarray(tok("\n\n".join(topics[k] for k in sorted(topics)), add_special_tokens=False)["input_ids"],
-                      dtype=np.int32)
+    base = np.asarray(
+        tok("\n\n".join(topics[k] for k in sorted(topics)), add_special_tokens=False)["input_ids"], dtype=np.int32
+    )
     cfg = UtKConfig()
     add_utk_special_tokens(tok, cfg)
     sep = resolve_separator(tok, "<s>")
@@ -179,12 +181,20 @@ def main() -> None:
             dt, dw = time.process_time() - c0, time.perf_counter() - t0
             best = dt if best is None else min(best, dt)
             wall = dw if wall is None else min(wall, dw)
-        results[name] = {"seconds": best, "wall_seconds": wall, "input_tokens": n_tok, "sequences": n_seq,
-                         "output_tokens": n_seq * args.seq_len, "tokens_per_s": n_tok / best,
-                         "docs": len(docs), "docs_split_across": packer.stats["docs_split_across"],
-                         "structure_tokens": packer.stats["tokens_structure"]}
-        print(f"{name:6s} {n_tok / best / 1e6:8.1f} M input tokens/s  ({n_seq} sequences of {args.seq_len}, "
-              f"{best:.2f}s)")
+        results[name] = {
+            "seconds": best,
+            "wall_seconds": wall,
+            "input_tokens": n_tok,
+            "sequences": n_seq,
+            "output_tokens": n_seq * args.seq_len,
+            "tokens_per_s": n_tok / best,
+            "docs": len(docs),
+            "docs_split_across": packer.stats["docs_split_across"],
+            "structure_tokens": packer.stats["tokens_structure"],
+        }
+        print(
+            f"{name:6s} {n_tok / best / 1e6:8.1f} M input tokens/s  ({n_seq} sequences of {args.seq_len}, {best:.2f}s)"
+        )
     # pure-Python baseline on a prefix of the same documents
     py_docs, total = [], 0
     for d in docs:
@@ -197,19 +207,37 @@ def main() -> None:
     t0, c0 = time.perf_counter(), time.process_time()
     out = python_utk(py_docs, args.seq_len, cfg, pool, special, sep, seed=0)
     dt, dw = time.process_time() - c0, time.perf_counter() - t0
-    results["utk_pure_python"] = {"seconds": dt, "wall_seconds": dw, "input_tokens": total, "sequences": len(out),
-                                  "tokens_per_s": total / dt}
+    results["utk_pure_python"] = {
+        "seconds": dt,
+        "wall_seconds": dw,
+        "input_tokens": total,
+        "sequences": len(out),
+        "tokens_per_s": total / dt,
+    }
     ratio = results["utk"]["tokens_per_s"] / results["utk_pure_python"]["tokens_per_s"]
     print(f"pure-Python UtK {total / dt / 1e6:.2f} M tokens/s; vectorised/pure-Python = {ratio:.0f}x")
-    report = {"command": "python benchmarks/bench_data.py " + " ".join(
-                  f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out"),
-              "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                          "python": platform.python_version(), "numpy": np.__version__, "cores_used": 1},
-              "seq_len": args.seq_len, "utk_config": cfg.to_dict(), "separator": "<s> as text",
-              "doc_lengths": {"distribution": "lognormal(median 2048, sigma 1.2), clipped to [16, 200000]",
-                              "mean": n_tok / len(docs)},
-              "results": results, "speedup_vs_pure_python": ratio,
-              "target_tokens_per_s": 50_000_000, "meets_target": results["utk"]["tokens_per_s"] >= 50e6}
+    report = {
+        "command": "python benchmarks/bench_data.py "
+        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out"),
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "cores_used": 1,
+        },
+        "seq_len": args.seq_len,
+        "utk_config": cfg.to_dict(),
+        "separator": "<s> as text",
+        "doc_lengths": {
+            "distribution": "lognormal(median 2048, sigma 1.2), clipped to [16, 200000]",
+            "mean": n_tok / len(docs),
+        },
+        "results": results,
+        "speedup_vs_pure_python": ratio,
+        "target_tokens_per_s": 50_000_000,
+        "meets_target": results["utk"]["tokens_per_s"] >= 50e6,
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")

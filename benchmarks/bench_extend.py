@@ -41,10 +41,13 @@ def build_models(src: str, root: Path, target: int, abf_base: float) -> dict[str
             plan = extend_model(src, out, method, target, base=abf_base if method == "abf" else None)
             plan_file.write_text(json.dumps(plan.as_dict(), indent=2))
         plan = json.loads(plan_file.read_text())
-        models[method] = {"model": str(out), "rope_parameters": plan["rope_parameters"],
-                          "max_position_embeddings": plan["max_position_embeddings"],
-                          # dynamic NTK keeps the original window in the config (transformers scales from it)
-                          "allow_extrapolation": plan["max_position_embeddings"] < target}
+        models[method] = {
+            "model": str(out),
+            "rope_parameters": plan["rope_parameters"],
+            "max_position_embeddings": plan["max_position_embeddings"],
+            # dynamic NTK keeps the original window in the config (transformers scales from it)
+            "allow_extrapolation": plan["max_position_embeddings"] < target,
+        }
     return models
 
 
@@ -53,8 +56,14 @@ def cell_dir(root: Path, method: str, length: int, depth: float) -> Path:
     return root / method / f"L{length}" / f"d{depth:g}"
 
 
-def summarise(root: Path, models: dict[str, dict[str, Any]], lengths: list[int], depths: list[float],
-              args: argparse.Namespace, started: float) -> dict[str, Any]:
+def summarise(
+    root: Path,
+    models: dict[str, dict[str, Any]],
+    lengths: list[int],
+    depths: list[float],
+    args: argparse.Namespace,
+    started: float,
+) -> dict[str, Any]:
     """Collect every scored sample into one JSON object with a method x length accuracy table."""
     rows, table = [], {}
     for method in models:
@@ -65,21 +74,42 @@ def summarise(root: Path, models: dict[str, dict[str, Any]], lengths: list[int],
                 f = cell_dir(root, method, length, depth) / "results.jsonl"
                 recs += [json.loads(line) for line in f.read_text().splitlines() if line.strip()] if f.exists() else []
             for r in recs:
-                rows.append({"method": method, "length": length, "depth": r["meta"].get("depth"),
-                             "prompt_tokens": r.get("prompt_tokens"), "reference": r["references"][0],
-                             "prediction": r["prediction"], "score": r["scores"]["score"], "seconds": r["seconds"]})
+                rows.append(
+                    {
+                        "method": method,
+                        "length": length,
+                        "depth": r["meta"].get("depth"),
+                        "prompt_tokens": r.get("prompt_tokens"),
+                        "reference": r["references"][0],
+                        "prediction": r["prediction"],
+                        "score": r["scores"]["score"],
+                        "seconds": r["seconds"],
+                    }
+                )
             if recs:
-                table[method][str(length)] = {"accuracy": sum(r["scores"]["score"] for r in recs) / len(recs),
-                                              "n": len(recs)}
+                table[method][str(length)] = {
+                    "accuracy": sum(r["scores"]["score"] for r in recs) / len(recs),
+                    "n": len(recs),
+                }
     planned = len(models) * len(lengths) * len(depths)
     return {
         "benchmark": "passkey retrieval after training-free RoPE extension 8K -> 16K",
-        "partial": len(rows) < planned, "samples_done": len(rows), "samples_planned": planned,
-        "model": args.model, "target_length": args.target, "lengths": lengths, "depths": depths,
-        "abf_base": args.abf_base, "template": "question-both", "haystack": "noise (InfiniteBench's repeated sentence)",
-        "answer_budget": args.answer_budget, "key_digits": 5, "seed": args.seed,
+        "partial": len(rows) < planned,
+        "samples_done": len(rows),
+        "samples_planned": planned,
+        "model": args.model,
+        "target_length": args.target,
+        "lengths": lengths,
+        "depths": depths,
+        "abf_base": args.abf_base,
+        "template": "question-both",
+        "haystack": "noise (InfiniteBench's repeated sentence)",
+        "answer_budget": args.answer_budget,
+        "key_digits": 5,
+        "seed": args.seed,
         "methods": {m: {k: v for k, v in d.items() if k != "model"} for m, d in models.items()},
-        "accuracy": table, "samples": rows,
+        "accuracy": table,
+        "samples": rows,
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "nice": os.nice(0)},
         "wall_seconds_this_run": round(time.time() - started, 1),
         "command": "nice -n 10 python benchmarks/bench_extend.py",
@@ -93,8 +123,11 @@ def markdown_table(res: dict[str, Any]) -> str:
     rows = [head, "|" + " --- |" * (len(lengths) + 2)]
     for m, spec in res["methods"].items():
         rp = spec.get("rope_parameters")
-        rp_txt = "unextended (8K window, extrapolating)" if rp is None else ", ".join(
-            f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in rp.items())
+        rp_txt = (
+            "unextended (8K window, extrapolating)"
+            if rp is None
+            else ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in rp.items())
+        )
         cells = []
         for n in lengths:
             c = res["accuracy"].get(m, {}).get(n)
@@ -111,8 +144,12 @@ def main() -> None:
     ap.add_argument("--lengths", default="16384,4096,8192,12288", help="run order within each depth: the target first")
     ap.add_argument("--depths", default="50,10,90", help="run order: one full pass per depth")
     ap.add_argument("--methods", default=",".join(METHODS))
-    ap.add_argument("--abf-base", type=float, default=None,
-                    help="ABF control base (default: longkit's minimum base for the target at the model's head dim)")
+    ap.add_argument(
+        "--abf-base",
+        type=float,
+        default=None,
+        help="ABF control base (default: longkit's minimum base for the target at the model's head dim)",
+    )
     ap.add_argument("--answer-budget", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--root", default="runs/bench_extend")
@@ -140,14 +177,24 @@ def main() -> None:
     for depth in depths:
         for length in lengths:
             for method, spec in models.items():
-                cfg = NeedleRunConfig(model=spec["model"], lengths=[length], depths=[depth], haystack="noise",
-                                      template="question-both", answer_budget=args.answer_budget, seed=args.seed,
-                                      allow_extrapolation=spec["allow_extrapolation"] or length > args.target,
-                                      out=str(cell_dir(root, method, length, depth)))
+                cfg = NeedleRunConfig(
+                    model=spec["model"],
+                    lengths=[length],
+                    depths=[depth],
+                    haystack="noise",
+                    template="question-both",
+                    answer_budget=args.answer_budget,
+                    seed=args.seed,
+                    allow_extrapolation=spec["allow_extrapolation"] or length > args.target,
+                    out=str(cell_dir(root, method, length, depth)),
+                )
                 t0 = time.time()
                 s = run_needles(cfg, "passkey", progress=False, report=False)
-                print(f"{method:8s} L={length:6d} depth={depth:g} score={s['overall'].get('score', float('nan')):.0f} "
-                      f"({time.time() - t0:.0f} s)", flush=True)
+                print(
+                    f"{method:8s} L={length:6d} depth={depth:g} score={s['overall'].get('score', float('nan')):.0f} "
+                    f"({time.time() - t0:.0f} s)",
+                    flush=True,
+                )
                 write_json(Path(args.out), summarise(root, models, lengths, depths, args, started))
     print(json.dumps(summarise(root, models, lengths, depths, args, started)["accuracy"], indent=1))
 

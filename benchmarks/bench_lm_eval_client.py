@@ -37,8 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "results" / "lm_eval_client.json"
 
 QUESTION = "Question: What is {{a}} plus {{b}}?\nAnswer:"
-ANSWER_NUMBER = [{"name": "first_number", "filter": [{"function": "regex", "regex_pattern": "(-?\\d+)"},
-                                                     {"function": "take_first"}]}]
+ANSWER_NUMBER = [
+    {"name": "first_number", "filter": [{"function": "regex", "regex_pattern": "(-?\\d+)"}, {"function": "take_first"}]}
+]
 
 
 def write_task(folder: Path, n: int, seed: int = 0) -> None:
@@ -52,14 +53,27 @@ def write_task(folder: Path, n: int, seed: int = 0) -> None:
         rows.append({"a": a, "b": b, "answer": str(a + b), "choices": choices, "label": choices.index(str(a + b))})
     data = folder / "sums.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    common = {"dataset_path": "json", "dataset_kwargs": {"data_files": {"test": str(data)}}, "test_split": "test",
-              "doc_to_text": QUESTION}
-    gen = {"output_type": "generate_until", "doc_to_target": "answer", "filter_list": ANSWER_NUMBER,
-           "generation_kwargs": {"until": ["\n"], "max_gen_toks": 8, "do_sample": False, "temperature": 0},
-           "metric_list": [{"metric": "exact_match"}]}
+    common = {
+        "dataset_path": "json",
+        "dataset_kwargs": {"data_files": {"test": str(data)}},
+        "test_split": "test",
+        "doc_to_text": QUESTION,
+    }
+    gen = {
+        "output_type": "generate_until",
+        "doc_to_target": "answer",
+        "filter_list": ANSWER_NUMBER,
+        "generation_kwargs": {"until": ["\n"], "max_gen_toks": 8, "do_sample": False, "temperature": 0},
+        "metric_list": [{"metric": "exact_match"}],
+    }
     tasks = {
-        "lk_sums_mc": {**common, "output_type": "multiple_choice", "doc_to_choice": "choices", "doc_to_target": "label",
-                       "metric_list": [{"metric": "acc"}]},
+        "lk_sums_mc": {
+            **common,
+            "output_type": "multiple_choice",
+            "doc_to_choice": "choices",
+            "doc_to_target": "label",
+            "metric_list": [{"metric": "acc"}],
+        },
         "lk_sums_gen": {**common, **gen},
         "lk_sums_chat": {**common, **gen, "doc_to_text": "What is {{a}} plus {{b}}?", "gen_prefix": "The answer is"},
     }
@@ -70,8 +84,11 @@ def write_task(folder: Path, n: int, seed: int = 0) -> None:
 def start_server(model: str, port: int) -> subprocess.Popen[bytes]:
     """`longkit serve` on 127.0.0.1:port, once /health answers."""
     log = open(Path(tempfile.gettempdir()) / f"lm_eval_client_serve_{port}.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "longkit", "serve", "--model", model, "--port", str(port),
-                             "--kv-cache-tokens", "4096"], stdout=subprocess.DEVNULL, stderr=log)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "longkit", "serve", "--model", model, "--port", str(port), "--kv-cache-tokens", "4096"],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
     deadline = time.time() + 600
     while True:
         try:
@@ -95,8 +112,18 @@ def lm_eval(args: list[str], work: Path, name: str, url: str) -> dict[str, objec
     """Run the lm-eval CLI once; its metrics, wall time and the statuses the server answered meanwhile."""
     before = statuses(url)
     out = work / name
-    cmd = [sys.executable, "-m", "lm_eval", "run", *args, "--include_path", str(work), "--output_path", str(out),
-           "--log_samples"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "lm_eval",
+        "run",
+        *args,
+        "--include_path",
+        str(work),
+        "--output_path",
+        str(out),
+        "--log_samples",
+    ]
     started = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_DATASETS_OFFLINE": "1"})
     wall = time.perf_counter() - started
@@ -104,12 +131,20 @@ def lm_eval(args: list[str], work: Path, name: str, url: str) -> dict[str, objec
         raise SystemExit(f"lm_eval {name} failed ({done.returncode}):\n{done.stderr[-4000:]}")
     after = statuses(url)
     results = json.loads(Path(sorted(glob.glob(str(out / "**" / "results_*.json"), recursive=True))[-1]).read_text())
-    metrics = {task: {k: v for k, v in values.items() if k != "alias" and not k.startswith("sample")}
-               for task, values in results["results"].items()}
+    metrics = {
+        task: {k: v for k, v in values.items() if k != "alias" and not k.startswith("sample")}
+        for task, values in results["results"].items()
+    }
     answered = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
     command = " ".join(["lm_eval run", *args]).replace(str(work), "<work>").replace(url, "http://127.0.0.1:<port>")
-    return {"command": command, "wall_seconds": round(wall, 1), "metrics": metrics, "server_answered": answered,
-            "all_200": all(k.endswith(" 200") for k in answered), "first_samples": first_samples(out)}
+    return {
+        "command": command,
+        "wall_seconds": round(wall, 1),
+        "metrics": metrics,
+        "server_answered": answered,
+        "all_200": all(k.endswith(" 200") for k in answered),
+        "first_samples": first_samples(out),
+    }
 
 
 def first_samples(out: Path, n: int = 3) -> dict[str, list[dict[str, object]]]:
@@ -148,9 +183,15 @@ def main() -> None:
         finally:
             server.send_signal(signal.SIGINT)
             server.wait(timeout=60)
-    report = {"lm_eval_version": version("lm_eval"), "longkit_serve_model": opts.model, "limit": opts.limit,
-              "server_start_seconds": round(load_seconds, 1), "python": platform.python_version(),
-              "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "runs": runs}
+    report = {
+        "lm_eval_version": version("lm_eval"),
+        "longkit_serve_model": opts.model,
+        "limit": opts.limit,
+        "server_start_seconds": round(load_seconds, 1),
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "runs": runs,
+    }
     opts.out.parent.mkdir(parents=True, exist_ok=True)
     opts.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
@@ -158,17 +199,36 @@ def main() -> None:
 
 def run_all(model: str, limit: int, work: Path, url: str) -> dict[str, object]:
     """Completions (token-id prompts, loglikelihood and generation), then chat without and with continuation."""
-    completions = ["--model", "local-completions", "--model_args",
-                   f"model={model},base_url={url}/v1/completions,tokenizer={work / 'tokenizer'}",
-                   "--tasks", "lk_sums_mc,lk_sums_gen", "--limit", str(limit)]
-    chat = ["--model", "local-chat-completions", "--model_args", f"model={model},base_url={url}/v1/chat/completions",
-            "--apply_chat_template", "--tasks", "lk_sums_chat", "--limit", str(limit)]
+    completions = [
+        "--model",
+        "local-completions",
+        "--model_args",
+        f"model={model},base_url={url}/v1/completions,tokenizer={work / 'tokenizer'}",
+        "--tasks",
+        "lk_sums_mc,lk_sums_gen",
+        "--limit",
+        str(limit),
+    ]
+    chat = [
+        "--model",
+        "local-chat-completions",
+        "--model_args",
+        f"model={model},base_url={url}/v1/chat/completions",
+        "--apply_chat_template",
+        "--tasks",
+        "lk_sums_chat",
+        "--limit",
+        str(limit),
+    ]
     return {
         "local-completions": lm_eval(completions, work, "completions", url),
         "local-chat-completions": lm_eval(chat, work, "chat", url),
         "local-chat-completions+continue_final_message": lm_eval(
-            [*chat, "--gen_kwargs", "continue_final_message=True,add_generation_prompt=False"], work, "chat_continue",
-            url),
+            [*chat, "--gen_kwargs", "continue_final_message=True,add_generation_prompt=False"],
+            work,
+            "chat_continue",
+            url,
+        ),
     }
 
 

@@ -43,8 +43,13 @@ def main() -> None:
         st = gguf.resolve().stat()
         data.pop(f"{gguf.resolve()}:{st.st_size}:{st.st_mtime_ns}", None)
         memo.write_text(json.dumps(data))
-    res: dict = {"gguf_bytes": gguf.stat().st_size, "cold_cache": args.cold, "cpus": os.cpu_count(),
-                 "load_average": os.getloadavg(), "python": platform.python_version()}
+    res: dict = {
+        "gguf_bytes": gguf.stat().st_size,
+        "cold_cache": args.cold,
+        "cpus": os.cpu_count(),
+        "load_average": os.getloadavg(),
+        "python": platform.python_version(),
+    }
     t = time.perf_counter()
     gguf_digest(gguf)
     res["digest_first_s"] = round(time.perf_counter() - t, 3)

@@ -28,15 +28,21 @@ def table(result: dict) -> str:
         cells = [f"{s['by_length'][str(n)]['ppl']:.2f}" if "ppl" in s["by_length"][str(n)] else "–" for n in lengths]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     longest = str(lengths[-1])
-    buckets = sorted({int(b) for s in result["models"].values()
-                      for b in s["by_length"][longest].get("by_position", {})})
-    lines += ["", f"Mean token loss by position in the {int(longest) // 1024}K window:", "",
-              "| method | " + " | ".join(f"{b // 1024}–{(b + result['bucket']) // 1024}K" for b in buckets) + " |",
-              "|---|" + "---|" * len(buckets)]
+    buckets = sorted(
+        {int(b) for s in result["models"].values() for b in s["by_length"][longest].get("by_position", {})}
+    )
+    lines += [
+        "",
+        f"Mean token loss by position in the {int(longest) // 1024}K window:",
+        "",
+        "| method | " + " | ".join(f"{b // 1024}–{(b + result['bucket']) // 1024}K" for b in buckets) + " |",
+        "|---|" + "---|" * len(buckets),
+    ]
     for method, s in result["models"].items():
         pos = s["by_length"][longest].get("by_position", {})
-        lines.append(f"| {method} | " + " | ".join(f"{pos[str(b)]:.3f}" if str(b) in pos else "–" for b in buckets)
-                     + " |")
+        lines.append(
+            f"| {method} | " + " | ".join(f"{pos[str(b)]:.3f}" if str(b) in pos else "–" for b in buckets) + " |"
+        )
     return "\n".join(lines)
 
 
@@ -65,17 +71,33 @@ def main() -> None:
     torch.set_num_threads(os.cpu_count() or 1)
     lengths = [int(x) for x in args.lengths.split(",")]
     models = build_models(args.model, Path(args.models_root), args.target, abf_base=1.359e6)
-    settings = PplSettings(data="essays", lengths=lengths, windows_per_document=args.windows, bucket=args.bucket,
-                           bootstrap=1000)
-    result = {"model": args.model, "target": args.target, "lengths": lengths, "bucket": args.bucket,
-              "windows_per_length": args.windows, "data": "essays", "machine": platform.platform(),
-              "threads": torch.get_num_threads(), "models": {}, "seconds": {}}
+    settings = PplSettings(
+        data="essays", lengths=lengths, windows_per_document=args.windows, bucket=args.bucket, bootstrap=1000
+    )
+    result = {
+        "model": args.model,
+        "target": args.target,
+        "lengths": lengths,
+        "bucket": args.bucket,
+        "windows_per_length": args.windows,
+        "data": "essays",
+        "machine": platform.platform(),
+        "threads": torch.get_num_threads(),
+        "models": {},
+        "seconds": {},
+    }
     for method in args.methods.split(","):
         info = models[method]
         started = time.perf_counter()
         backend = HFBackend.from_name(info["model"])
-        summary = run_ppl(settings, backend, Path(args.root) / method, model_name=method,
-                          allow_extrapolation=info["allow_extrapolation"], progress=True)
+        summary = run_ppl(
+            settings,
+            backend,
+            Path(args.root) / method,
+            model_name=method,
+            allow_extrapolation=info["allow_extrapolation"],
+            progress=True,
+        )
         result["models"][method] = summary | {"rope_parameters": info["rope_parameters"]}
         result["seconds"][method] = round(time.perf_counter() - started, 1)
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

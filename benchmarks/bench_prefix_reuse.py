@@ -38,19 +38,31 @@ def main() -> None:
     reuse = HFBackend(plain.model, plain.hf_tokenizer, batch_size=1, prefix_reuse=True)
     tok = plain.tokenizer
 
-    task = NIAHTask(NIAHConfig(lengths=[args.length], depths=[float(d) for d in args.depths.split(",")],
-                               answer_budget=args.max_new_tokens))
+    task = NIAHTask(
+        NIAHConfig(
+            lengths=[args.length], depths=[float(d) for d in args.depths.split(",")], answer_budget=args.max_new_tokens
+        )
+    )
     niah = [task.build(s, tok, plain.max_context).request() for s in task.plan()]
 
     from pydoc_data.topics import topics
 
     text = "\n\n".join(topics[k] for k in sorted(topics))
     doc = tok.decode(tok.encode(text)[: args.length])
-    questions = ["What does the assert statement do?", "How is a with statement executed?",
-                 "What is a coroutine?", "What does the global statement declare?", "How are exceptions raised?",
-                 "What is a lambda expression?"][: args.questions]
-    multi = [GenerationRequest(messages=[{"role": "user", "content": f"{doc}\n\nAnswer briefly: {q}"}],
-                               max_new_tokens=args.max_new_tokens) for q in questions]
+    questions = [
+        "What does the assert statement do?",
+        "How is a with statement executed?",
+        "What is a coroutine?",
+        "What does the global statement declare?",
+        "How are exceptions raised?",
+        "What is a lambda expression?",
+    ][: args.questions]
+    multi = [
+        GenerationRequest(
+            messages=[{"role": "user", "content": f"{doc}\n\nAnswer briefly: {q}"}], max_new_tokens=args.max_new_tokens
+        )
+        for q in questions
+    ]
 
     def timed(backend, reqs):
         backend.reused_tokens = 0
@@ -71,19 +83,31 @@ def main() -> None:
             same = same and [c.text for c in a] == [c.text for c in b]
         prompt_tokens = sum(c.prompt_tokens for c in a)
         results[name] = {
-            "requests": len(reqs), "prompt_tokens": prompt_tokens, "reused_prompt_tokens": reused,
+            "requests": len(reqs),
+            "prompt_tokens": prompt_tokens,
+            "reused_prompt_tokens": reused,
             "reused_fraction": round(reused / prompt_tokens, 3),
-            "seconds_without_reuse": min(plain_times), "seconds_with_reuse": min(reuse_times),
-            "all_seconds_without_reuse": plain_times, "all_seconds_with_reuse": reuse_times,
-            "speedup": round(min(plain_times) / min(reuse_times), 2), "identical_answers": same,
+            "seconds_without_reuse": min(plain_times),
+            "seconds_with_reuse": min(reuse_times),
+            "all_seconds_without_reuse": plain_times,
+            "all_seconds_with_reuse": reuse_times,
+            "speedup": round(min(plain_times) / min(reuse_times), 2),
+            "identical_answers": same,
         }
         print(name, results[name], flush=True)
-    report = {"benchmark": "prefix_reuse", "model": args.model, "load_average_at_end": os.getloadavg(),
-              "length": args.length,
-              "max_new_tokens": args.max_new_tokens, "device": "cpu", "torch_threads": torch.get_num_threads(),
-              "machine": platform.processor() or platform.machine(), "results": results,
-              "command": "python benchmarks/bench_prefix_reuse.py " + " ".join(
-                  f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out")}
+    report = {
+        "benchmark": "prefix_reuse",
+        "model": args.model,
+        "load_average_at_end": os.getloadavg(),
+        "length": args.length,
+        "max_new_tokens": args.max_new_tokens,
+        "device": "cpu",
+        "torch_threads": torch.get_num_threads(),
+        "machine": platform.processor() or platform.machine(),
+        "results": results,
+        "command": "python benchmarks/bench_prefix_reuse.py "
+        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out"),
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")

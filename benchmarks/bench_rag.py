@@ -24,8 +24,11 @@ import numpy as np
 
 def _pct(xs: list[float]) -> dict[str, float]:
     a = np.asarray(xs) * 1000
-    return {"p50_ms": round(float(np.percentile(a, 50)), 3), "p99_ms": round(float(np.percentile(a, 99)), 3),
-            "mean_ms": round(float(a.mean()), 3)}
+    return {
+        "p50_ms": round(float(np.percentile(a, 50)), 3),
+        "p99_ms": round(float(np.percentile(a, 99)), 3),
+        "mean_ms": round(float(a.mean()), 3),
+    }
 
 
 def bench_embedding(n_chunks: int, work: Path) -> dict:
@@ -48,18 +51,26 @@ def bench_embedding(n_chunks: int, work: Path) -> dict:
     emb.embed_documents(texts)
     dt = time.perf_counter() - t0
     # Index build on real text: chunk + embed + commit, for the same amount of text.
-    doc_text = text[:sample[-1].end]
+    doc_text = text[: sample[-1].end]
     ix_dir = work / "real-index"
     index = open_or_create(ix_dir, emb, chunking_record(cfg, "embedder", "error"))
     t0 = time.perf_counter()
     stats = index_documents(index, [("ref-part", doc_text)], emb, cfg, commit_every=64)
     build_s = time.perf_counter() - t0
     return {
-        "embedder": emb.name, "chunk_tokens": cfg.size, "chunks": len(texts), "tokens": tokens,
-        "seconds": round(dt, 3), "chunks_per_s": round(len(texts) / dt, 2), "tokens_per_s": round(tokens / dt, 1),
+        "embedder": emb.name,
+        "chunk_tokens": cfg.size,
+        "chunks": len(texts),
+        "tokens": tokens,
+        "seconds": round(dt, 3),
+        "chunks_per_s": round(len(texts) / dt, 2),
+        "tokens_per_s": round(tokens / dt, 1),
         "chunking_whole_reference": {"chars": len(text), "chunks": len(chunks), "seconds": round(chunk_s, 3)},
-        "index_build_real_text": {"chunks": stats.chunks, "seconds": round(build_s, 3),
-                                  "chunks_per_s": round(stats.chunks / build_s, 2)},
+        "index_build_real_text": {
+            "chunks": stats.chunks,
+            "seconds": round(build_s, 3),
+            "chunks_per_s": round(stats.chunks / build_s, 2),
+        },
     }
 
 
@@ -76,8 +87,9 @@ def _fill(path: Path, n: int, dim: int, kind: str, texts: list[str], seed: int =
         v = rng.standard_normal((m, dim), dtype=np.float32)
         v /= np.linalg.norm(v, axis=1, keepdims=True)
         doc = f"doc{s // seg}"
-        chunks = [Chunk(doc, i, 0, len(texts[(s + i) % len(texts)]), 250, texts[(s + i) % len(texts)])
-                  for i in range(m)]
+        chunks = [
+            Chunk(doc, i, 0, len(texts[(s + i) % len(texts)]), 250, texts[(s + i) % len(texts)]) for i in range(m)
+        ]
         index.add(chunks, v, {doc: "h"})
     index.save_graph()
     return time.perf_counter() - t0, index._vectors
@@ -111,9 +123,13 @@ def bench_latency(sizes: list[int], queries: int, work: Path, hnsw_sizes: set[in
             index.search(q, 10)
             lat.append(time.perf_counter() - t0)
         size_mb = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
-        row = {"build_seconds": round(build_s, 3), "reopen_seconds_median": round(float(np.median(reopen)), 4),
-               "reopen_seconds_max": round(float(max(reopen)), 4), "disk_mb": round(size_mb, 1),
-               "exact_query": {**_pct(lat), "k": 10, "queries": queries}}
+        row = {
+            "build_seconds": round(build_s, 3),
+            "reopen_seconds_median": round(float(np.median(reopen)), 4),
+            "reopen_seconds_max": round(float(max(reopen)), 4),
+            "disk_mb": round(size_mb, 1),
+            "exact_query": {**_pct(lat), "k": 10, "queries": queries},
+        }
         if n in hnsw_sizes:
             hpath = work / f"hnsw-{n}"
             hbuild, _ = _fill(hpath, n, dim, "hnsw", texts)
@@ -127,9 +143,14 @@ def bench_latency(sizes: list[int], queries: int, work: Path, hnsw_sizes: set[in
                 hl.append(time.perf_counter() - t0)
                 truth = set(np.argpartition(-(vectors @ q), 10)[:10].tolist())
                 recall.append(len({r for r, _ in got} & truth) / 10)
-            row["hnsw"] = {"build_seconds": round(hbuild, 3), "reopen_seconds": round(h_reopen, 4),
-                           "query": _pct(hl), "recall_at_10": round(float(np.mean(recall)), 4),
-                           "m": 32, "ef_search": 64}
+            row["hnsw"] = {
+                "build_seconds": round(hbuild, 3),
+                "reopen_seconds": round(h_reopen, 4),
+                "query": _pct(hl),
+                "recall_at_10": round(float(np.mean(recall)), 4),
+                "m": 32,
+                "ef_search": 64,
+            }
             shutil.rmtree(hpath)
         out[str(n)] = row
         shutil.rmtree(path)
@@ -148,11 +169,19 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-rag-"))
     try:
         result = {
-            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                        "note": "shared CPU (other jobs running); numbers are wall-clock"},
+            "machine": {
+                "cpus": os.cpu_count(),
+                "platform": platform.platform(),
+                "python": platform.python_version(),
+                "note": "shared CPU (other jobs running); numbers are wall-clock",
+            },
             "embedding": bench_embedding(args.embed_chunks, work),
-            "latency": bench_latency([int(x) for x in args.sizes.split(",")], args.queries, work,
-                                     {int(x) for x in args.hnsw_sizes.split(",") if x}),
+            "latency": bench_latency(
+                [int(x) for x in args.sizes.split(",")],
+                args.queries,
+                work,
+                {int(x) for x in args.hnsw_sizes.split(",") if x},
+            ),
             "command": "HF_HUB_OFFLINE=1 python benchmarks/bench_rag.py " + " ".join(sys.argv[1:]),
             "load_average_at_end": os.getloadavg(),
         }

@@ -43,19 +43,25 @@ def main() -> None:
     estimates: list[dict] = []
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
-        plan = SweepPlan(chunk_sizes=tuple(sizes), top_ks=tuple(ks),
-                         settings=RagSettings(max_new_tokens=args.max_new_tokens), batch_size=1)
-        summary = sweep(items, backend, emb, plan, out_dir=d, model_name="smollm2-135m-instruct",
-                        on_estimate=estimates.append)
+        plan = SweepPlan(
+            chunk_sizes=tuple(sizes),
+            top_ks=tuple(ks),
+            settings=RagSettings(max_new_tokens=args.max_new_tokens),
+            batch_size=1,
+        )
+        summary = sweep(
+            items, backend, emb, plan, out_dir=d, model_name="smollm2-135m-instruct", on_estimate=estimates.append
+        )
         total = time.perf_counter() - t0
     est = estimates[0]
     result = {
-        "command": "python benchmarks/bench_rag_vs_long_estimate.py " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out"),
+        "command": "python benchmarks/bench_rag_vs_long_estimate.py "
+        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out"),
         "estimate": est,
         "measured_total_seconds": round(total, 1),
         "estimate_over_measured": round(est["seconds"] / total, 2) if total else None,
-        "answers": summary["answers"], "empty_answers": summary["empty_answers"],
+        "answers": summary["answers"],
+        "empty_answers": summary["empty_answers"],
         "prompt_style": summary["prompt_style"],
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "cpus": os.cpu_count(),

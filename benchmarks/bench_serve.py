@@ -25,8 +25,28 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-TOPICS = ["rivers", "bread", "volcanoes", "chess", "bees", "glass", "comets", "maps", "tea", "owls", "bridges",
-          "salt", "clocks", "whales", "paper", "storms", "copper", "lighthouses", "maple trees", "deserts"]
+TOPICS = [
+    "rivers",
+    "bread",
+    "volcanoes",
+    "chess",
+    "bees",
+    "glass",
+    "comets",
+    "maps",
+    "tea",
+    "owls",
+    "bridges",
+    "salt",
+    "clocks",
+    "whales",
+    "paper",
+    "storms",
+    "copper",
+    "lighthouses",
+    "maple trees",
+    "deserts",
+]
 
 
 def question(i: int) -> str:
@@ -53,9 +73,14 @@ async def level(url: str, clients: int, requests: int, max_tokens: int, offset: 
         nonlocal tokens
         for i in next_i:
             t = time.perf_counter()
-            r = await http.post(url + "/v1/chat/completions", json={
-                "messages": [{"role": "user", "content": question(offset + i)}], "max_tokens": max_tokens,
-                "temperature": 0})
+            r = await http.post(
+                url + "/v1/chat/completions",
+                json={
+                    "messages": [{"role": "user", "content": question(offset + i)}],
+                    "max_tokens": max_tokens,
+                    "temperature": 0,
+                },
+            )
             statuses[str(r.status_code)] = statuses.get(str(r.status_code), 0) + 1
             if r.status_code == 200:
                 latencies.append(time.perf_counter() - t)
@@ -66,12 +91,18 @@ async def level(url: str, clients: int, requests: int, max_tokens: int, offset: 
         await asyncio.gather(*(worker(http) for _ in range(clients)))
         wall = time.perf_counter() - t0
     lat = np.asarray(latencies) if latencies else np.zeros(1)
-    return {"clients": clients, "requests": requests, "wall_s": round(wall, 2),
-            "completion_tokens": tokens, "tokens_per_s": round(tokens / wall, 3),
-            "requests_per_s": round(len(latencies) / wall, 4),
-            "latency_p50_s": round(float(np.percentile(lat, 50)), 3),
-            "latency_p99_s": round(float(np.percentile(lat, 99)), 3),
-            "statuses": statuses, "5xx": sum(n for s, n in statuses.items() if s.startswith("5"))}
+    return {
+        "clients": clients,
+        "requests": requests,
+        "wall_s": round(wall, 2),
+        "completion_tokens": tokens,
+        "tokens_per_s": round(tokens / wall, 3),
+        "requests_per_s": round(len(latencies) / wall, 4),
+        "latency_p50_s": round(float(np.percentile(lat, 50)), 3),
+        "latency_p99_s": round(float(np.percentile(lat, 99)), 3),
+        "statuses": statuses,
+        "5xx": sum(n for s, n in statuses.items() if s.startswith("5")),
+    }
 
 
 def main() -> None:
@@ -89,8 +120,20 @@ def main() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "longkit", "serve", "--model", args.model, "--port", str(port),
-           "--max-batch", str(max(levels)), "--max-queue", "64"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "longkit",
+        "serve",
+        "--model",
+        args.model,
+        "--port",
+        str(port),
+        "--max-batch",
+        str(max(levels)),
+        "--max-queue",
+        "64",
+    ]
     if args.threads is not None:
         cmd += ["--threads", str(args.threads)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -126,16 +169,24 @@ def main() -> None:
     out = {
         "command": "HF_HUB_OFFLINE=1 python benchmarks/bench_serve.py " + " ".join(sys.argv[1:]),
         "server": " ".join(["longkit"] + cmd[3:]),
-        "model": args.model, "max_tokens": args.max_tokens, "requests_per_level": args.requests,
+        "model": args.model,
+        "max_tokens": args.max_tokens,
+        "requests_per_level": args.requests,
         "levels": results,
-        "speedup_tokens_per_s_vs_1_client": {str(r["clients"]): round(r["tokens_per_s"] / base, 2)
-                                             for r in results} if base else None,
+        "speedup_tokens_per_s_vs_1_client": {str(r["clients"]): round(r["tokens_per_s"] / base, 2) for r in results}
+        if base
+        else None,
         "total_5xx": sum(r["5xx"] for r in results),
-        "rss_mb_before": round(rss_before, 1), "rss_mb_after": round(rss_after, 1),
+        "rss_mb_before": round(rss_before, 1),
+        "rss_mb_after": round(rss_after, 1),
         "rss_change_pct": round(100 * (rss_after - rss_before) / rss_before, 2),
         "loadavg_1m_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "note": "CPU shared with other jobs; see loadavg"},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "note": "CPU shared with other jobs; see loadavg",
+        },
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")

@@ -64,25 +64,48 @@ def run_one(model_name: str, seq: int, attn: str, ckpt: bool, steps: int, out_di
     from longkit.train.sft import PackedRows
     from longkit.train.trainer import LongkitTrainer
 
-    spec = TrainSpec(max_steps=steps, per_device_batch_size=1, learning_rate=1e-5, report_to="none",
-                     save_steps=10**9, logging_steps=10**9, gradient_checkpointing=ckpt, attn_implementation=attn,
-                     loss_chunk_size=8192, precision="auto")
+    spec = TrainSpec(
+        max_steps=steps,
+        per_device_batch_size=1,
+        learning_rate=1e-5,
+        report_to="none",
+        save_steps=10**9,
+        logging_steps=10**9,
+        gradient_checkpointing=ckpt,
+        attn_implementation=attn,
+        loss_chunk_size=8192,
+        precision="auto",
+    )
     model, tok = load_trainable(model_name, spec)
     if getattr(model.config, "max_position_embeddings", seq) < seq:
         from longkit.models.rope import apply_extension, plan_extension
 
-        apply_extension(model.config, plan_extension(model.config, "abf", seq, base=max(
-            float(model.config.rope_parameters["rope_theta"]), 1e6), check_min_base=False))
+        apply_extension(
+            model.config,
+            plan_extension(
+                model.config,
+                "abf",
+                seq,
+                base=max(float(model.config.rope_parameters["rope_theta"]), 1e6),
+                check_min_base=False,
+            ),
+        )
         model.model.rotary_emb = type(model.model.rotary_emb)(config=model.config)  # new base -> new frequencies
     rng = np.random.default_rng(0)
-    rows = [{"input_ids": rng.integers(0, len(tok), seq).astype(np.int32),
-             "labels": rng.integers(0, len(tok), seq).astype(np.int32),
-             "position_ids": np.arange(seq, dtype=np.int32)} for _ in range(steps)]
+    rows = [
+        {
+            "input_ids": rng.integers(0, len(tok), seq).astype(np.int32),
+            "labels": rng.integers(0, len(tok), seq).astype(np.int32),
+            "position_ids": np.arange(seq, dtype=np.int32),
+        }
+        for _ in range(steps)
+    ]
     args = training_arguments(spec, out_dir / f"tmp-{seq}-{attn}-{ckpt}", streaming=False)
     enable_chunked_loss(model, spec.loss_chunk_size)
     timer = StepTimer()
-    trainer = LongkitTrainer(model=model, args=args, train_dataset=PackedRows(rows), data_collator=PackedCollator(),
-                             callbacks=[timer])
+    trainer = LongkitTrainer(
+        model=model, args=args, train_dataset=PackedRows(rows), data_collator=PackedCollator(), callbacks=[timer]
+    )
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     trainer.train()
@@ -90,10 +113,15 @@ def run_one(model_name: str, seq: int, attn: str, ckpt: bool, steps: int, out_di
     n_params = sum(p.numel() for p in model.parameters())
     tps = seq / t
     peak = peak_tflops()
-    res = {"seq_len": seq, "attn": attn, "gradient_checkpointing": ckpt, "step_s": round(t, 4),
-           "tokens_per_s": round(tps, 1),
-           "mfu": round(tps * flops_per_token(model.config, n_params, seq) / (peak * 1e12), 4) if peak else None,
-           "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if torch.cuda.is_available() else None}
+    res = {
+        "seq_len": seq,
+        "attn": attn,
+        "gradient_checkpointing": ckpt,
+        "step_s": round(t, 4),
+        "tokens_per_s": round(tps, 1),
+        "mfu": round(tps * flops_per_token(model.config, n_params, seq) / (peak * 1e12), 4) if peak else None,
+        "peak_mem_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if torch.cuda.is_available() else None,
+    }
     del trainer, model
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
@@ -104,8 +132,9 @@ def main() -> None:
     """Parse flags, run the grid, write JSON."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="smollm2-135m-instruct")
-    ap.add_argument("--lengths", default=None,
-                    help="comma list; default 8192,16384,32768 then doubling until OOM on CUDA")
+    ap.add_argument(
+        "--lengths", default=None, help="comma list; default 8192,16384,32768 then doubling until OOM on CUDA"
+    )
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--out", default="benchmarks/results")
     a = ap.parse_args()
@@ -143,8 +172,17 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     from longkit.io import write_json
 
-    write_json(out / f"bench_train-{tag}.json", {"device": device, "model": a.model, "steps": a.steps,
-                                                  "torch": torch.__version__, "results": results, "notes": notes})
+    write_json(
+        out / f"bench_train-{tag}.json",
+        {
+            "device": device,
+            "model": a.model,
+            "steps": a.steps,
+            "torch": torch.__version__,
+            "results": results,
+            "notes": notes,
+        },
+    )
     import shutil
 
     for p in out.glob("tmp-*"):

@@ -85,7 +85,7 @@ def authors_rule(tok, docs: list[np.ndarray], seq_len: int, seed: int = 47) -> d
             k_here = k - 1 if s_i == len(parts_num) - 1 else k
             for j in range(k_here):
                 stream[int(order[start + j])] = (s_i, j)
-            where[s_i] = [int(v) for v in order[start:start + k_here]]
+            where[s_i] = [int(v) for v in order[start : start + k_here]]
             start += k_here
         stream.append((len(parts_num) - 1, last_k - 1))
         where.setdefault(len(parts_num) - 1, []).append(last_k - 1)  # their part number, not the position
@@ -112,8 +112,15 @@ def authors_rule(tok, docs: list[np.ndarray], seq_len: int, seed: int = 47) -> d
                 lost += c - int(first)  # the sample's final token comes again in the next sample
             first = first and not is_text
             cut -= c
-    return {"seq_len": seq_len, "windows": windows, "stream_tokens": total, "tokens_structure": structure,
-            "tokens_lost": lost, "lost_share": lost / (total - len(docs)), "seed": seed}
+    return {
+        "seq_len": seq_len,
+        "windows": windows,
+        "stream_tokens": total,
+        "tokens_structure": structure,
+        "tokens_lost": lost,
+        "lost_share": lost / (total - len(docs)),
+        "seed": seed,
+    }
 
 
 def measure(tok, docs: list[np.ndarray], seq_len: int, seed: int = 0) -> dict:
@@ -154,22 +161,39 @@ def main() -> None:
     for s in args.seq_len:
         mine = [r["dropped_share"] for r in runs if r["seq_len"] == s]
         theirs = [q["lost_share"] for q in authors if q["seq_len"] == s]
-        summary.append({"seq_len": s, "longkit_dropped_share_mean": float(np.mean(mine)),
-                        "longkit_dropped_share_min_max": [min(mine), max(mine)],
-                        "authors_rule_lost_share_mean": float(np.mean(theirs)),
-                        "authors_rule_lost_share_min_max": [min(theirs), max(theirs)]})
-        print(f"seq_len {s}: longkit drops {100 * np.mean(mine):.2f}% ({100 * min(mine):.2f}-{100 * max(mine):.2f}); "
-              f"authors' rule on the same stream {100 * np.mean(theirs):.2f}% "
-              f"({100 * min(theirs):.2f}-{100 * max(theirs):.2f}), {args.seeds} seeds")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).parent).stdout.strip()
-    command = (f"python benchmarks/utk_token_loss.py --tokens {args.tokens} "
-               f"--seq-len {' '.join(map(str, args.seq_len))} --seeds {args.seeds}")
-    res = {"command": command, "commit": commit,
-           "corpus": "pydoc_data.topics (SmolLM2 tokens), whole documents repeated in seeded order",
-           "documents": len(docs), "preset": "authors", "overflow": "truncate", "summary": summary,
-           "runs": runs, "authors_rule": authors,
-           "python": platform.python_version()}
+        summary.append(
+            {
+                "seq_len": s,
+                "longkit_dropped_share_mean": float(np.mean(mine)),
+                "longkit_dropped_share_min_max": [min(mine), max(mine)],
+                "authors_rule_lost_share_mean": float(np.mean(theirs)),
+                "authors_rule_lost_share_min_max": [min(theirs), max(theirs)],
+            }
+        )
+        print(
+            f"seq_len {s}: longkit drops {100 * np.mean(mine):.2f}% ({100 * min(mine):.2f}-{100 * max(mine):.2f}); "
+            f"authors' rule on the same stream {100 * np.mean(theirs):.2f}% "
+            f"({100 * min(theirs):.2f}-{100 * max(theirs):.2f}), {args.seeds} seeds"
+        )
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
+    ).stdout.strip()
+    command = (
+        f"python benchmarks/utk_token_loss.py --tokens {args.tokens} "
+        f"--seq-len {' '.join(map(str, args.seq_len))} --seeds {args.seeds}"
+    )
+    res = {
+        "command": command,
+        "commit": commit,
+        "corpus": "pydoc_data.topics (SmolLM2 tokens), whole documents repeated in seeded order",
+        "documents": len(docs),
+        "preset": "authors",
+        "overflow": "truncate",
+        "summary": summary,
+        "runs": runs,
+        "authors_rule": authors,
+        "python": platform.python_version(),
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(res, indent=2) + "\n")
 

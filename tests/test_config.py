@@ -63,8 +63,11 @@ def test_every_error_at_once_with_its_field_and_line(tmp_path):
 def test_real_training_config_reports_all_its_mistakes(tmp_path):
     from longkit.train.config import CPTConfig, load_train_config
 
-    path = _write(tmp_path, "model: m\nout: runs/o\ndata: d.yaml\nseq_len: 8\ntrain:\n"
-                            "  learning_rate: 0.5\n  warmup_steps: -1\n  max_steps: ten\n")
+    path = _write(
+        tmp_path,
+        "model: m\nout: runs/o\ndata: d.yaml\nseq_len: 8\ntrain:\n"
+        "  learning_rate: 0.5\n  warmup_steps: -1\n  max_steps: ten\n",
+    )
     with pytest.raises(ConfigError) as info:
         load_train_config(CPTConfig, path)
     msg = str(info.value)
@@ -89,9 +92,14 @@ def test_first_error_phrasing_without_a_file():
 def test_cross_field_errors_name_no_field_and_drop_pydantics_prefix(tmp_path):
     from longkit.train.config import SFTConfig
 
-    data = {"model": "m", "out": str(tmp_path / "o"),
-            "stages": [{"name": "a", "blend": [{"path": "x.jsonl", "weight": 1}]},
-                       {"name": "a", "blend": [{"path": "y.jsonl", "weight": 1}]}]}
+    data = {
+        "model": "m",
+        "out": str(tmp_path / "o"),
+        "stages": [
+            {"name": "a", "blend": [{"path": "x.jsonl", "weight": 1}]},
+            {"name": "a", "blend": [{"path": "y.jsonl", "weight": 1}]},
+        ],
+    }
     with pytest.raises(ConfigError, match=r"^sft.yaml: stage names must be unique, repeated: \['a'\]$"):
         validate(SFTConfig, data, source="sft.yaml")
 

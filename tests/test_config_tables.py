@@ -12,8 +12,9 @@ from longkit.limits import MAX_TOKENS
 from longkit.models.rope import METHODS
 
 
-def _error_line(argv: list[str], capsys: pytest.CaptureFixture[str],
-                monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
+def _error_line(
+    argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, str]:
     """Exit status and the one stderr line of `longkit ARGV`, run in-process."""
     from longkit.cli import run
 
@@ -67,8 +68,11 @@ def test_one_token_limit_everywhere(tmp_path):
 
 
 def test_model_extend_refuses_lengths_past_the_limit(capsys, monkeypatch):
-    code, line = _error_line(["model", "extend", "smollm2-135m-instruct", "out", "--max-length",
-                              str(MAX_TOKENS + 1), "--base", "1e6"], capsys, monkeypatch)
+    code, line = _error_line(
+        ["model", "extend", "smollm2-135m-instruct", "out", "--max-length", str(MAX_TOKENS + 1), "--base", "1e6"],
+        capsys,
+        monkeypatch,
+    )
     assert code == 2 and "--max-length" in line and str(MAX_TOKENS) in line
 
 
@@ -114,8 +118,10 @@ def test_needle_run_config_is_a_backend_spec(tmp_path):
     cfg = NeedleRunConfig()
     assert isinstance(cfg, BackendSpec) and cfg.model == DEFAULT_GENERATOR and cfg.backend == "hf"
     path = tmp_path / "n.yaml"
-    path.write_text("backend: openai\nbase_url: http://127.0.0.1:9/v1\ntokenizer: t\nbatch_size: 0\n"
-                    "judge_backend: tgi\n", encoding="utf-8")
+    path.write_text(
+        "backend: openai\nbase_url: http://127.0.0.1:9/v1\ntokenizer: t\nbatch_size: 0\njudge_backend: tgi\n",
+        encoding="utf-8",
+    )
     with pytest.raises(ConfigError) as info:
         load_config(NeedleRunConfig, path)
     msg = str(info.value)

@@ -14,7 +14,7 @@ def test_iter_jsonl_reports_file_line_and_field(tmp_path):
     p.write_text('{"a": 1}\n{"a": \n')
     with pytest.raises(InputError, match=r"rows.jsonl:2: invalid JSON"):
         list(iter_jsonl(p))
-    p.write_text('[1, 2]\n')
+    p.write_text("[1, 2]\n")
     with pytest.raises(InputError, match=r"rows.jsonl:1: expected a JSON object"):
         read_jsonl(p)
 

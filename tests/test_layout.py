@@ -38,8 +38,9 @@ def _uses(importer_prefix: str, imported_prefix: str) -> list[str]:
     def under(name: str, prefix: str) -> bool:
         return name == prefix or name.startswith(prefix + ".")
 
-    return sorted(m for m, deps in GRAPH.items() if under(m, importer_prefix)
-                  and any(under(d, imported_prefix) for d in deps))
+    return sorted(
+        m for m, deps in GRAPH.items() if under(m, importer_prefix) and any(under(d, imported_prefix) for d in deps)
+    )
 
 
 def test_only_the_root_cli_imports_serve():

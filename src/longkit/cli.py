@@ -36,8 +36,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", is_eager=True, callback=_version,
-                                 help="Print longkit's version and exit."),
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_version, help="Print longkit's version and exit."
+    ),
 ) -> None:
     """Long-context LLMs and RAG: ChatQA 2 and Untie-the-Knots as software."""
 
@@ -145,8 +146,10 @@ def run(argv: list[str] | None = None) -> int:
     except UnicodeDecodeError as exc:
         if debug:
             raise
-        _say(f"error: input is not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
-             "save the file as UTF-8")
+        _say(
+            f"error: input is not valid UTF-8 (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+            "save the file as UTF-8"
+        )
         return 2
     except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
         if debug:

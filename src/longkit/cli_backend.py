@@ -19,8 +19,10 @@ from longkit.models.defaults import DEFAULT_GENERATOR
 BACKEND_HELP = f"Generation backend: {' | '.join(backend_names())}."
 MODEL_HELP = "Generator: bundled name, GGUF file, local directory, hub id in the cache, or served id."
 BASE_URL_HELP = "OpenAI-compatible server URL (openai backend)."
-API_KEY_HELP = ("Bearer token for the openai backend (default: $LONGKIT_API_KEY, then $OPENAI_API_KEY; a local "
-                "server at 127.0.0.1/localhost needs none).")
+API_KEY_HELP = (
+    "Bearer token for the openai backend (default: $LONGKIT_API_KEY, then $OPENAI_API_KEY; a local "
+    "server at 127.0.0.1/localhost needs none)."
+)
 TOKENIZER_HELP = "Local tokenizer of the served model, to measure lengths with (openai backend)."
 
 
@@ -62,13 +64,22 @@ def check_backend(name: str | None) -> str | None:
     return None if name is None else backend_info(name, "--backend").name
 
 
-def backend_spec(backend: str, model: str | None, base_url: str | None = None, api_key: str | None = None,
-                 tokenizer: str | None = None, **more: Any) -> BackendSpec:
+def backend_spec(
+    backend: str,
+    model: str | None,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    tokenizer: str | None = None,
+    **more: Any,
+) -> BackendSpec:
     """The BackendSpec the shared options name; `more` sets other fields (max_context, batch_size, ...)."""
     check_backend(backend)
     given = {"base_url": base_url, "api_key": api_key, "tokenizer": tokenizer, **more}
     try:  # model stays as given: None asks an openai server for its first model
         return BackendSpec(backend=backend, model=model, **{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:
-        raise ConfigError("; ".join(f"--{'-'.join(str(p) for p in err['loc']).replace('_', '-')}: {err['msg']}"
-                                    for err in exc.errors())) from None
+        raise ConfigError(
+            "; ".join(
+                f"--{'-'.join(str(p) for p in err['loc']).replace('_', '-')}: {err['msg']}" for err in exc.errors()
+            )
+        ) from None

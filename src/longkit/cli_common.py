@@ -45,8 +45,9 @@ def parse_int_list(text: str, what: str) -> list[int]:
             return [round(a_f + (b_f - a_f) * i / (n_i - 1)) for i in range(n_i)]
         return [int(float(x)) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise ConfigError(f"{what}: expected a comma list like 1024,2048 or linspace:START:STOP:N, "
-                          f"got '{text}'") from None
+        raise ConfigError(
+            f"{what}: expected a comma list like 1024,2048 or linspace:START:STOP:N, got '{text}'"
+        ) from None
 
 
 def check_output_dir(path: str | Path, option: str = "--out") -> Path:

@@ -33,16 +33,31 @@ def run_demo(out: Path, model: str, lengths: list[int], depths: list[float], pro
     load_s = time.perf_counter() - t0
     summaries = []
     for task, haystack in (("niah", "pydoc"), ("passkey", "noise")):
-        cfg = NeedleRunConfig(model=model, lengths=lengths, depths=depths, haystack=haystack,
-                              answer_budget=32 if task == "niah" else 16, out=str(out / task))
+        cfg = NeedleRunConfig(
+            model=model,
+            lengths=lengths,
+            depths=depths,
+            haystack=haystack,
+            answer_budget=32 if task == "niah" else 16,
+            out=str(out / task),
+        )
         summaries.append(run_needles(cfg, task, backend=backend, progress=progress, report=False))
     write_report(out, summaries, f"longkit demo · {model}", notes=DEMO_NOTES)
     total = time.perf_counter() - t0
-    result = {"model": model, "lengths": lengths, "depths": depths, "model_load_s": round(load_s, 1),
-              "wall_s": round(total, 1),
-              "scores": {s["task"]: {"overall": s["overall"]["score"],
-                                     "by_length": {k: v["score"] for k, v in s["by"]["length"].items()}}
-                         for s in summaries}}
+    result = {
+        "model": model,
+        "lengths": lengths,
+        "depths": depths,
+        "model_load_s": round(load_s, 1),
+        "wall_s": round(total, 1),
+        "scores": {
+            s["task"]: {
+                "overall": s["overall"]["score"],
+                "by_length": {k: v["score"] for k, v in s["by"]["length"].items()},
+            }
+            for s in summaries
+        },
+    }
     write_json(out / "demo.json", result)
     return result
 

@@ -39,8 +39,9 @@ class located:  # noqa: N801  (used like a function: `with located(where):`)
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> Literal[False]:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Literal[False]:
         if self.where and isinstance(exc, LongkitError):
             exc.args = (f"{self.where}{self.sep}{exc}", *exc.args[1:])
         return False  # the (re-labelled) exception propagates

@@ -47,8 +47,9 @@ def decode_utf8(data: bytes, path: str | Path) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise InputError(f"{path}:{line}: not valid UTF-8 (byte 0x{data[exc.start]:02x}); "
-                         "save the file as UTF-8") from None
+        raise InputError(
+            f"{path}:{line}: not valid UTF-8 (byte 0x{data[exc.start]:02x}); save the file as UTF-8"
+        ) from None
 
 
 def read_text(path: str | Path, what: str = "file") -> str:
@@ -76,8 +77,9 @@ def iter_jsonl(path: str | Path, required: Iterable[str] = ()) -> Iterator[tuple
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise InputError(f"{path}:{lineno}: not valid UTF-8 (byte 0x{raw[exc.start]:02x}); "
-                             "save the file as UTF-8") from None
+            raise InputError(
+                f"{path}:{lineno}: not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8"
+            ) from None
         if not line.strip():
             continue
         try:
@@ -215,8 +217,10 @@ class ResultLog:
                 if lineno == len(lines) - 1 and lines[-1] == b"":
                     # a complete-looking last line that is not JSON: a torn write whose newline landed
                     break
-                raise InputError(f"{self.path}:{lineno}: garbled result line (not JSON); fix or remove that "
-                                 "line, or start fresh with another --out") from None
+                raise InputError(
+                    f"{self.path}:{lineno}: garbled result line (not JSON); fix or remove that "
+                    "line, or start fresh with another --out"
+                ) from None
             good_bytes += len(raw) + 1
             if isinstance(rec, dict) and self.key_field in rec:
                 self._records[str(rec[self.key_field])] = rec

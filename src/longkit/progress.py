@@ -20,9 +20,18 @@ class Progress:
     Use as a context manager: ``with Progress("niah", total=40, done=3) as p: ...; p.advance()``.
     """
 
-    def __init__(self, label: str, total: int | None, done: int = 0, *, unit: str = "items",
-                 interval: float = 10.0, stream: TextIO | None = None, enabled: bool = True,
-                 tty: bool | None = None):
+    def __init__(
+        self,
+        label: str,
+        total: int | None,
+        done: int = 0,
+        *,
+        unit: str = "items",
+        interval: float = 10.0,
+        stream: TextIO | None = None,
+        enabled: bool = True,
+        tty: bool | None = None,
+    ):
         self.label, self.total, self.done, self.unit = label, total, done, unit
         self.interval = interval
         self.stream = stream if stream is not None else sys.stderr
@@ -43,9 +52,15 @@ class Progress:
             from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
             from rich.progress import Progress as RichProgress
 
-            self._bar = RichProgress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                     TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                                     console=Console(file=self.stream))
+            self._bar = RichProgress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=Console(file=self.stream),
+            )
             self._bar.start()
             self._tid = self._bar.add_task(self.label, total=self.total, completed=self.done)
         else:

@@ -45,5 +45,7 @@ def first_difference(old: Any, new: Any, prefix: str = "") -> tuple[str, Any, An
 
 def refusal_line(field: str, out: Any, verb: str, old: Any, new: Any, also: str = "") -> str:
     """`field 'x': OUT was <verb> with OLD, not NEW; use a new out<also>, or delete OUT to start fresh`."""
-    return (f"field '{field}': {out} was {verb} with {json.dumps(old)}, not {json.dumps(new)}; use a new out{also}, "
-            f"or delete {out} to start fresh")
+    return (
+        f"field '{field}': {out} was {verb} with {json.dumps(old)}, not {json.dumps(new)}; use a new out{also}, "
+        f"or delete {out} to start fresh"
+    )

@@ -13,8 +13,9 @@ def prose() -> str:
     return "\n\n".join(topics[k] for k in sorted(topics))
 
 
-def build_tiny_llama(tokenizer: Any, out: Path, max_positions: int = 4096, layers: int = 2, hidden: int = 64,
-                     seed: int = 0) -> Path:
+def build_tiny_llama(
+    tokenizer: Any, out: Path, max_positions: int = 4096, layers: int = 2, hidden: int = 64, seed: int = 0
+) -> Path:
     """Save a tiny random LlamaForCausalLM matching tokenizer's vocabulary to out; returns out."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -23,9 +24,16 @@ def build_tiny_llama(tokenizer: Any, out: Path, max_positions: int = 4096, layer
     # rope_theta works on every supported transformers (4.x reads it; 5.x folds it into rope_parameters), but 5.x's
     # config dataclass does not declare the legacy keyword it still accepts
     cfg = LlamaConfig(  # type: ignore[call-arg]
-        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=hidden * 2, num_hidden_layers=layers,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=max_positions,
-        rope_theta=10000.0, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=hidden * 2,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=max_positions,
+        rope_theta=10000.0,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
         tie_word_embeddings=True,
     )

@@ -25,8 +25,13 @@ def test_backend_factory_errors():
 
 
 def test_model_info_cli(tiny_llama_dir):
-    r = subprocess.run([sys.executable, "-m", "longkit", "model", "info", str(tiny_llama_dir), "--json"],
-                       capture_output=True, text=True, env=ENV, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "longkit", "model", "info", str(tiny_llama_dir), "--json"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     import json
 

@@ -25,8 +25,9 @@ class _Server:
                 auth = self.headers.get("Authorization")
                 seen.append(auth)
                 ok = key is None or auth == f"Bearer {key}"
-                body = json.dumps({"data": [{"id": "m", "max_model_len": 512}]} if ok else
-                                  {"error": {"message": "invalid api key"}}).encode()
+                body = json.dumps(
+                    {"data": [{"id": "m", "max_model_len": 512}]} if ok else {"error": {"message": "invalid api key"}}
+                ).encode()
                 self.send_response(200 if ok else 401)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))

@@ -74,8 +74,13 @@ def test_what_is_scored_with_and_without_context(tiny_backend):
     assert moved == (tok.encode("The sky is blue"), len(tok.encode("The sky is")))
     # the chain rule: scoring a sequence in two parts gives the scores of the whole
     ids = tok.encode(TEXTS[0])
-    whole, head, tail = tiny_backend.score([ScoreRequest(token_ids=ids), ScoreRequest(token_ids=ids[:4]),
-                                            ScoreRequest(token_ids=ids[4:], context=[bos, *ids[:4]])])
+    whole, head, tail = tiny_backend.score(
+        [
+            ScoreRequest(token_ids=ids),
+            ScoreRequest(token_ids=ids[:4]),
+            ScoreRequest(token_ids=ids[4:], context=[bos, *ids[:4]]),
+        ]
+    )
     assert whole.logprobs == pytest.approx(head.logprobs + tail.logprobs, abs=1e-5)
     assert tail.context_tokens == 5 and whole.token_ids == ids
 
@@ -90,12 +95,15 @@ def test_a_tokenizer_without_bos_or_eos_conditions_on_the_first_token(smol_token
         score_ids(tok, ScoreRequest(token_ids=ids[:1]))
 
 
-@pytest.mark.parametrize("kwargs,says", [
-    ({"text": ""}, "non-empty continuation"),
-    ({"token_ids": []}, "non-empty continuation"),
-    ({}, "exactly one of text or token_ids"),
-    ({"text": "a", "token_ids": [1]}, "exactly one of text or token_ids"),
-])
+@pytest.mark.parametrize(
+    "kwargs,says",
+    [
+        ({"text": ""}, "non-empty continuation"),
+        ({"token_ids": []}, "non-empty continuation"),
+        ({}, "exactly one of text or token_ids"),
+        ({"text": "a", "token_ids": [1]}, "exactly one of text or token_ids"),
+    ],
+)
 def test_bad_requests_are_one_line_input_errors(kwargs, says):
     with pytest.raises(InputError, match=says) as err:
         ScoreRequest(**kwargs)
@@ -134,8 +142,12 @@ class Logprob:
 
 def test_vllm_prompt_logprobs_become_token_scores():
     ids = [1, 10, 11, 12]
-    prompt_logprobs = [None, {10: Logprob(-1.5, 3, "a"), 7: Logprob(-0.2, 1, "b")},
-                       {11: Logprob(-0.25, 1, "c")}, {12: Logprob(-3.0, 9, "d"), 4: Logprob(-0.1, 1, "e")}]
+    prompt_logprobs = [
+        None,
+        {10: Logprob(-1.5, 3, "a"), 7: Logprob(-0.2, 1, "b")},
+        {11: Logprob(-0.25, 1, "c")},
+        {12: Logprob(-3.0, 9, "d"), 4: Logprob(-0.1, 1, "e")},
+    ]
     assert scores_from_prompt_logprobs(prompt_logprobs, ids, 1) == TokenScores([10, 11, 12], [-1.5, -0.25, -3.0], 1)
     assert scores_from_prompt_logprobs(prompt_logprobs, ids, 2) == TokenScores([11, 12], [-0.25, -3.0], 2)
     with pytest.raises(BackendError, match="no log-probability for prompt token 3"):
@@ -145,8 +157,10 @@ def test_vllm_prompt_logprobs_become_token_scores():
 
 
 def test_echoed_logprobs_must_cover_the_tokens_sent():
-    answer = {"choices": [{"logprobs": {"tokens": ["a", "b", "c"], "token_logprobs": [None, -1.0, -2.0]}}],
-              "usage": {"prompt_tokens": 2}}
+    answer = {
+        "choices": [{"logprobs": {"tokens": ["a", "b", "c"], "token_logprobs": [None, -1.0, -2.0]}}],
+        "usage": {"prompt_tokens": 2},
+    }
     assert echoed_logprobs(answer, 2, "srv") == [None, -1.0]  # the generated third token is dropped
     with pytest.raises(BackendError, match="echoed 3 logprobs for a 4-token prompt"):
         echoed_logprobs({**answer, "usage": {"prompt_tokens": 4}}, 4, "srv")

@@ -60,10 +60,15 @@ def _build(d: Path, damage: str | None = None) -> Path:
 
     root = d / f"build-{damage or 'ok'}"
     n = 32
-    sample = {"input_ids": np.arange(n, dtype=np.int32), "labels": np.arange(n, dtype=np.int32),
-              "position_ids": np.arange(n, dtype=np.int32), "cu_seqlens": np.array([0, n], dtype=np.int32),
-              "segments": np.array([[0, 0, 0, 0, 1, 0, n, 1]], dtype=np.int64), "num_pad": 0,
-              "structure": {"transform": "plain"}}
+    sample = {
+        "input_ids": np.arange(n, dtype=np.int32),
+        "labels": np.arange(n, dtype=np.int32),
+        "position_ids": np.arange(n, dtype=np.int32),
+        "cu_seqlens": np.array([0, n], dtype=np.int32),
+        "segments": np.array([[0, 0, 0, 0, 1, 0, n, 1]], dtype=np.int64),
+        "num_pad": 0,
+        "structure": {"transform": "plain"},
+    }
     shards = []
     for i in range(2):
         p = root / "shards" / f"shard-{i:05d}.npz"
@@ -97,34 +102,51 @@ DATA_BUILDERS: dict[str, Callable[[Path], Path]] = {
     "data_seq_text": lambda d: _data(d, "seq-text", "seq_len: long"),
     "data_no_sources": lambda d: _data(d, "no-sources", "sources: []\nseq_len: 64", corpus=False),
     "data_sources_str": lambda d: _data(d, "sources-str", "sources: corpus.jsonl\nseq_len: 64"),
-    "data_source_twice": lambda d: _data(d, "src-twice",
-                                         f"sources: [{d / 'corpus.jsonl'}, {{path: {d / 'corpus.jsonl'}}}]"
-                                         "\nseq_len: 64"),
+    "data_source_twice": lambda d: _data(
+        d, "src-twice", f"sources: [{d / 'corpus.jsonl'}, {{path: {d / 'corpus.jsonl'}}}]\nseq_len: 64"
+    ),
     "data_source_missing": lambda d: _data(d, "src-missing", f"sources: [{d / 'nowhere.jsonl'}]\nseq_len: 64"),
-    "data_source_empty": lambda d: (_write(d / "empty.jsonl", b""),
-                                    _data(d, "src-empty", f"sources: [{d / 'empty.jsonl'}]\nseq_len: 64"))[1],
-    "data_source_nonutf8": lambda d: (_write(d / "latin1.jsonl", b'{"text": "caf\xe9"}\n'),
-                                      _data(d, "src-latin1", f"sources: [{d / 'latin1.jsonl'}]\nseq_len: 64"))[1],
-    "data_source_nonutf8_txt": lambda d: (_write(d / "latin1.txt", b"caf\xe9 au lait\n"),
-                                          _data(d, "src-latin1-txt", f"sources: [{d / 'latin1.txt'}]\nseq_len: 64"))[1],
-    "data_source_notext": lambda d: (_write(d / "notext" / "a.png", b"\x89PNG"),
-                                     _data(d, "src-notext", f"sources: [{d / 'notext'}]\nseq_len: 64"))[1],
-    "data_source_blank": lambda d: (_write(d / "blank.jsonl", '{"text": ""}\n'),
-                                    _data(d, "src-blank", f"sources: [{d / 'blank.jsonl'}]\nseq_len: 64"))[1],
-    "data_source_nofield": lambda d: (_write(d / "body.jsonl", '{"body": "x"}\n'),
-                                      _data(d, "src-nofield", f"sources: [{d / 'body.jsonl'}]\nseq_len: 64"))[1],
+    "data_source_empty": lambda d: (
+        _write(d / "empty.jsonl", b""),
+        _data(d, "src-empty", f"sources: [{d / 'empty.jsonl'}]\nseq_len: 64"),
+    )[1],
+    "data_source_nonutf8": lambda d: (
+        _write(d / "latin1.jsonl", b'{"text": "caf\xe9"}\n'),
+        _data(d, "src-latin1", f"sources: [{d / 'latin1.jsonl'}]\nseq_len: 64"),
+    )[1],
+    "data_source_nonutf8_txt": lambda d: (
+        _write(d / "latin1.txt", b"caf\xe9 au lait\n"),
+        _data(d, "src-latin1-txt", f"sources: [{d / 'latin1.txt'}]\nseq_len: 64"),
+    )[1],
+    "data_source_notext": lambda d: (
+        _write(d / "notext" / "a.png", b"\x89PNG"),
+        _data(d, "src-notext", f"sources: [{d / 'notext'}]\nseq_len: 64"),
+    )[1],
+    "data_source_blank": lambda d: (
+        _write(d / "blank.jsonl", '{"text": ""}\n'),
+        _data(d, "src-blank", f"sources: [{d / 'blank.jsonl'}]\nseq_len: 64"),
+    )[1],
+    "data_source_nofield": lambda d: (
+        _write(d / "body.jsonl", '{"body": "x"}\n'),
+        _data(d, "src-nofield", f"sources: [{d / 'body.jsonl'}]\nseq_len: 64"),
+    )[1],
     "data_source_type": lambda d: _data(d, "src-type", f"sources: [{{path: {d / 'corpus.jsonl'}, type: xml}}]"),
     "data_source_nopath": lambda d: _data(d, "src-nopath", "sources: [{text_field: text}]"),
-    "data_source_badfield": lambda d: _data(d, "src-badfield", f"sources: [{{path: {d / 'corpus.jsonl'}, "
-                                                              "text_field: 5}]"),
+    "data_source_badfield": lambda d: _data(
+        d, "src-badfield", f"sources: [{{path: {d / 'corpus.jsonl'}, text_field: 5}}]"
+    ),
     "data_source_typo": lambda d: _data(d, "src-typo", "sources: [./no/such/docs]"),
     "data_tokenizer_empty": lambda d: _data(d, "tok-empty", "tokenizer: ''"),
     "data_seq_bool": lambda d: _data(d, "seq-bool", "seq_len: true"),
     "data_utk_scalar": lambda d: _data(d, "utk-scalar", "utk: 5"),
-    "data_source_parquet": lambda d: (_write(d / "rand.parquet", bytes(range(256)) * 4),
-                                      _data(d, "src-parquet", f"sources: [{d / 'rand.parquet'}]"))[1],
-    "data_source_dir_as_jsonl": lambda d: ((d / "dir.jsonl").mkdir(),
-                                           _data(d, "src-dir", f"sources: [{d / 'dir.jsonl'}]"))[1],
+    "data_source_parquet": lambda d: (
+        _write(d / "rand.parquet", bytes(range(256)) * 4),
+        _data(d, "src-parquet", f"sources: [{d / 'rand.parquet'}]"),
+    )[1],
+    "data_source_dir_as_jsonl": lambda d: (
+        (d / "dir.jsonl").mkdir(),
+        _data(d, "src-dir", f"sources: [{d / 'dir.jsonl'}]"),
+    )[1],
     "data_transform": lambda d: _data(d, "transform", "transform: knots"),
     "data_overflow": lambda d: _data(d, "overflow", "overflow: spill"),
     "data_num_proc": lambda d: _data(d, "num-proc", "num_proc: 0"),
@@ -159,13 +181,21 @@ DATA_BUILDERS: dict[str, Callable[[Path], Path]] = {
     "cpt_zero_steps": lambda d: _cpt(d, "cpt-zero", "max_steps: 0"),
     "cpt_batch0": lambda d: _cpt(d, "cpt-batch", "per_device_batch_size: 0"),
     "cpt_batch_float": lambda d: _cpt(d, "cpt-batch-float", "per_device_batch_size: 1.5"),
-    "cpt_out_file": lambda d: (_write(d / "taken", "a file"), _write(d / "cpt-outfile.yaml",
-                               f"model: m\nout: {d / 'taken'}\ndata: x.yaml\n"))[1],
-    "sft_out_file": lambda d: (_write(d / "taken", "a file"), _write(d / "sft-outfile.yaml",
-                               f"model: m\nout: {d / 'taken' / 'sub'}\n"
-                               f"stages: {_blend('{path: x.jsonl, weight: 1}')}\n"))[1],
-    "recipe_out_file": lambda d: (_write(d / "taken", "a file"), _write(d / "recipe-outfile.yaml",
-                                  f"out: {d / 'taken'}\ncpt: {{model: m, data: x.yaml}}\n"))[1],
+    "cpt_out_file": lambda d: (
+        _write(d / "taken", "a file"),
+        _write(d / "cpt-outfile.yaml", f"model: m\nout: {d / 'taken'}\ndata: x.yaml\n"),
+    )[1],
+    "sft_out_file": lambda d: (
+        _write(d / "taken", "a file"),
+        _write(
+            d / "sft-outfile.yaml",
+            f"model: m\nout: {d / 'taken' / 'sub'}\nstages: {_blend('{path: x.jsonl, weight: 1}')}\n",
+        ),
+    )[1],
+    "recipe_out_file": lambda d: (
+        _write(d / "taken", "a file"),
+        _write(d / "recipe-outfile.yaml", f"out: {d / 'taken'}\ncpt: {{model: m, data: x.yaml}}\n"),
+    )[1],
     "cpt_lr": lambda d: _cpt(d, "cpt-lr", "learning_rate: -1.0e-5"),
     "cpt_sched": lambda d: _cpt(d, "cpt-sched", "lr_scheduler: cosin"),
     "cpt_beta": lambda d: _cpt(d, "cpt-beta", "adam_beta2: 1.5"),
@@ -175,36 +205,52 @@ DATA_BUILDERS: dict[str, Callable[[Path], Path]] = {
     "cpt_method": lambda d: _cpt(d, "cpt-method", extra="extend: {method: stretch, max_length: 32768}"),
     "cpt_no_model": lambda d: _write(d / "cpt-nomodel.yaml", f"out: {d / 'o'}\ndata: x.yaml\n"),
     "cpt_data_missing": lambda d: _write(d / "cpt-nodata.yaml", f"model: m\nout: {d / 'o'}\ndata: {d / 'no.yaml'}\n"),
-    "cpt_data_nonutf8": lambda d: (_write(d / "latin1-data.yaml", b"seq_len: 64\nname: caf\xe9\n"),
-                                   _write(d / "cpt-latin.yaml", f"model: m\nout: {d / 'o'}\n"
-                                                                f"data: {d / 'latin1-data.yaml'}\n"))[1],
+    "cpt_data_nonutf8": lambda d: (
+        _write(d / "latin1-data.yaml", b"seq_len: 64\nname: caf\xe9\n"),
+        _write(d / "cpt-latin.yaml", f"model: m\nout: {d / 'o'}\ndata: {d / 'latin1-data.yaml'}\n"),
+    )[1],
     "sft_no_stages": lambda d: _sft(d, "sft-nostages", "[]"),
     "sft_no_blend": lambda d: _sft(d, "sft-noblend", "[{name: s1, blend: []}]"),
     "sft_no_weight": lambda d: _sft(d, "sft-noweight", _blend("{path: sft.jsonl}")),
     "sft_both": lambda d: _sft(d, "sft-both", _blend("{path: sft.jsonl, weight: 1, epochs: 2}")),
     "sft_weight": lambda d: _sft(d, "sft-weight", _blend("{path: sft.jsonl, weight: -1}")),
     "sft_epochs": lambda d: _sft(d, "sft-epochs", _blend("{path: sft.jsonl, epochs: 0}")),
-    "sft_dup": lambda d: _sft(d, "sft-dup", "[{name: a, blend: [{path: sft.jsonl, weight: 1}]}, "
-                                            "{name: a, blend: [{path: sft.jsonl, weight: 1}]}]"),
+    "sft_dup": lambda d: _sft(
+        d,
+        "sft-dup",
+        "[{name: a, blend: [{path: sft.jsonl, weight: 1}]}, {name: a, blend: [{path: sft.jsonl, weight: 1}]}]",
+    ),
     "sft_stage_name": lambda d: _sft(d, "sft-noname", "[{name: '', blend: [{path: sft.jsonl, weight: 1}]}]"),
     "sft_accum": lambda d: _sft(d, "sft-accum", _blend("{path: sft.jsonl, weight: 1}"), "grad_accum: -3"),
-    "sft_seq": lambda d: _write(_sft(d, "sft-seq", _blend("{path: sft.jsonl, weight: 1}")).with_name("sft-seq8.yaml"),
-                                (d / "sft-seq.yaml").read_text() + "seq_len: 8\n"),
-    "sft_num_samples": lambda d: _sft(d, "sft-num",
-                                      "[{name: s1, num_samples: 0, blend: [{path: sft.jsonl, weight: 1}]}]"),
-    "sft_stage_accum": lambda d: _sft(d, "sft-stage-accum", "[{name: a, blend: [{path: sft.jsonl, weight: 1}]}, "
-                                    "{name: b, blend: [{path: sft.jsonl, weight: 1}], train: {grad_accum: -3}}]"),
-    "sft_stage_unknown": lambda d: _sft(d, "sft-stage-unknown", "[{name: a, blend: [{path: sft.jsonl, weight: 1}], "
-                                      "train: {learning_rte: 1.0e-5}}]"),
+    "sft_seq": lambda d: _write(
+        _sft(d, "sft-seq", _blend("{path: sft.jsonl, weight: 1}")).with_name("sft-seq8.yaml"),
+        (d / "sft-seq.yaml").read_text() + "seq_len: 8\n",
+    ),
+    "sft_num_samples": lambda d: _sft(
+        d, "sft-num", "[{name: s1, num_samples: 0, blend: [{path: sft.jsonl, weight: 1}]}]"
+    ),
+    "sft_stage_accum": lambda d: _sft(
+        d,
+        "sft-stage-accum",
+        "[{name: a, blend: [{path: sft.jsonl, weight: 1}]}, "
+        "{name: b, blend: [{path: sft.jsonl, weight: 1}], train: {grad_accum: -3}}]",
+    ),
+    "sft_stage_unknown": lambda d: _sft(
+        d, "sft-stage-unknown", "[{name: a, blend: [{path: sft.jsonl, weight: 1}], train: {learning_rte: 1.0e-5}}]"
+    ),
     "sft_ok": lambda d: _sft(d, "sft-ok", _blend("{path: sft.jsonl, weight: 1}")),
     "recipe_no_sections": lambda d: _write(d / "recipe-empty.yaml", "name: nothing\n"),
     "recipe_cpt_int": lambda d: _write(d / "recipe-int.yaml", "cpt: 5\n"),
     "recipe_prepare": lambda d: _write(d / "recipe-prep.yaml", "prepare: my-docs\nsft: {stages: []}\n"),
-    "recipe_sft_only": lambda d: (_write(d / "sft.jsonl", json.dumps({"question": "q", "answer": "a"}) + "\n"),
-                                  _write(d / "recipe-sft.yaml",
-                                         f"out: {d / 'r'}\ncpt: {{model: smollm2-135m-instruct, data: x.yaml}}\n"
-                                         "sft:\n  stages: "
-                                         f"{_blend('{path: ' + str(d / 'sft.jsonl') + ', weight: 1}')}\n"))[1],
+    "recipe_sft_only": lambda d: (
+        _write(d / "sft.jsonl", json.dumps({"question": "q", "answer": "a"}) + "\n"),
+        _write(
+            d / "recipe-sft.yaml",
+            f"out: {d / 'r'}\ncpt: {{model: smollm2-135m-instruct, data: x.yaml}}\n"
+            "sft:\n  stages: "
+            f"{_blend('{path: ' + str(d / 'sft.jsonl') + ', weight: 1}')}\n",
+        ),
+    )[1],
     # synth-long inputs
     "triples": lambda d: _synth(d, [_TRIPLE]),
     "triples_no_qa": lambda d: _synth(d, [{**_TRIPLE, "qa": []}]),
@@ -214,6 +260,7 @@ DATA_BUILDERS: dict[str, Callable[[Path], Path]] = {
 
 
 # --- training reruns: a finished output whose record another config must not train into ------------------------
+
 
 def _finished_cpt(d: Path, recorded: dict[str, Any] | None = None, finished: bool = True) -> Path:
     """The CPT config of _cpt with its corpus tokenized by `data build`, and its out as a run of the same config
@@ -284,10 +331,14 @@ def _built_then_changed(d: Path) -> Path:
 DATA_RERUN_BUILDERS: dict[str, Callable[[Path], Path]] = {
     "data_built_other_seq": _built_then_changed,
     "data_build_out": lambda d: d / "build",
-    "data_source_bad_gz": lambda d: (_write(d / "cut.jsonl.gz", b"\x1f\x8b\x08\x00 not really gzip"),
-                                     _data(d, "gz", f"sources: [{d / 'cut.jsonl.gz'}]\nseq_len: 64"))[1],
-    "data_source_zst": lambda d: (_write(d / "c.jsonl.zst", b"(\xb5/\xfd"),
-                                  _data(d, "zst", f"sources: [{d / 'c.jsonl.zst'}]\nseq_len: 64"))[1],
+    "data_source_bad_gz": lambda d: (
+        _write(d / "cut.jsonl.gz", b"\x1f\x8b\x08\x00 not really gzip"),
+        _data(d, "gz", f"sources: [{d / 'cut.jsonl.gz'}]\nseq_len: 64"),
+    )[1],
+    "data_source_zst": lambda d: (
+        _write(d / "c.jsonl.zst", b"(\xb5/\xfd"),
+        _data(d, "zst", f"sources: [{d / 'c.jsonl.zst'}]\nseq_len: 64"),
+    )[1],
     "data_mix_unknown": lambda d: _data(d, "mix", "seq_len: 64\nupsample: {mix: {corpus: 1, wiki: 1}}"),
 }
 
@@ -299,8 +350,9 @@ def _other_tokenizer(d: Path) -> Path:
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<eos>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=300, special_tokens=["<eos>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
     tok.train_from_iterator([f"Document {i} is here." for i in range(50)], trainer=trainer)
     PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>").save_pretrained(d / "tok")
     return d / "tok"

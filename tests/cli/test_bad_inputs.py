@@ -135,8 +135,12 @@ CASES: list[Case] = [
     C("model extend smollm2-135m-instruct out --max-length 32768 --base 1e6 --dtype int3", 2, "unknown dtype"),
     C("model extend {zero_gguf} out --max-length 32768 --base 1e6", 2, "empty file (0 bytes)"),
     C("model extend smollm2-135m-instruct {a_file} --max-length 32768 --base 1e6", 2, "not a directory", ("a_file",)),
-    C("model extend smollm2-135m-instruct {nonempty_dir} --max-length 32768 --base 1e6", 2, "not empty",
-      ("nonempty_dir",)),
+    C(
+        "model extend smollm2-135m-instruct {nonempty_dir} --max-length 32768 --base 1e6",
+        2,
+        "not empty",
+        ("nonempty_dir",),
+    ),
     # train cpt / sft / recipe: config values refused where they enter
     C("train cpt {cpt_grad_accum}", 2, "field 'train.grad_accum'"),
     C("train cpt {cpt_max_steps}", 2, "field 'train.max_steps'"),
@@ -247,8 +251,12 @@ CASES: list[Case] = [
     C("rag index {doc_txt} --out ix --max-tokens 4", 2, "--max-tokens"),
     C("rag index {doc_txt} --out ix --embedder ./no/such/embedder", 2, "--embedder"),
     C("rag index {doc_txt}", 2, "Missing option"),
-    C("rag index {doc_txt} --out {flipped_index} --verify", 2, "000000.npy: index segment checksum does not match",
-      ("flipped_index",)),
+    C(
+        "rag index {doc_txt} --out {flipped_index} --verify",
+        2,
+        "000000.npy: index segment checksum does not match",
+        ("flipped_index",),
+    ),
     C("rag index {doc_txt} --out {truncated_index}", 2, "000000.npy: index segment is", ("truncated_index",)),
     C("rag index {doc_txt} --out {bad_manifest_index}", 2, "manifest.json:1: invalid JSON", ("bad_manifest_index",)),
     # rag info / delete
@@ -303,8 +311,12 @@ CASES: list[Case] = [
     C("rag tune {rag_index} --qa {qa_good} --batch-size 0", 2, "--batch-size"),
     C("rag tune {rag_index} --qa {qa_good} --answer-budget 0", 2, "--answer-budget"),
     C("rag tune {missing_dir} --qa {qa_good}", 2, "no index here"),
-    C("rag tune {rag_index} --qa {qa_good} --chunk-sizes 4000 --top-ks 5", 2, "every swept budget exceeds",
-      ("rag_index",)),
+    C(
+        "rag tune {rag_index} --qa {qa_good} --chunk-sizes 4000 --top-ks 5",
+        2,
+        "every swept budget exceeds",
+        ("rag_index",),
+    ),
     C("rag tune {rag_index} --qa {qa_good} --answer-budget 9000", 2, "leaves no room"),
     C("rag tune {rag_index} --qa {qa_good} --out {a_file}", 2, "exists and is not a directory", ("a_file",)),
     # eval rag-vs-long
@@ -370,10 +382,18 @@ CASES: list[Case] = [
     C("eval niah --seed 3", 2, "No such option"),
     C("eval passkey --config {passkey_needle_yaml}", 2, "needles: passkey's needle, question and answer are fixed"),
     C("eval niah --config {niah_key_digits_yaml}", 2, "key_digits: niah does not read it"),
-    C("eval passkey --out {passkey_run_512}", 2, "--lengths: this output was made with [512], not [1024, 2048]; use "
-      "a new --out or delete", ("passkey_run_512",)),
-    C("eval niah --out {passkey_run_512}", 2, 'task: this output was made with "passkey", not "niah"',
-      ("passkey_run_512",)),
+    C(
+        "eval passkey --out {passkey_run_512}",
+        2,
+        "--lengths: this output was made with [512], not [1024, 2048]; use a new --out or delete",
+        ("passkey_run_512",),
+    ),
+    C(
+        "eval niah --out {passkey_run_512}",
+        2,
+        'task: this output was made with "passkey", not "niah"',
+        ("passkey_run_512",),
+    ),
     # eval ppl / compare
     C("eval ppl --lengths 8", 2, "--lengths: length 8 is below 16 tokens"),
     C("eval ppl --protocol sliding --stride 2048", 2, "stride 2048 must be below every length"),
@@ -394,12 +414,24 @@ CASES: list[Case] = [
     C("eval suite {suite_dup_models}", 2, "models[0] and models[1] are both named 'm'"),
     C("eval suite {suite_dup_tasks}", 2, "tasks[0] and tasks[1] are both task 'vt'"),
     C("eval suite {suite_passkey_needle}", 2, "field 'tasks[0]': task passkey: options: needles: passkey's needle"),
-    C("eval suite {suite_changed_model}", 2, 'models[0].model: this output was made with "old-model", not '
-      '"new-model"; use a new --out or delete', ("suite_prev_out",)),
-    C("eval suite {suite_changed_model} --report-only", 2, "models[0].model: this output was made with",
-      ("suite_prev_out",)),
-    C("eval suite {suite_longer_lengths}", 2, "lengths: this output was made with [512], not [100000]",
-      ("suite_prev_out",)),
+    C(
+        "eval suite {suite_changed_model}",
+        2,
+        'models[0].model: this output was made with "old-model", not "new-model"; use a new --out or delete',
+        ("suite_prev_out",),
+    ),
+    C(
+        "eval suite {suite_changed_model} --report-only",
+        2,
+        "models[0].model: this output was made with",
+        ("suite_prev_out",),
+    ),
+    C(
+        "eval suite {suite_longer_lengths}",
+        2,
+        "lengths: this output was made with [512], not [100000]",
+        ("suite_prev_out",),
+    ),
     C("eval suite {suite_yaml} --report-only", 2, "no finished run of this suite"),
     C("eval suite {suite_unreachable}", 2, "every task was skipped, so nothing was evaluated or written"),
     C("model min-base --head-dim 127 --length 4096", 2, "even integer"),

@@ -45,12 +45,26 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):  #
 def test_rag_index_options_reach_the_manifest(tmp_path, topics, cli):
     doc = tmp_path / "doc.txt"
     doc.write_text("\n\n".join(list(topics.values())[:2]))
-    given = {"--chunk-size": "40", "--overlap": "5", "--unit": "word", "--tolerance": "0.2", "--on-overflow": "split",
-             "--kind": "hnsw", "--max-tokens": "128", "--embedder": "all-minilm-l6-v2"}
-    recorded = {"--chunk-size": ("chunking.size", 40), "--overlap": ("chunking.overlap", 5),
-                "--unit": ("chunking.unit", "word"), "--tolerance": ("chunking.tolerance", 0.2),
-                "--on-overflow": ("chunking.on_overflow", "split"), "--kind": ("kind", "hnsw"),
-                "--max-tokens": ("embedder.max_tokens", 128), "--embedder": ("embedder.name", "all-minilm-l6-v2")}
+    given = {
+        "--chunk-size": "40",
+        "--overlap": "5",
+        "--unit": "word",
+        "--tolerance": "0.2",
+        "--on-overflow": "split",
+        "--kind": "hnsw",
+        "--max-tokens": "128",
+        "--embedder": "all-minilm-l6-v2",
+    }
+    recorded = {
+        "--chunk-size": ("chunking.size", 40),
+        "--overlap": ("chunking.overlap", 5),
+        "--unit": ("chunking.unit", "word"),
+        "--tolerance": ("chunking.tolerance", 0.2),
+        "--on-overflow": ("chunking.on_overflow", "split"),
+        "--kind": ("kind", "hnsw"),
+        "--max-tokens": ("embedder.max_tokens", 128),
+        "--embedder": ("embedder.name", "all-minilm-l6-v2"),
+    }
     free = {
         "docs": "the input documents, each recorded by resolved path and content hash in the index itself",
         "--out": "where the index goes",
@@ -98,24 +112,30 @@ def train_inputs(trained_tokenizer, tmp_path_factory):
     root = tmp_path_factory.mktemp("train-options")
     model = build_tiny_llama(trained_tokenizer, root / "m", max_positions=128)
     docs = root / "docs.jsonl"
-    docs.write_text("".join(json.dumps({"text": f"Paragraph {i} of plain prose for training. " * 8}) + "\n"
-                            for i in range(20)))
+    docs.write_text(
+        "".join(json.dumps({"text": f"Paragraph {i} of plain prose for training. " * 8}) + "\n" for i in range(20))
+    )
     tokenize_corpus([SourceSpec(path=str(docs))], trained_tokenizer, root / "data" / "corpus")
     sft = root / "sft.jsonl"
-    sft.write_text("".join(json.dumps({"question": f"What is {i}?", "answer": f"It is {i}."}) + "\n"
-                           for i in range(12)))
+    sft.write_text(
+        "".join(json.dumps({"question": f"What is {i}?", "answer": f"It is {i}."}) + "\n" for i in range(12))
+    )
     return model, root, sft
 
 
-_TRAIN = "{learning_rate: 1.0e-3, warmup_steps: 0, max_steps: 9, per_device_batch_size: 2, save_steps: 1, " \
-         "report_to: none, logging_steps: 1}"
+_TRAIN = (
+    "{learning_rate: 1.0e-3, warmup_steps: 0, max_steps: 9, per_device_batch_size: 2, save_steps: 1, "
+    "report_to: none, logging_steps: 1}"
+)
 
 
 def test_train_cpt_options_reach_the_training_record(train_inputs, tmp_path, cli):
     model, root, _ = train_inputs
     cfg = tmp_path / "cpt.yaml"
-    cfg.write_text(f"model: {model}\nout: {tmp_path / 'cpt'}\ndata: {{out: {root / 'data'}, seq_len: 64, "
-                   f"transform: plain, separator: eos}}\ntrain: {_TRAIN}\n")
+    cfg.write_text(
+        f"model: {model}\nout: {tmp_path / 'cpt'}\ndata: {{out: {root / 'data'}, seq_len: 64, "
+        f"transform: plain, separator: eos}}\ntrain: {_TRAIN}\n"
+    )
     free = {
         "config": "the CPT config: the fields that change the weights are recorded (train.*, data.*, model, extend)",
         "--no-resume": "starts over: the output then records this run (checked below: no continuation left)",
@@ -130,8 +150,9 @@ def test_train_cpt_options_reach_the_training_record(train_inputs, tmp_path, cli
     code, _, err = cli("train", "cpt", cfg, "--max-steps", 3, "--continue")
     assert code == 0, err
     rec = json.loads(record.read_text())
-    assert rec["train"]["max_steps"] == 3 and rec["continued"] == [{"from_step": 2, "to_step": 3,
-                                                                     "segment": "continue-2"}]
+    assert rec["train"]["max_steps"] == 3 and rec["continued"] == [
+        {"from_step": 2, "to_step": 3, "segment": "continue-2"}
+    ]
     code, _, err = cli("train", "cpt", cfg, "--max-steps", 3)
     assert code == 0 and "already complete" in err
     code, _, err = cli("train", "cpt", cfg, "--max-steps", 2, "--no-resume")
@@ -144,9 +165,11 @@ def test_train_cpt_options_reach_the_training_record(train_inputs, tmp_path, cli
 def test_train_sft_options_reach_the_stage_records(train_inputs, tmp_path, cli):
     model, _, sft = train_inputs
     cfg = tmp_path / "sft.yaml"
-    cfg.write_text(f"model: {model}\nout: {tmp_path / 'sft'}\nseq_len: 128\ntrain: {_TRAIN}\nstages: "
-                   f"[{{name: a, blend: [{{path: {sft}, weight: 1}}]}}, "
-                   f"{{name: b, blend: [{{path: {sft}, epochs: 1}}]}}]\n")
+    cfg.write_text(
+        f"model: {model}\nout: {tmp_path / 'sft'}\nseq_len: 128\ntrain: {_TRAIN}\nstages: "
+        f"[{{name: a, blend: [{{path: {sft}, weight: 1}}]}}, "
+        f"{{name: b, blend: [{{path: {sft}, epochs: 1}}]}}]\n"
+    )
     free = {"config": "the SFT config: each stage's settings, data (by content) and starting model are recorded"}
     recorded = {"--max-steps": "train.max_steps", "--stage": "which stage output holds a record"}
     assert _params("train", "sft") == set(recorded) | set(free)

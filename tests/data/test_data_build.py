@@ -11,8 +11,16 @@ from longkit.errors import ConfigError
 
 
 def _config(tmp_path, topics_jsonl, name="data.yaml", **fields):
-    cfg = {"tokenizer": "smollm2-135m-instruct", "out": str(tmp_path / "build"), "sources": [str(topics_jsonl)],
-           "seq_len": 2048, "transform": "utk", "sequences_per_shard": 2, "max_sequences": 5, **fields}
+    cfg = {
+        "tokenizer": "smollm2-135m-instruct",
+        "out": str(tmp_path / "build"),
+        "sources": [str(topics_jsonl)],
+        "seq_len": 2048,
+        "transform": "utk",
+        "sequences_per_shard": 2,
+        "max_sequences": 5,
+        **fields,
+    }
     path = tmp_path / name
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -50,8 +58,11 @@ def test_build_as_a_library_call_matches_the_command(tmp_path, topics_jsonl):
     # a DataConfig object with overrides; the corpus is reused, the caller's config is left as it was
     cfg = load_data_config(path)
     said.clear()
-    with pytest.raises(ConfigError, match=r"field 'max_sequences': .*build was built with 5, not 2; use a new out, "
-                                          r"pass --overwrite to build it again in place, or delete"):
+    with pytest.raises(
+        ConfigError,
+        match=r"field 'max_sequences': .*build was built with 5, not 2; use a new out, "
+        r"pass --overwrite to build it again in place, or delete",
+    ):
         build(cfg, max_sequences=2)
     again = build(cfg, max_sequences=2, overwrite=True, log=said.append)
     assert again.corpus_reused and again.sequences == 2 and len(again.shard_paths) == 1
@@ -67,8 +78,11 @@ def test_build_tokenizes_again_when_the_corpus_came_from_another_tokenizer(tmp_p
     build(_config(tmp_path, topics_jsonl, transform="plain"))
     bpe_model = build_tiny_llama(trained_tokenizer, tmp_path / "bpe-model")
     warned: list[str] = []
-    rep = build(_config(tmp_path, topics_jsonl, "bpe.yaml", transform="plain", tokenizer=str(bpe_model)),
-                overwrite=True, warn=warned.append)
+    rep = build(
+        _config(tmp_path, topics_jsonl, "bpe.yaml", transform="plain", tokenizer=str(bpe_model)),
+        overwrite=True,
+        warn=warned.append,
+    )
     assert not rep.corpus_reused and len(warned) == 1
     assert "'smollm2-135m-instruct' (vocabulary 49152" in warned[0] and f"not with '{bpe_model}'" in warned[0]
     assert warned[0].endswith("tokenizing again")
@@ -118,8 +132,11 @@ def test_corpus_without_fingerprint_is_compared_by_name_and_vocabulary(bpe_corpu
         check_corpus(corpus, trained_tokenizer, "another-name")
     big = {**meta, "vocab_size": 60000}  # the same name, but ids up to 60000 that a 2000-token vocabulary lacks
     (corpus / "meta.json").write_text(json.dumps(big))
-    with pytest.raises(ConfigError, match=r"with 'bpe' \(vocabulary 60000, no fingerprint recorded\), not with "
-                                          r"'bpe' \(vocabulary 2000\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"with 'bpe' \(vocabulary 60000, no fingerprint recorded\), not with "
+        r"'bpe' \(vocabulary 2000\)",
+    ):
         check_corpus(corpus, trained_tokenizer, "bpe")
     (corpus / "meta.json").write_text(json.dumps(meta))
     assert corpus_is_current(corpus, trained_tokenizer, "bpe", [spec])
@@ -195,9 +212,14 @@ def test_upsample_mix_naming_an_unknown_source_fails_before_tokenizing(tmp_path)
     src = tmp_path / "docs.jsonl"
     src.write_text("".join(json.dumps({"text": "Text. " * 20, "source": s}) + "\n" for s in ("web", "book")))
     cfg = tmp_path / "d.yaml"
-    cfg.write_text(f"out: {tmp_path / 'b'}\nsources: [{{path: {src}, source_field: source}}]\nseq_len: 64\n"
-                   "transform: plain\nupsample: {mix: {web: 0.5, wiki: 0.5}}\n")
-    with pytest.raises(ConfigError, match=r"field 'upsample.mix': names unknown source\(s\) \['wiki'\]; the "
-                                          r"sources are \['book', 'web'\]"):
+    cfg.write_text(
+        f"out: {tmp_path / 'b'}\nsources: [{{path: {src}, source_field: source}}]\nseq_len: 64\n"
+        "transform: plain\nupsample: {mix: {web: 0.5, wiki: 0.5}}\n"
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"field 'upsample.mix': names unknown source\(s\) \['wiki'\]; the "
+        r"sources are \['book', 'web'\]",
+    ):
         build(cfg)
     assert not (tmp_path / "b").exists()

@@ -134,8 +134,7 @@ def _loader_order(ds, workers):
     """What a DataLoader with `workers` workers and batch_size ds.batch_size hands out, in order."""
     import torch
 
-    loader = torch.utils.data.DataLoader(ds, batch_size=ds.batch_size, num_workers=workers,
-                                         collate_fn=lambda xs: xs)
+    loader = torch.utils.data.DataLoader(ds, batch_size=ds.batch_size, num_workers=workers, collate_fn=lambda xs: xs)
     return [s for batch in loader for s in batch]
 
 
@@ -145,8 +144,12 @@ def test_sequence_sharding_reproduces_the_single_process_stream(topics_corpus, s
     add_utk_special_tokens(smol_copy, cfg)
     tr = UtKTransform(smol_copy, cfg)
     single = list(_ds(topics_corpus, transform=tr, seq_len=1024))
-    per_rank = [_loader_order(_ds(topics_corpus, transform=tr, seq_len=1024, rank=r, world_size=world,
-                                  batch_size=batch), workers) for r in range(world)]
+    per_rank = [
+        _loader_order(
+            _ds(topics_corpus, transform=tr, seq_len=1024, rank=r, world_size=world, batch_size=batch), workers
+        )
+        for r in range(world)
+    ]
     # Micro-batch m of the single stream is rank m % world's (m // world)-th micro-batch: N ranks x batch B
     # train on exactly what one process with batch B and gradient accumulation N does. None twice, none missing.
     assert sum(len(x) for x in per_rank) == len(single) > 10

@@ -76,8 +76,10 @@ def test_build_writes_shard_checksums_and_inspect_verifies_them(tmp_path, topics
     from longkit.data.cli import app
 
     cfg = tmp_path / "data.yaml"
-    cfg.write_text(f"tokenizer: smollm2-135m-instruct\nout: {tmp_path / 'build'}\nsources: [{topics_jsonl}]\n"
-                   "seq_len: 2048\ntransform: plain\nsequences_per_shard: 2\nmax_sequences: 5\n")
+    cfg.write_text(
+        f"tokenizer: smollm2-135m-instruct\nout: {tmp_path / 'build'}\nsources: [{topics_jsonl}]\n"
+        "seq_len: 2048\ntransform: plain\nsequences_per_shard: 2\nmax_sequences: 5\n"
+    )
     runner = CliRunner()
     res = runner.invoke(app, ["build", str(cfg)])
     assert res.exit_code == 0, res.output
@@ -111,8 +113,10 @@ def _one_sequence_build(tmp_path, topics_jsonl):
     from longkit.data.cli import app
 
     cfg = tmp_path / "data.yaml"
-    cfg.write_text(f"tokenizer: smollm2-135m-instruct\nout: {tmp_path / 'b'}\nsources: [{topics_jsonl}]\n"
-                   "seq_len: 1024\ntransform: plain\nmax_sequences: 1\n")
+    cfg.write_text(
+        f"tokenizer: smollm2-135m-instruct\nout: {tmp_path / 'b'}\nsources: [{topics_jsonl}]\n"
+        "seq_len: 1024\ntransform: plain\nmax_sequences: 1\n"
+    )
     runner = CliRunner()
     assert runner.invoke(app, ["build", str(cfg)]).exit_code == 0
     return cfg, app, runner

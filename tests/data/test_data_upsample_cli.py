@@ -35,8 +35,13 @@ def test_upsampling_keeps_source_shares_and_raises_long_share(topics_corpus):
     assert np.array_equal(sel, upsample(lengths, src, names, cfg, seed=0))  # seeded
     only_long = upsample(lengths, src, names, UpsampleConfig(threshold=1024, keep_short=0.0), seed=1)
     assert np.all(lengths[only_long] >= 1024)
-    mixed = upsample(lengths, src, names, UpsampleConfig(threshold=1024, mix={"other": 3, "reference": 1},
-                                                         total_tokens=200_000), seed=0)
+    mixed = upsample(
+        lengths,
+        src,
+        names,
+        UpsampleConfig(threshold=1024, mix={"other": 3, "reference": 1}, total_tokens=200_000),
+        seed=0,
+    )
     rep = mix_report(lengths, src, names, mixed)
     assert abs(rep["sources"]["other"]["share"] - 0.75) < 0.05
     with pytest.raises(ConfigError, match="no document reaches"):
@@ -65,9 +70,16 @@ def test_config_errors_name_the_field():
 
 @pytest.mark.parametrize("transform", ["utk"])
 def test_build_and_inspect_end_to_end(tmp_path, topics_jsonl, transform):
-    cfg = {"tokenizer": "smollm2-135m-instruct", "out": str(tmp_path / "build"), "seq_len": 8192,
-           "sources": [{"path": str(topics_jsonl)}], "transform": transform, "sequences_per_shard": 4,
-           "upsample": {"threshold": 1024, "keep_short": 0.2}, "utk": {"probability": 1.0}}
+    cfg = {
+        "tokenizer": "smollm2-135m-instruct",
+        "out": str(tmp_path / "build"),
+        "seq_len": 8192,
+        "sources": [{"path": str(topics_jsonl)}],
+        "transform": transform,
+        "sequences_per_shard": 4,
+        "upsample": {"threshold": 1024, "keep_short": 0.2},
+        "utk": {"probability": 1.0},
+    }
     path = tmp_path / "data.yaml"
     import yaml
 

@@ -77,7 +77,7 @@ def test_label_pool_is_distinct_and_prefix_free(bpe_copy):
     assert len(seqs) == len(set(seqs)) and len(seqs) > 1500
     for a in seqs[:300]:
         for b in seqs:
-            assert a == b or b[:len(a)] != a
+            assert a == b or b[: len(a)] != a
 
 
 @pytest.mark.parametrize("which", ["smol", "bpe"])
@@ -122,15 +122,15 @@ def test_utk_layout_masks_and_accounting(which, smol_copy, bpe_copy, prose_docs,
             assert np.all(labels[ids == ids_of[name]] == IGNORE)
         assert np.all(labels[ids == ids_of["</S>"]] == ids_of["</S>"])
         for o, c in zip(opens, closes):
-            assert np.all(labels[o:c + 1] == IGNORE)
+            assert np.all(labels[o : c + 1] == IGNORE)
         for so in np.flatnonzero(ids == ids_of["<S>"]):
             sc = so + np.argmax(ids[so:] == ids_of["</S>"])
-            assert np.array_equal(labels[so + 1:sc + 1], ids[so + 1:sc + 1])
+            assert np.array_equal(labels[so + 1 : sc + 1], ids[so + 1 : sc + 1])
         for r in segs:
-            assert np.array_equal(labels[r[SEG_START]:r[SEG_END]], ids[r[SEG_START]:r[SEG_END]])
-            text.update(ids[r[SEG_START]:r[SEG_END]].tolist())
+            assert np.array_equal(labels[r[SEG_START] : r[SEG_END]], ids[r[SEG_START] : r[SEG_END]])
+            text.update(ids[r[SEG_START] : r[SEG_END]].tolist())
         if s.num_pad:
-            assert np.all(labels[-s.num_pad:] == IGNORE)
+            assert np.all(labels[-s.num_pad :] == IGNORE)
         split_all |= split_keys
     # every input token appears exactly once as chunk text
     assert text == Counter(np.concatenate(docs).tolist())
@@ -215,11 +215,11 @@ def test_cip_interleaves_halves_and_plain_concatenates(prose_docs):
     assert segs[:n, 3].tolist() == [0] * n and segs[n:, 3].tolist() == [1] * n
     assert segs[:n, SEG_KEY].tolist() == list(range(n)) == segs[n:, SEG_KEY].tolist()
     for i, d in enumerate(docs):
-        np.testing.assert_array_equal(s.input_ids[segs[i, SEG_START]:segs[i, SEG_END]], d[:len(d) // 2])
+        np.testing.assert_array_equal(s.input_ids[segs[i, SEG_START] : segs[i, SEG_END]], d[: len(d) // 2])
     _assert_restored(out, docs)
     plain = pack_documents(docs, 1 << 17, Transform(), sep, seed=0)[0]
     want = np.concatenate([np.concatenate([d, sep]) for d in docs])
-    np.testing.assert_array_equal(plain.input_ids[:len(want)], want)
+    np.testing.assert_array_equal(plain.input_ids[: len(want)], want)
     assert plain.num_pad == (1 << 17) - len(want)
 
 
@@ -238,8 +238,12 @@ def test_intra_doc_positions_and_cu_seqlens(prose_docs):
 
 def test_bad_inputs_follow_documented_rules(smol_copy):
     tr = _utk(smol_copy, UtKConfig(probability=1.0, chunk_dists=[(1.0, {4: 1.0})]))
-    docs = [np.zeros(0, np.int32), np.array([11], np.int32), np.array([12, 13], np.int32),
-            np.arange(100, 5100, dtype=np.int32)]
+    docs = [
+        np.zeros(0, np.int32),
+        np.array([11], np.int32),
+        np.array([12, 13], np.int32),
+        np.arange(100, 5100, dtype=np.int32),
+    ]
     packer = Packer(512, tr, [9])
     out = list(packer.pack((Piece(i, i, 0, d) for i, d in enumerate(docs)), np.random.default_rng(0)))
     assert packer.stats["empty_docs"] == 1
@@ -268,39 +272,82 @@ def test_carry_moves_whole_documents(prose_docs):
 
 
 _cfgs = st.builds(
-    lambda p, dists, order, labels, bt, per_index, sep, split, plen: (p, dists, order, labels, bt and labels,
-                                                                     per_index, sep, split, plen),
-    st.floats(0, 1), st.lists(st.tuples(st.floats(0.1, 1), st.dictionaries(st.integers(1, 5), st.floats(0.05, 1),
-                                                                            min_size=1, max_size=3)),
-                              min_size=1, max_size=3),
-    st.booleans(), st.booleans(), st.booleans(), st.booleans(), st.booleans(), st.sampled_from(["random", "even"]),
-    st.integers(2, 8))
+    lambda p, dists, order, labels, bt, per_index, sep, split, plen: (
+        p,
+        dists,
+        order,
+        labels,
+        bt and labels,
+        per_index,
+        sep,
+        split,
+        plen,
+    ),
+    st.floats(0, 1),
+    st.lists(
+        st.tuples(st.floats(0.1, 1), st.dictionaries(st.integers(1, 5), st.floats(0.05, 1), min_size=1, max_size=3)),
+        min_size=1,
+        max_size=3,
+    ),
+    st.booleans(),
+    st.booleans(),
+    st.booleans(),
+    st.booleans(),
+    st.booleans(),
+    st.sampled_from(["random", "even"]),
+    st.integers(2, 8),
+)
 
 
-_authors_switches = st.tuples(st.sampled_from(["pool", "fresh"]), st.sampled_from(["fewer", "whole"]),
-                              st.sampled_from(["target", "text"]), st.booleans(), st.booleans(), st.booleans())
+_authors_switches = st.tuples(
+    st.sampled_from(["pool", "fresh"]),
+    st.sampled_from(["fewer", "whole"]),
+    st.sampled_from(["target", "text"]),
+    st.booleans(),
+    st.booleans(),
+    st.booleans(),
+)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(cfg=_cfgs, switches=_authors_switches, lengths=st.lists(st.integers(0, 400), min_size=1, max_size=25),
-       seq_len=st.integers(24, 700), overflow=st.sampled_from(["split", "carry", "truncate"]),
-       seed=st.integers(0, 2**16))
+@given(
+    cfg=_cfgs,
+    switches=_authors_switches,
+    lengths=st.lists(st.integers(0, 400), min_size=1, max_size=25),
+    seq_len=st.integers(24, 700),
+    overflow=st.sampled_from(["split", "carry", "truncate"]),
+    seed=st.integers(0, 2**16),
+)
 def test_untie_restores_documents_property(smol_copy, prose_docs, cfg, switches, lengths, seq_len, overflow, seed):
     p, dists, order, labels, bt, per_index, sep, split, plen = cfg
     draw, short, sep_after, mask_label, mask_sep, tail_last = switches
     knots = 5 if per_index else 1
-    c = UtKConfig(probability=p, chunk_dists=dists, preserve_order=order, chunk_labels=labels, backtrace=bt,
-                  label_length=plen, label_pool=600, split=split,
-                  head_knots=[f"<h{j}>" for j in range(knots)], tail_knots=[f"<t{j}>" for j in range(knots)],
-                  bt_sep="<sep>" if sep else None, label_draw=draw, short_docs=short, separator_after=sep_after,
-                  mask_after_label=mask_label, mask_after_separator=mask_sep, keep_tail_last=tail_last)
+    c = UtKConfig(
+        probability=p,
+        chunk_dists=dists,
+        preserve_order=order,
+        chunk_labels=labels,
+        backtrace=bt,
+        label_length=plen,
+        label_pool=600,
+        split=split,
+        head_knots=[f"<h{j}>" for j in range(knots)],
+        tail_knots=[f"<t{j}>" for j in range(knots)],
+        bt_sep="<sep>" if sep else None,
+        label_draw=draw,
+        short_docs=short,
+        separator_after=sep_after,
+        mask_after_label=mask_label,
+        mask_after_separator=mask_sep,
+        keep_tail_last=tail_last,
+    )
     tr = _utk(smol_copy, c)
     corpus = np.concatenate(prose_docs[:20])
     rng = np.random.default_rng(seed)
     docs = []
     for n in lengths:
         start = int(rng.integers(0, len(corpus) - n))
-        docs.append(corpus[start:start + n])
+        docs.append(corpus[start : start + n])
     packer = Packer(seq_len, tr, [44, 99, 46], overflow=overflow)
     samples = list(packer.pack((Piece(i, i, 0, d) for i, d in enumerate(docs)), np.random.default_rng(seed)))
     for s in samples:
@@ -313,7 +360,7 @@ def test_untie_restores_documents_property(smol_copy, prose_docs, cfg, switches,
         placed = 0
         for s in samples:
             for doc, off, toks, _last in untie(s).values():
-                np.testing.assert_array_equal(toks, docs[doc][off:off + len(toks)])
+                np.testing.assert_array_equal(toks, docs[doc][off : off + len(toks)])
                 placed += len(toks)
         assert placed + packer.stats["tokens_dropped"] == sum(len(d) for d in docs)
     with pytest.raises(ConfigError, match="intra_doc_attention"):

@@ -62,7 +62,7 @@ def _authors_masked(ids: np.ndarray, eod: int, chunk_tokens: list[int], sort_tok
     if len(ends) == len(starts) - 1:
         ends = np.append(ends, len(tokens) - 1)
     for a, b in zip(starts, ends):
-        loss[a:b + 1] = False
+        loss[a : b + 1] = False
     loss[labels == d_open] = False
     loss[tokens == s_close] = False
     loss[labels == s_open] = False
@@ -75,8 +75,7 @@ def _vocab(tok, names):
 
 def test_preset_switches_match_the_released_defaults():
     cfg = utk_preset("authors")
-    assert AUTHORS_SOURCE == ("rgtjf/Untie-the-Knots", "gpt_dataset_utk.py",
-                              "69acc161a72912008738d41675354a0f87e0456e")
+    assert AUTHORS_SOURCE == ("rgtjf/Untie-the-Knots", "gpt_dataset_utk.py", "69acc161a72912008738d41675354a0f87e0456e")
     assert cfg.preserve_order is False  # GPTDatasetUtKConfig.preserve_partial_order: bool = False
     assert cfg.split == "even"  # use_length_sampler: bool = False -> len(sample) // n_chunks * chunk_id
     assert cfg.label_draw == "fresh" and cfg.label_length == 6  # generate_random_string(6, rng)
@@ -104,7 +103,7 @@ def test_layout_knots_even_split_and_text_eod_target(smol_copy, prose_docs):
     for r in segs:
         j, a, b = int(r[SEG_CHUNK]), int(r[SEG_START]), int(r[SEG_END])
         assert int(r[SEG_OFFSET]) == len(doc) // 3 * j  # even split: len(sample) // n_chunks * chunk_id
-        np.testing.assert_array_equal(ids[a:b], doc[len(doc) // 3 * j: (len(doc) // 3 * (j + 1) if j < 2 else None)])
+        np.testing.assert_array_equal(ids[a:b], doc[len(doc) // 3 * j : (len(doc) // 3 * (j + 1) if j < 2 else None)])
         p = a
         if j > 0:  # numpy.insert(sample_part, 0, chunk_tokens[2 * chunk_id - 1])
             assert ids[a - 1] == chunk_tokens[2 * j - 1]
@@ -115,16 +114,16 @@ def test_layout_knots_even_split_and_text_eod_target(smol_copy, prose_docs):
         q = p - 2
         while ids[q] != d_open:
             q -= 1
-        labels_of[j] = ids[q + 1:p - 1].tolist()
+        labels_of[j] = ids[q + 1 : p - 1].tolist()
     # the part kept last is the last chunk; EOD is its last token; the target follows: text EOD <S> ... </S>
     last = segs[-1]
     assert int(last[SEG_CHUNK]) == 2 and last[SEG_START] == segs[:, SEG_START].max()
     e = int(last[SEG_END])
     body = labels_of[0] + [s_mid] + labels_of[1] + [s_mid] + labels_of[2]
-    assert ids[e:e + 3 + len(body)].tolist() == [eos, s_open] + body + [s_close]
+    assert ids[e : e + 3 + len(body)].tolist() == [eos, s_open] + body + [s_close]
     assert s.num_pad == 2048 - (e + 3 + len(body))
     # the document placed last in a window: its target names its own labels, in order, and unties it
-    (doc_id, off, toks, ends), = untie(s).values()
+    ((doc_id, off, toks, ends),) = untie(s).values()
     np.testing.assert_array_equal(toks, doc)
 
 
@@ -187,7 +186,7 @@ def test_labels_are_fresh_random_strings(smol_copy, prose_docs):
     for seed in (0, 1):
         s = pack_documents(prose_docs[:30], 8192, tr, [smol_copy.eos_token_id], seed=seed)[0]
         opens, closes = np.flatnonzero(s.input_ids == d_open), np.flatnonzero(s.input_ids == d_close)
-        labels = [smol_copy.decode(s.input_ids[a + 1:b].tolist()) for a, b in zip(opens, closes)]
+        labels = [smol_copy.decode(s.input_ids[a + 1 : b].tolist()) for a, b in zip(opens, closes)]
         assert len(labels) > 20 and len(set(labels)) == len(labels)  # distinct in the sequence
         assert all(re.fullmatch(r"[A-Za-z0-9]{6}", x) for x in labels)
         seen.append(set(labels))
@@ -230,7 +229,7 @@ def test_truncate_cuts_only_the_structure_overflow_and_documents_continue(smol_c
     assert placed + packer.stats["tokens_dropped"] == sum(len(d) for d in docs)
     for _, s, _ in windows:  # what is placed is exactly the document's tokens at that offset
         for _key, (doc, off, toks, _last) in untie(s).items():
-            np.testing.assert_array_equal(toks, docs[doc][off:off + len(toks)])
+            np.testing.assert_array_equal(toks, docs[doc][off : off + len(toks)])
     assert 0 < total_dropped < 0.05 * sum(len(d) for d in docs)
 
 
@@ -269,21 +268,32 @@ def test_shipped_authors_config(smol_copy):
 def test_fidelity_note_names_every_difference():
     from longkit.data.utk import authors_differences, fidelity_note
 
-    assert fidelity_note(utk_preset("authors")).startswith("UtK follows the authors' released code "
-                                                           "(rgtjf/Untie-the-Knots/gpt_dataset_utk.py@69acc16)")
+    assert fidelity_note(utk_preset("authors")).startswith(
+        "UtK follows the authors' released code (rgtjf/Untie-the-Knots/gpt_dataset_utk.py@69acc16)"
+    )
     cfg = utk_preset("authors")
     cfg.preserve_order = True
     assert authors_differences(cfg) == ["preserve_order"]
     assert authors_differences(cfg.to_dict(), "split") == ["preserve_order", "overflow"]
     paper = authors_differences(utk_preset("paper"), "split")
-    for name in ("preserve_order", "split", "label_draw", "separator_after", "short_docs", "mask_after_label",
-                 "bt_sep", "overflow"):
+    for name in (
+        "preserve_order",
+        "split",
+        "label_draw",
+        "separator_after",
+        "short_docs",
+        "mask_after_label",
+        "bt_sep",
+        "overflow",
+    ):
         assert name in paper
     assert "preserve_order" in fidelity_note(utk_preset("paper"), "split")
 
 
-@pytest.mark.parametrize("field,value", [("label_draw", "random"), ("short_docs", "skip"),
-                                         ("separator_after", "labels"), ("label_length", 0)])
+@pytest.mark.parametrize(
+    "field,value",
+    [("label_draw", "random"), ("short_docs", "skip"), ("separator_after", "labels"), ("label_length", 0)],
+)
 def test_bad_switch_values_name_the_field(field, value):
     from longkit.data.config import data_config_from_dict
 

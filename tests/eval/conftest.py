@@ -13,8 +13,11 @@ def hash_tree(root: Path) -> dict[str, str]:
     """SHA-256 of every file under root by relative path ({} when root is absent): 'byte-identical' in one value."""
     if not root.exists():
         return {}
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture

@@ -80,7 +80,10 @@ def test_declarations_budget_and_average():
     for name, spec in specs.items():
         assert spec.answer_budget == bb.MAX_NEW_TOKENS == 20 and not spec.synthetic
         assert spec.metric.name == "accuracy" and spec.metric.scale_label == "x100"
-        assert spec.data is not None and (spec.data.repo, spec.data.file) == ("RMT-team/babilong", f"data/{name}/0k.json")
+        assert spec.data is not None and (spec.data.repo, spec.data.file) == (
+            "RMT-team/babilong",
+            f"data/{name}/0k.json",
+        )
         assert resolve_name(f"babilong_{name}") == name
         assert spec.official.repo == "booydar/babilong" and spec.official.commit and len(spec.official.commit) == 40
         # collect_results.py averages qa1-qa5 only
@@ -109,7 +112,9 @@ def test_the_task_sends_the_official_prompt_with_the_official_budget(tiny_backen
     # the context's braces go in as text (str.format does not re-read a value) and the context is stripped
     assert sample.prompt == expected["all_parts"] and "{alone}" in sample.prompt
     assert sample.max_new_tokens == 20 and sample.references == ["bathroom"]
-    assert sample.meta["length"] == 4096 and sample.meta["level"] == "4k" and sample.meta["question"] == "Where is Mary?"
+    assert (
+        sample.meta["length"] == 4096 and sample.meta["level"] == "4k" and sample.meta["question"] == "Where is Mary?"
+    )
     assert task.build(plan[0], tiny_backend.tokenizer, tiny_backend.max_context).meta["length"] == 0
     chat = bb.BabilongTask("qa1", files, chat=True).build(plan[2], tiny_backend.tokenizer, tiny_backend.max_context)
     assert chat.messages == [{"role": "user", "content": expected["all_parts"]}]  # the user turn, no system prompt
@@ -131,11 +136,14 @@ def test_compare_answers_is_metrics_py(case):
 
 def test_metric_quirks_are_kept():
     labels = bb.LABELS
-    assert not bb.compare_answers("none", "none", "How many objects is Mary carrying?", labels["qa7"])  # 'one' in 'none'
+    assert not bb.compare_answers(
+        "none", "none", "How many objects is Mary carrying?", labels["qa7"]
+    )  # 'one' in 'none'
     assert bb.compare_answers("no", "not sure", "Is John in the garden?", labels["qa6"])  # 'no' inside 'not'
     # a label the question names never counts: 'kitchen' is in the question, so 'bathroom' stands alone
-    assert bb.compare_answers("bathroom", "kitchen, then bathroom", "Where was the apple before the kitchen?",
-                              labels["qa3"])
+    assert bb.compare_answers(
+        "bathroom", "kitchen, then bathroom", "Where was the apple before the kitchen?", labels["qa3"]
+    )
     # only the first sentence is read, and 'Question' (capital Q) does not cut the lowercased answer
     assert bb.compare_answers("office", "office. kitchen", "Where is Daniel?", labels["qa1"])
     assert not bb.compare_answers("office", "office\nQuestion: kitchen", "Where is Daniel?", labels["qa1"])
@@ -160,13 +168,16 @@ def test_suite_lengths_map_to_published_labels_and_levels_win():
     assert bb.published("babilong", "qa7")[-1] == "1M" and bb.published("babilong-1k-samples", "qa2")[-1] == "128k"
 
 
-@pytest.mark.parametrize("task,dataset,settings,bad", [
-    ("qa1", "babilong", {"lengths": [3000]}, "length 3000 is none of them"),
-    ("qa1", "babilong", {"levels": ["3k"]}, "length 3k is not published"),
-    ("qa6", "babilong", {"levels": ["10M"]}, "length 10M is not published"),
-    ("qa11", "babilong", {"lengths": [4096]}, "length 4k is not published"),
-    ("qa1", "babilong-1k-samples", {"levels": ["256k"]}, "length 256k is not published"),
-])
+@pytest.mark.parametrize(
+    "task,dataset,settings,bad",
+    [
+        ("qa1", "babilong", {"lengths": [3000]}, "length 3000 is none of them"),
+        ("qa1", "babilong", {"levels": ["3k"]}, "length 3k is not published"),
+        ("qa6", "babilong", {"levels": ["10M"]}, "length 10M is not published"),
+        ("qa11", "babilong", {"lengths": [4096]}, "length 4k is not published"),
+        ("qa1", "babilong-1k-samples", {"levels": ["256k"]}, "length 256k is not published"),
+    ],
+)
 def test_unpublished_lengths_are_refused_in_one_line(task, dataset, settings, bad):
     with pytest.raises(ConfigError) as err:
         bb.choose_levels(task, dataset, settings)
@@ -184,7 +195,12 @@ def test_data_by_name_from_the_hub_cache(tmp_path, monkeypatch, tiny_backend):
 
     hub = _offline_hub(tmp_path, monkeypatch)
     for level in ("0k", "4k"):
-        _hub_file(hub, "RMT-team/babilong", f"data/qa1/{level}.json", (FIXTURES / "data" / "qa1" / f"{level}.json").read_bytes())
+        _hub_file(
+            hub,
+            "RMT-team/babilong",
+            f"data/qa1/{level}.json",
+            (FIXTURES / "data" / "qa1" / f"{level}.json").read_bytes(),
+        )
     assert fetch("qa1").read_bytes() == (FIXTURES / "data" / "qa1" / "0k.json").read_bytes()  # `eval fetch qa1`
     task = make_task("qa1", {"levels": ["0k", "4k"], "lengths": [4096], "data": {}, "options": {}, "chat": False})
     assert all(str(hub) in str(p) for _, p in task.files)  # type: ignore[attr-defined]
@@ -194,7 +210,9 @@ def test_data_by_name_from_the_hub_cache(tmp_path, monkeypatch, tiny_backend):
     assert [s["id"] for s in only.plan()] == ["4k-1"]
     # the 1000-sample set: Parquet at <length>/<task>-00000-of-00001.parquet
     _hub_file(hub, "RMT-team/babilong-1k-samples", "4k/qa1-00000-of-00001.parquet", _parquet(_rows("qa1", "4k")))
-    big = make_task("qa1", {"lengths": [4096], "data": {}, "chat": False, "options": {"dataset": "babilong-1k-samples"}})
+    big = make_task(
+        "qa1", {"lengths": [4096], "data": {}, "chat": False, "options": {"dataset": "babilong-1k-samples"}}
+    )
     sample = big.build(big.plan()[0], tiny_backend.tokenizer, tiny_backend.max_context)
     assert sample.prompt == next(c["all_parts"] for c in EXPECTED if (c["level"], c["item"]) == ("4k", 1))
     # a length missing from the cache while offline: one line naming the repository and the file
@@ -229,10 +247,14 @@ def test_bad_rows_are_refused_naming_file_and_item(tmp_path):
         assert "\n" not in str(err.value)
         return str(err.value)
 
-    assert refused(json.dumps([good[0], {"input": "x", "question": "Where?"}])) == f"{bad}: item 2: missing field 'target'"
-    assert refused(json.dumps([{**good[0], "target": 3}])) == f"{bad}: item 1: field 'target': expected a string, got int"
+    assert (
+        refused(json.dumps([good[0], {"input": "x", "question": "Where?"}])) == f"{bad}: item 2: missing field 'target'"
+    )
+    assert (
+        refused(json.dumps([{**good[0], "target": 3}])) == f"{bad}: item 1: field 'target': expected a string, got int"
+    )
     assert refused(json.dumps([["not", "a", "row"]])) == f"{bad}: item 1: expected an object, got list"
-    assert refused("[{\"input\": ").startswith(f"{bad}: invalid JSON")
+    assert refused('[{"input": ').startswith(f"{bad}: invalid JSON")
     assert refused("[]") == f"{bad}: no samples"
     # JSON Lines (what datasets' to_json writes) is read too, its errors by line
     lines = json.dumps(good[0]) + "\n" + json.dumps({"input": "x", "target": "y"}) + "\n"
@@ -250,8 +272,11 @@ def test_bad_rows_are_refused_naming_file_and_item(tmp_path):
 def test_unknown_or_mistyped_options_are_refused():
     from longkit.eval.tasks.registry import check_options
 
-    with pytest.raises(ConfigError, match=r"^task qa1: options: unknown option 'use_examples' \(this task accepts: "
-                                          r"dataset, examples, instruction, post_prompt\)$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^task qa1: options: unknown option 'use_examples' \(this task accepts: "
+        r"dataset, examples, instruction, post_prompt\)$",
+    ):
         check_options("qa1", {"use_examples": False})
     with pytest.raises(ConfigError, match=r"^task qa2: options: .*dataset"):
         check_options("babilong_qa2", {"dataset": "babilong-10k"})
@@ -266,15 +291,33 @@ def test_suite_end_to_end_with_data_by_name(tmp_path, monkeypatch, tiny_backend)
 
     hub = _offline_hub(tmp_path, monkeypatch)
     for task, level in (("qa1", "0k"), ("qa1", "4k"), ("qa8", "0k")):
-        _hub_file(hub, "RMT-team/babilong", f"data/{task}/{level}.json", (FIXTURES / "data" / task / f"{level}.json").read_bytes())
-    qa2 = [{"input": "Mary got the milk. Mary went to the office.", "question": "Where is the milk?", "target": "office"}]
+        _hub_file(
+            hub,
+            "RMT-team/babilong",
+            f"data/{task}/{level}.json",
+            (FIXTURES / "data" / task / f"{level}.json").read_bytes(),
+        )
+    qa2 = [
+        {"input": "Mary got the milk. Mary went to the office.", "question": "Where is the milk?", "target": "office"}
+    ]
     _hub_file(hub, "RMT-team/babilong", "data/qa2/4k.json", json.dumps(qa2).encode())
     out = tmp_path / "suite"
-    cfg = SuiteConfig.model_validate({
-        "name": "babilong", "models": [{"name": "tiny", "model": "unused"}], "lengths": [4096], "chat": False,
-        "tasks": [{"name": "qa1", "levels": ["0k", "4k"]}, "qa2", {"name": "babilong_qa8", "levels": ["0k"]},
-                  "qa10", {"name": "qa3", "levels": ["3k"]}],
-        "out": str(out)})
+    cfg = SuiteConfig.model_validate(
+        {
+            "name": "babilong",
+            "models": [{"name": "tiny", "model": "unused"}],
+            "lengths": [4096],
+            "chat": False,
+            "tasks": [
+                {"name": "qa1", "levels": ["0k", "4k"]},
+                "qa2",
+                {"name": "babilong_qa8", "levels": ["0k"]},
+                "qa10",
+                {"name": "qa3", "levels": ["3k"]},
+            ],
+            "out": str(out),
+        }
+    )
     rep = run_suite(cfg, backends={"tiny": tiny_backend}, progress=False)
     tasks = rep["models"]["tiny"]["tasks"]
     assert set(tasks) == {"qa1", "qa2", "qa8"}
@@ -292,12 +335,18 @@ def test_suite_end_to_end_with_data_by_name(tmp_path, monkeypatch, tiny_backend)
     records = [json.loads(line) for line in (out / "tiny" / "qa1" / "results.jsonl").open()]
     assert {r["meta"]["level"] for r in records} == {"0k", "4k"}
     for r in records:  # the stored score is compare_answers on the stored answer
-        expected = bb.compare_answers(r["references"][0], r["prediction"].strip(), r["meta"]["question"], bb.LABELS["qa1"])
+        expected = bb.compare_answers(
+            r["references"][0], r["prediction"].strip(), r["meta"]["question"], bb.LABELS["qa1"]
+        )
         assert r["scores"]["score"] == float(expected)
     assert "BABILong average" in (out / "report.md").read_text()
     # a mistyped option is refused before anything is written
-    bad = cfg.model_copy(update={"tasks": [cfg.tasks[0].model_copy(update={"options": {"dataset": "1k"}})],
-                                 "out": str(tmp_path / "other")})
+    bad = cfg.model_copy(
+        update={
+            "tasks": [cfg.tasks[0].model_copy(update={"options": {"dataset": "1k"}})],
+            "out": str(tmp_path / "other"),
+        }
+    )
     with pytest.raises(ConfigError, match="options"):
         run_suite(bad, backends={"tiny": tiny_backend}, progress=False)
     assert not (tmp_path / "other").exists()

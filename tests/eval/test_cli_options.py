@@ -52,18 +52,36 @@ def test_niah_options_reach_the_run_record(fast_llama_dir, tmp_path, cli):
     from longkit.eval.needle_run import OPTION_NAMES
 
     m = str(fast_llama_dir)
-    given = {"--model": [m], "--backend": ["hf"], "--tokenizer": [m], "--lengths": ["260"], "--depths": ["40"],
-             "--protocol": ["chatqa2"], "--haystack": ["noise"], "--template": ["question-both"],
-             "--needle": ["The secret word is pumpernickel."], "--question": ["What is the secret word?"],
-             "--answer": ["pumpernickel"], "--answer-budget": ["3"], "--judge-model": [m]}
-    expected = {"--model": ("model", m), "--backend": ("backend", "hf"), "--tokenizer": ("tokenizer", m),
-                "--lengths": ("grid.lengths", [260]), "--depths": ("grid.depths", [40.0]),
-                "--protocol": ("task.protocol", "chatqa2"), "--haystack": ("task.haystack", "noise"),
-                "--template": ("task.template", "question-both"),
-                "--needle": ("task.needles", ["The secret word is pumpernickel."]),
-                "--question": ("task.question", "What is the secret word?"),
-                "--answer": ("task.answers", ["pumpernickel"]), "--answer-budget": ("task.answer_budget", 3),
-                "--judge-model": ("judge.model", m)}
+    given = {
+        "--model": [m],
+        "--backend": ["hf"],
+        "--tokenizer": [m],
+        "--lengths": ["260"],
+        "--depths": ["40"],
+        "--protocol": ["chatqa2"],
+        "--haystack": ["noise"],
+        "--template": ["question-both"],
+        "--needle": ["The secret word is pumpernickel."],
+        "--question": ["What is the secret word?"],
+        "--answer": ["pumpernickel"],
+        "--answer-budget": ["3"],
+        "--judge-model": [m],
+    }
+    expected = {
+        "--model": ("model", m),
+        "--backend": ("backend", "hf"),
+        "--tokenizer": ("tokenizer", m),
+        "--lengths": ("grid.lengths", [260]),
+        "--depths": ("grid.depths", [40.0]),
+        "--protocol": ("task.protocol", "chatqa2"),
+        "--haystack": ("task.haystack", "noise"),
+        "--template": ("task.template", "question-both"),
+        "--needle": ("task.needles", ["The secret word is pumpernickel."]),
+        "--question": ("task.question", "What is the secret word?"),
+        "--answer": ("task.answers", ["pumpernickel"]),
+        "--answer-budget": ("task.answer_budget", 3),
+        "--judge-model": ("judge.model", m),
+    }
     assert _params("eval", "niah") == set(expected) | set(NEEDLE_FREE)
     record = _needle_run(cli, "niah", fast_llama_dir, tmp_path / "niah", given)
     for option, (field, value) in expected.items():
@@ -75,14 +93,30 @@ def test_passkey_options_reach_the_run_record(fast_llama_dir, tmp_path, cli):
     from longkit.eval.needle_run import OPTION_NAMES
 
     m = str(fast_llama_dir)
-    given = {"--model": [m], "--backend": ["hf"], "--tokenizer": [m], "--lengths": ["250"], "--depths": ["0,100"],
-             "--haystack": ["noise"], "--template": ["question-before"], "--answer-budget": ["5"],
-             "--judge-model": [m], "--seed": ["11"]}
-    expected = {"--model": ("model", m), "--backend": ("backend", "hf"), "--tokenizer": ("tokenizer", m),
-                "--lengths": ("grid.lengths", [250]), "--depths": ("grid.depths", [0.0, 100.0]),
-                "--haystack": ("task.haystack", "noise"), "--template": ("task.template", "question-before"),
-                "--answer-budget": ("task.answer_budget", 5), "--judge-model": ("judge.model", m),
-                "--seed": ("task.seed", 11)}
+    given = {
+        "--model": [m],
+        "--backend": ["hf"],
+        "--tokenizer": [m],
+        "--lengths": ["250"],
+        "--depths": ["0,100"],
+        "--haystack": ["noise"],
+        "--template": ["question-before"],
+        "--answer-budget": ["5"],
+        "--judge-model": [m],
+        "--seed": ["11"],
+    }
+    expected = {
+        "--model": ("model", m),
+        "--backend": ("backend", "hf"),
+        "--tokenizer": ("tokenizer", m),
+        "--lengths": ("grid.lengths", [250]),
+        "--depths": ("grid.depths", [0.0, 100.0]),
+        "--haystack": ("task.haystack", "noise"),
+        "--template": ("task.template", "question-before"),
+        "--answer-budget": ("task.answer_budget", 5),
+        "--judge-model": ("judge.model", m),
+        "--seed": ("task.seed", 11),
+    }
     # no --needle, --question, --answer or --protocol: passkey's template and protocol fix them
     assert _params("eval", "passkey") == set(expected) | set(NEEDLE_FREE)
     record = _needle_run(cli, "passkey", fast_llama_dir, tmp_path / "passkey", given)
@@ -106,13 +140,35 @@ SUITE_FREE = {
 def test_suite_options_reach_the_suite_record(fast_llama_dir, tmp_path, cli, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     config = tmp_path / "s.yaml"
-    config.write_text(yaml.safe_dump({"models": [{"name": "tiny", "model": str(fast_llama_dir)}], "lengths": [512],
-                                      "chat": False, "tasks": ["niah_single_1"], "out": str(tmp_path / "unused")}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "models": [{"name": "tiny", "model": str(fast_llama_dir)}],
+                "lengths": [512],
+                "chat": False,
+                "tasks": ["niah_single_1"],
+                "out": str(tmp_path / "unused"),
+            }
+        )
+    )
     expected = {"--lengths": ("lengths", [384]), "--samples": ("samples", 1)}
     assert _params("eval", "suite") == set(expected) | set(SUITE_FREE)
     out = tmp_path / "suite"
-    code, _, err = cli("eval", "suite", config, "--lengths", "384", "--samples", "1", "--out", out, "--quiet",
-                       "--no-report", "--workers", "1")
+    code, _, err = cli(
+        "eval",
+        "suite",
+        config,
+        "--lengths",
+        "384",
+        "--samples",
+        "1",
+        "--out",
+        out,
+        "--quiet",
+        "--no-report",
+        "--workers",
+        "1",
+    )
     assert code == 0, err
     record = json.loads((out / "run.json").read_text())
     for option, (field, value) in expected.items():
@@ -135,16 +191,42 @@ RAG_FREE = {
 }
 
 
-@pytest.mark.parametrize("option", ["--model", "--backend", "--embedder", "--order", "--style", "--metric",
-                                    "--max-new-tokens", "--max-context",
-                                    pytest.param("qa", marks=pytest.mark.xfail(strict=True, reason=(
-                                        "the QA set is not recorded: the same ids with other questions or "
-                                        "documents would reuse earlier answers (eval/rag_vs_long.py)")))])
+@pytest.mark.parametrize(
+    "option",
+    [
+        "--model",
+        "--backend",
+        "--embedder",
+        "--order",
+        "--style",
+        "--metric",
+        "--max-new-tokens",
+        "--max-context",
+        pytest.param(
+            "qa",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason=(
+                    "the QA set is not recorded: the same ids with other questions or "
+                    "documents would reuse earlier answers (eval/rag_vs_long.py)"
+                ),
+            ),
+        ),
+    ],
+)
 def test_rag_vs_long_options_reach_its_run_record(option, rag_vs_long_record):
     record, given = rag_vs_long_record
-    fields = {"--model": "model", "--backend": "backend", "--embedder": "embedder", "--order": "generation.order",
-              "--style": "generation.style", "--metric": "metric", "--max-new-tokens": "generation.max_new_tokens",
-              "--max-context": "generation.max_context", "qa": "qa"}
+    fields = {
+        "--model": "model",
+        "--backend": "backend",
+        "--embedder": "embedder",
+        "--order": "generation.order",
+        "--style": "generation.style",
+        "--metric": "metric",
+        "--max-new-tokens": "generation.max_new_tokens",
+        "--max-context": "generation.max_context",
+        "qa": "qa",
+    }
     assert set(fields) | set(RAG_FREE) == _params("eval", "rag-vs-long")
     assert str(_at(record, fields[option])) == given[option]
 
@@ -158,19 +240,49 @@ def rag_vs_long_record(fast_llama_dir, tmp_path_factory) -> tuple[dict[str, Any]
 
     d = tmp_path_factory.mktemp("rag-vs-long")
     qa = d / "qa.jsonl"
-    qa.write_text(json.dumps({"id": "q", "document": "Bob likes tea. " * 20, "question": "What does Bob like?",
-                              "answers": ["tea"]}) + "\n")
-    given = {"--model": str(fast_llama_dir), "--backend": "hf", "--embedder": "all-minilm-l6-v2",
-             "--order": "position", "--style": "chat", "--metric": "exact_match", "--max-new-tokens": "3",
-             "--max-context": "1000", "qa": str(qa)}
+    qa.write_text(
+        json.dumps(
+            {"id": "q", "document": "Bob likes tea. " * 20, "question": "What does Bob like?", "answers": ["tea"]}
+        )
+        + "\n"
+    )
+    given = {
+        "--model": str(fast_llama_dir),
+        "--backend": "hf",
+        "--embedder": "all-minilm-l6-v2",
+        "--order": "position",
+        "--style": "chat",
+        "--metric": "exact_match",
+        "--max-new-tokens": "3",
+        "--max-context": "1000",
+        "qa": str(qa),
+    }
     args = [a for k, v in given.items() if k != "qa" for a in (k, v)]
-    res = CliRunner().invoke(app, ["eval", "rag-vs-long", str(qa), *args, "--chunk-sizes", "32", "--top-ks", "1",
-                                   "--limit", "1", "--batch-size", "2", "--out", str(d / "out")])
+    res = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "rag-vs-long",
+            str(qa),
+            *args,
+            "--chunk-sizes",
+            "32",
+            "--top-ks",
+            "1",
+            "--limit",
+            "1",
+            "--batch-size",
+            "2",
+            "--out",
+            str(d / "out"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     return json.loads((d / "out" / "run.json").read_text()), given
 
 
 # --- the root CLI --------------------------------------------------------------------------------------------
+
 
 def test_version_prints_the_package_version(cli):
     from importlib.metadata import version
@@ -179,14 +291,24 @@ def test_version_prints_the_package_version(cli):
     assert code == 0 and stdout.strip() == version("longkit")
 
 
-@pytest.mark.parametrize(("command", "shown"), [
-    (["eval", "niah"], ["[default: (1024,2048)]", "[default: (chatqa2)]", "[default: (runs/niah)]",
-                        "[default: (smollm2-135m-instruct)]"]),
-    (["eval", "passkey"], ["[default: (0)]", "[default: (32)]", "[default: (runs/passkey)]"]),
-    (["eval", "suite"], ["[default: report]", "[default: (the config's out)]"]),
-    (["eval", "rag-vs-long"], ["[default: 300,600,1200]", "[default: token_f1]"]),
-    (["model", "min-base"], ["[default:"]),
-])
+@pytest.mark.parametrize(
+    ("command", "shown"),
+    [
+        (
+            ["eval", "niah"],
+            [
+                "[default: (1024,2048)]",
+                "[default: (chatqa2)]",
+                "[default: (runs/niah)]",
+                "[default: (smollm2-135m-instruct)]",
+            ],
+        ),
+        (["eval", "passkey"], ["[default: (0)]", "[default: (32)]", "[default: (runs/passkey)]"]),
+        (["eval", "suite"], ["[default: report]", "[default: (the config's out)]"]),
+        (["eval", "rag-vs-long"], ["[default: 300,600,1200]", "[default: token_f1]"]),
+        (["model", "min-base"], ["[default:"]),
+    ],
+)
 def test_help_shows_defaults(command, shown, monkeypatch):
     from typer.testing import CliRunner
 

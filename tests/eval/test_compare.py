@@ -26,13 +26,20 @@ def two_models(smol_tokenizer, tmp_path_factory):
     docs.mkdir()
     for i, text in enumerate(sorted(topics.values(), key=len, reverse=True)[:6]):
         (docs / f"{i}.txt").write_text(text)
-    backends = {f"seed{s}": HFBackend.from_name(str(build_tiny_llama(smol_tokenizer, root / f"m{s}", seed=s)))
-                for s in (0, 1)}
-    cfg = SuiteConfig.model_validate({
-        "name": "cmp", "models": [{"name": n, "model": "unused"} for n in backends], "lengths": [256, 512],
-        "samples": 6, "tasks": [{"name": "ppl", "options": {"data": str(docs), "windows_per_document": 1}},
-                                "niah_single_1"],
-        "out": str(root / "suite"), "chat": False})
+    backends = {
+        f"seed{s}": HFBackend.from_name(str(build_tiny_llama(smol_tokenizer, root / f"m{s}", seed=s))) for s in (0, 1)
+    }
+    cfg = SuiteConfig.model_validate(
+        {
+            "name": "cmp",
+            "models": [{"name": n, "model": "unused"} for n in backends],
+            "lengths": [256, 512],
+            "samples": 6,
+            "tasks": [{"name": "ppl", "options": {"data": str(docs), "windows_per_document": 1}}, "niah_single_1"],
+            "out": str(root / "suite"),
+            "chat": False,
+        }
+    )
     run_suite(cfg, backends=backends, progress=False)
     return root / "suite"
 
@@ -79,14 +86,14 @@ def test_refusals_name_the_task_and_sample(two_models, tmp_path):
 def test_cli_prints_the_table_and_refuses_in_one_line(two_models, tmp_path):
     from longkit.cli import app
 
-    res = CliRunner().invoke(app, ["eval", "compare", str(two_models / "seed0"), str(two_models / "seed1"),
-                                   "--bootstrap", "200"])
+    res = CliRunner().invoke(
+        app, ["eval", "compare", str(two_models / "seed0"), str(two_models / "seed1"), "--bootstrap", "200"]
+    )
     assert res.exit_code == 0, res.output
     assert "| ppl | overall | 12 |" in res.output and "B − A (95% CI)" in res.output
     res = CliRunner().invoke(app, ["eval", "compare", str(two_models / "seed0"), str(two_models / "seed1"), "--json"])
     assert json.loads(res.output)["tasks"]["niah_single_1"]["overall"]["n"] == 12
-    for args, message in [(["--bootstrap", "0"], "--bootstrap: expected at least 1"),
-                          ([], "not a directory")]:
+    for args, message in [(["--bootstrap", "0"], "--bootstrap: expected at least 1"), ([], "not a directory")]:
         second = str(tmp_path / "missing") if not args else str(two_models / "seed1")
         res = CliRunner().invoke(app, ["eval", "compare", str(two_models / "seed0"), second, *args])
         assert res.exit_code == 2 and message in res.output and len(res.output.strip().splitlines()) == 1, res.output

@@ -15,11 +15,26 @@ def _refusal(field: str, old: str, new: str, out: Path) -> str:
     return f"error: {field}: this output was made with {old}, not {new}; use a new --out or delete {out} to start fresh"
 
 
-def test_passkey_rerun_resumes_refuses_other_settings_and_never_writes_on_refusal(fast_llama_dir, tmp_path, cli,
-                                                                                  tree_hashes):
+def test_passkey_rerun_resumes_refuses_other_settings_and_never_writes_on_refusal(
+    fast_llama_dir, tmp_path, cli, tree_hashes
+):
     out = tmp_path / "pk"
-    args = ["eval", "passkey", "--model", fast_llama_dir, "--lengths", "200", "--depths", "0,100",
-            "--answer-budget", "4", "--haystack", "noise", "--out", out]
+    args = [
+        "eval",
+        "passkey",
+        "--model",
+        fast_llama_dir,
+        "--lengths",
+        "200",
+        "--depths",
+        "0,100",
+        "--answer-budget",
+        "4",
+        "--haystack",
+        "noise",
+        "--out",
+        out,
+    ]
     code, _, err = cli(*args)
     assert code == 0, err
     assert "2 of 2 samples" in (out / "report.md").read_text()  # the header counts this grid only
@@ -31,13 +46,18 @@ def test_passkey_rerun_resumes_refuses_other_settings_and_never_writes_on_refusa
     assert code == 0 and "passkey: already complete" in err
     assert tree_hashes(out) == before  # nothing rewritten: not the summary, the report nor the heatmap
 
-    for change, field, old, new in [(["--lengths", "300"], "--lengths", "[200]", "[300]"),
-                                    (["--depths", "50"], "--depths", "[0.0, 100.0]", "[50.0]"),
-                                    (["--seed", "7"], "--seed", "0", "7"),
-                                    (["--template", "question-both"], "--template", '"question-after"',
-                                     '"question-both"'),
-                                    (["--model", tmp_path / "other-model"], "--model", json.dumps(str(fast_llama_dir)),
-                                     json.dumps(str(tmp_path / "other-model")))]:
+    for change, field, old, new in [
+        (["--lengths", "300"], "--lengths", "[200]", "[300]"),
+        (["--depths", "50"], "--depths", "[0.0, 100.0]", "[50.0]"),
+        (["--seed", "7"], "--seed", "0", "7"),
+        (["--template", "question-both"], "--template", '"question-after"', '"question-both"'),
+        (
+            ["--model", tmp_path / "other-model"],
+            "--model",
+            json.dumps(str(fast_llama_dir)),
+            json.dumps(str(tmp_path / "other-model")),
+        ),
+    ]:
         code, _, err = cli(*args, *change)  # a later option wins
         assert code == 2 and err.strip() == _refusal(field, old, new, out), err
         assert tree_hashes(out) == before
@@ -51,9 +71,19 @@ def test_a_refused_needle_run_leaves_no_output_directory(fast_llama_dir, tmp_pat
 
 
 def _suite_yaml(path: Path, model: Path | str, out: Path, lengths: list[int] | None = None) -> Path:
-    path.write_text(yaml.safe_dump({"name": "rerun", "models": [{"name": "tiny", "model": str(model)}],
-                                    "lengths": lengths or [384], "samples": 1, "chat": False,
-                                    "tasks": ["niah_single_1"], "out": str(out)}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "rerun",
+                "models": [{"name": "tiny", "model": str(model)}],
+                "lengths": lengths or [384],
+                "samples": 1,
+                "chat": False,
+                "tasks": ["niah_single_1"],
+                "out": str(out),
+            }
+        )
+    )
     return path
 
 
@@ -78,8 +108,9 @@ def test_suite_rerun_is_complete_and_changes_nothing(finished_suite, cli, tree_h
     assert tree_hashes(out) == before  # not even cache.json's counts or the report were rewritten
 
 
-def test_suite_with_another_model_under_the_same_name_is_refused_up_front(finished_suite, fast_llama_dir, tmp_path,
-                                                                          cli, tree_hashes):
+def test_suite_with_another_model_under_the_same_name_is_refused_up_front(
+    finished_suite, fast_llama_dir, tmp_path, cli, tree_hashes
+):
     config, out = finished_suite
     other = tmp_path / "other-model"
     shutil.copytree(fast_llama_dir, other)
@@ -88,8 +119,7 @@ def test_suite_with_another_model_under_the_same_name_is_refused_up_front(finish
     for extra in ([], ["--report-only"]):  # the report of another model's results is refused too
         code, stdout, err = cli("eval", "suite", changed, "--quiet", *extra)
         assert code == 2 and not stdout
-        assert err.strip() == _refusal("models[0].model", json.dumps(str(fast_llama_dir)), json.dumps(str(other)),
-                                       out)
+        assert err.strip() == _refusal("models[0].model", json.dumps(str(fast_llama_dir)), json.dumps(str(other)), out)
         assert tree_hashes(out) == before
 
     # an output written before suites kept out/run.json: the tasks' own run records still tell
@@ -97,12 +127,14 @@ def test_suite_with_another_model_under_the_same_name_is_refused_up_front(finish
     shutil.copytree(out, legacy)
     (legacy / "run.json").unlink()
     code, _, err = cli("eval", "suite", _suite_yaml(tmp_path / "legacy.yaml", other, legacy), "--quiet")
-    assert code == 2 and err.strip() == _refusal("models[0].model", json.dumps(str(fast_llama_dir)),
-                                                 json.dumps(str(other)), legacy)
+    assert code == 2 and err.strip() == _refusal(
+        "models[0].model", json.dumps(str(fast_llama_dir)), json.dumps(str(other)), legacy
+    )
 
 
-def test_suite_whose_lengths_all_exceed_the_window_writes_nothing(finished_suite, fast_llama_dir, tmp_path, cli,
-                                                                  tree_hashes):
+def test_suite_whose_lengths_all_exceed_the_window_writes_nothing(
+    finished_suite, fast_llama_dir, tmp_path, cli, tree_hashes
+):
     config, out = finished_suite
     before = tree_hashes(out)
     code, stdout, err = cli("eval", "suite", config, "--lengths", "100000", "--quiet")

@@ -39,15 +39,23 @@ def test_generator_strings_and_budgets():
     (src/eval_utils.py DATA_NAME_TO_MAX_NEW_TOKENS)."""
     assert PASSKEY_NEEDLE == "The pass key is {key}. Remember it. {key} is the pass key."
     assert NUMBER_NEEDLE == "The sequence of digits is {key}. Remember it. {key} is the sequence of digits."
-    assert TEMPLATES["passkey"] == ("There is an important info hidden inside a lot of irrelevant text. Find it and "
-                                    "memorize them. I will quiz you about the important information there.\n\n"
-                                    "{context}\n\n{input}")
-    assert TEMPLATES["number_string"] == ("There is an important info hidden inside a lot of irrelevant text. Find it. "
-                                          "I will quiz you about the important information there.\n\n{context}\n\n{input}")
-    assert TEMPLATES["kv_retrieval"] == ("Extract the value corresponding to the specified key in the JSON object "
-                                         "below.\n\n{context}\n\n{input}")
-    assert {k: MAX_NEW_TOKENS[k] for k in ("passkey", "number_string", "kv_retrieval")} == \
-        {"passkey": 6, "number_string": 12, "kv_retrieval": 50}
+    assert TEMPLATES["passkey"] == (
+        "There is an important info hidden inside a lot of irrelevant text. Find it and "
+        "memorize them. I will quiz you about the important information there.\n\n"
+        "{context}\n\n{input}"
+    )
+    assert TEMPLATES["number_string"] == (
+        "There is an important info hidden inside a lot of irrelevant text. Find it. "
+        "I will quiz you about the important information there.\n\n{context}\n\n{input}"
+    )
+    assert TEMPLATES["kv_retrieval"] == (
+        "Extract the value corresponding to the specified key in the JSON object below.\n\n{context}\n\n{input}"
+    )
+    assert {k: MAX_NEW_TOKENS[k] for k in ("passkey", "number_string", "kv_retrieval")} == {
+        "passkey": 6,
+        "number_string": 12,
+        "kv_retrieval": 50,
+    }
 
 
 def test_passkeys_are_five_free_digits_and_may_start_with_zero():
@@ -80,7 +88,7 @@ def test_noise_lines_and_needle_line(kind, tok):
     needle = (PASSKEY_NEEDLE if kind == "passkey" else NUMBER_NEEDLE).format(key=key)
     head, question = TEMPLATES[kind].split("{context}")
     assert s.prompt.startswith(head) and s.prompt.endswith(question.format(input=s.prompt.rsplit("\n\n", 1)[1]))
-    context = s.prompt[len(head):s.prompt.rindex("\n\n")]
+    context = s.prompt[len(head) : s.prompt.rindex("\n\n")]
     lines = context.split("\n")
     assert lines[-1] == "" and lines.count(needle) == 1
     assert all(line == NOISE_SENTENCE for line in lines[:-1] if line != needle)
@@ -94,9 +102,10 @@ def test_kv_question_starts_with_a_newline(tok):
     assert KV_INPUT == '\nKey: "{key}"\nThe value associated with the specified key is: '
     task = InfiniteRetrievalTask("kv_retrieval", RetrievalConfig(lengths=[1024], num_samples=1, chat=False))
     s = task.build(task.plan()[0], tok, 4096)
-    assert s.prompt.startswith("Extract the value corresponding to the specified key in the JSON object below.\n\n"
-                               "JSON data:\n{")
-    body, tail = s.prompt.rsplit("}\n\n\nKey: \"", 1)
+    assert s.prompt.startswith(
+        "Extract the value corresponding to the specified key in the JSON object below.\n\nJSON data:\n{"
+    )
+    body, tail = s.prompt.rsplit('}\n\n\nKey: "', 1)
     key = tail.split('"', 1)[0]
     assert tail.endswith('"\nThe value associated with the specified key is: ')
     pairs = json.loads(body.split("JSON data:\n", 1)[1] + "}")

@@ -51,8 +51,7 @@ def _records(scores_by_length):
 
 def test_task_intervals_include_effective_length_and_rate():
     records = _records({1024: [1.0] * 20, 2048: [1.0] * 18 + [0.0] * 2, 4096: [1.0] * 10 + [0.0] * 10})
-    out = task_intervals(records, True, True, lambda x: effective_length(x, 0.85),
-                         lambda x: adaptation_rate(x), 500, 0)
+    out = task_intervals(records, True, True, lambda x: effective_length(x, 0.85), lambda x: adaptation_rate(x), 500, 0)
     assert out["by_length_ci"][1024] == [1.0, 1.0]
     lo, hi = out["by_length_ci"][4096]
     assert lo < 0.5 < hi
@@ -66,8 +65,9 @@ def test_task_intervals_include_effective_length_and_rate():
 
 def test_group_intervals_average_the_tasks():
     members = {"a": {1024: [1.0] * 10, 2048: [0.0] * 10}, "b": {1024: [0.0] * 10, 2048: [1.0] * 10}}
-    out = group_intervals(members, [1024, 2048], lambda x: effective_length(x, 0.4), lambda x: adaptation_rate(x),
-                          200, 0)
+    out = group_intervals(
+        members, [1024, 2048], lambda x: effective_length(x, 0.4), lambda x: adaptation_rate(x), 200, 0
+    )
     assert out["by_length_ci"] == {1024: [0.5, 0.5], 2048: [0.5, 0.5]}
     assert out["effective_length_ci"] == [2048, 2048]
 
@@ -76,9 +76,18 @@ def test_every_suite_number_carries_an_interval(tiny_backend, tmp_path, monkeypa
     from longkit.eval.suite import SuiteConfig, run_suite
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    cfg = SuiteConfig.model_validate({
-        "name": "ci", "models": [{"name": "tiny", "model": "unused"}], "lengths": [256, 512], "samples": 3,
-        "tasks": ["niah_single_1", "vt"], "out": str(tmp_path / "suite"), "chat": False, "bootstrap": 200})
+    cfg = SuiteConfig.model_validate(
+        {
+            "name": "ci",
+            "models": [{"name": "tiny", "model": "unused"}],
+            "lengths": [256, 512],
+            "samples": 3,
+            "tasks": ["niah_single_1", "vt"],
+            "out": str(tmp_path / "suite"),
+            "chat": False,
+            "bootstrap": 200,
+        }
+    )
     run_suite(cfg, backends={"tiny": tiny_backend}, progress=False)
     rep = json.loads((tmp_path / "suite" / "suite.json").read_text())["models"]["tiny"]
     for name, e in rep["tasks"].items():
@@ -102,9 +111,19 @@ def test_rag_arms_carry_intervals_and_tune_prefers_a_cheaper_setting_inside_them
 
     items = [QAItem(id=f"q{i}", question="?", answers=["a"], document="d") for i in range(20)]
     scores = {"rag-c100-k1": [1.0] * 12 + [0.0] * 8, "rag-c400-k4": [1.0] * 14 + [0.0] * 6, "long": [1.0] * 20}
-    records = [{"id": f"q{i}", "setting": s, "score": v, "context_tokens": 100 if s == "rag-c100-k1" else 1600,
-                "dropped_chunks": 0, "truncated": False, "prediction": "a"}
-               for s, vs in scores.items() for i, v in enumerate(vs)]
+    records = [
+        {
+            "id": f"q{i}",
+            "setting": s,
+            "score": v,
+            "context_tokens": 100 if s == "rag-c100-k1" else 1600,
+            "dropped_chunks": 0,
+            "truncated": False,
+            "prediction": "a",
+        }
+        for s, vs in scores.items()
+        for i, v in enumerate(vs)
+    ]
     summary = summarize(records, items, [100, 400], [1, 4], include_long=True)
     cheap = next(r for r in summary["rag"] if r["chunk_size"] == 100 and r["top_k"] == 1)
     assert cheap["score"] == 0.6 and cheap["ci"][0] < 0.6 < cheap["ci"][1] and cheap["wide"] is False

@@ -12,9 +12,15 @@ from longkit.errors import ConfigError, InputError
 from longkit.eval.tasks.registry import make_task, registry, resolve_name
 
 FIX = Path(__file__).parent / "fixtures"
-DATA = {"infinitebench": str(FIX / "infinitebench"), "longbench": str(FIX / "longbench"),
-        "scrolls": str(FIX / "scrolls"), "lveval": str(FIX / "lveval"), "chatrag": str(FIX / "chatrag"),
-        "squad": str(FIX / "squad_v2_dev.json"), "hotpotqa": str(FIX / "hotpotqa_dev.json")}
+DATA = {
+    "infinitebench": str(FIX / "infinitebench"),
+    "longbench": str(FIX / "longbench"),
+    "scrolls": str(FIX / "scrolls"),
+    "lveval": str(FIX / "lveval"),
+    "chatrag": str(FIX / "chatrag"),
+    "squad": str(FIX / "squad_v2_dev.json"),
+    "hotpotqa": str(FIX / "hotpotqa_dev.json"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +37,25 @@ def _gold(task, sample):
     return task.score(sample.references[0], sample)["score"]
 
 
-@pytest.mark.parametrize("name", ["En.QA", "En.MC", "En.Sum", "En.Dia", "qmsum", "qasper", "quality", "musique",
-                                  "hotpotqa", "multifieldqa_en", "hotpotwikiqa_mixup", "factrecall_en", "doc2dial",
-                                  "quac"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "En.QA",
+        "En.MC",
+        "En.Sum",
+        "En.Dia",
+        "qmsum",
+        "qasper",
+        "quality",
+        "musique",
+        "hotpotqa",
+        "multifieldqa_en",
+        "hotpotwikiqa_mixup",
+        "factrecall_en",
+        "doc2dial",
+        "quac",
+    ],
+)
 def test_file_tasks_load_prompt_and_score_the_gold_answer(name, tok):
     task, samples = _samples(name, tok)
     assert samples
@@ -107,8 +129,11 @@ def test_schema_errors_name_file_line_and_field(tok, tmp_path, monkeypatch):
     # no local copy and nothing in the (empty) hub cache offline: one line naming repo, file and the fetch command
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
-    with pytest.raises(InputError, match=r"En.QA: .*HF_HUB_OFFLINE is set.*dataset xinrongzhang2022/InfiniteBench, "
-                                         r"file longbook_qa_eng.jsonl.*`longkit eval fetch En.QA`"):
+    with pytest.raises(
+        InputError,
+        match=r"En.QA: .*HF_HUB_OFFLINE is set.*dataset xinrongzhang2022/InfiniteBench, "
+        r"file longbook_qa_eng.jsonl.*`longkit eval fetch En.QA`",
+    ):
         make_task("En.QA", {"lengths": [1], "data": {}})
     with pytest.raises(InputError, match="none of longbook_sum_eng.jsonl found"):
         make_task("En.Sum", {"lengths": [1], "data": {"infinitebench": str(tmp_path)}})
@@ -120,8 +145,25 @@ def test_unknown_task_lists_known_ones():
     assert "RULER: niah_single_1" in str(err.value) and "InfiniteBench: Retrieve.PassKey" in str(err.value)
     assert resolve_name("Retrieve.KV") == "kv_retrieval"
     names = set(registry())
-    for n in ["niah_single_1", "niah_multikey_2", "vt", "cwe", "fwe", "qa_1", "qa_2", "kv_retrieval", "En.QA", "qmsum",
-              "quality", "multifieldqa_en", "hotpotwikiqa_mixup", "doc2dial", "convfinqa", "niah", "passkey"]:
+    for n in [
+        "niah_single_1",
+        "niah_multikey_2",
+        "vt",
+        "cwe",
+        "fwe",
+        "qa_1",
+        "qa_2",
+        "kv_retrieval",
+        "En.QA",
+        "qmsum",
+        "quality",
+        "multifieldqa_en",
+        "hotpotwikiqa_mixup",
+        "doc2dial",
+        "convfinqa",
+        "niah",
+        "passkey",
+    ]:
         assert n in names
 
 
@@ -150,16 +192,31 @@ def test_chatrag_long_document_contexts_retrieved_through_rag_pipeline(tok, tmp_
 
     emb = load_embedder("all-minilm-l6-v2")
     cfg = ChunkConfig(size=40, overlap=0)
-    docs = [("dmv", "Renewing a licence. You can renew your driving licence online if it expires within 60 days. "
-                    "The renewal fee is 25 dollars and is paid by card. Offices open at 8 am on weekdays."),
-            ("zoo", "The city zoo houses two elephants and a family of otters. Feeding time is at noon.")]
+    docs = [
+        (
+            "dmv",
+            "Renewing a licence. You can renew your driving licence online if it expires within 60 days. "
+            "The renewal fee is 25 dollars and is paid by card. Offices open at 8 am on weekdays.",
+        ),
+        ("zoo", "The city zoo houses two elephants and a family of otters. Feeding time is at noon."),
+    ]
     index = open_or_create(tmp_path / "ix", emb, chunking_record(cfg, "embedder", "error"))
     index_documents(index, docs, emb, cfg)
     data = tmp_path / "doc2dial.json"
-    data.write_text(json.dumps([{"messages": [{"role": "user", "content": "How much is the renewal fee?"}],
-                                 "answers": ["25 dollars"], "document": "dmv"}]))
-    task = make_task("doc2dial", {"lengths": [1], "path": str(data), "options": {"index": str(tmp_path / "ix"),
-                                                                                  "num_ctx": 2}})
+    data.write_text(
+        json.dumps(
+            [
+                {
+                    "messages": [{"role": "user", "content": "How much is the renewal fee?"}],
+                    "answers": ["25 dollars"],
+                    "document": "dmv",
+                }
+            ]
+        )
+    )
+    task = make_task(
+        "doc2dial", {"lengths": [1], "path": str(data), "options": {"index": str(tmp_path / "ix"), "num_ctx": 2}}
+    )
     [spec] = task.plan()
     s = task.build(spec, tok, 4096)
     assert "The renewal fee is 25 dollars" in s.prompt and "otters" not in s.prompt
@@ -267,23 +324,43 @@ def test_tasks_resolve_official_data_from_the_hub_cache(hub, tok):
     task = make_task("En.QA", {"lengths": [1]})  # no data path: resolved by name
     assert task.path == link and len(task.plan()) == 2
     # LongBench ships data.zip (data/<dataset>.jsonl); the archive stays in the hub cache, unpacked once
-    _hub_file(hub, "THUDM/LongBench", "data.zip", _zip({"data/musique.jsonl": (FIX / "longbench" / "musique.jsonl")
-                                                         .read_bytes()}))
+    _hub_file(
+        hub,
+        "THUDM/LongBench",
+        "data.zip",
+        _zip({"data/musique.jsonl": (FIX / "longbench" / "musique.jsonl").read_bytes()}),
+    )
     task = make_task("musique", {"lengths": [1], "chat": False})
     assert task.path.as_posix().endswith(f"THUDM--LongBench/{REV}/data/data/musique.jsonl")
     assert task.build(task.plan()[0], tok, 8192).prompt.startswith("Answer the question based on the given passages.")
     # SCROLLS: <name>.zip holding <name>/validation.jsonl
-    _hub_file(hub, "tau/scrolls", "qmsum.zip", _zip({"qmsum/validation.jsonl": (FIX / "scrolls" / "qmsum.jsonl")
-                                                     .read_bytes()}))
+    _hub_file(
+        hub,
+        "tau/scrolls",
+        "qmsum.zip",
+        _zip({"qmsum/validation.jsonl": (FIX / "scrolls" / "qmsum.jsonl").read_bytes()}),
+    )
     assert len(make_task("qmsum", {"lengths": [1]}).plan()) == 1
     # LV-Eval: one zip per dataset; the task reads the unpacked directory
-    _hub_file(hub, "Infinigence/LVEval", "factrecall_en.zip", _zip(
-        {f"factrecall_en/factrecall_en_{lv}.jsonl": (FIX / "lveval" / f"factrecall_en_{lv}.jsonl").read_bytes()
-         for lv in ("16k", "32k")}))
+    _hub_file(
+        hub,
+        "Infinigence/LVEval",
+        "factrecall_en.zip",
+        _zip(
+            {
+                f"factrecall_en/factrecall_en_{lv}.jsonl": (FIX / "lveval" / f"factrecall_en_{lv}.jsonl").read_bytes()
+                for lv in ("16k", "32k")
+            }
+        ),
+    )
     assert len(make_task("factrecall_en", {"lengths": [1], "levels": ["16k", "32k"]}).plan()) == 2
     # ChatRAG Bench: data/<dataset>/<split>.json, DoQA as doqa/test_<domain>.json
-    _hub_file(hub, "nvidia/ChatRAG-Bench", "data/doqa/test_cooking.json",
-              (FIX / "chatrag" / "doqa" / "test_cooking.json").read_bytes())
+    _hub_file(
+        hub,
+        "nvidia/ChatRAG-Bench",
+        "data/doqa/test_cooking.json",
+        (FIX / "chatrag" / "doqa" / "test_cooking.json").read_bytes(),
+    )
     assert len(make_task("doqa_cooking", {"lengths": [1]}).plan()) == 2
 
 
@@ -298,10 +375,21 @@ def test_squad_and_hotpotqa_rebuilt_from_hub_parquet(hub):
     from longkit.eval.tasks.ruler import read_hotpotqa, read_squad
 
     squad = json.loads((FIX / "squad_v2_dev.json").read_text())
-    rows = [{"id": q["id"], "title": d["title"], "context": p["context"], "question": q["question"],
-             "answers": {"text": [a["text"] for a in q["answers"]],
-                         "answer_start": [a["answer_start"] for a in q["answers"]]}}
-            for d in squad["data"] for p in d["paragraphs"] for q in p["qas"]]
+    rows = [
+        {
+            "id": q["id"],
+            "title": d["title"],
+            "context": p["context"],
+            "question": q["question"],
+            "answers": {
+                "text": [a["text"] for a in q["answers"]],
+                "answer_start": [a["answer_start"] for a in q["answers"]],
+            },
+        }
+        for d in squad["data"]
+        for p in d["paragraphs"]
+        for q in p["qas"]
+    ]
     path = hub / "squad.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows), path)
@@ -314,11 +402,21 @@ def test_squad_and_hotpotqa_rebuilt_from_hub_parquet(hub):
     assert read_squad(fetch("qa_1")) == read_squad(hub / "squad_with_questions.json")
 
     hot = json.loads((FIX / "hotpotqa_dev.json").read_text())
-    rows = [{"id": d["_id"], "question": d["question"], "answer": d["answer"], "type": d["type"], "level": d["level"],
-             "supporting_facts": {"title": [t for t, _ in d["supporting_facts"]],
-                                  "sent_id": [i for _, i in d["supporting_facts"]]},
-             "context": {"title": [t for t, _ in d["context"]], "sentences": [s for _, s in d["context"]]}}
-            for d in hot]
+    rows = [
+        {
+            "id": d["_id"],
+            "question": d["question"],
+            "answer": d["answer"],
+            "type": d["type"],
+            "level": d["level"],
+            "supporting_facts": {
+                "title": [t for t, _ in d["supporting_facts"]],
+                "sent_id": [i for _, i in d["supporting_facts"]],
+            },
+            "context": {"title": [t for t, _ in d["context"]], "sentences": [s for _, s in d["context"]]},
+        }
+        for d in hot
+    ]
     pq.write_table(pa.Table.from_pylist(rows), path)
     _hub_file(hub, "hotpotqa/hotpot_qa", "distractor/validation-00000-of-00001.parquet", path.read_bytes())
     assert read_hotpotqa(fetch("qa_2")) == read_hotpotqa(FIX / "hotpotqa_dev.json")
@@ -336,8 +434,12 @@ def test_cli_fetch_offline(hub):
     line = res.output.strip()
     assert "\n" not in line and "xinrongzhang2022/InfiniteBench" in line and "longbook_choice_eng.jsonl" in line
     assert "longkit eval fetch En.MC" in line
-    _hub_file(hub, "xinrongzhang2022/InfiniteBench", "longbook_choice_eng.jsonl",
-              (FIX / "infinitebench" / "longbook_choice_eng.jsonl").read_bytes())
+    _hub_file(
+        hub,
+        "xinrongzhang2022/InfiniteBench",
+        "longbook_choice_eng.jsonl",
+        (FIX / "infinitebench" / "longbook_choice_eng.jsonl").read_bytes(),
+    )
     res = runner.invoke(app, ["eval", "fetch", "longbook_choice_eng"])
     assert res.exit_code == 0 and f"snapshots/{REV}/longbook_choice_eng.jsonl" in res.output
     res = runner.invoke(app, ["eval", "fetch", "niah_single_1"])

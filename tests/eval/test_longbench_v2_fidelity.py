@@ -16,8 +16,13 @@ from longkit.eval.tasks.base import Sample
 from longkit.eval.tasks.longbench_v2 import BUDGETS, TEMPLATES, LongBenchV2Task, extract_answer, fill
 
 OFFICIAL = Path(__file__).parent / "fixtures" / "longbench_v2_prompts"
-FILES = {"direct": "0shot.txt", "cot": "0shot_cot.txt", "cot_answer": "0shot_cot_ans.txt",
-         "no_context": "0shot_no_context.txt", "rag": "0shot_rag.txt"}
+FILES = {
+    "direct": "0shot.txt",
+    "cot": "0shot_cot.txt",
+    "cot_answer": "0shot_cot_ans.txt",
+    "no_context": "0shot_no_context.txt",
+    "rag": "0shot_rag.txt",
+}
 
 
 @pytest.mark.parametrize("mode", sorted(FILES))
@@ -29,9 +34,20 @@ def test_budgets_are_pred_py_s():
     assert BUDGETS == {"direct": 128, "cot": 1024, "cot_answer": 128, "no_context": 128, "rag": 128}
 
 
-ROW = {"_id": "x1", "domain": "Single-Document QA", "sub_domain": "Legal", "difficulty": "hard", "length": "short",
-       "question": " Which clause applies? ", "choice_A": "the first", "choice_B": "the second", "choice_C": "$Q$",
-       "choice_D": "none", "answer": "B", "context": "\n The contract text, citing $C_A$ by name. \n"}
+ROW = {
+    "_id": "x1",
+    "domain": "Single-Document QA",
+    "sub_domain": "Legal",
+    "difficulty": "hard",
+    "length": "short",
+    "question": " Which clause applies? ",
+    "choice_A": "the first",
+    "choice_B": "the second",
+    "choice_C": "$Q$",
+    "choice_D": "none",
+    "answer": "B",
+    "context": "\n The contract text, citing $C_A$ by name. \n",
+}
 
 
 def test_fill_replaces_in_pred_py_s_order():
@@ -44,11 +60,19 @@ def test_fill_replaces_in_pred_py_s_order():
     assert "The text is too long and omitted here." in cot and "step by step: Step one. $DOC$ stays." in cot
 
 
-@pytest.mark.parametrize("response,letter", [
-    ("The correct answer is (B)", "B"), ("**The correct answer is (C)**", "C"), ("The correct answer is D.", "D"),
-    ("I think the correct answer is (A)", None), ("The correct answer is (E)", None), ("B", None),
-    ("The correct answer is (b)", None), ("The correct answer is A or (B)", "A"),  # the parenthesised form must follow "is " directly
-])
+@pytest.mark.parametrize(
+    "response,letter",
+    [
+        ("The correct answer is (B)", "B"),
+        ("**The correct answer is (C)**", "C"),
+        ("The correct answer is D.", "D"),
+        ("I think the correct answer is (A)", None),
+        ("The correct answer is (E)", None),
+        ("B", None),
+        ("The correct answer is (b)", None),
+        ("The correct answer is A or (B)", "A"),  # the parenthesised form must follow "is " directly
+    ],
+)
 def test_extract_answer_is_pred_py_s(response, letter):
     assert extract_answer(response) == letter
 
@@ -56,9 +80,16 @@ def test_extract_answer_is_pred_py_s(response, letter):
 def _data(path: Path, n: int = 4) -> Path:
     rows = []
     for i in range(n):
-        rows.append({**ROW, "_id": f"q{i}", "difficulty": "easy" if i % 2 else "hard",
-                     "length": ("short", "medium", "long")[i % 3], "answer": "ABCD"[i % 4],
-                     "context": f"Document {i}. " + "Some words of the long text. " * 30})
+        rows.append(
+            {
+                **ROW,
+                "_id": f"q{i}",
+                "difficulty": "easy" if i % 2 else "hard",
+                "length": ("short", "medium", "long")[i % 3],
+                "answer": "ABCD"[i % 4],
+                "context": f"Document {i}. " + "Some words of the long text. " * 30,
+            }
+        )
     path.write_text(json.dumps(rows))
     return path
 
@@ -120,9 +151,16 @@ def test_modes_through_the_suite_with_data_by_name(mode, tmp_path, monkeypatch, 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     _hub_file(tmp_path / "hub", "THUDM/LongBench-v2", "data.json", _data(tmp_path / "data.json").read_bytes())
-    cfg = SuiteConfig.model_validate({
-        "name": "lb2", "models": [{"name": "tiny", "model": "unused"}], "lengths": [1024],
-        "tasks": [{"name": "LongBench-v2", "options": {"mode": mode}}], "out": str(tmp_path / "suite"), "chat": False})
+    cfg = SuiteConfig.model_validate(
+        {
+            "name": "lb2",
+            "models": [{"name": "tiny", "model": "unused"}],
+            "lengths": [1024],
+            "tasks": [{"name": "LongBench-v2", "options": {"mode": mode}}],
+            "out": str(tmp_path / "suite"),
+            "chat": False,
+        }
+    )
     rep = run_suite(cfg, backends={"tiny": tiny_backend}, progress=False)
     entry = rep["models"]["tiny"]["tasks"]["longbench_v2"]
     done = tmp_path / "suite" / "tiny" / "longbench_v2"
@@ -146,4 +184,4 @@ def test_modes_through_the_suite_with_data_by_name(mode, tmp_path, monkeypatch, 
         task = LongBenchV2Task(data, mode=mode, chat=False)
         prompt = task.build(task.plan()[0], tiny_backend.tokenizer, tiny_backend.max_context).prompt
         assert ("Document 0." in prompt) == (mode == "direct")
-        assert prompt.endswith("Format your response as follows: \"The correct answer is (insert answer here)\".")
+        assert prompt.endswith('Format your response as follows: "The correct answer is (insert answer here)".')

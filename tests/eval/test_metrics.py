@@ -169,8 +169,11 @@ def test_scrolls_qmsum_corpus_score_is_geometric_mean_of_corpus_means():
     partial = m.scrolls_rouge("mat the on sat cat", ["the cat sat on the mat"])
     assert perfect["geometric_mean"] == pytest.approx(1.0) and partial["rouge2"] == 0.0
     per_sample_mean = (perfect["geometric_mean"] + partial["geometric_mean"]) / 2
-    corpus = m.scrolls_corpus_score([perfect["rouge1"], partial["rouge1"]], [perfect["rouge2"], partial["rouge2"]],
-                                    [perfect["rougeL"], partial["rougeL"]])
+    corpus = m.scrolls_corpus_score(
+        [perfect["rouge1"], partial["rouge1"]],
+        [perfect["rouge2"], partial["rouge2"]],
+        [perfect["rougeL"], partial["rougeL"]],
+    )
     r1, r2, rl = (1 + partial["rouge1"]) / 2, 0.5, (1 + partial["rougeL"]) / 2
     assert per_sample_mean == pytest.approx(0.5)
     assert corpus == pytest.approx((r1 * r2 * rl) ** (1 / 3)) and corpus > 0.6

@@ -50,8 +50,11 @@ def test_needle_lands_at_sentence_boundary_and_length_fits(tok, chat, length):
 def test_multi_needle_spreads_needles_after_depth(smol_tokenizer):
     tok = TextTokenizer(smol_tokenizer)
     hay = Haystack(load_haystack("pydoc"), tok)
-    needles = ["Figs are one secret pizza ingredient.", "Prosciutto is another secret pizza ingredient.",
-               "Goat cheese is the third secret pizza ingredient."]
+    needles = [
+        "Figs are one secret pizza ingredient.",
+        "Prosciutto is another secret pizza ingredient.",
+        "Goat cheese is the third secret pizza ingredient.",
+    ]
     spec = NeedleSpec(needles, "What are the secret pizza ingredients?", ["figs", "prosciutto", "goat cheese"])
     user, meta = insert_needles(hay, tok, spec, 2000, 20, "question-both", 32, False)
     offsets = meta["needle_token_offsets"]

@@ -43,24 +43,35 @@ def essays(smol):
 
 
 def test_official_strings():
-    assert GKAMRADT_NEEDLE == ("\nThe best thing to do in San Francisco is eat a sandwich and sit in Dolores Park on a "
-                               "sunny day.\n")
-    assert GKAMRADT_SYSTEM == ("You are a helpful AI bot that answers questions for a user. Keep your response short "
-                               "and direct")
-    assert GKAMRADT_QUESTION.format(question="Q?") == "Q? Don't give information outside the document or repeat your findings"
+    assert GKAMRADT_NEEDLE == (
+        "\nThe best thing to do in San Francisco is eat a sandwich and sit in Dolores Park on a sunny day.\n"
+    )
+    assert GKAMRADT_SYSTEM == (
+        "You are a helpful AI bot that answers questions for a user. Keep your response short and direct"
+    )
+    assert (
+        GKAMRADT_QUESTION.format(question="Q?")
+        == "Q? Don't give information outside the document or repeat your findings"
+    )
     assert (GKAMRADT_BUFFER, GKAMRADT_MAX_TOKENS) == (200, 300)
     # langchain SCORING_TEMPLATE_WITH_REFERENCE, criteria rendered as ScoreStringEvalChain does (key: rubric)
     assert GKAMRADT_JUDGE_SYSTEM == "You are a helpful assistant."
     text = GKAMRADT_JUDGE_PROMPT.format(reference="R", question="Q", prediction="P")
-    assert text.startswith("[Instruction]\nPlease act as an impartial judge and evaluate the quality of the response "
-                           "provided by an AI assistant to the user question displayed below. For this evaluation, you "
-                           "should primarily consider the following criteria:\naccuracy: \n                Score 1: The "
-                           "answer is completely unrelated to the reference.\n")
-    assert ("                Score 10: The answer is completely accurate and aligns perfectly with the reference.\n"
-            "                Only respond with a numberical score\n[Ground truth]\nR\nBegin your evaluation by providing "
-            "a short explanation.") in text
-    assert text.endswith('"[[rating]]", for example: "Rating: [[5]]".\n\n[Question]\nQ\n\n'
-                         "[The Start of Assistant's Answer]\nP\n[The End of Assistant's Answer]")
+    assert text.startswith(
+        "[Instruction]\nPlease act as an impartial judge and evaluate the quality of the response "
+        "provided by an AI assistant to the user question displayed below. For this evaluation, you "
+        "should primarily consider the following criteria:\naccuracy: \n                Score 1: The "
+        "answer is completely unrelated to the reference.\n"
+    )
+    assert (
+        "                Score 10: The answer is completely accurate and aligns perfectly with the reference.\n"
+        "                Only respond with a numberical score\n[Ground truth]\nR\nBegin your evaluation by providing "
+        "a short explanation."
+    ) in text
+    assert text.endswith(
+        '"[[rating]]", for example: "Rating: [[5]]".\n\n[Question]\nQ\n\n'
+        "[The Start of Assistant's Answer]\nP\n[The End of Assistant's Answer]"
+    )
 
 
 @pytest.mark.parametrize("depth", [0, 10, 37, 50, 99, 100])
@@ -72,26 +83,36 @@ def test_context_is_length_minus_buffer_with_the_needle_after_a_period(smol, ess
     # haystack + needle are cut to length - 200 tokens; the wrapper is not counted here
     assert meta["context_tokens"] == length - 200 == meta["haystack_tokens"] + len(needle_ids)
     pos = meta["needle_token_offsets"][0]
-    hay_ids = smol.encode(smol.decode(essays.take(length)[0].tolist()))[:meta["haystack_tokens"]]
+    hay_ids = smol.encode(smol.decode(essays.take(length)[0].tolist()))[: meta["haystack_tokens"]]
     if depth == 100:
         assert pos == meta["haystack_tokens"] and context.endswith(GKAMRADT_NEEDLE)
     else:
         assert pos <= int(meta["haystack_tokens"] * depth / 100)
         assert pos == 0 or hay_ids[pos - 1] in period  # moved back to just after a '.' token
         # no '.' token between the chosen point and the target: it moved back to the nearest one
-        assert not any(t in period for t in hay_ids[pos:int(meta["haystack_tokens"] * depth / 100)])
+        assert not any(t in period for t in hay_ids[pos : int(meta["haystack_tokens"] * depth / 100)])
     assert context.count(CHATQA2_NEEDLE) == 1
     assert context.startswith(GKAMRADT_NEEDLE) == (pos == 0)
 
 
 def test_task_builds_three_messages_and_caps_the_answer_at_the_window(smol):
-    task = NIAHTask(NIAHConfig(lengths=[1200], depths=[50], haystack="paulgraham", protocol="gkamradt",
-                               needles=[GKAMRADT_NEEDLE], answer_budget=300))
+    task = NIAHTask(
+        NIAHConfig(
+            lengths=[1200],
+            depths=[50],
+            haystack="paulgraham",
+            protocol="gkamradt",
+            needles=[GKAMRADT_NEEDLE],
+            answer_budget=300,
+        )
+    )
     s = task.build(task.plan()[0], smol, 1200)
     assert [m["role"] for m in s.messages] == ["system", "user", "user"]
     assert s.messages[0]["content"] == GKAMRADT_SYSTEM
-    assert s.messages[2]["content"] == ("What is the best thing to do in San Francisco? Don't give information outside "
-                                        "the document or repeat your findings")
+    assert s.messages[2]["content"] == (
+        "What is the best thing to do in San Francisco? Don't give information outside "
+        "the document or repeat your findings"
+    )
     assert s.references == [GKAMRADT_NEEDLE]  # the judge grades against the needle itself
     prompt_tokens = smol.count(smol.render_messages(s.messages))
     assert prompt_tokens > 1200 - 200  # the system message and the question come on top of L - 200
@@ -124,8 +145,9 @@ def test_protocol_is_checked_and_chatqa2_stays_the_default():
 
 def test_gkamradt_judge_prompt_through_a_backend(tiny_backend):
     judge = LLMJudge(tiny_backend, max_new_tokens=6, prompt=GKAMRADT_JUDGE_PROMPT, system=GKAMRADT_JUDGE_SYSTEM)
-    scores = judge.score_batch(["What is the best thing to do in San Francisco?"], ["Eat a sandwich."],
-                               [[GKAMRADT_NEEDLE]])
+    scores = judge.score_batch(
+        ["What is the best thing to do in San Francisco?"], ["Eat a sandwich."], [[GKAMRADT_NEEDLE]]
+    )
     assert len(scores) == 1 and (scores[0] is None or 0.1 <= scores[0] <= 1.0)
 
 

@@ -36,6 +36,7 @@ def prose(tmp_path) -> Path:
 # Windows
 # ---------------------------------------------------------------------------------------------------
 
+
 @given(n=st.integers(1, 3000), length=st.integers(16, 600), data=st.data())
 def test_sliding_windows_score_every_token_exactly_once(n, length, data):
     stride = data.draw(st.integers(1, length - 1))
@@ -69,7 +70,7 @@ def test_window_loss_equals_transformers_loss(tiny_backend, prose, tmp_path):
     ids = tiny_backend.tokenizer.encode((prose / "a.txt").read_text())
     for row in rows:
         start = row["meta"]["start"]
-        window = torch.tensor([ids[start:start + 200]])
+        window = torch.tensor([ids[start : start + 200]])
         with torch.inference_mode():
             expected = float(tiny_backend.model(window, labels=window).loss)
         assert row["scores"]["tokens"] == 199
@@ -107,6 +108,7 @@ def test_sliding_protocol_through_the_backend_scores_each_token_once(tiny_backen
 # ---------------------------------------------------------------------------------------------------
 # Documents
 # ---------------------------------------------------------------------------------------------------
+
 
 def test_local_files_directories_and_their_errors(tmp_path, prose):
     docs = load_documents(str(prose))
@@ -166,18 +168,30 @@ def test_pg19_and_proof_pile_by_name_from_the_hub_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     with pytest.raises(InputError, match="emozilla/pg19-test.*longkit eval fetch pg19"):
         load_documents("pg19")
-    books = pa.table({"short_book_title": ["Book One", "Book Two"], "publication_date": [1900, 1901],
-                      "url": ["u1", "u2"], "text": ["first book text", "second book text"]})
+    books = pa.table(
+        {
+            "short_book_title": ["Book One", "Book Two"],
+            "publication_date": [1900, 1901],
+            "url": ["u1", "u2"],
+            "text": ["first book text", "second book text"],
+        }
+    )
     buf = io.BytesIO()
     pq.write_table(books, buf)
     pg19 = registry()["pg19"].data
     _hub_file(tmp_path / "hub", pg19.repo, pg19.file, buf.getvalue(), pg19.revision)
-    assert [(d.id, d.text) for d in load_documents("pg19")] == [("Book One", "first book text"),
-                                                                ("Book Two", "second book text")]
+    assert [(d.id, d.text) for d in load_documents("pg19")] == [
+        ("Book One", "first book text"),
+        ("Book Two", "second book text"),
+    ]
     proof = registry()["proof_pile"].data
-    _hub_file(tmp_path / "hub", proof.repo, proof.file,
-              b'{"text": "\\\\begin{theorem} x \\\\end{theorem}"}\n{"text": "lemma foo : 1 = 1 := rfl"}\n',
-              proof.revision)
+    _hub_file(
+        tmp_path / "hub",
+        proof.repo,
+        proof.file,
+        b'{"text": "\\\\begin{theorem} x \\\\end{theorem}"}\n{"text": "lemma foo : 1 = 1 := rfl"}\n',
+        proof.revision,
+    )
     docs = load_documents("proof-pile")
     assert len(docs) == 2 and docs[1].text == "lemma foo : 1 = 1 := rfl"
 
@@ -185,6 +199,7 @@ def test_pg19_and_proof_pile_by_name_from_the_hub_cache(tmp_path, monkeypatch):
 # ---------------------------------------------------------------------------------------------------
 # Runs: resume, refusals, suite
 # ---------------------------------------------------------------------------------------------------
+
 
 class CountingScorer:
     """The tiny backend, counting the windows it is asked to score."""
@@ -244,8 +259,22 @@ def test_cli_runs_reports_and_refuses_in_one_line(tiny_llama_dir, prose, tmp_pat
     from longkit.cli import app
 
     out = tmp_path / "run"
-    args = ["eval", "ppl", "-m", str(tiny_llama_dir), "--data", str(prose), "--lengths", "64,128",
-            "--windows-per-document", "2", "--bootstrap", "100", "--out", str(out)]
+    args = [
+        "eval",
+        "ppl",
+        "-m",
+        str(tiny_llama_dir),
+        "--data",
+        str(prose),
+        "--lengths",
+        "64,128",
+        "--windows-per-document",
+        "2",
+        "--bootstrap",
+        "100",
+        "--out",
+        str(out),
+    ]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "L=64: loss" in res.output and "1 too short" in res.output
@@ -255,11 +284,13 @@ def test_cli_runs_reports_and_refuses_in_one_line(tiny_llama_dir, prose, tmp_pat
     summary = json.loads((out / "summary.json").read_text())
     e = summary["by_length"]["128"]
     assert e["ppl_ci"][0] <= e["ppl"] <= e["ppl_ci"][1] and e["ppl"] == pytest.approx(math.exp(e["loss"]), rel=1e-3)
-    for bad, message in [(["--lengths", "8"], "--lengths: length 8 is below 16 tokens"),
-                         (["--protocol", "sliding", "--stride", "64"], "stride 64 must be below every length"),
-                         (["--bootstrap", "0"], "--bootstrap: Input should be greater than or equal to 1"),
-                         (["--lengths", "99999"], "99999 exceeds the model's"),
-                         (["--data", str(tmp_path / "nope")], "no such file or directory")]:
+    for bad, message in [
+        (["--lengths", "8"], "--lengths: length 8 is below 16 tokens"),
+        (["--protocol", "sliding", "--stride", "64"], "stride 64 must be below every length"),
+        (["--bootstrap", "0"], "--bootstrap: Input should be greater than or equal to 1"),
+        (["--lengths", "99999"], "99999 exceeds the model's"),
+        (["--data", str(tmp_path / "nope")], "no such file or directory"),
+    ]:
         res = CliRunner().invoke(app, [*args[:-2], "--out", str(tmp_path / "fresh"), *bad])
         assert res.exit_code == 2, (bad, res.output)
         # one error line (loading the model may print its own progress lines first), no traceback
@@ -272,11 +303,20 @@ def test_ppl_in_a_suite_beside_passkey(tiny_backend, prose, tmp_path, monkeypatc
     from longkit.eval.suite import SuiteConfig, run_suite
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    cfg = SuiteConfig.model_validate({
-        "name": "ppl", "models": [{"name": "tiny", "model": "unused"}], "lengths": [64, 128, 100000], "samples": 2,
-        "tasks": [{"name": "ppl", "options": {"data": str(prose), "windows_per_document": 2}},
-                  {"name": "passkey", "options": {"depths": [50]}}],
-        "out": str(tmp_path / "suite"), "chat": False})
+    cfg = SuiteConfig.model_validate(
+        {
+            "name": "ppl",
+            "models": [{"name": "tiny", "model": "unused"}],
+            "lengths": [64, 128, 100000],
+            "samples": 2,
+            "tasks": [
+                {"name": "ppl", "options": {"data": str(prose), "windows_per_document": 2}},
+                {"name": "passkey", "options": {"depths": [50]}},
+            ],
+            "out": str(tmp_path / "suite"),
+            "chat": False,
+        }
+    )
     rep = run_suite(cfg, backends={"tiny": tiny_backend}, progress=False)
     ppl = rep["models"]["tiny"]["tasks"]["ppl"]
     assert set(ppl["by_length"]) == {64, 128} and ppl["effective_length"] is None
@@ -301,8 +341,9 @@ def test_a_backend_that_cannot_score_is_refused_before_any_work(tmp_path, monkey
     registry.backend_names()  # the real declarations first
     gen_only = registry.BackendInfo("genonly", "generates only", frozenset({registry.GENERATE}), lambda spec: None)
     monkeypatch.setitem(registry._registry, "genonly", gen_only)
-    cfg = SuiteConfig.model_validate({"models": [{"backend": "genonly", "model": "m"}], "tasks": ["ppl"],
-                                      "out": str(tmp_path / "suite")})
+    cfg = SuiteConfig.model_validate(
+        {"models": [{"backend": "genonly", "model": "m"}], "tasks": ["ppl"], "out": str(tmp_path / "suite")}
+    )
     with pytest.raises(ConfigError, match="models\\[0\\]: task ppl needs a backend that can score; 'genonly' cannot"):
         run_suite(cfg, progress=False)
     assert not (tmp_path / "suite").exists()

@@ -29,12 +29,23 @@ def test_rag_vs_long_sweep_resumes_and_plots(tmp_path, minilm, tiny_backend):
 
     doc.write_text("\n\n".join(t[k] for k in ("assert", "del", "pass", "while", "for", "try"))[:6000])
     qa = tmp_path / "qa.jsonl"
-    qa.write_text(json.dumps({"id": "q1", "document_path": "doc.txt", "question": "What does pass do?",
-                              "answers": ["nothing happens"]}) + "\n"
-                  + json.dumps({"id": "q2", "document": "Alice was born in Paris. " * 30 + "Bob likes tea.",
-                                "question": "What does Bob like?", "answers": ["tea"]}) + "\n")
+    qa.write_text(
+        json.dumps(
+            {"id": "q1", "document_path": "doc.txt", "question": "What does pass do?", "answers": ["nothing happens"]}
+        )
+        + "\n"
+        + json.dumps(
+            {
+                "id": "q2",
+                "document": "Alice was born in Paris. " * 30 + "Bob likes tea.",
+                "question": "What does Bob like?",
+                "answers": ["tea"],
+            }
+        )
+        + "\n"
+    )
     items = load_qa(qa)
-    assert items[0].document.startswith("The \"assert\" statement")
+    assert items[0].document.startswith('The "assert" statement')
 
     class Counting:
         def __init__(self, inner):
@@ -65,8 +76,13 @@ def test_rag_vs_long_sweep_resumes_and_plots(tmp_path, minilm, tiny_backend):
     assert (tmp_path / "run" / "rag_vs_long.png").stat().st_size > 5000
     assert "| long context |" in (tmp_path / "run" / "report.md").read_text()
 
-    again = sweep(items, backend, minilm, SweepPlan(chunk_sizes=(40, 120), top_ks=(1, 40, 50), settings=settings),
-                  out_dir=tmp_path / "run")
+    again = sweep(
+        items,
+        backend,
+        minilm,
+        SweepPlan(chunk_sizes=(40, 120), top_ks=(1, 40, 50), settings=settings),
+        out_dir=tmp_path / "run",
+    )
     assert backend.calls == first_calls and again["rag"] == summary["rag"]
 
     choice = choose_setting(summary, tolerance=1.0)  # everything is within 1.0: the cheapest wins
@@ -93,12 +109,18 @@ def test_qa_file_errors(tmp_path):
 def _qa_items(tmp_path):
     from longkit.eval.rag_vs_long import load_qa
 
-    doc = ("The pass statement is a null operation: nothing happens when it executes. " * 8
-           + "The del statement removes a name binding. " * 8)
+    doc = (
+        "The pass statement is a null operation: nothing happens when it executes. " * 8
+        + "The del statement removes a name binding. " * 8
+    )
     qa = tmp_path / "qa.jsonl"
     pairs = [("What does pass do?", "nothing"), ("What does del do?", "removes")]
-    qa.write_text("".join(json.dumps({"id": f"q{i}", "document": doc, "question": q, "answers": [a]}) + "\n"
-                          for i, (q, a) in enumerate(pairs)))
+    qa.write_text(
+        "".join(
+            json.dumps({"id": f"q{i}", "document": doc, "question": q, "answers": [a]}) + "\n"
+            for i, (q, a) in enumerate(pairs)
+        )
+    )
     return load_qa(qa)
 
 
@@ -194,19 +216,33 @@ def test_run_rag_vs_long_and_tune_take_one_options_object(tmp_path, minilm, tiny
     qa = tmp_path / "qa.jsonl"
     gen = BackendSpec(model=str(tiny_llama_dir), batch_size=4)
     said: list[str] = []
-    opts = RagVsLongOptions(qa=qa, generator=gen, chunk_sizes=(32,), top_ks=(1, 2), out=tmp_path / "rvl",
-                            max_new_tokens=3)
+    opts = RagVsLongOptions(
+        qa=qa, generator=gen, chunk_sizes=(32,), top_ks=(1, 2), out=tmp_path / "rvl", max_new_tokens=3
+    )
     summary = run_rag_vs_long(opts, log=said.append)
     assert summary["n_questions"] == 2 and summary["answers"] == 2 * (1 + 2) and summary["model"]
     assert (tmp_path / "rvl" / "summary.json").exists() and (tmp_path / "rvl" / "rag_vs_long.png").exists()
     assert said[0] == "2 questions x (1 chunk sizes x 2 top-k + long context); measuring..."
     assert said[1].startswith("estimate: 6 prompts")
-    est = run_rag_vs_long(RagVsLongOptions(qa=qa, generator=gen, chunk_sizes=(32,), top_ks=(4,),
-                                           out=tmp_path / "rvl", max_new_tokens=3, estimate_only=True))
+    est = run_rag_vs_long(
+        RagVsLongOptions(
+            qa=qa,
+            generator=gen,
+            chunk_sizes=(32,),
+            top_ks=(4,),
+            out=tmp_path / "rvl",
+            max_new_tokens=3,
+            estimate_only=True,
+        )
+    )
     assert est["estimate"]["prompts"] == 2  # only k=4 is new: the long-context answers are logged already
     # options are checked when the object is made, naming the option a user of the CLI would change
-    for bad, option in (({"order": "random"}, "--order"), ({"chunk_sizes": ()}, "--chunk-sizes"),
-                        ({"top_ks": (0,)}, "--top-ks"), ({"metric": "bleu"}, "--metric")):
+    for bad, option in (
+        ({"order": "random"}, "--order"),
+        ({"chunk_sizes": ()}, "--chunk-sizes"),
+        ({"top_ks": (0,)}, "--top-ks"),
+        ({"metric": "bleu"}, "--metric"),
+    ):
         with pytest.raises(ConfigError, match=option):
             RagVsLongOptions(qa=qa, **bad)
     with pytest.raises(ConfigError, match="--tolerance"):
@@ -215,8 +251,18 @@ def test_run_rag_vs_long_and_tune_take_one_options_object(tmp_path, minilm, tiny
     cfg = ChunkConfig(size=32)
     index = open_or_create(tmp_path / "ix", minilm, chunking_record(cfg, "embedder", "error"))
     index_documents(index, [(items[0].doc_id, items[0].document)], minilm, cfg)
-    result = tune(TuneOptions(index=tmp_path / "ix", qa=qa, generator=gen, chunk_sizes=(32, 64), top_ks=(1, 2),
-                              tolerance=1.0, max_new_tokens=3, answer_budget=16))
+    result = tune(
+        TuneOptions(
+            index=tmp_path / "ix",
+            qa=qa,
+            generator=gen,
+            chunk_sizes=(32, 64),
+            top_ks=(1, 2),
+            tolerance=1.0,
+            max_new_tokens=3,
+            answer_budget=16,
+        )
+    )
     manifest = json.loads((tmp_path / "ix" / "manifest.json").read_text())
     assert manifest["tuned"] == json.loads(json.dumps(result.choice)) and result.index_chunk_size == 32
     assert result.choice["token_budget"] == result.choice["chunk_size"] * result.choice["top_k"]

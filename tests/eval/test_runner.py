@@ -25,8 +25,20 @@ def _cli(*args):
 
 def test_niah_cli_survives_sigkill_and_resumes(fast_model_dir, tmp_path, tree_hashes):
     out = tmp_path / "run"
-    args = ["eval", "niah", "--model", str(fast_model_dir), "--lengths", "256,512",
-            "--depths", "linspace:0:100:21", "--answer-budget", "16", "--out", str(out)]
+    args = [
+        "eval",
+        "niah",
+        "--model",
+        str(fast_model_dir),
+        "--lengths",
+        "256,512",
+        "--depths",
+        "linspace:0:100:21",
+        "--answer-budget",
+        "16",
+        "--out",
+        str(out),
+    ]
     cmd, env = _cli(*args)
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     results = out / "results.jsonl"
@@ -65,7 +77,8 @@ def test_niah_cli_survives_sigkill_and_resumes(fast_model_dir, tmp_path, tree_ha
     clash = subprocess.run(cmd2, env=env, capture_output=True, text=True, timeout=300)
     assert clash.returncode == 2 and clash.stderr.strip() == (
         f'error: --template: this output was made with "question-after", not "question-both"; use a new --out or '
-        f"delete {out} to start fresh")
+        f"delete {out} to start fresh"
+    )
     assert tree_hashes(out) == before
 
 
@@ -92,13 +105,26 @@ def test_cli_bad_input_exits_2_with_one_line(fast_model_dir, tmp_path):
 
 
 def test_unreachable_server_is_a_clear_error(tmp_path, fast_model_dir):
-    cmd, env = _cli("eval", "niah", "--backend", "openai", "--base-url", "http://127.0.0.1:9", "--tokenizer",
-                    str(fast_model_dir), "--lengths", "256", "--out", str(tmp_path / "o"))
+    cmd, env = _cli(
+        "eval",
+        "niah",
+        "--backend",
+        "openai",
+        "--base-url",
+        "http://127.0.0.1:9",
+        "--tokenizer",
+        str(fast_model_dir),
+        "--lengths",
+        "256",
+        "--out",
+        str(tmp_path / "o"),
+    )
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "cannot reach" in r.stderr
 
 
 # --- run record (run.json) and result-log fault injection --------------------------------------------------------
+
 
 def _passkey_run(model_dir, out, **backend_kwargs):
     from longkit.backends.hf import HFBackend
@@ -120,10 +146,14 @@ def test_run_record_names_backend_model_settings_and_version(fast_model_dir, tmp
     assert record["backend"] == "hf" and record["model"] == str(fast_model_dir)
     assert record["generation"]["max_context"] == 2048 and record["longkit_version"] == longkit.__version__
     assert summary["samples"] == 3 and summary["empty_answers"] == sum(
-        not json.loads(line)["prediction"].strip() for line in (out / "results.jsonl").read_text().splitlines())
+        not json.loads(line)["prediction"].strip() for line in (out / "results.jsonl").read_text().splitlines()
+    )
     before = (out / "results.jsonl").read_bytes()
-    with pytest.raises(ConfigError, match=r"^generation\.max_context: this output was made with 2048, not 1024; use a "
-                                          r"new --out or delete .* to start fresh$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^generation\.max_context: this output was made with 2048, not 1024; use a "
+        r"new --out or delete .* to start fresh$",
+    ):
         _passkey_run(fast_model_dir, out, max_context=1024)
     assert (out / "results.jsonl").read_bytes() == before  # nothing merged, nothing lost
 
@@ -139,7 +169,7 @@ def test_run_record_mismatch_and_older_records():
         out = Path(d)
         check_run_record(out, {"task": {"a": 1}, "model": "m1", "longkit_version": "0.1.0"})
         check_run_record(out, {"task": {"a": 1}, "model": "m1", "longkit_version": "0.1.0"})  # same: resumes
-        with pytest.raises(ConfigError, match="model was \"m1\", now \"m2\""):
+        with pytest.raises(ConfigError, match='model was "m1", now "m2"'):
             check_run_record(out, {"task": {"a": 1}, "model": "m2", "longkit_version": "0.1.0"})
         with pytest.raises(ConfigError, match="longkit_version was"):
             check_run_record(out, {"task": {"a": 1}, "model": "m1", "longkit_version": "9.9"})

@@ -39,10 +39,23 @@ def test_effective_length_and_adaptation_rate():
 
 
 def _cfg(tmp_path, **kw):
-    base = dict(name="tiny", models=[{"name": "tiny", "model": "unused"}], lengths=[384, 1024, 4096], samples=1,
-                tasks=["niah_single_1", "vt", {"name": "Retrieve.PassKey", "samples": 2}, "En.QA", "qa_1",
-                       {"name": "passkey", "options": {"depths": [0, 100]}}],
-                data={"infinitebench": str(FIX / "infinitebench")}, out=str(tmp_path / "suite"), chat=False)
+    base = dict(
+        name="tiny",
+        models=[{"name": "tiny", "model": "unused"}],
+        lengths=[384, 1024, 4096],
+        samples=1,
+        tasks=[
+            "niah_single_1",
+            "vt",
+            {"name": "Retrieve.PassKey", "samples": 2},
+            "En.QA",
+            "qa_1",
+            {"name": "passkey", "options": {"depths": [0, 100]}},
+        ],
+        data={"infinitebench": str(FIX / "infinitebench")},
+        out=str(tmp_path / "suite"),
+        chat=False,
+    )
     base.update(kw)
     return SuiteConfig.model_validate(base)
 
@@ -106,8 +119,15 @@ def test_unknown_task_fails_up_front(tiny, tmp_path):
 def test_cli_suite_list_and_report_only(tiny_dir, tmp_path):
     from longkit.cli import app
 
-    cfg = {"name": "cli", "models": [{"model": str(tiny_dir), "batch_size": 2}], "lengths": [384], "samples": 1,
-           "tasks": ["niah_single_2", "fwe"], "out": str(tmp_path / "cli"), "chat": False}
+    cfg = {
+        "name": "cli",
+        "models": [{"model": str(tiny_dir), "batch_size": 2}],
+        "lengths": [384],
+        "samples": 1,
+        "tasks": ["niah_single_2", "fwe"],
+        "out": str(tmp_path / "cli"),
+        "chat": False,
+    }
     path = tmp_path / "suite.yaml"
     path.write_text(yaml.safe_dump(cfg))
     runner = CliRunner()
@@ -126,8 +146,15 @@ def test_cli_suite_list_and_report_only(tiny_dir, tmp_path):
 
 
 def test_cli_suite_fails_when_every_task_is_skipped(tiny_dir, tmp_path, cli):
-    cfg = {"name": "skips", "models": [{"model": str(tiny_dir)}], "lengths": [100000], "samples": 1,
-           "tasks": ["niah_single_1", "En.QA"], "out": str(tmp_path / "skips"), "chat": False}
+    cfg = {
+        "name": "skips",
+        "models": [{"model": str(tiny_dir)}],
+        "lengths": [100000],
+        "samples": 1,
+        "tasks": ["niah_single_1", "En.QA"],
+        "out": str(tmp_path / "skips"),
+        "chat": False,
+    }
     path = tmp_path / "suite.yaml"
     path.write_text(yaml.safe_dump(cfg))
     code, stdout, err = cli("eval", "suite", str(path), "--quiet")

@@ -17,9 +17,23 @@ def test_model_entry_is_the_backend_spec_plus_a_label(tmp_path):
     assert issubclass(ModelEntry, BackendSpec)
     assert set(ModelEntry.model_fields) - set(BackendSpec.model_fields) == {"name"}
     path = tmp_path / "s.yaml"
-    path.write_text(yaml.safe_dump({"models": [{"name": "served", "model": "m", "backend": "openai",
-                                                "base_url": "http://127.0.0.1:1/v1", "api_key": "k", "batch_size": 4}],
-                                    "tasks": ["vt"]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "models": [
+                    {
+                        "name": "served",
+                        "model": "m",
+                        "backend": "openai",
+                        "base_url": "http://127.0.0.1:1/v1",
+                        "api_key": "k",
+                        "batch_size": 4,
+                    }
+                ],
+                "tasks": ["vt"],
+            }
+        )
+    )
     entry = load_suite(path).models[0]
     assert (entry.label, entry.api_key, entry.batch_size) == ("served", "k", 4)
     assert ModelEntry(backend="openai", model=None).label == "openai"  # the server picks its model
@@ -57,9 +71,15 @@ def test_check_models_checks_the_backends_that_load_weights_here(tmp_path, monke
     import longkit.backends.registry as registry
 
     missing = str(tmp_path / "no-such-model")
-    cfg = SuiteConfig.model_validate({"tasks": ["vt"], "models": [
-        {"name": "served", "model": missing, "backend": "openai", "base_url": "http://127.0.0.1:1/v1"},
-        {"name": "local", "model": missing}]})  # one label each: two models never share a results directory
+    cfg = SuiteConfig.model_validate(
+        {
+            "tasks": ["vt"],
+            "models": [
+                {"name": "served", "model": missing, "backend": "openai", "base_url": "http://127.0.0.1:1/v1"},
+                {"name": "local", "model": missing},
+            ],
+        }
+    )  # one label each: two models never share a results directory
     with pytest.raises(ConfigError, match=r"^s.yaml: field 'models\[1\].model': "):
         check_models(cfg, "s.yaml")  # openai serves the model elsewhere: only the hf entry is looked up
     check_models(cfg, "s.yaml", skip={"local"})  # a backend passed in by the caller is not looked up

@@ -34,9 +34,17 @@ class FixedBackend:
 
 
 def _cfg(out: Path, models: int = 1) -> SuiteConfig:
-    return SuiteConfig.model_validate(dict(name="shards", models=[{"name": f"m{i}", "model": "unused"}
-                                                                  for i in range(models)],
-                                           lengths=[512], samples=1, chat=False, tasks=TASKS, out=str(out)))
+    return SuiteConfig.model_validate(
+        dict(
+            name="shards",
+            models=[{"name": f"m{i}", "model": "unused"} for i in range(models)],
+            lengths=[512],
+            samples=1,
+            chat=False,
+            tasks=TASKS,
+            out=str(out),
+        )
+    )
 
 
 def test_shards_are_deterministic_disjoint_and_cover_every_job(tmp_path):
@@ -88,8 +96,15 @@ def test_cli_workers_run_shards_in_worker_processes_not_the_cli(trained_tokenize
         return popen(args, *a, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(subprocess, "Popen", recording_popen)
-    cfg = {"name": "workers", "models": [{"name": "tiny", "model": str(model)}], "lengths": [384], "samples": 1,
-           "tasks": ["niah_single_1", "niah_single_2"], "out": str(tmp_path / "out"), "chat": False}
+    cfg = {
+        "name": "workers",
+        "models": [{"name": "tiny", "model": str(model)}],
+        "lengths": [384],
+        "samples": 1,
+        "tasks": ["niah_single_1", "niah_single_2"],
+        "out": str(tmp_path / "out"),
+        "chat": False,
+    }
     path = tmp_path / "suite.yaml"
     path.write_text(yaml.safe_dump(cfg))
     res = CliRunner().invoke(app, ["eval", "suite", str(path), "--workers", "2", "--quiet"])

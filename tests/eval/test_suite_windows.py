@@ -35,8 +35,17 @@ def echo(trained_tokenizer):
 
 
 def _cfg(out: Path, tasks: list[dict]) -> SuiteConfig:
-    return SuiteConfig.model_validate(dict(name="win", models=[{"name": "m", "model": "unused"}], samples=1, chat=False,
-                                           tasks=tasks, allow_extrapolation=True, out=str(out)))
+    return SuiteConfig.model_validate(
+        dict(
+            name="win",
+            models=[{"name": "m", "model": "unused"}],
+            samples=1,
+            chat=False,
+            tasks=tasks,
+            allow_extrapolation=True,
+            out=str(out),
+        )
+    )
 
 
 def _keys(out: Path) -> set[str]:

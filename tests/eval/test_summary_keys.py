@@ -12,8 +12,18 @@ from longkit.backends.base import Completion, GenerationRequest, TextTokenizer
 from longkit.eval.runner import length_key, run_task, summarize, upgrade_scores
 
 
-@pytest.mark.parametrize(("key", "spelt"), [(4096, "4096"), ("4096", "4096"), ("4096.0", "4096"), (4096.0, "4096"),
-                                             ("len_4096", "4096"), ("16k", "16k"), (None, "None")])
+@pytest.mark.parametrize(
+    ("key", "spelt"),
+    [
+        (4096, "4096"),
+        ("4096", "4096"),
+        ("4096.0", "4096"),
+        (4096.0, "4096"),
+        ("len_4096", "4096"),
+        ("16k", "16k"),
+        (None, "None"),
+    ],
+)
 def test_length_keys_have_one_spelling(key, spelt):
     assert length_key(key) == spelt
 
@@ -22,8 +32,10 @@ def test_old_length_spellings_read_back_in_reports():
     from longkit.eval.report import markdown_grid
     from longkit.eval.suite import by_length
 
-    old = {"by": {"length": {"len_1024": {"score": 0.5}, "2048.0": {"score": 1.0}}},
-           "cells": [{"length": 1024, "depth": 0.0, "score": 0.5}, {"length": 2048, "depth": 0.0, "score": 1.0}]}
+    old = {
+        "by": {"length": {"len_1024": {"score": 0.5}, "2048.0": {"score": 1.0}}},
+        "cells": [{"length": 1024, "depth": 0.0, "score": 0.5}, {"length": 2048, "depth": 0.0, "score": 1.0}],
+    }
     assert by_length(old) == {1024: 0.5, 2048: 1.0}
     assert "| **mean** | **0.50** | **1.00** |" in markdown_grid(old)
 

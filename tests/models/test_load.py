@@ -93,8 +93,14 @@ def test_names_that_can_only_be_local_paths_never_reach_the_hub(tmp_path, monkey
     assert resolve("org/model").kind == "hub"  # a real hub id keeps its meaning
 
 
-@pytest.mark.parametrize("content, phrase", [(b"", "empty file (0 bytes)"), (b"\x00" * 64, "not a GGUF file"),
-                                             (b"GGUF\x03\x00\x00\x00" + b"\x01" * 9, "cannot read GGUF file")])
+@pytest.mark.parametrize(
+    "content, phrase",
+    [
+        (b"", "empty file (0 bytes)"),
+        (b"\x00" * 64, "not a GGUF file"),
+        (b"GGUF\x03\x00\x00\x00" + b"\x01" * 9, "cannot read GGUF file"),
+    ],
+)
 def test_damaged_gguf_is_one_line_input_error(tmp_path, content, phrase):
     from longkit.errors import InputError
     from longkit.models.load import load_tokenizer

@@ -64,8 +64,17 @@ def test_extend_each_method_saves_a_loadable_checkpoint(method, short_llama, tmp
     model = _reload(tmp_path / method)
     cfg = model.config
     assert cfg.max_position_embeddings == (256 if method == "dynamic" else 1024)
-    assert cfg.rope_parameters["rope_type"] == {"abf": "default", "ntk": "default", "pi": "linear",
-                                                "yarn": "yarn", "llama3": "llama3", "dynamic": "dynamic"}[method]
+    assert (
+        cfg.rope_parameters["rope_type"]
+        == {
+            "abf": "default",
+            "ntk": "default",
+            "pi": "linear",
+            "yarn": "yarn",
+            "llama3": "llama3",
+            "dynamic": "dynamic",
+        }[method]
+    )
     d = rope.head_dim_of(cfg)
     orig = 1.0 / (1e4 ** (np.arange(0, d, 2) / d))
     inv = model.model.rotary_emb.inv_freq.double().numpy()
@@ -107,12 +116,25 @@ def test_cli_extend_and_min_base(short_llama, tmp_path):
 
     from longkit.cli import app
 
-    r = CliRunner().invoke(app, ["model", "extend", str(short_llama), str(tmp_path / "x"), "--method", "yarn",
-                                 "--max-length", "2048", "--json"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "model",
+            "extend",
+            str(short_llama),
+            str(tmp_path / "x"),
+            "--method",
+            "yarn",
+            "--max-length",
+            "2048",
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["rope_parameters"]["factor"] == 8.0
-    r = CliRunner().invoke(app, ["model", "extend", str(short_llama), str(tmp_path / "y"), "--method", "nope",
-                                 "--max-length", "2048"])
+    r = CliRunner().invoke(
+        app, ["model", "extend", str(short_llama), str(tmp_path / "y"), "--method", "nope", "--max-length", "2048"]
+    )
     assert r.exit_code == 2 and "unknown RoPE extension method" in r.output
     r = CliRunner().invoke(app, ["model", "min-base", "--head-dim", "128", "--length", "8192", "--json"])
     assert r.exit_code == 0, r.output
@@ -129,9 +151,16 @@ SMOL_BASE, SMOL_LEN, HEAD = 1e5, 8192, 64  # SmolLM2-135M: rope_theta 1e5, 8K po
 def _smol_like_config():
     from transformers import LlamaConfig
 
-    return LlamaConfig(vocab_size=32, hidden_size=HEAD * 2, intermediate_size=64, num_hidden_layers=1,
-                       num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=SMOL_LEN,
-                       rope_theta=SMOL_BASE)
+    return LlamaConfig(
+        vocab_size=32,
+        hidden_size=HEAD * 2,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=SMOL_LEN,
+        rope_theta=SMOL_BASE,
+    )
 
 
 def _default_inv(base: float, d: int = HEAD) -> np.ndarray:
@@ -141,8 +170,10 @@ def _default_inv(base: float, d: int = HEAD) -> np.ndarray:
 def _yarn_formula(base, d, factor, orig, beta_fast=32.0, beta_slow=1.0):
     """YaRN as in the authors' code (jquesnelle/yarn, scaled_rope/LlamaYaRNScaledRotaryEmbedding.py:
     _yarn_find_correction_range / _yarn_linear_ramp_mask / _yarn_get_mscale), written out here."""
+
     def corr_dim(rot):
         return d * math.log(orig / (rot * 2 * math.pi)) / (2 * math.log(base))
+
     low = max(math.floor(corr_dim(beta_fast)), 0)
     high = min(math.ceil(corr_dim(beta_slow)), d - 1)
     if low == high:

@@ -22,14 +22,14 @@ def test_token_chunks_cover_the_document_with_exact_spans(smol_tokenizer):
     assert [c.position for c in chunks] == list(range(len(chunks)))
     for c in chunks:
         assert c.doc_id == "ref"
-        assert text[c.start:c.end] == c.text
+        assert text[c.start : c.end] == c.text
         assert 0 < c.n_tokens <= cfg.size
         # the chunk's own token count agrees with the span count (give or take a merge at the edges)
         assert abs(len(smol_tokenizer(c.text, add_special_tokens=False)["input_ids"]) - c.n_tokens) <= 2
     # without overlap, consecutive chunks tile the text: only whitespace between them
     for a, b in zip(chunks, chunks[1:]):
-        assert a.end <= b.start and text[a.end:b.start].strip() == ""
-    assert text[:chunks[0].start].strip() == "" and text[chunks[-1].end:].strip() == ""
+        assert a.end <= b.start and text[a.end : b.start].strip() == ""
+    assert text[: chunks[0].start].strip() == "" and text[chunks[-1].end :].strip() == ""
 
 
 def test_boundaries_are_preferred_within_tolerance(smol_tokenizer):
@@ -38,7 +38,7 @@ def test_boundaries_are_preferred_within_tolerance(smol_tokenizer):
     loose = chunk_document(text, "d", ChunkConfig(size=100, tolerance=0.3), smol_tokenizer)
 
     def at_boundary(c):
-        after = text[c.end:c.end + 2]
+        after = text[c.end : c.end + 2]
         return c.text.rstrip("\"')]*")[-1:] in ".!?" or after.startswith("\n")
 
     frac_strict = sum(map(at_boundary, strict[:-1])) / (len(strict) - 1)
@@ -66,7 +66,7 @@ def test_word_chunks():
     assert sum(len(c.text.split()) for c in chunks) == len(text.split())
     for c in chunks:
         assert len(c.text.split()) == c.n_tokens <= 30
-        assert text[c.start:c.end] == c.text
+        assert text[c.start : c.end] == c.text
     assert all(c.text.endswith(".") for c in chunks)
 
 

@@ -24,28 +24,65 @@ def test_index_ask_tune_delete(tmp_path, topics, tiny_llama_dir, tiny_backend, m
     ix = tmp_path / "ix"
     res = _invoke("rag", "index", docs, "--out", ix, "--chunk-size", "50", "--commit-every", "1")
     assert res.exit_code == 0, res.output
-    out = json.loads(res.output[res.output.index("{"):])
+    out = json.loads(res.output[res.output.index("{") :])
     assert out["added"] == 3 and out["chunks"] > 3 and out["commits"] == out["chunks"]  # --commit-every counts chunks
     assert "indexing: 3/3 docs" in res.output  # plain progress lines when output is not a terminal
     again = _invoke("rag", "index", docs, "--out", ix, "--chunk-size", "50")
-    resumed = json.loads(again.output[again.output.index("{"):])
+    resumed = json.loads(again.output[again.output.index("{") :])
     assert resumed["skipped"] == 3 and resumed["chunks_added"] == 0  # a rerun (or a resumed build) adds nothing
     assert resumed["chunks"] == resumed["chunks_before"] == out["chunks"]  # and reports the index's total
 
-    res = _invoke("rag", "ask", ix, "How do I remove a name binding?", "--model", tiny_llama_dir, "-k", "2",
-                  "--max-new-tokens", "3", "--json")
+    res = _invoke(
+        "rag",
+        "ask",
+        ix,
+        "How do I remove a name binding?",
+        "--model",
+        tiny_llama_dir,
+        "-k",
+        "2",
+        "--max-new-tokens",
+        "3",
+        "--json",
+    )
     assert res.exit_code == 0, res.output
-    ans = json.loads(res.output[res.output.index("{"):])
+    ans = json.loads(res.output[res.output.index("{") :])
     assert len(ans["citations"]) == 2 and ans["citations"][0]["doc_id"].endswith("del.txt")
-    res = _invoke("rag", "ask", ix, "How do I remove a name binding?", "--model", tiny_llama_dir, "-k", "1",
-                  "--max-new-tokens", "3")
+    res = _invoke(
+        "rag",
+        "ask",
+        ix,
+        "How do I remove a name binding?",
+        "--model",
+        tiny_llama_dir,
+        "-k",
+        "1",
+        "--max-new-tokens",
+        "3",
+    )
     assert res.exit_code == 0 and "chunks used (1," in res.output and "del.txt #" in res.output
 
     qa = tmp_path / "qa.jsonl"
-    qa.write_text(json.dumps({"document": topics["pass"], "question": "What is pass?",
-                              "answers": ["a null operation"]}) + "\n")
-    res = _invoke("rag", "tune", ix, "--qa", qa, "--model", tiny_llama_dir, "--chunk-sizes", "40,80",
-                  "--top-ks", "1,2", "--max-new-tokens", "3", "--tolerance", "1.0")
+    qa.write_text(
+        json.dumps({"document": topics["pass"], "question": "What is pass?", "answers": ["a null operation"]}) + "\n"
+    )
+    res = _invoke(
+        "rag",
+        "tune",
+        ix,
+        "--qa",
+        qa,
+        "--model",
+        tiny_llama_dir,
+        "--chunk-sizes",
+        "40,80",
+        "--top-ks",
+        "1,2",
+        "--max-new-tokens",
+        "3",
+        "--tolerance",
+        "1.0",
+    )
     assert res.exit_code == 0, res.output
     manifest = json.loads((ix / "manifest.json").read_text())
     assert manifest["tuned"]["chunk_size"] in (40, 80) and manifest["tuned"]["top_k"] in (1, 2)
@@ -85,11 +122,30 @@ def test_eval_rag_vs_long_command(tmp_path, topics, tiny_llama_dir):
     qa = tmp_path / "qa.jsonl"
     doc = "\n\n".join(topics.values())
     pairs = [("What does pass do?", "nothing"), ("What does del do?", "deletes")]
-    qa.write_text("".join(json.dumps({"id": f"q{i}", "document": doc, "question": q, "answers": [a]}) + "\n"
-                          for i, (q, a) in enumerate(pairs)))
+    qa.write_text(
+        "".join(
+            json.dumps({"id": f"q{i}", "document": doc, "question": q, "answers": [a]}) + "\n"
+            for i, (q, a) in enumerate(pairs)
+        )
+    )
     out = tmp_path / "run"
-    res = _invoke("eval", "rag-vs-long", qa, "--model", tiny_llama_dir, "--chunk-sizes", "64", "--top-ks", "1,4",
-                  "--out", out, "--max-new-tokens", "3", "--max-context", "600")
+    res = _invoke(
+        "eval",
+        "rag-vs-long",
+        qa,
+        "--model",
+        tiny_llama_dir,
+        "--chunk-sizes",
+        "64",
+        "--top-ks",
+        "1,4",
+        "--out",
+        out,
+        "--max-new-tokens",
+        "3",
+        "--max-context",
+        "600",
+    )
     assert res.exit_code == 0, res.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_questions"] == 2 and summary["long_context"]["n"] == 2 and summary["max_context"] == 600
@@ -100,6 +156,21 @@ def test_eval_rag_vs_long_command(tmp_path, topics, tiny_llama_dir):
     assert "empty answers" in res.output and summary["empty_answers"] <= summary["answers"] == 6
     run = json.loads((out / "run.json").read_text())
     assert run["backend"] == "hf" and run["generation"]["max_context"] == 600 and run["metric"] == "token_f1"
-    res = _invoke("eval", "rag-vs-long", qa, "--model", tiny_llama_dir, "--chunk-sizes", "64", "--top-ks", "1,4",
-                  "--out", out, "--max-new-tokens", "3", "--max-context", "512")
+    res = _invoke(
+        "eval",
+        "rag-vs-long",
+        qa,
+        "--model",
+        tiny_llama_dir,
+        "--chunk-sizes",
+        "64",
+        "--top-ks",
+        "1,4",
+        "--out",
+        out,
+        "--max-new-tokens",
+        "3",
+        "--max-context",
+        "512",
+    )
     assert res.exit_code == 2 and "generation.max_context was 600, now 512" in res.output

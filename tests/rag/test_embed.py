@@ -13,9 +13,13 @@ def test_minilm_ranks_the_relevant_topic_first(minilm, topics):
     docs = minilm.embed_documents([topics[n] for n in names])
     assert docs.shape == (len(names), 384) and docs.dtype == np.float32
     assert np.allclose(np.linalg.norm(docs, axis=1), 1.0, atol=1e-5)
-    q = minilm.embed_queries(["Which statement is a null operation that does nothing?",
-                              "How can I remove a variable binding?",
-                              "How do I insert debugging assertions into a program?"])
+    q = minilm.embed_queries(
+        [
+            "Which statement is a null operation that does nothing?",
+            "How can I remove a variable binding?",
+            "How do I insert debugging assertions into a program?",
+        ]
+    )
     best = [names[i] for i in np.argmax(q @ docs.T, axis=1)]
     assert best == ["pass", "del", "assert"]
     assert minilm.describe()["name"] == "all-minilm-l6-v2"

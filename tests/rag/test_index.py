@@ -123,7 +123,10 @@ def test_flipped_byte_in_a_segment_is_detected_naming_the_file(tmp_path, suffix)
 
 def test_reopen_after_an_unfinished_build_verifies_checksums(tmp_path):
     chunks, vecs = _docs(2, 2)
-    idx = VectorIndex.create(tmp_path / "ix", EMB, )
+    idx = VectorIndex.create(
+        tmp_path / "ix",
+        EMB,
+    )
     idx.begin_build()
     idx.add(chunks, vecs, _hashes(chunks))  # ... and the process dies before end_build()
     target = tmp_path / "ix" / "segments" / "000000.npy"
@@ -163,7 +166,6 @@ def test_hnsw_matches_exact_and_reloads_without_rebuilding(tmp_path):
     w = VectorIndex.open(tmp_path / "h", writable=True)
     w.delete(["d0"])  # deletion rebuilds the graph without the document
     assert all(w.chunk(r).doc_id != "d0" for r, _ in w.search(vecs[3], 20))
-
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garble"])

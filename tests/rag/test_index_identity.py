@@ -19,7 +19,7 @@ NAMES = ("pass", "del", "global", "while")
 def _index(*args):
     res = runner.invoke(app, ["rag", "index", *[str(a) for a in args]])
     assert res.exit_code == 0, res.output
-    return json.loads(res.output[res.output.index("{"):])
+    return json.loads(res.output[res.output.index("{") :])
 
 
 def _docs(tmp_path, topics):
@@ -32,8 +32,11 @@ def _docs(tmp_path, topics):
 
 
 def _tree(path):
-    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(path.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(path.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _records(ix):
@@ -91,8 +94,11 @@ def _legacy_index(ix, minilm, ids_and_texts):
     index = VectorIndex.create(ix, minilm.describe(), chunking_record(cfg, "embedder", "error"))
     for doc_id, text in ids_and_texts:
         chunks = chunk_document(text, doc_id, cfg, minilm.tokenizer)
-        index.add(chunks, minilm.embed_documents([c.text for c in chunks]),
-                  {doc_id: hashlib.sha1(text.encode("utf-8")).hexdigest()})
+        index.add(
+            chunks,
+            minilm.embed_documents([c.text for c in chunks]),
+            {doc_id: hashlib.sha1(text.encode("utf-8")).hexdigest()},
+        )
 
 
 def test_an_index_written_before_resolved_ids_opens_and_is_upgraded(tmp_path, topics, monkeypatch, minilm):

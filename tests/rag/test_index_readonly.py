@@ -18,8 +18,11 @@ runner = CliRunner()
 
 def _tree(path):
     """SHA-256 of every file under path (hidden ones too), by relative path."""
-    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(path.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(path.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_reading_an_index_never_writes_to_it(tmp_path, minilm, topics, tiny_llama_dir, tiny_backend):
@@ -34,10 +37,24 @@ def test_reading_an_index_never_writes_to_it(tmp_path, minilm, topics, tiny_llam
     (ix / "segments" / "000099.npy").write_bytes(b"left by a killed run")  # a writer would remove it
     before = _tree(ix)
 
-    res = runner.invoke(app, ["rag", "ask", str(ix), "What does the del statement do?", "--model",
-                              str(tiny_llama_dir), "-k", "2", "--max-new-tokens", "2", "--json"])
+    res = runner.invoke(
+        app,
+        [
+            "rag",
+            "ask",
+            str(ix),
+            "What does the del statement do?",
+            "--model",
+            str(tiny_llama_dir),
+            "-k",
+            "2",
+            "--max-new-tokens",
+            "2",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
-    assert len(json.loads(res.output[res.output.index("{"):])["citations"]) == 2
+    assert len(json.loads(res.output[res.output.index("{") :])["citations"]) == 2
     res = runner.invoke(app, ["rag", "info", str(ix), "--verify", "--documents"])
     assert res.exit_code == 0 and json.loads(res.output)["documents"] == len(topics), res.output
     pipe = RagPipeline.from_index(ix, tiny_backend, embedder=minilm, top_k=2, max_new_tokens=2)  # `serve --index`

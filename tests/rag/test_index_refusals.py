@@ -20,8 +20,11 @@ def _invoke(*args):
 
 def _tree(path):
     """SHA-256 of every file under path (hidden ones too), by relative path."""
-    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(path.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(path.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _one_line_error(res):
@@ -29,7 +32,7 @@ def _one_line_error(res):
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
     errors = [ln for ln in lines if ln.startswith("error: ")]  # other lines: the embedder's own loading bars
     assert errors == lines[-1:] and "Traceback" not in res.output, res.output
-    return errors[0][len("error: "):]
+    return errors[0][len("error: ") :]
 
 
 @pytest.fixture()
@@ -66,33 +69,51 @@ def test_a_bad_input_after_good_changed_ones_leaves_the_index_byte_identical(tmp
     (docs / "zzz-latin1.txt").unlink()  # fixed: the same run now goes through
     res = _invoke("rag", "index", docs, "--out", ix, "--chunk-size", "60")
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output[res.output.index("{"):])["documents"] == 4
+    assert json.loads(res.output[res.output.index("{") :])["documents"] == 4
 
 
-@pytest.mark.parametrize(("option", "value", "old"), [
-    ("--kind", "hnsw", "exact"),
-    ("--chunk-size", "80", "60"),
-    ("--overlap", "10", "0"),
-    ("--unit", "word", "token"),
-    ("--tolerance", "0.3", "0.15"),
-    ("--on-overflow", "split", "error"),
-    ("--max-tokens", "128", "256"),
-])
+@pytest.mark.parametrize(
+    ("option", "value", "old"),
+    [
+        ("--kind", "hnsw", "exact"),
+        ("--chunk-size", "80", "60"),
+        ("--overlap", "10", "0"),
+        ("--unit", "word", "token"),
+        ("--tolerance", "0.3", "0.15"),
+        ("--on-overflow", "split", "error"),
+        ("--max-tokens", "128", "256"),
+    ],
+)
 def test_a_setting_that_changes_results_is_refused_naming_it(built, option, value, old):
     docs, ix = built
     before = _tree(ix)
     args = {"--chunk-size": "60", option: value}
     msg = _one_line_error(_invoke("rag", "index", docs, "--out", ix, *[x for kv in args.items() for x in kv]))
-    assert msg == (f"{option}: this index was built with {old}, not {value}; use a new --out or "
-                   f"`longkit rag delete {ix} --all` to start fresh")
+    assert msg == (
+        f"{option}: this index was built with {old}, not {value}; use a new --out or "
+        f"`longkit rag delete {ix} --all` to start fresh"
+    )
     assert _tree(ix) == before
 
 
 def test_another_embedder_is_refused_and_delete_all_starts_fresh(built, tiny_llama_dir):
     docs, ix = built
     before = _tree(ix)
-    msg = _one_line_error(_invoke("rag", "index", docs, "--out", ix, "--chunk-size", "60",
-                                  "--embedder", f"decoder:{tiny_llama_dir}", "--max-tokens", "128"))
+    msg = _one_line_error(
+        _invoke(
+            "rag",
+            "index",
+            docs,
+            "--out",
+            ix,
+            "--chunk-size",
+            "60",
+            "--embedder",
+            f"decoder:{tiny_llama_dir}",
+            "--max-tokens",
+            "128",
+        )
+    )
     assert msg.startswith("--embedder: this index was built with all-minilm-l6-v2 (dim 384), not ")
     assert msg.endswith(f"(dim 64); use a new --out or `longkit rag delete {ix} --all` to start fresh")
     assert _tree(ix) == before

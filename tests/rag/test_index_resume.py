@@ -80,10 +80,11 @@ def test_a_run_stopped_inside_a_document_keeps_its_commits_and_the_rerun_redoes_
 def test_commit_every_counts_chunks_on_the_command_line(tmp_path, topics):
     doc = tmp_path / "reference.txt"
     doc.write_text("\n\n".join(topics.values()))
-    res = runner.invoke(app, ["rag", "index", str(doc), "--out", str(tmp_path / "ix"), "--chunk-size", "40",
-                              "--commit-every", "4"])
+    res = runner.invoke(
+        app, ["rag", "index", str(doc), "--out", str(tmp_path / "ix"), "--chunk-size", "40", "--commit-every", "4"]
+    )
     assert res.exit_code == 0, res.output
-    out = json.loads(res.output[res.output.index("{"):])
+    out = json.loads(res.output[res.output.index("{") :])
     assert out["documents"] == 1 and out["commits"] == math.ceil(out["chunks"] / 4) > 2  # one document, many commits
     helptext = runner.invoke(app, ["rag", "index", "--help"]).output
     assert "Chunks per commit" in " ".join(helptext.split())
@@ -97,9 +98,12 @@ def test_a_killed_indexing_process_resumes_without_duplicates(tmp_path, topics, 
     doc.write_text(text)
     ix = tmp_path / "ix"
     argv = ["rag", "index", str(doc), "--out", str(ix), "--chunk-size", "20", "--commit-every", "4"]
-    proc = subprocess.Popen([sys.executable, "-c", "from longkit.cli import main; main()", *argv],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from longkit.cli import main; main()", *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and proc.poll() is None:
@@ -115,7 +119,7 @@ def test_a_killed_indexing_process_resumes_without_duplicates(tmp_path, topics, 
     assert len(killed) >= 12 and len(killed) % 4 == 0 and killed.unfinished_docs() == {str(doc.resolve())}
     res = runner.invoke(app, argv)
     assert res.exit_code == 0, res.output
-    out = json.loads(res.output[res.output.index("{"):])
+    out = json.loads(res.output[res.output.index("{") :])
     assert (out["redone"], out["documents"], out["chunks_before"]) == (1, 1, len(killed))
     assert out["chunks"] == len(chunk_document(text, "d", ChunkConfig(size=20), minilm.tokenizer))
     index = VectorIndex.open(ix)

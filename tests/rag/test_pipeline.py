@@ -66,7 +66,7 @@ def test_overflow_policies_never_truncate(tmp_path, minilm, topics):
     assert stats.resplit >= 1
     chunks = [index.chunk(i) for i in range(len(index))]
     assert [c.position for c in chunks] == list(range(len(chunks)))
-    assert all(text[c.start:c.end] == c.text for c in chunks)
+    assert all(text[c.start : c.end] == c.text for c in chunks)
     assert max(minilm.token_counts([c.text for c in chunks])) <= minilm.max_tokens
     assert "".join("".join(c.text for c in chunks).split()) == "".join(text.split())
     index, stats = _build(tmp_path / "p", minilm, [("all", text)], cfg=big, on_overflow="pool")
@@ -108,12 +108,14 @@ def test_budget_order_and_turns(tmp_path, minilm, topics):
             assert a.chunk.position < b.chunk.position
     budget = r.search(q, token_budget=100)
     assert sum(h.chunk.n_tokens for h in budget) <= 100
-    assert [h.row for h in budget] == [h.row for h in by_score[:len(budget)]]
+    assert [h.row for h in budget] == [h.row for h in by_score[: len(budget)]]
     assert len(budget) < len(r.search(q, token_budget=200))
 
-    turns = [{"role": "user", "content": "Tell me about the global statement."},
-             {"role": "assistant", "content": "It declares names global."},
-             {"role": "user", "content": "Can it appear after the name is used?"}]
+    turns = [
+        {"role": "user", "content": "Tell me about the global statement."},
+        {"role": "assistant", "content": "It declares names global."},
+        {"role": "user", "content": "Can it appear after the name is used?"},
+    ]
     assert query_from_messages(turns) == "Tell me about the global statement.\nCan it appear after the name is used?"
     assert query_from_messages(turns, turns=1) == "Can it appear after the name is used?"
     assert r.search(turns, k=1)[0].chunk.doc_id == "global"
@@ -147,6 +149,11 @@ def test_pipeline_prompt_window_and_answer(tmp_path, minilm, topics, tiny_backen
     with pytest.raises(InputError, match="leave no room for context"):
         tight.prepare("Why? " * 300)
     chat = RagPipeline(pipe.retriever, tiny_backend, RagSettings(top_k=2, style="chat", max_new_tokens=4))
-    msgs = chat.prepare([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
-                         {"role": "user", "content": "What does del do?"}]).request.messages
+    msgs = chat.prepare(
+        [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello"},
+            {"role": "user", "content": "What does del do?"},
+        ]
+    ).request.messages
     assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user"] and "Context:" in msgs[-1]["content"]

@@ -37,5 +37,6 @@ def test_default_style_answers_the_bundled_questions_on_the_bundled_model(tmp_pa
     pipe = RagPipeline.from_index(tmp_path / "ix", backend, embedder=minilm, top_k=1, max_new_tokens=4)
     assert pipe.settings.style == "chat"
     answers = pipe.answer_many(questions)
-    assert [a.completion.completion_tokens > 0 and bool(a.text.strip()) for a in answers] == [True] * 3, \
-        [a.text for a in answers]
+    assert [a.completion.completion_tokens > 0 and bool(a.text.strip()) for a in answers] == [True] * 3, [
+        a.text for a in answers
+    ]

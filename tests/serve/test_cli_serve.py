@@ -16,9 +16,26 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 
 def start_serving(model_dir, port: int, *extra: str, key: str = "") -> subprocess.Popen[bytes]:
     """`longkit serve` in a subprocess, once it answers /health."""
-    proc = subprocess.Popen([sys.executable, "-m", "longkit", "serve", "--model", str(model_dir), "--port", str(port),
-                             "--kv-cache-tokens", "2048", "--threads", "1", *extra],
-                            env={**ENV, "LONGKIT_API_KEY": key}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "longkit",
+            "serve",
+            "--model",
+            str(model_dir),
+            "--port",
+            str(port),
+            "--kv-cache-tokens",
+            "2048",
+            "--threads",
+            "1",
+            *extra,
+        ],
+        env={**ENV, "LONGKIT_API_KEY": key},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.time() + 120
     while True:
         try:
@@ -38,8 +55,12 @@ def test_serve_command_serves_and_checks_the_key(tiny_llama_dir, free_port):
         r = httpx.get(url + "/v1/models", headers={"Authorization": "Bearer k1"}, timeout=2)
         assert r.status_code == 200 and r.json()["data"][0]["id"] == str(tiny_llama_dir)
         assert httpx.get(url + "/v1/models", timeout=5).status_code == 401
-        chat = httpx.post(url + "/v1/chat/completions", headers={"Authorization": "Bearer k1"}, timeout=60,
-                          json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4})
+        chat = httpx.post(
+            url + "/v1/chat/completions",
+            headers={"Authorization": "Bearer k1"},
+            timeout=60,
+            json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4},
+        )
         assert chat.status_code == 200 and chat.json()["choices"][0]["message"]["role"] == "assistant"
     finally:
         proc.terminate()
@@ -93,12 +114,20 @@ def test_a_busy_port_is_refused_before_the_model_loads(capsys):
     assert lines[0].startswith(f"error: --port {port}: ") and time.perf_counter() - started < 5
 
 
-@pytest.mark.parametrize("args,option", [
-    (["--port", "70000"], "--port"), (["--port", "0"], "--port"), (["--max-tokens-limit", "-1"], "--max-tokens-limit"),
-    (["--max-request-bytes", "0"], "--max-request-bytes"), (["--max-context", "-5"], "--max-context"),
-    (["--max-batch", "0"], "--max-batch"), (["--max-queue", "-1"], "--max-queue"),
-    (["--request-timeout", "0"], "--request-timeout"), (["--backend", "tgi"], "--backend"),
-])
+@pytest.mark.parametrize(
+    "args,option",
+    [
+        (["--port", "70000"], "--port"),
+        (["--port", "0"], "--port"),
+        (["--max-tokens-limit", "-1"], "--max-tokens-limit"),
+        (["--max-request-bytes", "0"], "--max-request-bytes"),
+        (["--max-context", "-5"], "--max-context"),
+        (["--max-batch", "0"], "--max-batch"),
+        (["--max-queue", "-1"], "--max-queue"),
+        (["--request-timeout", "0"], "--request-timeout"),
+        (["--backend", "tgi"], "--backend"),
+    ],
+)
 def test_bad_options_are_one_line_errors(args, option, capsys):
     from longkit.cli import run
 

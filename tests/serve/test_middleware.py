@@ -52,9 +52,14 @@ async def crash_mid_stream(request: Request) -> Response:
     return StreamingResponse(body(), media_type="text/event-stream")
 
 
-ROUTES = [Route("/v1/echo", echo_length, methods=["POST"]), Route("/health", echo_length),
-          Route("/v1/tokens", with_tokens), Route("/v1/busy", too_many), Route("/v1/crash", crash),
-          Route("/v1/stream", crash_mid_stream)]
+ROUTES = [
+    Route("/v1/echo", echo_length, methods=["POST"]),
+    Route("/health", echo_length),
+    Route("/v1/tokens", with_tokens),
+    Route("/v1/busy", too_many),
+    Route("/v1/crash", crash),
+    Route("/v1/stream", crash_mid_stream),
+]
 
 
 def client(*middleware: Middleware) -> TestClient:
@@ -74,10 +79,12 @@ def assert_openai_error(r, status: int, kind: str) -> dict:
 def test_auth_needs_the_bearer_key_under_v1_only():
     http = client(Middleware(AuthMiddleware, api_key="sesame"))
     assert_openai_error(http.post("/v1/echo", content=b"x"), 401, "authentication_error")
-    assert_openai_error(http.post("/v1/echo", content=b"x", headers={"Authorization": "Bearer nope"}), 401,
-                        "authentication_error")
-    assert_openai_error(http.post("/v1/echo", content=b"x", headers={"Authorization": "sesame"}), 401,
-                        "authentication_error")  # the scheme is required
+    assert_openai_error(
+        http.post("/v1/echo", content=b"x", headers={"Authorization": "Bearer nope"}), 401, "authentication_error"
+    )
+    assert_openai_error(
+        http.post("/v1/echo", content=b"x", headers={"Authorization": "sesame"}), 401, "authentication_error"
+    )  # the scheme is required
     assert http.post("/v1/echo", content=b"x", headers={"Authorization": "bearer sesame"}).json() == {"bytes": 1}
     assert http.get("/health").status_code == 200  # probes need no key
     assert client(Middleware(AuthMiddleware, api_key=None)).post("/v1/echo", content=b"xy").json() == {"bytes": 2}
@@ -95,8 +102,10 @@ def test_body_limit_refuses_declared_and_chunked_bodies():
 
     r = http.post("/v1/echo", content=chunks())
     assert "content-length" not in r.request.headers
-    assert assert_openai_error(r, 413, "invalid_request_error")["message"] == \
-        "request body exceeds the limit of 1000 bytes"
+    assert (
+        assert_openai_error(r, 413, "invalid_request_error")["message"]
+        == "request body exceeds the limit of 1000 bytes"
+    )
 
 
 def test_errors_become_openai_json_and_a_crash_is_logged(caplog):
@@ -130,8 +139,10 @@ def test_a_fastapi_route_that_crashes_gets_openai_json():
 
 def test_metrics_count_endpoints_statuses_and_tokens():
     metrics = Metrics()
-    http = client(Middleware(MetricsMiddleware, metrics=metrics, endpoints={"/v1/tokens", "/v1/busy"}),
-                  Middleware(ErrorMiddleware))
+    http = client(
+        Middleware(MetricsMiddleware, metrics=metrics, endpoints={"/v1/tokens", "/v1/busy"}),
+        Middleware(ErrorMiddleware),
+    )
     http.get("/v1/tokens")
     http.get("/v1/tokens")
     http.get("/v1/busy")
@@ -153,10 +164,16 @@ def test_access_log_has_one_line_per_request(caplog):
     assert '"GET /v1/crash" 500 ' in lines[1] and lines[1].endswith("prompt_tokens=- completion_tokens=-")
 
 
-@pytest.mark.parametrize("middleware", [
-    lambda app: AuthMiddleware(app, api_key="k"), lambda app: BodyLimitMiddleware(app, max_bytes=1),
-    ErrorMiddleware, lambda app: MetricsMiddleware(app, Metrics()), AccessLogMiddleware,
-])
+@pytest.mark.parametrize(
+    "middleware",
+    [
+        lambda app: AuthMiddleware(app, api_key="k"),
+        lambda app: BodyLimitMiddleware(app, max_bytes=1),
+        ErrorMiddleware,
+        lambda app: MetricsMiddleware(app, Metrics()),
+        AccessLogMiddleware,
+    ],
+)
 def test_lifespan_passes_through(middleware):
     events = []
 

@@ -34,8 +34,12 @@ def _post(server, path, body):
 
 def test_n_seeded_samples_differ_and_the_request_repeats(client):
     def completions(seed, n):
-        return [c.text for c in client.completions.create(model="tiny", prompt="Pick a word:", max_tokens=8, n=n,
-                                                          temperature=1.0, seed=seed).choices]
+        return [
+            c.text
+            for c in client.completions.create(
+                model="tiny", prompt="Pick a word:", max_tokens=8, n=n, temperature=1.0, seed=seed
+            ).choices
+        ]
 
     first = completions(7, 5)
     assert len(set(first)) > 1, first  # five samples, not one sample five times
@@ -62,29 +66,35 @@ def test_token_id_prompts_in_every_form(client, tiny_backend):
     assert several.usage == by_text.usage
     echoed = client.completions.create(model="tiny", prompt=[ids[1]], max_tokens=3, echo=True, temperature=0)
     text = echoed.choices[0].text  # the prompt decoded, then the 3 greedy tokens (the start of the 5 above)
-    assert text.startswith(texts[1]) and by_text.choices[1].text.startswith(text[len(texts[1]):])
+    assert text.startswith(texts[1]) and by_text.choices[1].text.startswith(text[len(texts[1]) :])
 
 
 def test_lm_eval_loglikelihood_request_shape(server, tiny_backend):
     """lm-evaluation-harness scores a continuation with this body: token ids, echo, one token, logprobs 1."""
     ids = tiny_backend.tokenizer.encode("The capital of France is Paris")
-    r = _post(server, "/v1/completions", {"prompt": [ids], "max_tokens": 1, "temperature": 0, "logprobs": 1,
-                                          "seed": 1234, "echo": True})
+    r = _post(
+        server,
+        "/v1/completions",
+        {"prompt": [ids], "max_tokens": 1, "temperature": 0, "logprobs": 1, "seed": 1234, "echo": True},
+    )
     assert r.status_code == 200, r.text
     lp = r.json()["choices"][0]["logprobs"]
     assert len(lp["token_logprobs"]) == len(ids) + 1 and lp["token_logprobs"][0] is None
     assert all(len(top) == 1 for top in lp["top_logprobs"][1:])
 
 
-@pytest.mark.parametrize("prompt,says", [
-    ([[5, 10**7]], "token id 10000000 is outside"),
-    ([-1, 5], "token id -1 is outside"),
-    ([[]], "must not be empty"),
-    ([1.5, 2], "list of token ids"),
-    ([True], "list of token ids"),
-    (["a", 1], "list of token ids"),
-    ([[1, "a"]], "list of token ids"),
-])
+@pytest.mark.parametrize(
+    "prompt,says",
+    [
+        ([[5, 10**7]], "token id 10000000 is outside"),
+        ([-1, 5], "token id -1 is outside"),
+        ([[]], "must not be empty"),
+        ([1.5, 2], "list of token ids"),
+        ([True], "list of token ids"),
+        (["a", 1], "list of token ids"),
+        ([[1, "a"]], "list of token ids"),
+    ],
+)
 def test_bad_token_prompts_are_400s_naming_prompt(server, prompt, says):
     r = _post(server, "/v1/completions", {"prompt": prompt, "max_tokens": 2})
     err = r.json()["error"]
@@ -99,8 +109,9 @@ def test_continue_final_message_continues_the_assistant_text(server, client, tin
     got = client.chat.completions.create(model="tiny", messages=QA, max_tokens=6, temperature=0, extra_body=CONTINUE)
     assert got.choices[0].message.content == want.choices[0].text
     assert got.usage.prompt_tokens == want.usage.prompt_tokens
-    streamed = client.chat.completions.create(model="tiny", messages=QA, max_tokens=6, temperature=0, stream=True,
-                                              extra_body=CONTINUE)
+    streamed = client.chat.completions.create(
+        model="tiny", messages=QA, max_tokens=6, temperature=0, stream=True, extra_body=CONTINUE
+    )
     assert "".join(c.choices[0].delta.content or "" for c in streamed) == want.choices[0].text
     new_turn = client.chat.completions.create(model="tiny", messages=QA, max_tokens=6, temperature=0)
     assert new_turn.usage.prompt_tokens > got.usage.prompt_tokens  # by default: message closed, a new turn opened
@@ -110,17 +121,20 @@ def test_add_generation_prompt_false_leaves_no_turn_open(client, tiny_backend):
     hf = tiny_backend.hf_tokenizer
     closed = hf.apply_chat_template(QA[:1], tokenize=False, add_generation_prompt=False)
     want = client.completions.create(model="tiny", prompt=closed, max_tokens=4, temperature=0)
-    got = client.chat.completions.create(model="tiny", messages=QA[:1], max_tokens=4, temperature=0,
-                                         extra_body={"add_generation_prompt": False})
-    assert (got.choices[0].message.content, got.usage.prompt_tokens) == (want.choices[0].text,
-                                                                         want.usage.prompt_tokens)
+    got = client.chat.completions.create(
+        model="tiny", messages=QA[:1], max_tokens=4, temperature=0, extra_body={"add_generation_prompt": False}
+    )
+    assert (got.choices[0].message.content, got.usage.prompt_tokens) == (want.choices[0].text, want.usage.prompt_tokens)
 
 
-@pytest.mark.parametrize("messages,flags,says", [
-    (QA, {"continue_final_message": True, "add_generation_prompt": True}, "add_generation_prompt"),
-    (QA, {"continue_final_message": True}, "add_generation_prompt: false"),  # the default is true
-    (QA[:1], CONTINUE, "must be the assistant's"),
-])
+@pytest.mark.parametrize(
+    "messages,flags,says",
+    [
+        (QA, {"continue_final_message": True, "add_generation_prompt": True}, "add_generation_prompt"),
+        (QA, {"continue_final_message": True}, "add_generation_prompt: false"),  # the default is true
+        (QA[:1], CONTINUE, "must be the assistant's"),
+    ],
+)
 def test_contradictory_template_flags_are_400s(server, messages, flags, says):
     r = _post(server, "/v1/chat/completions", {"messages": messages, "max_tokens": 2, **flags})
     err = r.json()["error"]

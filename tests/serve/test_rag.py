@@ -11,9 +11,14 @@ from longkit.rag.chunk import ChunkConfig
 from longkit.rag.pipeline import RagPipeline
 from longkit.serve.app import create_app
 
-BODY = {"messages": [{"role": "user", "content": "Tell me about the del statement."},
-                     {"role": "assistant", "content": "It deletes things."},
-                     {"role": "user", "content": "What happens if the name is unbound?"}], "max_tokens": 3}
+BODY = {
+    "messages": [
+        {"role": "user", "content": "Tell me about the del statement."},
+        {"role": "assistant", "content": "It deletes things."},
+        {"role": "user", "content": "What happens if the name is unbound?"},
+    ],
+    "max_tokens": 3,
+}
 
 
 def test_chat_with_retrieval_returns_citations(tmp_path, minilm, topics, tiny_backend):
@@ -28,7 +33,7 @@ def test_chat_with_retrieval_returns_citations(tmp_path, minilm, topics, tiny_ba
         cites = data["citations"]
         assert len(cites) == 2 and cites[0]["doc_id"] == "del" and cites[0]["rank"] == 0
         assert {"text", "start", "end", "position", "score"} <= set(cites[0])
-        assert topics["del"][cites[0]["start"]:cites[0]["end"]] == cites[0]["text"]
+        assert topics["del"][cites[0]["start"] : cites[0]["end"]] == cites[0]["text"]
 
         streamed = client.post("/v1/chat/completions", json={**BODY, "stream": True})
         events = [json.loads(line[6:]) for line in streamed.text.splitlines() if line.startswith("data: {")]
@@ -37,23 +42,33 @@ def test_chat_with_retrieval_returns_citations(tmp_path, minilm, topics, tiny_ba
         assert text == data["choices"][0]["message"]["content"]
         assert streamed.text.rstrip().endswith("data: [DONE]")
 
-        assert data["retrieval"] == {"query_truncated": False, "query_tokens": data["retrieval"]["query_tokens"],
-                                     "full_query_tokens": data["retrieval"]["query_tokens"], "max_query_tokens": 256,
-                                     "history_turns": 2}
+        assert data["retrieval"] == {
+            "query_truncated": False,
+            "query_tokens": data["retrieval"]["query_tokens"],
+            "full_query_tokens": data["retrieval"]["query_tokens"],
+            "max_query_tokens": 256,
+            "history_turns": 2,
+        }
         assert events[0]["retrieval"] == data["retrieval"]
 
         # an earlier user turn longer than the embedder reads: the query is cut to its window, and the answer says so
-        long_history = {"messages": [{"role": "user", "content": "Tell me about statements. " + "why " * 400},
-                                     {"role": "assistant", "content": "Which one?"},
-                                     {"role": "user", "content": "The del statement."}], "max_tokens": 3}
+        long_history = {
+            "messages": [
+                {"role": "user", "content": "Tell me about statements. " + "why " * 400},
+                {"role": "assistant", "content": "Which one?"},
+                {"role": "user", "content": "The del statement."},
+            ],
+            "max_tokens": 3,
+        }
         r = client.post("/v1/chat/completions", json=long_history)
         assert r.status_code == 200, r.text
         retrieval = r.json()["retrieval"]
         assert retrieval["query_truncated"] and retrieval["query_tokens"] <= 256 < retrieval["full_query_tokens"]
         assert len(r.json()["citations"]) == 2
 
-        refused = client.post("/v1/chat/completions", json={**BODY, "continue_final_message": True,
-                                                             "add_generation_prompt": False})
+        refused = client.post(
+            "/v1/chat/completions", json={**BODY, "continue_final_message": True, "add_generation_prompt": False}
+        )
         assert refused.status_code == 400 and refused.json()["error"]["param"] == "continue_final_message"
     with TestClient(create_app(tiny_backend, model_id="tiny", kv_cache_tokens=4096)) as plain:
         without = plain.post("/v1/chat/completions", json=BODY).json()

@@ -30,10 +30,12 @@ def _post(url, body):
 
 
 def _requests(tok):
-    return [ScoreRequest(text="The quick brown fox jumps over the lazy dog."),
-            ScoreRequest(text=" Paris, of course.", context="The capital of France is"),
-            ScoreRequest(token_ids=tok.encode(" and so on " * 20), context=tok.encode("Repeat:")),
-            ScoreRequest(text="x")]
+    return [
+        ScoreRequest(text="The quick brown fox jumps over the lazy dog."),
+        ScoreRequest(text=" Paris, of course.", context="The capital of France is"),
+        ScoreRequest(token_ids=tok.encode(" and so on " * 20), context=tok.encode("Repeat:")),
+        ScoreRequest(text="x"),
+    ]
 
 
 def _max_difference(hf_scores, other_scores):
@@ -55,16 +57,19 @@ def test_max_tokens_zero_with_echo_scores_the_prompt(server, tiny_backend):
     assert usage == {"prompt_tokens": len(ids), "completion_tokens": 0, "total_tokens": len(ids)}
     # the same prompt logprobs as an echo that generates one token (lm-evaluation-harness's request)
     one = _post(server, {"prompt": [ids], "max_tokens": 1, "echo": True, "logprobs": 1, "temperature": 0}).json()
-    assert one["choices"][0]["logprobs"]["token_logprobs"][:len(ids)] == pytest.approx(lp["token_logprobs"])
+    assert one["choices"][0]["logprobs"]["token_logprobs"][: len(ids)] == pytest.approx(lp["token_logprobs"])
     text = _post(server, {"prompt": "Hello", "max_tokens": 0, "echo": True, "n": 2}).json()
     assert [c["text"] for c in text["choices"]] == ["Hello", "Hello"]
 
 
-@pytest.mark.parametrize("body,says", [
-    ({"prompt": "Hello", "max_tokens": 0}, "allowed only with echo=true"),
-    ({"prompt": "Hello", "max_tokens": 0, "echo": True, "stream": True}, "not supported with stream=true"),
-    ({"prompt": "Hello", "max_tokens": -1, "echo": True}, "greater than or equal to 0"),
-])
+@pytest.mark.parametrize(
+    "body,says",
+    [
+        ({"prompt": "Hello", "max_tokens": 0}, "allowed only with echo=true"),
+        ({"prompt": "Hello", "max_tokens": 0, "echo": True, "stream": True}, "not supported with stream=true"),
+        ({"prompt": "Hello", "max_tokens": -1, "echo": True}, "greater than or equal to 0"),
+    ],
+)
 def test_max_tokens_zero_is_refused_where_it_means_nothing(server, body, says):
     r = _post(server, body)
     err = r.json()["error"]
@@ -72,8 +77,11 @@ def test_max_tokens_zero_is_refused_where_it_means_nothing(server, body, says):
 
 
 def test_chat_still_needs_a_token_to_generate(server):
-    r = httpx.post(server + "/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}],
-                                                          "max_tokens": 0}, timeout=60)
+    r = httpx.post(
+        server + "/v1/chat/completions",
+        json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 0},
+        timeout=60,
+    )
     assert r.status_code == 400 and r.json()["error"]["param"] == "max_tokens"
 
 
@@ -111,10 +119,19 @@ class RefusesZeroTokens:
                 break
         if json.loads(raw).get("max_tokens") == 0:
             self.refused += 1
-            body = json.dumps({"error": {"message": "max_tokens must be at least 1", "type": "invalid_request_error",
-                                         "param": "max_tokens", "code": None}}).encode()
-            await send({"type": "http.response.start", "status": 400, "headers": [(b"content-type",
-                                                                                   b"application/json")]})
+            body = json.dumps(
+                {
+                    "error": {
+                        "message": "max_tokens must be at least 1",
+                        "type": "invalid_request_error",
+                        "param": "max_tokens",
+                        "code": None,
+                    }
+                }
+            ).encode()
+            await send(
+                {"type": "http.response.start", "status": 400, "headers": [(b"content-type", b"application/json")]}
+            )
             return await send({"type": "http.response.body", "body": body})
 
         sent = False

@@ -24,8 +24,16 @@ LIMIT = 4000  # max_tokens limit: the disconnect test needs a generation that is
 @pytest.fixture(scope="module")
 def server(tiny_backend, live_server):
     # two generations at a time and two waiting: the 429 test fills the server with one request (2 prompts, n=2)
-    app = create_app(tiny_backend, model_id="tiny", api_key=KEY, max_tokens_limit=LIMIT, max_request_bytes=30_000,
-                     max_batch=2, max_queue=2, kv_cache_tokens=16384)
+    app = create_app(
+        tiny_backend,
+        model_id="tiny",
+        api_key=KEY,
+        max_tokens_limit=LIMIT,
+        max_request_bytes=30_000,
+        max_batch=2,
+        max_queue=2,
+        kv_cache_tokens=16384,
+    )
     with live_server(app) as url:
         yield url
 
@@ -38,8 +46,9 @@ def client(server):
 def _post(url, path, body=None, key=KEY, content=None):
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     if content is not None:
-        return httpx.post(url + path, content=content, headers={**headers, "content-type": "application/json"},
-                          timeout=60)
+        return httpx.post(
+            url + path, content=content, headers={**headers, "content-type": "application/json"}, timeout=60
+        )
     return httpx.post(url + path, json=body, headers=headers, timeout=60)
 
 
@@ -63,24 +72,39 @@ def test_auth(server, client):
 
 def test_streamed_text_equals_non_streamed_text(client):
     whole = client.completions.create(model="tiny", prompt="The colour of the sky is", max_tokens=12, temperature=0)
-    parts = list(client.completions.create(model="tiny", prompt="The colour of the sky is", max_tokens=12,
-                                           temperature=0, stream=True, stream_options={"include_usage": True}))
+    parts = list(
+        client.completions.create(
+            model="tiny",
+            prompt="The colour of the sky is",
+            max_tokens=12,
+            temperature=0,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     assert "".join(p.choices[0].text for p in parts if p.choices) == whole.choices[0].text
     assert parts[-1].choices == [] and parts[-1].usage.completion_tokens == whole.usage.completion_tokens
-    assert [p.choices[0].finish_reason for p in parts if p.choices and p.choices[0].finish_reason] == \
-        [whole.choices[0].finish_reason]
+    assert [p.choices[0].finish_reason for p in parts if p.choices and p.choices[0].finish_reason] == [
+        whole.choices[0].finish_reason
+    ]
 
     chat = client.chat.completions.create(model="tiny", messages=CHAT, max_tokens=10, temperature=0)
-    chunks = list(client.chat.completions.create(model="tiny", messages=CHAT, max_tokens=10, temperature=0,
-                                                 stream=True))
+    chunks = list(
+        client.chat.completions.create(model="tiny", messages=CHAT, max_tokens=10, temperature=0, stream=True)
+    )
     assert chunks[0].choices[0].delta.role == "assistant"
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == chat.choices[0].message.content
     assert chat.usage.completion_tokens == 10 and chat.choices[0].finish_reason == "length"
 
 
 def test_stream_is_server_sent_events_ending_with_done(server):
-    with httpx.stream("POST", server + "/v1/completions", headers={"Authorization": f"Bearer {KEY}"}, timeout=60,
-                      json={"prompt": "one two", "max_tokens": 4, "stream": True}) as r:
+    with httpx.stream(
+        "POST",
+        server + "/v1/completions",
+        headers={"Authorization": f"Bearer {KEY}"},
+        timeout=60,
+        json={"prompt": "one two", "max_tokens": 4, "stream": True},
+    ) as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
         events = [line for line in r.iter_lines() if line]
     assert all(e.startswith("data: ") for e in events) and events[-1] == "data: [DONE]"
@@ -99,20 +123,22 @@ def test_n_choices(client):
 
 def test_stop_strings_end_the_text_and_are_not_in_it(client):
     full = client.completions.create(model="tiny", prompt="Once upon a time", max_tokens=16).choices[0].text
-    stop = full[len(full) // 2:len(full) // 2 + 3]
+    stop = full[len(full) // 2 : len(full) // 2 + 3]
     assert stop.strip(), full  # the tiny model's text has some non-space in the middle
-    want = full[:full.index(stop)]
+    want = full[: full.index(stop)]
     got = client.completions.create(model="tiny", prompt="Once upon a time", max_tokens=16, stop=[stop, "\x00"])
     assert got.choices[0].text == want and got.choices[0].finish_reason == "stop"
-    streamed = client.completions.create(model="tiny", prompt="Once upon a time", max_tokens=16, stop=stop,
-                                         stream=True)
+    streamed = client.completions.create(model="tiny", prompt="Once upon a time", max_tokens=16, stop=stop, stream=True)
     assert "".join(c.choices[0].text for c in streamed) == want
 
 
 def test_seed_makes_sampling_reproducible(client):
     def sample(seed):
-        return client.completions.create(model="tiny", prompt="Pick a word:", max_tokens=12, temperature=1.5,
-                                         seed=seed).choices[0].text
+        return (
+            client.completions.create(model="tiny", prompt="Pick a word:", max_tokens=12, temperature=1.5, seed=seed)
+            .choices[0]
+            .text
+        )
 
     first = sample(11)
     assert sample(11) == first
@@ -134,45 +160,57 @@ def test_logprobs_and_echo(client, tiny_backend):
     chat = client.chat.completions.create(model="tiny", messages=CHAT, max_tokens=4, logprobs=True, top_logprobs=2)
     content = chat.choices[0].logprobs.content
     assert len(content) == 4 and "".join(t.token for t in content) == chat.choices[0].message.content
-    assert all(len(t.top_logprobs) == 2 and t.logprob == pytest.approx(t.top_logprobs[0].logprob, abs=1e-4)
-               for t in content)
+    assert all(
+        len(t.top_logprobs) == 2 and t.logprob == pytest.approx(t.top_logprobs[0].logprob, abs=1e-4) for t in content
+    )
 
 
-@pytest.mark.parametrize("body,param", [
-    ({"messages": CHAT, "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}, "tools"),
-    ({"messages": CHAT, "functions": [{"name": "f"}]}, "functions"),
-    ({"messages": CHAT, "response_format": {"type": "json_object"}}, "response_format"),
-    ({"messages": CHAT, "logit_bias": {"42": 5}}, "logit_bias"),
-    ({"messages": CHAT, "top_p": 0.5}, "top_p"),
-    ({"messages": CHAT, "frobnicate": 1}, "frobnicate"),
-    ({"messages": [{"role": "wizard", "content": "hi"}]}, "messages.0.role"),
-    ({"messages": [{"role": "tool", "content": "hi"}]}, "messages.0.role"),
-    ({"messages": []}, "messages"),
-    ({"messages": CHAT, "max_tokens": LIMIT + 1}, "max_tokens"),
-    ({"messages": CHAT, "max_completion_tokens": 0}, "max_completion_tokens"),
-    ({"messages": CHAT, "top_logprobs": 2}, "top_logprobs"),
-    ({"messages": CHAT, "logprobs": True, "stream": True}, "logprobs"),
-])
+@pytest.mark.parametrize(
+    "body,param",
+    [
+        ({"messages": CHAT, "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}, "tools"),
+        ({"messages": CHAT, "functions": [{"name": "f"}]}, "functions"),
+        ({"messages": CHAT, "response_format": {"type": "json_object"}}, "response_format"),
+        ({"messages": CHAT, "logit_bias": {"42": 5}}, "logit_bias"),
+        ({"messages": CHAT, "top_p": 0.5}, "top_p"),
+        ({"messages": CHAT, "frobnicate": 1}, "frobnicate"),
+        ({"messages": [{"role": "wizard", "content": "hi"}]}, "messages.0.role"),
+        ({"messages": [{"role": "tool", "content": "hi"}]}, "messages.0.role"),
+        ({"messages": []}, "messages"),
+        ({"messages": CHAT, "max_tokens": LIMIT + 1}, "max_tokens"),
+        ({"messages": CHAT, "max_completion_tokens": 0}, "max_completion_tokens"),
+        ({"messages": CHAT, "top_logprobs": 2}, "top_logprobs"),
+        ({"messages": CHAT, "logprobs": True, "stream": True}, "logprobs"),
+    ],
+)
 def test_chat_400s_name_the_parameter(client, body, param):
     with pytest.raises(openai.BadRequestError) as err:
         # extra_body: the client sends the fields as they are (it would refuse an unknown keyword itself)
-        client.chat.completions.create(model="tiny", messages=body["messages"],
-                                       extra_body={k: v for k, v in body.items() if k != "messages"})
+        client.chat.completions.create(
+            model="tiny", messages=body["messages"], extra_body={k: v for k, v in body.items() if k != "messages"}
+        )
     assert err.value.body["param"] == param and param.split(".")[-1] in err.value.body["message"]
 
 
-@pytest.mark.parametrize("body,param", [
-    ({"prompt": ""}, "prompt"),
-    ({"prompt": []}, "prompt"),
-    ({"prompt": "hi", "suffix": "!"}, "suffix"),
-    ({"prompt": "hi", "best_of": 3}, "best_of"),
-    ({"prompt": "hi", "logprobs": 9}, "logprobs"),
-    ({"prompt": "hi", "n": 0}, "n"),
-])
+@pytest.mark.parametrize(
+    "body,param",
+    [
+        ({"prompt": ""}, "prompt"),
+        ({"prompt": []}, "prompt"),
+        ({"prompt": "hi", "suffix": "!"}, "suffix"),
+        ({"prompt": "hi", "best_of": 3}, "best_of"),
+        ({"prompt": "hi", "logprobs": 9}, "logprobs"),
+        ({"prompt": "hi", "n": 0}, "n"),
+    ],
+)
 def test_completion_400s_name_the_parameter(client, body, param):
     with pytest.raises(openai.BadRequestError) as err:
-        client.completions.create(model="tiny", max_tokens=2, prompt=body["prompt"],
-                                  extra_body={k: v for k, v in body.items() if k != "prompt"})
+        client.completions.create(
+            model="tiny",
+            max_tokens=2,
+            prompt=body["prompt"],
+            extra_body={k: v for k, v in body.items() if k != "prompt"},
+        )
     assert err.value.body["param"] == param
 
 
@@ -185,9 +223,15 @@ def test_prompt_longer_than_the_window_is_a_400_with_token_counts(server, tiny_b
 
 
 def test_bad_bodies_get_openai_error_json(server):
-    for raw in (b"{not json", b'{"prompt": "caf\xe9"}', b"[1, 2]", b'{"prompt": "hi", "temperature": NaN}',
-                b'{"prompt": "\\ud800"}', b'{"prompt": "hi", "seed": 100000000000000000000000}',
-                b'{"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}'):
+    for raw in (
+        b"{not json",
+        b'{"prompt": "caf\xe9"}',
+        b"[1, 2]",
+        b'{"prompt": "hi", "temperature": NaN}',
+        b'{"prompt": "\\ud800"}',
+        b'{"prompt": "hi", "seed": 100000000000000000000000}',
+        b'{"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}',
+    ):
         r = _post(server, "/v1/completions", content=raw)
         assert r.status_code == 400 and set(r.json()["error"]) == {"message", "type", "param", "code"}
     assert _post(server, "/v1/completions", {"prompt": "x" * 40_000, "max_tokens": 2}).status_code == 413
@@ -198,8 +242,9 @@ def test_bad_bodies_get_openai_error_json(server):
 
 def test_full_queue_is_429_and_a_disconnect_frees_the_slot(server, client):
     body = {"prompt": ["count with me:", "and again:"], "max_tokens": LIMIT - 100, "stream": True, "n": 2}
-    with httpx.stream("POST", server + "/v1/completions", json=body, timeout=60,
-                      headers={"Authorization": f"Bearer {KEY}"}) as r:
+    with httpx.stream(
+        "POST", server + "/v1/completions", json=body, timeout=60, headers={"Authorization": f"Bearer {KEY}"}
+    ) as r:
         lines = r.iter_lines()
         assert next(lines).startswith("data: ")  # generating now
         assert _running(server) == 4  # every slot: 2 generating, 2 queued
@@ -249,8 +294,7 @@ def test_openai_backend_errors_are_clear(server, tiny_backend, free_port):
     with pytest.raises(BackendError, match="does not serve model 'other'"):
         OpenAIBackend(server, model="other", api_key=KEY, tokenizer=tiny_backend.tokenizer)
     with pytest.raises(BackendError, match="cannot reach"):
-        OpenAIBackend(f"http://127.0.0.1:{free_port()}", tokenizer=tiny_backend.tokenizer, max_retries=1,
-                      backoff=0.01)
+        OpenAIBackend(f"http://127.0.0.1:{free_port()}", tokenizer=tiny_backend.tokenizer, max_retries=1, backoff=0.01)
 
 
 def test_request_timeout_cancels_and_answers_408(tiny_backend):

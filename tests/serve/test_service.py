@@ -58,11 +58,11 @@ def test_json_and_stream_share_one_generation_path(engine):
 
 def test_a_stop_string_ends_the_choice_in_both_paths(engine):
     full = asyncio.run(collect(engine, plan_of(engine, ["Once upon a time"], 1, 12), timeout=60))[0].text
-    stop = full[len(full) // 2:len(full) // 2 + 2]
+    stop = full[len(full) // 2 : len(full) // 2 + 2]
     assert stop.strip(), full
     plan = plan_of(engine, ["Once upon a time"], 1, 12, stops=[stop])
     cut = asyncio.run(collect(engine, plan, timeout=60))[0]
-    assert cut.text == full[:full.index(stop)] and cut.finish_reason == "stop"
+    assert cut.text == full[: full.index(stop)] and cut.finish_reason == "stop"
     assert asyncio.run(streamed(engine, plan)) == {0: cut.text}
 
 
@@ -187,22 +187,35 @@ def test_both_vllm_entry_points_share_the_guard_and_the_engine_arguments(monkeyp
     from longkit.serve.batching import VLLMEngine
 
     monkeypatch.setitem(sys.modules, "vllm", None)  # `import vllm` raises ImportError, as when not installed
-    for build, who in ((lambda: import_vllm("this test"), "this test"),
-                       (lambda: VLLMBackend("smollm2-135m-instruct"), "the vllm backend"),
-                       (lambda: VLLMEngine("smollm2-135m-instruct"), "--backend vllm")):
+    for build, who in (
+        (lambda: import_vllm("this test"), "this test"),
+        (lambda: VLLMBackend("smollm2-135m-instruct"), "the vllm backend"),
+        (lambda: VLLMEngine("smollm2-135m-instruct"), "--backend vllm"),
+    ):
         with pytest.raises(LongkitError) as err:
             build()
         assert str(err.value) == f"{who} needs vLLM: pip install 'longkit[vllm]' (Linux + CUDA GPU)"
     args = engine_args("smollm2-135m-instruct", 2048, tensor_parallel_size=2)
-    assert args == {"model": resolve("smollm2-135m-instruct").path, "max_model_len": 2048, "tensor_parallel_size": 2,
-                    "gpu_memory_utilization": 0.9, "enable_prefix_caching": True}
+    assert args == {
+        "model": resolve("smollm2-135m-instruct").path,
+        "max_model_len": 2048,
+        "tensor_parallel_size": 2,
+        "gpu_memory_utilization": 0.9,
+        "enable_prefix_caching": True,
+    }
 
 
 def test_each_seeded_choice_gets_its_own_seed():
     jobs = [Job([1], "a", 0), Job([2], "b", 3)]
     plan = Plan(jobs, 3, Sampling(4, 1.0, seed=7), [])
-    assert [(i, plan.sampling_of(i, j).seed) for i, j in plan.choices()] == [(0, 7), (1, 8), (2, 9), (3, 7), (4, 8),
-                                                                             (5, 9)]
+    assert [(i, plan.sampling_of(i, j).seed) for i, j in plan.choices()] == [
+        (0, 7),
+        (1, 8),
+        (2, 9),
+        (3, 7),
+        (4, 8),
+        (5, 9),
+    ]
     assert plan.sampling_of(0, jobs[0]) is plan.sampling  # choice 0 is the request's own seed
     top = Plan(jobs[:1], 2, Sampling(4, 1.0, seed=2**64 - 1), [])
     assert top.sampling_of(1, jobs[0]).seed == 0  # past torch's largest seed: wraps round to 0

@@ -38,13 +38,20 @@ HEADER = ResponseHeader(id="cmpl-1", created=1700000000, model="tiny").dump()
 
 
 def test_completion_round_trips_through_the_openai_client_types():
-    lp = CompletionLogprobs(tokens=["a", "b"], token_logprobs=[-0.1, -0.5], top_logprobs=[{"a": -0.1}, {"b": -0.5}],
-                            text_offset=[0, 1])
-    resp = CompletionResponse(**HEADER, choices=[CompletionChoice(index=0, text="ab", logprobs=lp,
-                                                                  finish_reason="length")], usage=Usage.of(3, 2))
+    lp = CompletionLogprobs(
+        tokens=["a", "b"], token_logprobs=[-0.1, -0.5], top_logprobs=[{"a": -0.1}, {"b": -0.5}], text_offset=[0, 1]
+    )
+    resp = CompletionResponse(
+        **HEADER,
+        choices=[CompletionChoice(index=0, text="ab", logprobs=lp, finish_reason="length")],
+        usage=Usage.of(3, 2),
+    )
     data = resp.dump()
-    assert data["object"] == "text_completion" and data["usage"] == {"prompt_tokens": 3, "completion_tokens": 2,
-                                                                    "total_tokens": 5}
+    assert data["object"] == "text_completion" and data["usage"] == {
+        "prompt_tokens": 3,
+        "completion_tokens": 2,
+        "total_tokens": 5,
+    }
     parsed = oa.Completion.model_validate(data)
     assert parsed.choices[0].logprobs.top_logprobs == [{"a": -0.1}, {"b": -0.5}] and parsed.usage.total_tokens == 5
     # under echo the first prompt token has nothing before it: null, as OpenAI sends (the client's types say float)
@@ -62,16 +69,28 @@ def test_chat_completion_round_trips_and_cites_only_under_rag():
     parsed = oac.ChatCompletion.model_validate(data)
     assert parsed.choices[0].message.role == "assistant" and parsed.choices[0].logprobs.content[0].bytes == [104, 105]
 
-    chunk = {"doc_id": "del", "position": 0, "start": 0, "end": 4, "n_tokens": 1, "text": "del ", "score": 0.9,
-             "rank": 0}
+    chunk = {
+        "doc_id": "del",
+        "position": 0,
+        "start": 0,
+        "end": 4,
+        "n_tokens": 1,
+        "text": "del ",
+        "score": 0.9,
+        "rank": 0,
+    }
     resp.citations = [Citation.model_validate(chunk)]
     assert resp.dump()["citations"] == [chunk]  # every field the index records, the unnamed ones too
 
 
 def test_stream_chunks_omit_what_was_not_given():
     plain = CompletionChunk(**HEADER, choices=[CompletionChunkChoice(index=0, text="a")]).dump()
-    assert "usage" not in plain and plain["choices"][0] == {"index": 0, "text": "a", "logprobs": None,
-                                                            "finish_reason": None}
+    assert "usage" not in plain and plain["choices"][0] == {
+        "index": 0,
+        "text": "a",
+        "logprobs": None,
+        "finish_reason": None,
+    }
     with_usage = CompletionChunk(**HEADER, choices=[], usage=None).dump()
     assert with_usage["usage"] is None  # include_usage: every chunk but the last says null
     oa.Completion.model_validate(with_usage)  # the client reads completion chunks with its Completion type
@@ -95,12 +114,15 @@ def test_sse_frames_a_model_or_a_bare_string():
 
 def test_errors_models_and_health():
     exc = ApiError(404, "no such model", param="model")
-    assert exc.body() == {"error": {"message": "no such model", "type": "not_found_error", "param": "model",
-                                    "code": 404}}
+    assert exc.body() == {
+        "error": {"message": "no such model", "type": "not_found_error", "param": "model", "code": 404}
+    }
     assert ErrorResponse.model_validate(exc.body()) == exc.response()
     models = ModelList(data=[ModelCard(id="tiny", max_model_len=4096)]).dump()
-    assert models == {"object": "list", "data": [{"id": "tiny", "object": "model", "created": 0, "owned_by": "longkit",
-                                                  "max_model_len": 4096}]}
+    assert models == {
+        "object": "list",
+        "data": [{"id": "tiny", "object": "model", "created": 0, "owned_by": "longkit", "max_model_len": 4096}],
+    }
     assert oa.Model.model_validate(models["data"][0]).id == "tiny"
     assert Health(status="generation loop not running").dump() == {"status": "generation loop not running"}
     assert Health(status="ok", model="tiny", running=0).dump() == {"status": "ok", "model": "tiny", "running": 0}

@@ -12,21 +12,29 @@ from longkit.sft.blend import plan_blend
 from longkit.sft.format import CHATQA_SYSTEM, IGNORE, encode_chatqa, format_chatqa
 from longkit.sft.synth import SynthOptions, split_sentences, synthesize
 
-CONV = [{"role": "user", "content": "Who wrote it?"}, {"role": "assistant", "content": "Ada wrote it."},
-        {"role": "user", "content": "When?"}, {"role": "assistant", "content": "In 1843."}]
+CONV = [
+    {"role": "user", "content": "Who wrote it?"},
+    {"role": "assistant", "content": "Ada wrote it."},
+    {"role": "user", "content": "When?"},
+    {"role": "assistant", "content": "In 1843."},
+]
 
 
 def test_chatqa_system_message_is_the_published_one():
-    assert CHATQA_SYSTEM == ("This is a chat between a user and an artificial intelligence assistant. The assistant "
-                             "gives helpful, detailed, and polite answers to the user's questions based on the "
-                             "context. The assistant should also indicate when the answer cannot be found in the "
-                             "context.")
+    assert CHATQA_SYSTEM == (
+        "This is a chat between a user and an artificial intelligence assistant. The assistant "
+        "gives helpful, detailed, and polite answers to the user's questions based on the "
+        "context. The assistant should also indicate when the answer cannot be found in the "
+        "context."
+    )
 
 
 def test_format_chatqa_layout():
     text = format_chatqa(CONV[:3], context="The note.")
-    assert text == (f"System: {CHATQA_SYSTEM}\n\nThe note.\n\nUser: Who wrote it?\n\nAssistant: Ada wrote it."
-                    "\n\nUser: When?\n\nAssistant:")
+    assert text == (
+        f"System: {CHATQA_SYSTEM}\n\nThe note.\n\nUser: Who wrote it?\n\nAssistant: Ada wrote it."
+        "\n\nUser: When?\n\nAssistant:"
+    )
     assert format_chatqa(CONV[:1]).startswith(f"System: {CHATQA_SYSTEM}\n\nUser: Who wrote it?")
 
 
@@ -52,8 +60,7 @@ def test_encode_rejects_bad_conversations(smol_tokenizer):
 
 
 def test_blend_weights_and_epochs_report_effective_epochs():
-    items = [{"path": "a.jsonl", "weight": 3.0}, {"path": "b.jsonl", "weight": 1.0},
-             {"path": "c.jsonl", "epochs": 2.5}]
+    items = [{"path": "a.jsonl", "weight": 3.0}, {"path": "b.jsonl", "weight": 1.0}, {"path": "c.jsonl", "epochs": 2.5}]
     order, parts = plan_blend(items, [100, 10, 8], num_samples=200, seed=0)
     got = {p.name: (p.samples, p.effective_epochs) for p in parts}
     assert got == {"a": (150, 1.5), "b": (50, 5.0), "c": (20, 2.5)}
@@ -79,20 +86,30 @@ def test_synth_inserts_summary_at_a_sentence_boundary(smol_tokenizer):
     doc = " ".join(" ".join(rng.choice(words, 12)).capitalize() + "." for _ in range(400))
     other = " ".join(" ".join(rng.choice(words, 8)).capitalize() + "." for _ in range(300))
     summary = "SUMMARY: the heron steals the silver key at dawn."
-    rows = [("f:1", {"id": "d1", "document": doc, "summary": summary,
-                     "qa": [{"question": "Who steals the key?", "answer": "The heron."}]}),
-            ("f:2", {"id": "d2", "document": other, "summary": "Other summary.",
-                     "qa": [{"question": "q", "answer": "a"}]})]
+    rows = [
+        (
+            "f:1",
+            {
+                "id": "d1",
+                "document": doc,
+                "summary": summary,
+                "qa": [{"question": "Who steals the key?", "answer": "The heron."}],
+            },
+        ),
+        ("f:2", {"id": "d2", "document": other, "summary": "Other summary.", "qa": [{"question": "q", "answer": "a"}]}),
+    ]
     out = list(synthesize(rows, smol_tokenizer, SynthOptions(lengths=(1024, 4096, 16384), seed=1)))
     assert len(out) == 6
     for s in out[:3]:
         ctx, target = s["context"], s["meta"]["target_length"]
         assert summary in ctx
-        before = ctx[:ctx.index(summary)]
+        before = ctx[: ctx.index(summary)]
         assert before == "" or before.endswith("\n\n")  # inserted between sentences, never inside one
         assert before.rstrip() == "" or before.rstrip()[-1] in ".!?"
-        assert s["messages"] == [{"role": "user", "content": "Who steals the key?"},
-                                 {"role": "assistant", "content": "The heron."}]
+        assert s["messages"] == [
+            {"role": "user", "content": "Who steals the key?"},
+            {"role": "assistant", "content": "The heron."},
+        ]
         n = s["meta"]["context_tokens"]
         assert n <= target + 8
     # The 1024-token sample is cut to a window near the target; the 16K one is filled with the other document.
@@ -109,10 +126,13 @@ def test_cli_synth_long(tmp_path):
 
     src = tmp_path / "triples.jsonl"
     doc = " ".join(f"Sentence number {i} is here." for i in range(300))
-    src.write_text(json.dumps({"document": doc, "summary": "The summary.",
-                               "qa": [{"question": "What?", "answer": "That."}]}) + "\n")
-    r = CliRunner().invoke(app, ["data", "synth-long", str(src), "--out", str(tmp_path / "o.jsonl"),
-                                 "--lengths", "512,1024"])
+    src.write_text(
+        json.dumps({"document": doc, "summary": "The summary.", "qa": [{"question": "What?", "answer": "That."}]})
+        + "\n"
+    )
+    r = CliRunner().invoke(
+        app, ["data", "synth-long", str(src), "--out", str(tmp_path / "o.jsonl"), "--lengths", "512,1024"]
+    )
     assert r.exit_code == 0, r.output
     rows = [json.loads(x) for x in (tmp_path / "o.jsonl").read_text().splitlines()]
     assert [x["meta"]["target_length"] for x in rows] == [512, 1024]
@@ -157,27 +177,44 @@ def test_cli_synth_long_says_how_many_at_which_lengths_and_why_short(tmp_path):
 
     src = tmp_path / "triples.jsonl"
     doc = " ".join(f"Sentence number {i} is here." for i in range(200))  # about 1,400 tokens
-    src.write_text("".join(json.dumps({"id": f"d{k}", "document": doc, "summary": "The summary.",
-                                       "qa": [{"question": "What?", "answer": "That."}]}) + "\n" for k in range(2)))
+    src.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "id": f"d{k}",
+                    "document": doc,
+                    "summary": "The summary.",
+                    "qa": [{"question": "What?", "answer": "That."}],
+                }
+            )
+            + "\n"
+            for k in range(2)
+        )
+    )
     out = tmp_path / "o.jsonl"
-    r = CliRunner().invoke(app, ["data", "synth-long", str(src), "--out", str(out), "--lengths", "512,8192",
-                                 "--no-fill"])
+    r = CliRunner().invoke(
+        app, ["data", "synth-long", str(src), "--out", str(out), "--lengths", "512,8192", "--no-fill"]
+    )
     assert r.exit_code == 0, r.output
     assert "wrote 4 of 4 samples asked (2 documents x 2 lengths)" in r.output
     assert "synth-long: 4/4 samples" in r.output  # plain progress lines off a TTY
     lines = {ln.split(":")[0].strip(): ln for ln in r.output.splitlines() if ln.strip().startswith("length ")}
     assert "shorter" not in lines["length 512"]
-    assert "2 shorter than 90% of the target: 2 because document shorter than the target and --no-fill" \
+    assert (
+        "2 shorter than 90% of the target: 2 because document shorter than the target and --no-fill"
         in lines["length 8192"]
+    )
     report = json.loads((tmp_path / "o.jsonl.report.json").read_text())
     assert report["asked"] == report["written"] == 4
     by = report["by_length"]
     assert by["512"]["short"] == 0 and by["8192"]["short"] == 2
     rows = [json.loads(x) for x in out.read_text().splitlines()]
-    assert by["8192"]["context_tokens"]["max"] == max(x["meta"]["context_tokens"] for x in rows
-                                                      if x["meta"]["target_length"] == 8192)
+    assert by["8192"]["context_tokens"]["max"] == max(
+        x["meta"]["context_tokens"] for x in rows if x["meta"]["target_length"] == 8192
+    )
     # with fill, the other document tops a sample up, and what is still short says that the inputs ran out
-    r2 = CliRunner().invoke(app, ["data", "synth-long", str(src), "--out", str(tmp_path / "p.jsonl"),
-                                  "--lengths", "8192"])
+    r2 = CliRunner().invoke(
+        app, ["data", "synth-long", str(src), "--out", str(tmp_path / "p.jsonl"), "--lengths", "8192"]
+    )
     assert r2.exit_code == 0, r2.output
     assert "because all input documents together are shorter than the target" in r2.output

@@ -30,26 +30,47 @@ from longkit.testing import prose as _prose
 pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available() or torch.cuda.device_count() < 2,
     reason="context parallelism is GPU-only: torch's context_parallel has no CPU SDPA sharding (torch 2.13); "
-           "needs 2 CUDA devices")
+    "needs 2 CUDA devices",
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 SEQ = 256
 
 ACCELERATE_CP = {
-    "compute_environment": "LOCAL_MACHINE", "distributed_type": "FSDP", "num_machines": 1, "num_processes": 2,
-    "machine_rank": 0, "mixed_precision": "no", "use_cpu": False,
-    "fsdp_config": {"fsdp_version": 2, "fsdp_auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
-                    "fsdp_transformer_layer_cls_to_wrap": "LlamaDecoderLayer", "fsdp_reshard_after_forward": True,
-                    "fsdp_state_dict_type": "FULL_STATE_DICT", "fsdp_cpu_ram_efficient_loading": False},
+    "compute_environment": "LOCAL_MACHINE",
+    "distributed_type": "FSDP",
+    "num_machines": 1,
+    "num_processes": 2,
+    "machine_rank": 0,
+    "mixed_precision": "no",
+    "use_cpu": False,
+    "fsdp_config": {
+        "fsdp_version": 2,
+        "fsdp_auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
+        "fsdp_transformer_layer_cls_to_wrap": "LlamaDecoderLayer",
+        "fsdp_reshard_after_forward": True,
+        "fsdp_state_dict_type": "FULL_STATE_DICT",
+        "fsdp_cpu_ram_efficient_loading": False,
+    },
     "parallelism_config": {"parallelism_config_dp_shard_size": 1, "parallelism_config_cp_size": 2},
 }
 
 
 def _cfg(tmp: Path, name: str, model: Path, corpus: Path, cp: int) -> Path:
-    train = {"learning_rate": 1e-3, "warmup_steps": 0, "max_steps": 3, "per_device_batch_size": 1,
-             "logging_steps": 1, "save_steps": 0, "report_to": "none", "precision": "fp32",
-             "attn_implementation": "sdpa", "context_parallel_size": cp, "loss_chunk_size": 128}
+    train = {
+        "learning_rate": 1e-3,
+        "warmup_steps": 0,
+        "max_steps": 3,
+        "per_device_batch_size": 1,
+        "logging_steps": 1,
+        "save_steps": 0,
+        "report_to": "none",
+        "precision": "fp32",
+        "attn_implementation": "sdpa",
+        "context_parallel_size": cp,
+        "loss_chunk_size": 128,
+    }
     data = {"out": str(corpus / "data"), "seq_len": SEQ, "transform": "plain", "separator": "eos", "seed": 0}
     path = tmp / f"{name}.yaml"
     path.write_text(yaml.safe_dump({"model": str(model), "out": str(tmp / name), "data": data, "train": train}))
@@ -64,15 +85,35 @@ def test_context_parallel_matches_unsplit_sequence(trained_tokenizer, tmp_path):
     docs.write_text("".join(json.dumps({"text": p}) + "\n" for p in _prose().split("\n\n") if len(p) > 200))
     tokenize_corpus([SourceSpec(path=str(docs))], trained_tokenizer, tmp_path / "data" / "corpus")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES", "0,1")}
-    one = subprocess.run([str(BIN / "longkit"), "train", "cpt", str(_cfg(tmp_path, "one", model, tmp_path, 1))],
-                         cwd=ROOT, env={**env, "CUDA_VISIBLE_DEVICES": env["CUDA_VISIBLE_DEVICES"].split(",")[0]},
-                         capture_output=True, text=True, timeout=600)
+    one = subprocess.run(
+        [str(BIN / "longkit"), "train", "cpt", str(_cfg(tmp_path, "one", model, tmp_path, 1))],
+        cwd=ROOT,
+        env={**env, "CUDA_VISIBLE_DEVICES": env["CUDA_VISIBLE_DEVICES"].split(",")[0]},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert one.returncode == 0, one.stderr[-3000:]
     acc = tmp_path / "cp.yaml"
     acc.write_text(yaml.safe_dump(ACCELERATE_CP))
-    cp = subprocess.run([str(BIN / "accelerate"), "launch", "--config_file", str(acc), "-m", "longkit", "train", "cpt",
-                         str(_cfg(tmp_path, "cp", model, tmp_path, 2))], cwd=ROOT, env=env, capture_output=True,
-                        text=True, timeout=600)
+    cp = subprocess.run(
+        [
+            str(BIN / "accelerate"),
+            "launch",
+            "--config_file",
+            str(acc),
+            "-m",
+            "longkit",
+            "train",
+            "cpt",
+            str(_cfg(tmp_path, "cp", model, tmp_path, 2)),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert cp.returncode == 0, cp.stderr[-3000:]
     a = json.loads((tmp_path / "one" / "summary.json").read_text())
     b = json.loads((tmp_path / "cp" / "summary.json").read_text())

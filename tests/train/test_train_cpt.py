@@ -39,10 +39,25 @@ def cpt_model(trained_tokenizer, tmp_path_factory):
 def _cfg(model, corpus_dir, out, transform="utk", steps=30, save_steps=100, **train):
     from longkit.train.config import CPTConfig
 
-    data = {"tokenizer": "smollm2-135m-instruct", "out": str(corpus_dir / "data"), "seq_len": SEQ,
-            "transform": transform, "separator": "eos", "seed": 0}
-    t = {"learning_rate": 3e-3, "warmup_steps": 2, "max_steps": steps, "per_device_batch_size": 2,
-         "logging_steps": 5, "save_steps": save_steps, "report_to": "none", "loss_chunk_size": 50, **train}
+    data = {
+        "tokenizer": "smollm2-135m-instruct",
+        "out": str(corpus_dir / "data"),
+        "seq_len": SEQ,
+        "transform": transform,
+        "separator": "eos",
+        "seed": 0,
+    }
+    t = {
+        "learning_rate": 3e-3,
+        "warmup_steps": 2,
+        "max_steps": steps,
+        "per_device_batch_size": 2,
+        "logging_steps": 5,
+        "save_steps": save_steps,
+        "report_to": "none",
+        "loss_chunk_size": 50,
+        **train,
+    }
     return CPTConfig(model=str(model), out=str(out), data=data, train=t)
 
 
@@ -95,7 +110,7 @@ def test_pre_shifted_labels_give_the_same_loss(cpt_model):
     assert torch.allclose(plain, pre, atol=1e-6)
     w = model.get_output_embeddings().weight
     whole, n = chunked_lm_loss_sum(h, w, shift, 16, shifted=True)
-    parts = [chunked_lm_loss_sum(h[:, s:s + 32], w, shift[:, s:s + 32], 16, shifted=True) for s in (0, 32)]
+    parts = [chunked_lm_loss_sum(h[:, s : s + 32], w, shift[:, s : s + 32], 16, shifted=True) for s in (0, 32)]
     assert torch.allclose(sum(p[0] for p in parts), whole, atol=1e-4) and sum(p[1] for p in parts) == n
     assert torch.allclose(whole / n, plain, atol=1e-6)
 
@@ -172,8 +187,12 @@ def test_training_forward_isolates_packed_samples_whatever_the_cache_setting(cpt
 def test_collator_stacks_packed_samples():
     from longkit.train.collate import STATE_KEY, PackedCollator
 
-    s = {"input_ids": np.arange(8, dtype=np.int32), "labels": np.full(8, -100, np.int32),
-         "position_ids": np.array([0, 1, 2, 0, 1, 2, 3, 4], np.int32), STATE_KEY: {"seq": 3}}
+    s = {
+        "input_ids": np.arange(8, dtype=np.int32),
+        "labels": np.full(8, -100, np.int32),
+        "position_ids": np.array([0, 1, 2, 0, 1, 2, 3, 4], np.int32),
+        STATE_KEY: {"seq": 3},
+    }
     batch = PackedCollator()([s, s])
     assert batch["input_ids"].dtype == torch.long and batch["input_ids"].shape == (2, 8)
     assert batch["position_ids"][0].tolist() == [0, 1, 2, 0, 1, 2, 3, 4]
@@ -279,12 +298,26 @@ def test_cpt_refuses_a_corpus_another_tokenizer_made(cpt_model, tmp_path):
     docs = tmp_path / "docs.jsonl"
     docs.write_text("".join(json.dumps({"text": p}) + "\n" for p in _prose().split("\n\n")[:40] if p.strip()))
     data = tmp_path / "data.yaml"
-    data.write_text(yaml.safe_dump({"tokenizer": "smollm2-135m-instruct", "out": str(tmp_path / "data"),
-                                    "sources": [str(docs)], "seq_len": SEQ, "transform": "plain", "separator": "eos"}))
+    data.write_text(
+        yaml.safe_dump(
+            {
+                "tokenizer": "smollm2-135m-instruct",
+                "out": str(tmp_path / "data"),
+                "sources": [str(docs)],
+                "seq_len": SEQ,
+                "transform": "plain",
+                "separator": "eos",
+            }
+        )
+    )
     build(data)
-    run = {"model": str(cpt_model), "out": str(tmp_path / "run"), "data": str(data),
-           "extend": {"method": "abf", "base": 1e5, "max_length": 512},
-           "train": {"max_steps": 2, "report_to": "none"}}
+    run = {
+        "model": str(cpt_model),
+        "out": str(tmp_path / "run"),
+        "data": str(data),
+        "extend": {"method": "abf", "base": 1e5, "max_length": 512},
+        "train": {"max_steps": 2, "report_to": "none"},
+    }
     with pytest.raises(ConfigError) as e:
         run_cpt(CPTConfig(**run), where="cpt.yaml")
     msg = str(e.value)
@@ -327,12 +360,17 @@ def test_stream_is_not_resharded_by_accelerate(cpt_model, corpus_dir, tmp_path, 
     from longkit.train.run import training_arguments
     from longkit.train.trainer import LongkitTrainer
 
-    dcfg = data_config_from_dict({"out": str(corpus_dir / "data"), "seq_len": SEQ, "transform": "plain",
-                                  "separator": "eos"})
+    dcfg = data_config_from_dict(
+        {"out": str(corpus_dir / "data"), "seq_len": SEQ, "transform": "plain", "separator": "eos"}
+    )
     ds = StatefulStream(PackedDataset.from_config(dcfg, trained_tokenizer, epochs=None))
     args = training_arguments(TrainSpec(report_to="none", max_steps=1), tmp_path, streaming=True)
-    tr = LongkitTrainer(model=AutoModelForCausalLM.from_pretrained(cpt_model), args=args, train_dataset=ds,
-                        data_collator=PackedCollator())
+    tr = LongkitTrainer(
+        model=AutoModelForCausalLM.from_pretrained(cpt_model),
+        args=args,
+        train_dataset=ds,
+        data_collator=PackedCollator(),
+    )
     dl = tr.get_train_dataloader()
     assert type(dl) is torch.utils.data.DataLoader and dl.dataset is ds
     batch = next(iter(dl))
@@ -356,19 +394,24 @@ def test_cpt_reruns_complete_refuse_or_continue(cpt_model, corpus_dir, tmp_path)
     again = run_cpt(_cfg(cpt_model, corpus_dir, out, transform="plain", steps=4, save_steps=2))
     assert again["already_complete"] and again["steps"] == 4
     # speed and logging settings are not the run's identity: changing them is no new run
-    assert run_cpt(_cfg(cpt_model, corpus_dir, out, transform="plain", steps=4, save_steps=3,
-                        logging_steps=1))["already_complete"]
+    assert run_cpt(_cfg(cpt_model, corpus_dir, out, transform="plain", steps=4, save_steps=3, logging_steps=1))[
+        "already_complete"
+    ]
     assert _files(out) == before
 
     refused = {
-        r"field 'train.learning_rate': .* was trained with 0.003, not 0.001; use a new out":
-            _cfg(cpt_model, corpus_dir, out, transform="plain", steps=4, save_steps=2, learning_rate=1e-3),
-        r"field 'train.max_steps': .* with 4, not 6; pass --continue":
-            _cfg(cpt_model, corpus_dir, out, transform="plain", steps=6, save_steps=2),
-        r"field 'data.transform': .* with \"plain\", not \"utk\"":
-            _cfg(cpt_model, corpus_dir, out, transform="utk", steps=4, save_steps=2),
-        r"field 'train.global_batch_size': .* with 2, not 4":
-            _cfg(cpt_model, corpus_dir, out, transform="plain", steps=4, save_steps=2, grad_accum=2),
+        r"field 'train.learning_rate': .* was trained with 0.003, not 0.001; use a new out": _cfg(
+            cpt_model, corpus_dir, out, transform="plain", steps=4, save_steps=2, learning_rate=1e-3
+        ),
+        r"field 'train.max_steps': .* with 4, not 6; pass --continue": _cfg(
+            cpt_model, corpus_dir, out, transform="plain", steps=6, save_steps=2
+        ),
+        r"field 'data.transform': .* with \"plain\", not \"utk\"": _cfg(
+            cpt_model, corpus_dir, out, transform="utk", steps=4, save_steps=2
+        ),
+        r"field 'train.global_batch_size': .* with 2, not 4": _cfg(
+            cpt_model, corpus_dir, out, transform="plain", steps=4, save_steps=2, grad_accum=2
+        ),
     }
     other_model = _cfg(cpt_model, corpus_dir, out, transform="plain", steps=4, save_steps=2)
     other_model.model = str(tmp_path / "copy")
@@ -376,7 +419,8 @@ def test_cpt_reruns_complete_refuse_or_continue(cpt_model, corpus_dir, tmp_path)
 
     shutil.copytree(cpt_model, tmp_path / "copy")
     (tmp_path / "copy" / "config.json").write_text(
-        (tmp_path / "copy" / "config.json").read_text().replace('"rms_norm_eps": 1e-05', '"rms_norm_eps": 1e-06'))
+        (tmp_path / "copy" / "config.json").read_text().replace('"rms_norm_eps": 1e-05', '"rms_norm_eps": 1e-06')
+    )
     refused[r"field 'model': .* was trained from .*, not from .*copy"] = other_model
     for pattern, cfg in refused.items():
         with pytest.raises(ConfigError, match=pattern):
@@ -386,8 +430,9 @@ def test_cpt_reruns_complete_refuse_or_continue(cpt_model, corpus_dir, tmp_path)
         run_cpt(_cfg(cpt_model, corpus_dir, out, transform="plain", steps=3, save_steps=2), extend_steps=True)
     assert _files(out) == before
 
-    more = run_cpt(_cfg(cpt_model, corpus_dir, out, transform="plain", steps=6, save_steps=2, logging_steps=1),
-                   extend_steps=True)
+    more = run_cpt(
+        _cfg(cpt_model, corpus_dir, out, transform="plain", steps=6, save_steps=2, logging_steps=1), extend_steps=True
+    )
     assert more["continued_from_step"] == 4 and more["total_steps"] == 6 and more["steps"] == 2
     assert (out / "final-step4" / "model.safetensors").read_bytes() == before["final/model.safetensors"]
     assert (out / "final" / "model.safetensors").read_bytes() != before["final/model.safetensors"]
@@ -398,8 +443,9 @@ def test_cpt_reruns_complete_refuse_or_continue(cpt_model, corpus_dir, tmp_path)
     assert record["train"]["max_steps"] == 6 and record["continued"][0]["from_step"] == 4
     # the continued run is now complete at 6 steps, with or without --continue
     assert run_cpt(_cfg(cpt_model, corpus_dir, out, transform="plain", steps=6, save_steps=2))["already_complete"]
-    assert run_cpt(_cfg(cpt_model, corpus_dir, out, transform="plain", steps=6, save_steps=2),
-                   extend_steps=True)["already_complete"]
+    assert run_cpt(_cfg(cpt_model, corpus_dir, out, transform="plain", steps=6, save_steps=2), extend_steps=True)[
+        "already_complete"
+    ]
 
 
 def test_cpt_refuses_an_output_without_a_record(cpt_model, corpus_dir, tmp_path):

@@ -45,10 +45,26 @@ def corpus(trained_tokenizer, tmp_path_factory):
 
 
 def _cpt_yaml(tiny, corpus, out: Path, extend: bool = False, **train) -> Path:
-    t = {"learning_rate": 3e-3, "warmup_steps": 1, "max_steps": 4, "per_device_batch_size": 1, "grad_accum": 1,
-         "logging_steps": 1, "save_steps": 0, "report_to": "none", "loss_chunk_size": 32, **train}
-    data = {"out": str(corpus / "data"), "seq_len": SEQ, "transform": "utk", "separator": "eos", "seed": 0,
-            "utk": {"probability": 1.0}}
+    t = {
+        "learning_rate": 3e-3,
+        "warmup_steps": 1,
+        "max_steps": 4,
+        "per_device_batch_size": 1,
+        "grad_accum": 1,
+        "logging_steps": 1,
+        "save_steps": 0,
+        "report_to": "none",
+        "loss_chunk_size": 32,
+        **train,
+    }
+    data = {
+        "out": str(corpus / "data"),
+        "seq_len": SEQ,
+        "transform": "utk",
+        "separator": "eos",
+        "seed": 0,
+        "utk": {"probability": 1.0},
+    }
     cfg = {"model": str(tiny), "out": str(out), "data": data, "train": t}
     if extend:  # ABF to the same window: every rank needs the extended copy that rank 0 alone writes
         cfg["extend"] = {"method": "abf", "base": 5e4, "max_length": 256}
@@ -71,8 +87,20 @@ def _run(cmd: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
 
 
 def _launch(config: str, *args: str) -> subprocess.CompletedProcess:
-    return _run([str(BIN / "accelerate"), "launch", "--config_file", str(ROOT / "configs" / "accelerate" / config),
-                 "--main_process_port", str(29500 + os.getpid() % 1000), "-m", "longkit", "train", *args])
+    return _run(
+        [
+            str(BIN / "accelerate"),
+            "launch",
+            "--config_file",
+            str(ROOT / "configs" / "accelerate" / config),
+            "--main_process_port",
+            str(29500 + os.getpid() % 1000),
+            "-m",
+            "longkit",
+            "train",
+            *args,
+        ]
+    )
 
 
 def _train(kind: str, config: Path) -> None:
@@ -120,8 +148,12 @@ def test_ddp_two_processes_equal_one_process_with_accumulation(tiny, corpus, tmp
     assert wdiff <= 1e-5
     # Rank 0 alone writes: the output holds what one process writes, only the RNG state is per rank.
     f1, f2 = _files(tmp_path / "one"), _files(tmp_path / "two")
-    assert f2 - f1 == {"checkpoint-2/rng_state_0.pth", "checkpoint-2/rng_state_1.pth",
-                       "checkpoint-4/rng_state_0.pth", "checkpoint-4/rng_state_1.pth"}
+    assert f2 - f1 == {
+        "checkpoint-2/rng_state_0.pth",
+        "checkpoint-2/rng_state_1.pth",
+        "checkpoint-4/rng_state_0.pth",
+        "checkpoint-4/rng_state_1.pth",
+    }
     assert f1 - f2 == {"checkpoint-2/rng_state.pth", "checkpoint-4/rng_state.pth"}
 
 
@@ -159,18 +191,39 @@ def test_fsdp2_two_processes_equal_one_process_with_accumulation(tiny, corpus, t
 
 @pytest.mark.parametrize("launch", ["cpu-ddp.yaml", "cpu-fsdp.yaml"])
 def test_sft_two_processes_equal_one_process_with_accumulation(tiny, tmp_path, launch):
-    rows = [{"messages": [{"role": "user", "content": "Repeat: " + p.split()[0]},
-                          {"role": "assistant", "content": " ".join(p.split()[:3])}]}
-            for p in _prose().split("\n\n") if len(p) > 100][:24]
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": "Repeat: " + p.split()[0]},
+                {"role": "assistant", "content": " ".join(p.split()[:3])},
+            ]
+        }
+        for p in _prose().split("\n\n")
+        if len(p) > 100
+    ][:24]
     data = tmp_path / "sft.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
     def cfg(name: str, ga: int) -> Path:
-        c = {"model": str(tiny), "out": str(tmp_path / name), "seq_len": 128,
-             "train": {"learning_rate": 3e-3, "max_steps": 2, "per_device_batch_size": 1, "grad_accum": ga,
-                       "logging_steps": 1, "save_steps": 0, "report_to": "none", "loss_chunk_size": 64},
-             "stages": [{"name": "s1", "blend": [{"path": str(data), "weight": 1.0}]},
-                        {"name": "s2", "blend": [{"path": str(data), "weight": 1.0}], "num_samples": 12}]}
+        c = {
+            "model": str(tiny),
+            "out": str(tmp_path / name),
+            "seq_len": 128,
+            "train": {
+                "learning_rate": 3e-3,
+                "max_steps": 2,
+                "per_device_batch_size": 1,
+                "grad_accum": ga,
+                "logging_steps": 1,
+                "save_steps": 0,
+                "report_to": "none",
+                "loss_chunk_size": 64,
+            },
+            "stages": [
+                {"name": "s1", "blend": [{"path": str(data), "weight": 1.0}]},
+                {"name": "s2", "blend": [{"path": str(data), "weight": 1.0}], "num_samples": 12},
+            ],
+        }
         path = tmp_path / f"{name}.yaml"
         path.write_text(yaml.safe_dump(c))
         return path
@@ -215,16 +268,17 @@ main()
 
 def _killed_run(kind: str, config: Path, kill_at: int) -> None:
     code = _KILLER.format(kill_at=kill_at, kind=kind, config=str(config))
-    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(), capture_output=True, text=True,
-                       timeout=300)
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
     assert p.returncode == -signal.SIGKILL, p.stderr[-2000:]
 
 
 def test_cpt_resume_after_sigkill_with_two_workers_is_exact(tiny, corpus, tmp_path):
-    full = _cpt_yaml(tiny, corpus, tmp_path / "full", max_steps=6, save_steps=2, per_device_batch_size=2,
-                     dataloader_num_workers=2)
-    crash = _cpt_yaml(tiny, corpus, tmp_path / "crash", max_steps=6, save_steps=2, per_device_batch_size=2,
-                      dataloader_num_workers=2)
+    full = _cpt_yaml(
+        tiny, corpus, tmp_path / "full", max_steps=6, save_steps=2, per_device_batch_size=2, dataloader_num_workers=2
+    )
+    crash = _cpt_yaml(
+        tiny, corpus, tmp_path / "crash", max_steps=6, save_steps=2, per_device_batch_size=2, dataloader_num_workers=2
+    )
     _train("cpt", full)
     _killed_run("cpt", crash, kill_at=3)  # checkpoint-2 saved, step 3 lost
     assert (tmp_path / "crash" / "checkpoint-2").is_dir() and not (tmp_path / "crash" / "final").exists()
@@ -233,24 +287,47 @@ def test_cpt_resume_after_sigkill_with_two_workers_is_exact(tiny, corpus, tmp_pa
     b = json.loads((tmp_path / "crash" / "summary.json").read_text())
     assert b["resumed_from"].endswith("checkpoint-2") and len(b["step_losses"]) == 4
     diff = float(np.max(np.abs(np.asarray(b["step_losses"]) - np.asarray(a["step_losses"][2:]))))
-    print(f"CPT resume with 2 workers: steps 3-6 {a['step_losses'][2:]} vs resumed {b['step_losses']}, "
-          f"max abs diff {diff:.1e}")
+    print(
+        f"CPT resume with 2 workers: steps 3-6 {a['step_losses'][2:]} vs resumed {b['step_losses']}, "
+        f"max abs diff {diff:.1e}"
+    )
     assert diff <= 1e-6
 
 
 def test_sft_resume_after_sigkill_across_a_stage_boundary_with_two_workers(tiny, tmp_path):
-    rows = [{"messages": [{"role": "user", "content": "Repeat: " + p.split()[0]},
-                          {"role": "assistant", "content": " ".join(p.split()[:3])}]}
-            for p in _prose().split("\n\n") if len(p) > 100][:24]
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": "Repeat: " + p.split()[0]},
+                {"role": "assistant", "content": " ".join(p.split()[:3])},
+            ]
+        }
+        for p in _prose().split("\n\n")
+        if len(p) > 100
+    ][:24]
     data = tmp_path / "sft.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
     def cfg(name: str) -> Path:
-        c = {"model": str(tiny), "out": str(tmp_path / name), "seq_len": 128,
-             "train": {"learning_rate": 3e-3, "max_steps": 4, "per_device_batch_size": 2, "logging_steps": 1,
-                       "save_steps": 2, "report_to": "none", "loss_chunk_size": 64, "dataloader_num_workers": 2},
-             "stages": [{"name": "s1", "blend": [{"path": str(data), "weight": 1.0}]},
-                        {"name": "s2", "blend": [{"path": str(data), "weight": 1.0}], "num_samples": 20}]}
+        c = {
+            "model": str(tiny),
+            "out": str(tmp_path / name),
+            "seq_len": 128,
+            "train": {
+                "learning_rate": 3e-3,
+                "max_steps": 4,
+                "per_device_batch_size": 2,
+                "logging_steps": 1,
+                "save_steps": 2,
+                "report_to": "none",
+                "loss_chunk_size": 64,
+                "dataloader_num_workers": 2,
+            },
+            "stages": [
+                {"name": "s1", "blend": [{"path": str(data), "weight": 1.0}]},
+                {"name": "s2", "blend": [{"path": str(data), "weight": 1.0}], "num_samples": 20},
+            ],
+        }
         path = tmp_path / f"{name}.yaml"
         path.write_text(yaml.safe_dump(c))
         return path
@@ -258,8 +335,14 @@ def test_sft_resume_after_sigkill_across_a_stage_boundary_with_two_workers(tiny,
     _train("sft", cfg("full"))
     # Dies in stage s2 at step 3, after s1 finished and s2's checkpoint-2 was written.
     code = _KILLER.replace("if self.state.global_step", "if 's2' in self.args.output_dir and self.state.global_step")
-    p = subprocess.run([sys.executable, "-c", code.format(kill_at=3, kind="sft", config=str(cfg("crash")))],
-                       cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-c", code.format(kill_at=3, kind="sft", config=str(cfg("crash")))],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == -signal.SIGKILL, p.stderr[-2000:]
     assert (tmp_path / "crash" / "s1" / "final").is_dir() and (tmp_path / "crash" / "s2" / "checkpoint-2").is_dir()
     _train("sft", cfg("crash"))  # s1 done: skipped; s2 resumes from checkpoint-2
@@ -289,11 +372,15 @@ def test_bad_launches_fail_in_one_line(tiny, corpus, tmp_path):
     cp = _cpt_yaml(tiny, corpus, tmp_path / "cp", context_parallel_size=2)
     assert "GPU-only" in _error_line([longkit, "train", "cpt", str(cp)])
     # FSDP1 on CPU (it needs a GPU per rank): refused in one line; FSDP2 runs (test above).
-    line = _error_line([longkit, "train", "cpt", str(_cpt_yaml(tiny, corpus, tmp_path / "fsdp"))],
-                       env={"ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "1"})
+    line = _error_line(
+        [longkit, "train", "cpt", str(_cpt_yaml(tiny, corpus, tmp_path / "fsdp"))],
+        env={"ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "1"},
+    )
     assert "FSDP on CPU needs FSDP2" in line and "cpu-fsdp.yaml" in line
-    line = _error_line([longkit, "train", "cpt", str(_cpt_yaml(tiny, corpus, tmp_path / "fsdp"))],
-                       env={"ACCELERATE_USE_DEEPSPEED": "true"})
+    line = _error_line(
+        [longkit, "train", "cpt", str(_cpt_yaml(tiny, corpus, tmp_path / "fsdp"))],
+        env={"ACCELERATE_USE_DEEPSPEED": "true"},
+    )
     assert "DeepSpeed through accelerate is GPU-only" in line
     assert not (tmp_path / "fsdp").exists()
 
@@ -304,8 +391,22 @@ def test_accelerate_cpu_launcher_starts_the_ranks(tiny, corpus, tmp_path):
     one = _cpt_yaml(tiny, corpus, tmp_path / "one", grad_accum=2)
     two = _cpt_yaml(tiny, corpus, tmp_path / "two", grad_accum=1)
     _train("cpt", one)
-    p = _run([str(BIN / "accelerate"), "launch", "--cpu", "--num_processes", "2",
-              "--main_process_port", str(29500 + os.getpid() % 1000), "-m", "longkit", "train", "cpt", str(two)])
+    p = _run(
+        [
+            str(BIN / "accelerate"),
+            "launch",
+            "--cpu",
+            "--num_processes",
+            "2",
+            "--main_process_port",
+            str(29500 + os.getpid() % 1000),
+            "-m",
+            "longkit",
+            "train",
+            "cpt",
+            str(two),
+        ]
+    )
     assert "starting the 2 gloo ranks" in p.stderr
     s1 = json.loads((tmp_path / "one" / "summary.json").read_text())
     s2 = json.loads((tmp_path / "two" / "summary.json").read_text())
@@ -318,8 +419,9 @@ def test_cpu_launch_process_count_is_read_from_the_accelerate_command_line(tmp_p
 
     assert requested_processes(["python", "accelerate", "launch", "--cpu", "--num_processes", "3", "-m", "x"]) == 3
     cfg = tmp_path / "cfg.yaml"
-    cfg.write_text((ROOT / "configs" / "accelerate" / "cpu-ddp.yaml").read_text().replace("num_processes: 2",
-                                                                                        "num_processes: 4"))
+    cfg.write_text(
+        (ROOT / "configs" / "accelerate" / "cpu-ddp.yaml").read_text().replace("num_processes: 2", "num_processes: 4")
+    )
     assert requested_processes(["accelerate", "launch", "--cpu", "--config_file", str(cfg), "train.py"]) == 4
     assert requested_processes(["python", "-m", "pytest"]) is None
     assert requested_processes(["accelerate", "launch", "--cpu", "train.py"]) is None  # no count, no config
@@ -346,11 +448,18 @@ def test_more_processes_than_sft_rows_is_refused(tiny, tmp_path, monkeypatch):
     from longkit.train.sft import run_sft
 
     data = tmp_path / "one.jsonl"
-    data.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"},
-                                             {"role": "assistant", "content": "hello"}]}) + "\n")
-    cfg = SFTConfig.model_validate({"model": str(tiny), "out": str(tmp_path / "o"), "seq_len": 256,
-                                    "train": {"report_to": "none", "max_steps": 1},
-                                    "stages": [{"name": "s", "blend": [{"path": str(data), "weight": 1.0}]}]})
+    data.write_text(
+        json.dumps({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}) + "\n"
+    )
+    cfg = SFTConfig.model_validate(
+        {
+            "model": str(tiny),
+            "out": str(tmp_path / "o"),
+            "seq_len": 256,
+            "train": {"report_to": "none", "max_steps": 1},
+            "stages": [{"name": "s", "blend": [{"path": str(data), "weight": 1.0}]}],
+        }
+    )
     monkeypatch.setenv("WORLD_SIZE", "2")  # checked before torch.distributed would start
     with pytest.raises(ConfigError, match="1 packed rows cannot feed 2 processes"):
         run_sft(cfg)

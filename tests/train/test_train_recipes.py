@@ -16,9 +16,16 @@ from longkit.train.config import CPTConfig, SFTConfig, load_train_config
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("name,kind", [("chatqa2-cpt.yaml", CPTConfig), ("utk-cpt.yaml", CPTConfig),
-                                       ("chatqa2-sft-3stage.yaml", SFTConfig), ("smoke.yaml", CPTConfig),
-                                       ("smoke.yaml", SFTConfig)])
+@pytest.mark.parametrize(
+    "name,kind",
+    [
+        ("chatqa2-cpt.yaml", CPTConfig),
+        ("utk-cpt.yaml", CPTConfig),
+        ("chatqa2-sft-3stage.yaml", SFTConfig),
+        ("smoke.yaml", CPTConfig),
+        ("smoke.yaml", SFTConfig),
+    ],
+)
 def test_recipes_validate(name, kind):
     data = yaml.safe_load((ROOT / "configs" / "recipes" / name).read_text())
     if name == "smoke.yaml":
@@ -35,8 +42,12 @@ def test_published_hyperparameters_in_recipes():
     c = load_train_config(CPTConfig, ROOT / "configs/recipes/chatqa2-cpt.yaml")
     assert (c.extend.base, c.extend.max_length, c.train.learning_rate, c.train.max_steps) == (1.5e8, 131072, 3e-5, 2000)
     u = load_train_config(CPTConfig, ROOT / "configs/recipes/utk-cpt.yaml")
-    assert (u.data["utk"]["probability"], u.train.learning_rate, u.train.min_lr, u.train.warmup_steps) == \
-        (0.8, 1e-5, 1e-6, 200)
+    assert (u.data["utk"]["probability"], u.train.learning_rate, u.train.min_lr, u.train.warmup_steps) == (
+        0.8,
+        1e-5,
+        1e-6,
+        200,
+    )
     s = load_train_config(SFTConfig, ROOT / "configs/recipes/chatqa2-sft-3stage.yaml")
     assert [st.name for st in s.stages] == ["stage1-sft", "stage2-convqa", "stage3-long"]
 
@@ -55,15 +66,28 @@ def test_recipe_runs_extend_cpt_sft_on_tiny_model(trained_tokenizer, tmp_path, m
     model = build_tiny_llama(trained_tokenizer, tmp_path / "m", max_positions=128)
     monkeypatch.chdir(tmp_path)
     recipe = {
-        "out": "runs/r", "prepare": "python-docs",
-        "cpt": {"model": str(model), "extend": {"method": "abf", "base": 1e5, "max_length": 256},
-                "data": {"tokenizer": str(model), "out": "runs/r/data",
-                         "sources": [{"path": "runs/r/inputs/corpus.jsonl"}], "seq_len": 256, "transform": "utk",
-                         "separator": "eos"},
-                "train": {"max_steps": 3, "learning_rate": 1e-3, "report_to": "none", "save_steps": 0}},
-        "sft": {"seq_len": 256, "train": {"max_steps": 2, "report_to": "none", "save_steps": 100},
-                "stages": [{"name": "s1", "blend": [{"path": "runs/r/inputs/sft-inst.jsonl", "weight": 1}],
-                            "num_samples": 16}]},
+        "out": "runs/r",
+        "prepare": "python-docs",
+        "cpt": {
+            "model": str(model),
+            "extend": {"method": "abf", "base": 1e5, "max_length": 256},
+            "data": {
+                "tokenizer": str(model),
+                "out": "runs/r/data",
+                "sources": [{"path": "runs/r/inputs/corpus.jsonl"}],
+                "seq_len": 256,
+                "transform": "utk",
+                "separator": "eos",
+            },
+            "train": {"max_steps": 3, "learning_rate": 1e-3, "report_to": "none", "save_steps": 0},
+        },
+        "sft": {
+            "seq_len": 256,
+            "train": {"max_steps": 2, "report_to": "none", "save_steps": 100},
+            "stages": [
+                {"name": "s1", "blend": [{"path": "runs/r/inputs/sft-inst.jsonl", "weight": 1}], "num_samples": 16}
+            ],
+        },
     }
     # A typo in the sft section is reported before the cpt section runs (nothing is written).
     typo = {**recipe, "sft": {**recipe["sft"], "trian": {"max_steps": 2}}}
@@ -111,28 +135,45 @@ def _check_recipe_reruns(tmp_path, recipe):
     assert final.read_bytes() != before
 
 
-def test_recipe_refuses_a_corpus_or_data_tokenizer_that_is_not_the_models(trained_tokenizer, smol_tokenizer,
-                                                                          tmp_path, monkeypatch):
+def test_recipe_refuses_a_corpus_or_data_tokenizer_that_is_not_the_models(
+    trained_tokenizer, smol_tokenizer, tmp_path, monkeypatch
+):
     from longkit.data.sources import SourceSpec, tokenize_corpus
     from longkit.train.recipe import run_recipe
 
     model = build_tiny_llama(trained_tokenizer, tmp_path / "m", max_positions=128)
     monkeypatch.chdir(tmp_path)
-    data = {"tokenizer": "smollm2-135m-instruct", "out": "runs/r/data", "seq_len": 128, "transform": "plain",
-            "separator": "eos", "sources": [{"path": "runs/r/inputs/corpus.jsonl"}]}
-    recipe = {"out": "runs/r", "prepare": "python-docs",
-              "cpt": {"model": str(model), "data": data, "train": {"max_steps": 1, "report_to": "none"}}}
+    data = {
+        "tokenizer": "smollm2-135m-instruct",
+        "out": "runs/r/data",
+        "seq_len": 128,
+        "transform": "plain",
+        "separator": "eos",
+        "sources": [{"path": "runs/r/inputs/corpus.jsonl"}],
+    }
+    recipe = {
+        "out": "runs/r",
+        "prepare": "python-docs",
+        "cpt": {"model": str(model), "data": data, "train": {"max_steps": 1, "report_to": "none"}},
+    }
     (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
-    with pytest.raises(ConfigError, match=r"field 'cpt.data.tokenizer': 'smollm2-135m-instruct' \(vocabulary 49152\) "
-                                          r"is not the tokenizer of cpt.model"):
+    with pytest.raises(
+        ConfigError,
+        match=r"field 'cpt.data.tokenizer': 'smollm2-135m-instruct' \(vocabulary 49152\) "
+        r"is not the tokenizer of cpt.model",
+    ):
         run_recipe(tmp_path / "r.yaml")
     assert not (tmp_path / "runs").exists()  # refused before the inputs are prepared or anything is tokenized
 
     # a corpus already there, tokenized with another tokenizer than the model's: refused, not trained on
     docs = tmp_path / "docs.jsonl"
     docs.write_text(json.dumps({"text": "Some text to tokenize. " * 20}) + "\n")
-    tokenize_corpus([SourceSpec(str(docs))], smol_tokenizer, tmp_path / "runs/r2/data/corpus",
-                    tokenizer_name="smollm2-135m-instruct")
+    tokenize_corpus(
+        [SourceSpec(str(docs))],
+        smol_tokenizer,
+        tmp_path / "runs/r2/data/corpus",
+        tokenizer_name="smollm2-135m-instruct",
+    )
     data2 = {**data, "tokenizer": str(model), "out": "runs/r2/data", "sources": [{"path": str(docs)}]}
     (tmp_path / "r2.yaml").write_text(yaml.safe_dump({"out": "runs/r2", "cpt": {**recipe["cpt"], "data": data2}}))
     with pytest.raises(ConfigError) as e:

@@ -28,11 +28,32 @@ def make_backend(
     **kwargs: Any,
 ) -> Backend:
     """Build a backend by kind; model is a bundled name, GGUF file, directory or hub/served id."""
-    spec = BackendSpec.model_construct(backend=backend_info(kind).name, model=model, base_url=base_url,
-                                       tokenizer=tokenizer, max_context=max_context, batch_size=max(batch_size, 1),
-                                       api_key=api_key, prefix_reuse=kwargs.pop("prefix_reuse", None))
+    spec = BackendSpec.model_construct(
+        backend=backend_info(kind).name,
+        model=model,
+        base_url=base_url,
+        tokenizer=tokenizer,
+        max_context=max_context,
+        batch_size=max(batch_size, 1),
+        api_key=api_key,
+        prefix_reuse=kwargs.pop("prefix_reuse", None),
+    )
     return spec.build(**kwargs)
 
 
-__all__ = ["Backend", "BackendSpec", "Completion", "GenerationRequest", "ScoreRequest", "Scorer", "TextTokenizer",
-           "TokenScores", "backend_info", "backend_names", "make_backend", "names_with", "require", "scorer"]
+__all__ = [
+    "Backend",
+    "BackendSpec",
+    "Completion",
+    "GenerationRequest",
+    "ScoreRequest",
+    "Scorer",
+    "TextTokenizer",
+    "TokenScores",
+    "backend_info",
+    "backend_names",
+    "make_backend",
+    "names_with",
+    "require",
+    "scorer",
+]

@@ -177,8 +177,10 @@ def score_ids(tok: TextTokenizer, request: ScoreRequest) -> tuple[list[int], int
     prefix = _prefix_token(tok)
     if prefix is None:
         if len(cont) < 2:
-            raise InputError("a one-token continuation without context cannot be scored: this tokenizer has no BOS "
-                             "or EOS token to condition it on")
+            raise InputError(
+                "a one-token continuation without context cannot be scored: this tokenizer has no BOS "
+                "or EOS token to condition it on"
+            )
         return cont, 1
     return [prefix, *cont], 1
 
@@ -206,16 +208,19 @@ def _prefix_token(tok: TextTokenizer) -> int | None:
     return None
 
 
-def prepare_scores(tok: TextTokenizer, requests: Sequence[ScoreRequest],
-                   max_context: int) -> list[tuple[list[int], int]]:
+def prepare_scores(
+    tok: TextTokenizer, requests: Sequence[ScoreRequest], max_context: int
+) -> list[tuple[list[int], int]]:
     """score_ids of every request, each checked to fit the window (a longer one is refused, never truncated: a cut
     context would change every score)."""
     prepared = []
     for i, request in enumerate(requests):
         ids, n_ctx = score_ids(tok, request)
         if len(ids) > max_context:
-            raise InputError(f"score request {i}: {len(ids)} tokens ({n_ctx} of context) exceed this backend's "
-                             f"{max_context}-token context window")
+            raise InputError(
+                f"score request {i}: {len(ids)} tokens ({n_ctx} of context) exceed this backend's "
+                f"{max_context}-token context window"
+            )
         prepared.append((ids, n_ctx))
     return prepared
 

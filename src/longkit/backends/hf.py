@@ -94,13 +94,19 @@ class HFBackend:
             for k, (text, n_new, hit_eos) in zip(batch, outs):
                 text, hit_stop = apply_stop(text, requests[k].stop)
                 finish = "stop" if (hit_eos or hit_stop or n_new < requests[k].max_new_tokens) else "length"
-                results[k] = Completion(text=text, prompt_tokens=len(prepared[k][0]), completion_tokens=n_new,
-                                        finish_reason=finish, truncated=prepared[k][1])
+                results[k] = Completion(
+                    text=text,
+                    prompt_tokens=len(prepared[k][0]),
+                    completion_tokens=n_new,
+                    finish_reason=finish,
+                    truncated=prepared[k][1],
+                )
             i = j
         return [r for r in results if r is not None]
 
-    def _generate_reusing_prefixes(self, requests: Sequence[GenerationRequest],
-                                   prepared: list[tuple[list[int], bool]]) -> list[Completion]:
+    def _generate_reusing_prefixes(
+        self, requests: Sequence[GenerationRequest], prepared: list[tuple[list[int], bool]]
+    ) -> list[Completion]:
         """Greedy generation one prompt at a time, each continuing from the cached prefill of the previous
         prompt (cropped to the longest common prefix); prompts are visited in token order so neighbours share most."""
         import copy
@@ -128,18 +134,28 @@ class HFBackend:
                     from transformers import DynamicCache
 
                     cache = cache if cache is not None else DynamicCache()
-                    chunk = torch.tensor([ids[shared:len(ids) - 1]], dtype=torch.long, device=device)
+                    chunk = torch.tensor([ids[shared : len(ids) - 1]], dtype=torch.long, device=device)
                     pos = torch.arange(shared, len(ids) - 1, device=device).unsqueeze(0)
-                    self.model(input_ids=chunk, use_cache=True, position_ids=pos, cache_position=pos[0],
-                               **{self._cache_kwarg(): cache})
+                    self.model(
+                        input_ids=chunk,
+                        use_cache=True,
+                        position_ids=pos,
+                        cache_position=pos[0],
+                        **{self._cache_kwarg(): cache},
+                    )
             self.reused_tokens += shared
             prev_ids, prev_cache = ids, cache
             gen_cache = copy.deepcopy(cache) if cache is not None else None
             text, n_new, hit_eos = self._generate_batch([ids], requests[k], past_key_values=gen_cache)[0]
             text, hit_stop = apply_stop(text, requests[k].stop)
             finish = "stop" if (hit_eos or hit_stop or n_new < requests[k].max_new_tokens) else "length"
-            results[k] = Completion(text=text, prompt_tokens=len(ids), completion_tokens=n_new, finish_reason=finish,
-                                    truncated=prepared[k][1])
+            results[k] = Completion(
+                text=text,
+                prompt_tokens=len(ids),
+                completion_tokens=n_new,
+                finish_reason=finish,
+                truncated=prepared[k][1],
+            )
         self._last_prefill = (prev_ids, prev_cache)
         return [r for r in results if r is not None]
 
@@ -151,8 +167,9 @@ class HFBackend:
             ids.add(self.hf_tokenizer.eos_token_id)
         return ids
 
-    def generate_ids(self, prompt_ids: list[int], max_new_tokens: int, temperature: float,
-                      seed: int | None) -> tuple[list[int], bool]:
+    def generate_ids(
+        self, prompt_ids: list[int], max_new_tokens: int, temperature: float, seed: int | None
+    ) -> tuple[list[int], bool]:
         """One sampled generation with `model.generate`, seeded so that it is reproducible; (new ids, hit EOS)."""
         import torch
 
@@ -163,12 +180,15 @@ class HFBackend:
         if temperature <= 0:
             kwargs = {"do_sample": False, "temperature": None, "top_k": None, "top_p": None}
         with torch.inference_mode():
-            out = self.model.generate(input_ids=torch.tensor([prompt_ids], device=device),
-                                      max_new_tokens=max_new_tokens, pad_token_id=self.hf_tokenizer.pad_token_id,
-                                      **kwargs)
+            out = self.model.generate(
+                input_ids=torch.tensor([prompt_ids], device=device),
+                max_new_tokens=max_new_tokens,
+                pad_token_id=self.hf_tokenizer.pad_token_id,
+                **kwargs,
+            )
         eos = self.eos_token_ids()
         new: list[int] = []
-        for t in out[0, len(prompt_ids):].tolist():
+        for t in out[0, len(prompt_ids) :].tolist():
             if t in eos:
                 return new, True
             new.append(t)
@@ -206,12 +226,15 @@ class HFBackend:
         results: dict[int, TokenScores] = {}
         with torch.inference_mode():
             for b in range(0, len(order), self.batch_size):
-                batch = order[b:b + self.batch_size]
+                batch = order[b : b + self.batch_size]
                 hidden = self._hidden_states([prepared[i][0] for i in batch])
                 for row, i in enumerate(batch):
                     ids, n_ctx = prepared[i]
-                    logprobs = [lp for logp, targets in self._logprob_chunks(hidden[row], ids, n_ctx)
-                                for lp in logp.gather(1, targets.unsqueeze(1)).squeeze(1).tolist()]
+                    logprobs = [
+                        lp
+                        for logp, targets in self._logprob_chunks(hidden[row], ids, n_ctx)
+                        for lp in logp.gather(1, targets.unsqueeze(1)).squeeze(1).tolist()
+                    ]
                     results[i] = TokenScores(ids[n_ctx:], logprobs, n_ctx)
         return [results[i] for i in range(len(prepared))]
 
@@ -221,8 +244,9 @@ class HFBackend:
         for i, (ids, _) in enumerate(prepared):
             bad = next((t for t in ids if not 0 <= t < vocab), None)
             if bad is not None:
-                raise InputError(f"score request {i}: token id {bad} is outside this model's vocabulary "
-                                 f"(0 to {vocab - 1})")
+                raise InputError(
+                    f"score request {i}: token id {bad} is outside this model's vocabulary (0 to {vocab - 1})"
+                )
 
     def _hidden_states(self, rows: list[list[int]]) -> Any:
         """The last hidden states (batch, longest row, hidden) of token rows, right-padded: the positions of each row
@@ -234,8 +258,8 @@ class HFBackend:
         input_ids = torch.full((len(rows), width), self.hf_tokenizer.pad_token_id, dtype=torch.long)
         attention = torch.zeros((len(rows), width), dtype=torch.long)
         for r, ids in enumerate(rows):
-            input_ids[r, :len(ids)] = torch.tensor(ids, dtype=torch.long)
-            attention[r, :len(ids)] = 1
+            input_ids[r, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+            attention[r, : len(ids)] = 1
         mask = attention.to(device) if any(len(r) < width for r in rows) else None
         out = self.model.base_model(input_ids=input_ids.to(device), attention_mask=mask, use_cache=False)
         return out[0]
@@ -248,7 +272,7 @@ class HFBackend:
         for a in range(start - 1, len(ids) - 1, self.score_chunk):
             b = min(a + self.score_chunk, len(ids) - 1)
             logits = self._logits(hidden[a:b])
-            targets = torch.tensor(ids[a + 1:b + 1], dtype=torch.long, device=logits.device)
+            targets = torch.tensor(ids[a + 1 : b + 1], dtype=torch.long, device=logits.device)
             yield torch.log_softmax(logits.float(), dim=-1), targets
 
     def _logits(self, hidden: Any) -> Any:
@@ -274,8 +298,9 @@ class HFBackend:
 
         return "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
 
-    def _generate_batch(self, batch_ids: list[list[int]], req: GenerationRequest,
-                        past_key_values: Any = None) -> list[tuple[str, int, bool]]:
+    def _generate_batch(
+        self, batch_ids: list[list[int]], req: GenerationRequest, past_key_values: Any = None
+    ) -> list[tuple[str, int, bool]]:
         import torch
 
         device = next(self.model.parameters()).device
@@ -284,8 +309,8 @@ class HFBackend:
         input_ids = torch.full((len(batch_ids), width), pad, dtype=torch.long)
         attention = torch.zeros((len(batch_ids), width), dtype=torch.long)
         for r, ids in enumerate(batch_ids):  # left padding so every row ends at the same column
-            input_ids[r, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
-            attention[r, width - len(ids):] = 1
+            input_ids[r, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+            attention[r, width - len(ids) :] = 1
         gen_kwargs: dict[str, Any] = {
             "max_new_tokens": req.max_new_tokens,
             "pad_token_id": pad,
@@ -353,8 +378,13 @@ def _crop(cache: Any, keep: int) -> None:
 GREEDY_TEMPERATURE = 1e-6
 
 
-def start_continuous_batching(backend: HFBackend, max_batch: int = 16, kv_cache_tokens: int = 32768,
-                              max_batch_tokens: int = 512, page_size: int = 256) -> Any:
+def start_continuous_batching(
+    backend: HFBackend,
+    max_batch: int = 16,
+    kv_cache_tokens: int = 32768,
+    max_batch_tokens: int = 512,
+    page_size: int = 256,
+) -> Any:
     """Start transformers' ContinuousBatchingManager on the backend's model, sized explicitly.
 
     The sizes are explicit because on CPU transformers would otherwise give the KV cache 60% of the machine's RAM.
@@ -362,12 +392,24 @@ def start_continuous_batching(backend: HFBackend, max_batch: int = 16, kv_cache_
     from transformers import ContinuousBatchingConfig, GenerationConfig
 
     eos = sorted(backend.eos_token_ids())
-    gen = GenerationConfig(do_sample=True, temperature=0.5, top_k=None, top_p=None,
-                           eos_token_id=eos, pad_token_id=backend.hf_tokenizer.pad_token_id)
+    gen = GenerationConfig(
+        do_sample=True,
+        temperature=0.5,
+        top_k=None,
+        top_p=None,
+        eos_token_id=eos,
+        pad_token_id=backend.hf_tokenizer.pad_token_id,
+    )
     cfg = ContinuousBatchingConfig(
-        page_size=page_size, num_blocks=max(1, -(-kv_cache_tokens // page_size)), max_batch_tokens=max_batch_tokens,
-        max_requests_per_batch=max_batch, per_request_processors=True, use_async_batching=False,
-        use_cuda_graph=False, allow_block_sharing=True)
+        page_size=page_size,
+        num_blocks=max(1, -(-kv_cache_tokens // page_size)),
+        max_batch_tokens=max_batch_tokens,
+        max_requests_per_batch=max_batch,
+        per_request_processors=True,
+        use_async_batching=False,
+        use_cuda_graph=False,
+        allow_block_sharing=True,
+    )
     manager = backend.model.init_continuous_batching(generation_config=gen, continuous_batching_config=cfg)
     manager.start()
     return manager
@@ -377,9 +419,14 @@ def _from_spec(spec: BackendSpec, **extra: Any) -> HFBackend:
     from longkit.models.defaults import DEFAULT_GENERATOR
 
     extra.setdefault("prefix_reuse", bool(spec.prefix_reuse))
-    return HFBackend.from_name(spec.model or DEFAULT_GENERATOR, max_context=spec.max_context,
-                               batch_size=spec.batch_size, **extra)
+    return HFBackend.from_name(
+        spec.model or DEFAULT_GENERATOR, max_context=spec.max_context, batch_size=spec.batch_size, **extra
+    )
 
 
-BACKEND = BackendInfo("hf", "a transformers model in this process (batched; continuous batching under serve)",
-                      frozenset({GENERATE, CHAT, SCORE, STREAM, LOCAL}), _from_spec)
+BACKEND = BackendInfo(
+    "hf",
+    "a transformers model in this process (batched; continuous batching under serve)",
+    frozenset({GENERATE, CHAT, SCORE, STREAM, LOCAL}),
+    _from_spec,
+)

@@ -75,8 +75,9 @@ class OpenAIBackend:
         if self.model is None:
             raise BackendError(f"{self.base_url}: no model given and the server lists none")
         if check and served and self.model not in {m["id"] for m in served}:
-            raise BackendError(f"{self.base_url} does not serve model '{self.model}' "
-                               f"(it serves: {', '.join(m['id'] for m in served)})")
+            raise BackendError(
+                f"{self.base_url} does not serve model '{self.model}' (it serves: {', '.join(m['id'] for m in served)})"
+            )
         if tokenizer is None or isinstance(tokenizer, str):
             from longkit.models.load import load_tokenizer
 
@@ -105,8 +106,11 @@ class OpenAIBackend:
                 status = resp.status_code
                 last = f"{self.base_url}{path} answered HTTP {resp.status_code}: {_error_text(resp)}"
                 if resp.status_code in (401, 403):
-                    last += ("; pass --api-key or set LONGKIT_API_KEY" if not self.has_key else
-                             "; the API key was refused (check --api-key / LONGKIT_API_KEY)")
+                    last += (
+                        "; pass --api-key or set LONGKIT_API_KEY"
+                        if not self.has_key
+                        else "; the API key was refused (check --api-key / LONGKIT_API_KEY)"
+                    )
                 if resp.status_code not in _RETRY_STATUS:
                     break
             if attempt < self.max_retries:
@@ -115,8 +119,11 @@ class OpenAIBackend:
 
     def _one(self, request: GenerationRequest) -> Completion:
         text, truncated = fit_request(self.tokenizer, request, self.max_context)
-        body: dict[str, Any] = {"model": self.model, "max_tokens": request.max_new_tokens,
-                                "temperature": request.temperature}
+        body: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": request.max_new_tokens,
+            "temperature": request.temperature,
+        }
         if request.stop:
             body["stop"] = list(request.stop)
         if request.seed is not None:
@@ -132,9 +139,13 @@ class OpenAIBackend:
             out = choice.get("text", "")
         out, _ = apply_stop(out, request.stop)
         usage = data.get("usage") or {}
-        return Completion(text=out, prompt_tokens=int(usage.get("prompt_tokens", self.tokenizer.count(text))),
-                          completion_tokens=int(usage.get("completion_tokens", 0)),
-                          finish_reason=choice.get("finish_reason") or "stop", truncated=truncated)
+        return Completion(
+            text=out,
+            prompt_tokens=int(usage.get("prompt_tokens", self.tokenizer.count(text))),
+            completion_tokens=int(usage.get("completion_tokens", 0)),
+            finish_reason=choice.get("finish_reason") or "stop",
+            truncated=truncated,
+        )
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
         """Send requests with bounded concurrency; results keep the input order."""
@@ -158,8 +169,9 @@ class OpenAIBackend:
         logprobs = echoed_logprobs(self._echo(ids), len(ids), f"{self.base_url}/completions")
         scored = logprobs[n_ctx:]
         if any(lp is None for lp in scored):
-            raise BackendError(f"{self.base_url}/completions returned no log-probability for a prompt token past "
-                               f"the first")
+            raise BackendError(
+                f"{self.base_url}/completions returned no log-probability for a prompt token past the first"
+            )
         return TokenScores(ids[n_ctx:], [float(lp) for lp in scored if lp is not None], n_ctx)
 
     def _echo(self, ids: list[int]) -> dict[str, Any]:
@@ -186,18 +198,22 @@ def echoed_logprobs(data: dict[str, Any], n_prompt: int, where: str) -> list[flo
     try:
         logprobs = data["choices"][0]["logprobs"]["token_logprobs"]
     except (KeyError, IndexError, TypeError):
-        raise BackendError(f"{where} returned no logprobs for the echoed prompt (does it support echo with "
-                           f"logprobs?)") from None
+        raise BackendError(
+            f"{where} returned no logprobs for the echoed prompt (does it support echo with logprobs?)"
+        ) from None
     counted = (data.get("usage") or {}).get("prompt_tokens", n_prompt)
     if not isinstance(logprobs, list) or len(logprobs) < n_prompt or counted != n_prompt:
         got = len(logprobs) if isinstance(logprobs, list) else 0
-        raise BackendError(f"{where} echoed {got} logprobs for a {n_prompt}-token prompt ({counted} prompt tokens "
-                           f"counted): it does not score the token ids it was sent")
+        raise BackendError(
+            f"{where} echoed {got} logprobs for a {n_prompt}-token prompt ({counted} prompt tokens "
+            f"counted): it does not score the token ids it was sent"
+        )
     return [None if lp is None else float(lp) for lp in logprobs[:n_prompt]]
 
 
-def resolve_api_key(api_key: str | None,
-                    env: str | tuple[str, ...] = ("LONGKIT_API_KEY", "OPENAI_API_KEY")) -> str | None:
+def resolve_api_key(
+    api_key: str | None, env: str | tuple[str, ...] = ("LONGKIT_API_KEY", "OPENAI_API_KEY")
+) -> str | None:
     """The key to send: the explicit one, else the first set environment variable (LONGKIT_API_KEY first).
 
     No key is fine: a local server (`longkit serve`, vLLM on 127.0.0.1) usually needs none, and a remote
@@ -237,9 +253,20 @@ def _error_text(resp: Any) -> str:
 def _from_spec(spec: BackendSpec, **extra: Any) -> OpenAIBackend:
     if not spec.base_url:
         raise ConfigError("the openai backend needs --base-url (e.g. http://127.0.0.1:8000/v1)")
-    return OpenAIBackend(spec.base_url, model=spec.model, tokenizer=spec.tokenizer, max_context=spec.max_context,
-                         concurrency=spec.batch_size, api_key=spec.api_key, **extra)
+    return OpenAIBackend(
+        spec.base_url,
+        model=spec.model,
+        tokenizer=spec.tokenizer,
+        max_context=spec.max_context,
+        concurrency=spec.batch_size,
+        api_key=spec.api_key,
+        **extra,
+    )
 
 
-BACKEND = BackendInfo("openai", "any OpenAI-compatible server (vLLM, SGLang, llama.cpp, TGI, longkit serve)",
-                      frozenset({GENERATE, CHAT, SCORE}), _from_spec)
+BACKEND = BackendInfo(
+    "openai",
+    "any OpenAI-compatible server (vLLM, SGLang, llama.cpp, TGI, longkit serve)",
+    frozenset({GENERATE, CHAT, SCORE}),
+    _from_spec,
+)

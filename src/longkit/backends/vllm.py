@@ -34,14 +34,25 @@ def import_vllm(needed_by: str) -> ModuleType:
         raise LongkitError(f"{needed_by} needs vLLM: pip install 'longkit[vllm]' (Linux + CUDA GPU)") from None
 
 
-def engine_args(model: str, max_context: int | None, tensor_parallel_size: int = 1,
-                gpu_memory_utilization: float = 0.9, **extra: Any) -> dict[str, Any]:
+def engine_args(
+    model: str,
+    max_context: int | None,
+    tensor_parallel_size: int = 1,
+    gpu_memory_utilization: float = 0.9,
+    **extra: Any,
+) -> dict[str, Any]:
     """Arguments of either vLLM engine: the resolved model path, the window, GPUs per model, and prefix caching on
     (NIAH depths and RAG prompts share long prefixes)."""
     from longkit.models.load import resolve
 
-    return {"model": resolve(model).path, "max_model_len": max_context, "tensor_parallel_size": tensor_parallel_size,
-            "gpu_memory_utilization": gpu_memory_utilization, "enable_prefix_caching": True, **extra}
+    return {
+        "model": resolve(model).path,
+        "max_model_len": max_context,
+        "tensor_parallel_size": tensor_parallel_size,
+        "gpu_memory_utilization": gpu_memory_utilization,
+        "enable_prefix_caching": True,
+        **extra,
+    }
 
 
 def sampling_params(max_new_tokens: int, temperature: float, seed: int | None, stop: Sequence[str] = ()) -> Any:
@@ -60,8 +71,9 @@ def score_params() -> Any:
     return SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1, detokenize=False)
 
 
-def scores_from_prompt_logprobs(prompt_logprobs: Sequence[Mapping[int, Any] | None] | None, ids: list[int],
-                                n_ctx: int) -> TokenScores:
+def scores_from_prompt_logprobs(
+    prompt_logprobs: Sequence[Mapping[int, Any] | None] | None, ids: list[int], n_ctx: int
+) -> TokenScores:
     """TokenScores of ids[n_ctx:] from vLLM's `RequestOutput.prompt_logprobs`: one entry per prompt token, None for
     the first (nothing precedes it), else a dict token id -> Logprob(logprob, rank, decoded_token) that always holds
     the prompt token itself."""
@@ -80,11 +92,18 @@ class VLLMBackend:
 
     name = "vllm"
 
-    def __init__(self, model: str, max_context: int | None = None, tensor_parallel_size: int = 1,
-                 gpu_memory_utilization: float = 0.9, **engine_kwargs: Any):
+    def __init__(
+        self,
+        model: str,
+        max_context: int | None = None,
+        tensor_parallel_size: int = 1,
+        gpu_memory_utilization: float = 0.9,
+        **engine_kwargs: Any,
+    ):
         vllm = import_vllm("the vllm backend")
-        self.llm = vllm.LLM(**engine_args(model, max_context, tensor_parallel_size, gpu_memory_utilization,
-                                          **engine_kwargs))
+        self.llm = vllm.LLM(
+            **engine_args(model, max_context, tensor_parallel_size, gpu_memory_utilization, **engine_kwargs)
+        )
         self.tokenizer = TextTokenizer(self.llm.get_tokenizer())
         self.max_context = int(max_context or self.llm.llm_engine.model_config.max_model_len)
 
@@ -101,11 +120,16 @@ class VLLMBackend:
         for o, r, t in zip(outs, requests, cut):
             c = o.outputs[0]
             text, _ = apply_stop(c.text, r.stop)
-            results.append(Completion(text=text, prompt_tokens=len(o.prompt_token_ids),
-                                      completion_tokens=len(c.token_ids), finish_reason=c.finish_reason or "stop",
-                                      truncated=t))
+            results.append(
+                Completion(
+                    text=text,
+                    prompt_tokens=len(o.prompt_token_ids),
+                    completion_tokens=len(c.token_ids),
+                    finish_reason=c.finish_reason or "stop",
+                    truncated=t,
+                )
+            )
         return results
-
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[TokenScores]:
         """Per-token log-probabilities of each continuation (see ScoreRequest), all requests in one vLLM call; the
@@ -129,8 +153,13 @@ class VLLMAsyncEngine:
     """vLLM's AsyncLLMEngine: its own scheduler batches concurrent requests (continuous batching, paged attention,
     prefix caching, tensor parallel). Past one machine, `vllm serve` plus longkit's openai backend is the same path."""
 
-    def __init__(self, model: str, max_context: int | None = None, tensor_parallel_size: int = 1,
-                 gpu_memory_utilization: float = 0.9):
+    def __init__(
+        self,
+        model: str,
+        max_context: int | None = None,
+        tensor_parallel_size: int = 1,
+        gpu_memory_utilization: float = 0.9,
+    ):
         vllm = import_vllm("--backend vllm")
         from transformers import AutoTokenizer
 
@@ -156,8 +185,9 @@ class VLLMAsyncEngine:
         """Text of generated ids (special tokens dropped)."""
         return str(self.hf_tokenizer.decode(ids, skip_special_tokens=True))
 
-    async def generate(self, prompt_ids: list[int], max_new_tokens: int, temperature: float,
-                       seed: int | None) -> AsyncGenerator[VLLMProgress, None]:
+    async def generate(
+        self, prompt_ids: list[int], max_new_tokens: int, temperature: float, seed: int | None
+    ) -> AsyncGenerator[VLLMProgress, None]:
         """Yield the request's progress after every step; closing the iterator early aborts the request in vLLM."""
         params = sampling_params(max_new_tokens, temperature, seed)
         rid = f"lk-{uuid.uuid4().hex}"
@@ -180,5 +210,9 @@ def _from_spec(spec: BackendSpec, **extra: Any) -> VLLMBackend:
     return VLLMBackend(spec.model or DEFAULT_GENERATOR, max_context=spec.max_context, **extra)
 
 
-BACKEND = BackendInfo("vllm", "vLLM in this process (GPU; prefix caching, tensor parallel)",
-                      frozenset({GENERATE, CHAT, SCORE, STREAM, LOCAL}), _from_spec)
+BACKEND = BackendInfo(
+    "vllm",
+    "vLLM in this process (GPU; prefix caching, tensor parallel)",
+    frozenset({GENERATE, CHAT, SCORE, STREAM, LOCAL}),
+    _from_spec,
+)

@@ -44,8 +44,12 @@ class BuildReport:
         """The report files by role: stats_md, stats_json, plot, manifest."""
         from longkit.data.stats import MANIFEST
 
-        return {"stats_md": self.root / "stats.md", "stats_json": self.root / "stats.json",
-                "plot": self.root / "knot_distances.png", "manifest": self.root / MANIFEST}
+        return {
+            "stats_md": self.root / "stats.md",
+            "stats_json": self.root / "stats.json",
+            "plot": self.root / "knot_distances.png",
+            "manifest": self.root / MANIFEST,
+        }
 
 
 def write_manifest(root: Path, shards: list[tuple[Path, int]], cfg_dict: dict[str, Any]) -> None:
@@ -53,15 +57,23 @@ def write_manifest(root: Path, shards: list[tuple[Path, int]], cfg_dict: dict[st
     from longkit.data.stats import MANIFEST
     from longkit.io import sha256_file, write_json
 
-    write_json(root / MANIFEST, {
-        "version": 1, "seq_len": cfg_dict["seq_len"], "transform": cfg_dict["transform"],
-        "shards": {p.relative_to(root).as_posix(): {"bytes": p.stat().st_size, "sha256": sha256_file(p),
-                                                    "sequences": n} for p, n in shards},
-    })
+    write_json(
+        root / MANIFEST,
+        {
+            "version": 1,
+            "seq_len": cfg_dict["seq_len"],
+            "transform": cfg_dict["transform"],
+            "shards": {
+                p.relative_to(root).as_posix(): {"bytes": p.stat().st_size, "sha256": sha256_file(p), "sequences": n}
+                for p, n in shards
+            },
+        },
+    )
 
 
-def _configure(config: str | Path | DataConfig, out: str | Path | None, max_sequences: int | None,
-               num_proc: int | None) -> tuple[DataConfig, str]:
+def _configure(
+    config: str | Path | DataConfig, out: str | Path | None, max_sequences: int | None, num_proc: int | None
+) -> tuple[DataConfig, str]:
     """The config with the overrides applied (each checked like its YAML field), and how errors name it."""
     from longkit.data.config import load_data_config
 
@@ -104,12 +116,18 @@ def check_mix_names(cfg: DataConfig, where: str) -> None:
     names = sorted({name for spec in cfg.sources for name, _ in iter_documents(spec)})
     unknown = sorted(set(mix) - set(names))
     if unknown:
-        raise ConfigError(f"{where}: field 'upsample.mix': names unknown source(s) {unknown}; the sources are "
-                          f"{names}")
+        raise ConfigError(f"{where}: field 'upsample.mix': names unknown source(s) {unknown}; the sources are {names}")
 
 
-def prepare_corpus(cfg: DataConfig, tok: Any, corpus_dir: Path, verify: bool = False, log: Say = _quiet,
-                   warn: Say = _quiet, reuse: bool = True) -> tuple[TokenizedCorpus, bool]:
+def prepare_corpus(
+    cfg: DataConfig,
+    tok: Any,
+    corpus_dir: Path,
+    verify: bool = False,
+    log: Say = _quiet,
+    warn: Say = _quiet,
+    reuse: bool = True,
+) -> tuple[TokenizedCorpus, bool]:
     """The tokenized corpus (reused when the same tokenizer and sources made it, else tokenized) and if reused."""
     from longkit.data.reuse import corpus_is_current
     from longkit.data.sources import tokenize_corpus
@@ -120,8 +138,10 @@ def prepare_corpus(cfg: DataConfig, tok: Any, corpus_dir: Path, verify: bool = F
         log(f"corpus: reusing {corpus_dir} ({len(corpus)} docs, {int(corpus.lengths.sum())} tokens)")
         return corpus, True
     corpus = tokenize_corpus(cfg.sources, tok, corpus_dir, num_proc=cfg.num_proc, tokenizer_name=cfg.tokenizer)
-    log(f"corpus: tokenized {len(corpus)} docs, {int(corpus.lengths.sum())} tokens "
-        f"in {time.perf_counter() - t0:.1f}s -> {corpus_dir}")
+    log(
+        f"corpus: tokenized {len(corpus)} docs, {int(corpus.lengths.sum())} tokens "
+        f"in {time.perf_counter() - t0:.1f}s -> {corpus_dir}"
+    )
     return corpus, False
 
 
@@ -163,19 +183,34 @@ def _remove_stale_shards(shard_dir: Path, written: list[tuple[Path, int]]) -> No
             old.unlink()
 
 
-def _report(cfg: DataConfig, corpus: TokenizedCorpus, order: Any, ds: Any, stats: Any, n_shards: int,
-            secs: float, added: int | None, vocab_size: int) -> dict[str, Any]:
+def _report(
+    cfg: DataConfig,
+    corpus: TokenizedCorpus,
+    order: Any,
+    ds: Any,
+    stats: Any,
+    n_shards: int,
+    secs: float,
+    added: int | None,
+    vocab_size: int,
+) -> dict[str, Any]:
     """The stats.json record: config, token mix before/after upsampling, packing totals, sequence statistics."""
     from longkit.data.upsample import mix_report
 
     lengths, src, names = corpus.lengths, corpus.doc_source, corpus.source_names
     buckets, threshold = cfg.upsample.buckets, cfg.upsample.threshold
     return {
-        "config": cfg.to_dict(), "shards": n_shards, "pack_seconds": secs,
-        "special_tokens_added": added, "vocab_size": vocab_size,
-        "mix": {"before": mix_report(lengths, src, names, None, buckets, threshold),
-                "after": mix_report(lengths, src, names, order, buckets, threshold)},
-        "packing": dict(ds.stats), "sequences": stats.report(),
+        "config": cfg.to_dict(),
+        "shards": n_shards,
+        "pack_seconds": secs,
+        "special_tokens_added": added,
+        "vocab_size": vocab_size,
+        "mix": {
+            "before": mix_report(lengths, src, names, None, buckets, threshold),
+            "after": mix_report(lengths, src, names, order, buckets, threshold),
+        },
+        "packing": dict(ds.stats),
+        "sequences": stats.report(),
     }
 
 
@@ -190,20 +225,32 @@ def _write_report(root: Path, report: dict[str, Any]) -> None:
 
 def _summary_lines(cfg: DataConfig, report: BuildReport, epoch_tokens: int) -> list[str]:
     pk = report.stats["packing"]
-    lines = [f"packed {pk['sequences']} sequences of {cfg.seq_len} into {report.stats['shards']} shard(s) in "
-             f"{report.stats['pack_seconds']:.1f}s: {pk['tokens_text']} text + {pk['tokens_structure']} structure + "
-             f"{pk['tokens_pad']} pad tokens, {pk['tokens_dropped']} dropped"]
+    lines = [
+        f"packed {pk['sequences']} sequences of {cfg.seq_len} into {report.stats['shards']} shard(s) in "
+        f"{report.stats['pack_seconds']:.1f}s: {pk['tokens_text']} text + {pk['tokens_structure']} structure + "
+        f"{pk['tokens_pad']} pad tokens, {pk['tokens_dropped']} dropped"
+    ]
     if cfg.max_sequences and pk["sequences"] < cfg.max_sequences:
-        lines.append(f"note: max_sequences is {cfg.max_sequences} but one pass over the corpus ({epoch_tokens} "
-                     f"tokens) fills only {pk['sequences']}; add documents or enable upsampling for more")
+        lines.append(
+            f"note: max_sequences is {cfg.max_sequences} but one pass over the corpus ({epoch_tokens} "
+            f"tokens) fills only {pk['sequences']}; add documents or enable upsampling for more"
+        )
     f = report.files()
     lines.append(f"report: {f['stats_md']}, {f['stats_json']}, {f['plot']}; checksums: {f['manifest']}")
     return lines
 
 
-def build(config: str | Path | DataConfig, *, out: str | Path | None = None, max_sequences: int | None = None,
-          num_proc: int | None = None, verify: bool = False, overwrite: bool = False, log: Say | None = None,
-          warn: Say | None = None) -> BuildReport:
+def build(
+    config: str | Path | DataConfig,
+    *,
+    out: str | Path | None = None,
+    max_sequences: int | None = None,
+    num_proc: int | None = None,
+    verify: bool = False,
+    overwrite: bool = False,
+    log: Say | None = None,
+    warn: Say | None = None,
+) -> BuildReport:
     """Run the data pipeline of a config (a YAML path or a DataConfig); log/warn receive the progress lines.
 
     Into an output that holds a build: the same build is already complete (nothing written, unless `verify`
@@ -219,8 +266,10 @@ def build(config: str | Path | DataConfig, *, out: str | Path | None = None, max
     check_sources(cfg, where)
     done = check_rerun(cfg, Path(cfg.out), where, overwrite)
     if done is not None and not verify:
-        log(f"already complete: {cfg.out} holds this build ({done['packing']['sequences']} sequences), made from "
-            "these sources; nothing to do")
+        log(
+            f"already complete: {cfg.out} holds this build ({done['packing']['sequences']} sequences), made from "
+            "these sources; nothing to do"
+        )
         return BuildReport(root=Path(cfg.out), stats=done, corpus_reused=True, already_complete=True)
     edited = sources_changed(cfg, Path(cfg.out))
     tok = load_tokenizer(cfg.tokenizer)
@@ -241,13 +290,17 @@ def build(config: str | Path | DataConfig, *, out: str | Path | None = None, max
     t1 = time.perf_counter()
     stats, written = _pack(ds, cfg, min(cfg.max_sequences, est) if cfg.max_sequences else est, root / "shards")
     if not written:
-        raise ConfigError(f"{where}: packing produced no sequences (the corpus has {int(corpus.lengths.sum())} "
-                          "tokens); add documents or lower seq_len")
+        raise ConfigError(
+            f"{where}: packing produced no sequences (the corpus has {int(corpus.lengths.sum())} "
+            "tokens); add documents or lower seq_len"
+        )
     _remove_stale_shards(root / "shards", written)
     write_manifest(root, written, cfg.to_dict())
     secs = time.perf_counter() - t1
-    stats_dict = {**_report(cfg, corpus, order, ds, stats, len(written), secs, added, len(tok)),
-                  "sources": source_files(cfg)}
+    stats_dict = {
+        **_report(cfg, corpus, order, ds, stats, len(written), secs, added, len(tok)),
+        "sources": source_files(cfg),
+    }
     _write_report(root, stats_dict)
     report = BuildReport(root=root, stats=stats_dict, corpus_reused=reused)
     for line in _summary_lines(cfg, report, epoch_tokens):

@@ -83,8 +83,9 @@ def _intact(root: Path) -> bool:
     try:
         manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
         shards = manifest["shards"]
-        if not all((root / rel).is_file() and (root / rel).stat().st_size == rec["bytes"]
-                   for rel, rec in shards.items()):
+        if not all(
+            (root / rel).is_file() and (root / rel).stat().st_size == rec["bytes"] for rel, rec in shards.items()
+        ):
             return False
         TokenizedCorpus(root / "corpus")
     except (OSError, ValueError, KeyError, TypeError, InputError):

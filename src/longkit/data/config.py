@@ -178,7 +178,8 @@ class DataConfig(Section):
     overflow: Overflow = "split"
     intra_doc_attention: Bool = False
     upsample: Annotated[InstanceOf[UpsampleConfig], BeforeValidator(_upsample)] = Field(
-        default_factory=lambda: UpsampleConfig(enabled=False))
+        default_factory=lambda: UpsampleConfig(enabled=False)
+    )
     seed: NonNegative = 0
     num_proc: Processes = 1
     max_sequences: Count | None = None
@@ -205,13 +206,17 @@ def _check_rules(cfg: DataConfig, where: str) -> None:
     for i, s in enumerate(cfg.sources):
         key = (os.path.normpath(s.path), s.type, s.split, s.name, s.text_field)
         if key in seen:
-            raise ConfigError(f"{where}: field 'sources[{i}]': the same source as sources[{seen[key]}] ({s.path}); its "
-                              "documents would be read twice (list it once; per-source weights are 'upsample.mix')")
+            raise ConfigError(
+                f"{where}: field 'sources[{i}]': the same source as sources[{seen[key]}] ({s.path}); its "
+                "documents would be read twice (list it once; per-source weights are 'upsample.mix')"
+            )
         seen[key] = i
     if cfg.transform == "utk" and cfg.intra_doc_attention:
         # separate attention segments per chunk would hide a document's chunks from each other: UtK's point
-        raise ConfigError(f"{where}: field 'intra_doc_attention' must be false with transform utk "
-                          "(the chunks of a document must attend to each other)")
+        raise ConfigError(
+            f"{where}: field 'intra_doc_attention' must be false with transform utk "
+            "(the chunks of a document must attend to each other)"
+        )
 
 
 def data_config_from_dict(data: dict[str, Any], where: str = "config") -> DataConfig:

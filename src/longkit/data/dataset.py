@@ -107,12 +107,24 @@ class _Cursor:
 class PackedDataset(_Base):
     """IterableDataset of packed sequences from a tokenized corpus (see the module docstring)."""
 
-    def __init__(self, corpus: TokenizedCorpus | str | Path, transform: Transform, seq_len: int,
-                 separator: list[int] | tuple[int, ...] = (), pad_id: int = 0, seed: int = 0,
-                 overflow: str = "split", intra_doc_attention: bool = False,
-                 upsample_config: UpsampleConfig | None = None, epochs: int | None = 1,
-                 rank: int | None = None, world_size: int | None = None, with_meta: bool = False,
-                 shard: str = "sequence", batch_size: int = 1):
+    def __init__(
+        self,
+        corpus: TokenizedCorpus | str | Path,
+        transform: Transform,
+        seq_len: int,
+        separator: list[int] | tuple[int, ...] = (),
+        pad_id: int = 0,
+        seed: int = 0,
+        overflow: str = "split",
+        intra_doc_attention: bool = False,
+        upsample_config: UpsampleConfig | None = None,
+        epochs: int | None = 1,
+        rank: int | None = None,
+        world_size: int | None = None,
+        with_meta: bool = False,
+        shard: str = "sequence",
+        batch_size: int = 1,
+    ):
         self.corpus = corpus if isinstance(corpus, TokenizedCorpus) else TokenizedCorpus(corpus)
         self.transform = transform
         self.seq_len = int(seq_len)
@@ -136,19 +148,36 @@ class PackedDataset(_Base):
         Packer(self.seq_len, transform, self.separator, self.pad_id, overflow, intra_doc_attention)  # validate now
 
     @classmethod
-    def from_config(cls, cfg: DataConfig, tokenizer: Any, corpus: TokenizedCorpus | str | None = None,
-                    **kwargs: Any) -> PackedDataset:
+    def from_config(
+        cls, cfg: DataConfig, tokenizer: Any, corpus: TokenizedCorpus | str | None = None, **kwargs: Any
+    ) -> PackedDataset:
         """Build from a DataConfig (corpus default: <cfg.out>/corpus)."""
         source = corpus if corpus is not None else Path(cfg.out) / "corpus"
-        return cls(source, build_transform(cfg, tokenizer), cfg.seq_len, resolve_separator(tokenizer, cfg.separator),
-                   pad_id(tokenizer), seed=cfg.seed, overflow=cfg.overflow,
-                   intra_doc_attention=cfg.intra_doc_attention, upsample_config=cfg.upsample, **kwargs)
+        return cls(
+            source,
+            build_transform(cfg, tokenizer),
+            cfg.seq_len,
+            resolve_separator(tokenizer, cfg.separator),
+            pad_id(tokenizer),
+            seed=cfg.seed,
+            overflow=cfg.overflow,
+            intra_doc_attention=cfg.intra_doc_attention,
+            upsample_config=cfg.upsample,
+            **kwargs,
+        )
 
     def order(self, epoch: int) -> np.ndarray:
         """Document order of an epoch: upsampled selection (with repeats) in a seeded random order."""
         if epoch not in self._orders:
-            self._orders = {epoch: upsample(self.corpus.lengths, self.corpus.doc_source, self.corpus.source_names,
-                                            self.upsample_config, seed=self.seed * 1_000_003 + epoch)}
+            self._orders = {
+                epoch: upsample(
+                    self.corpus.lengths,
+                    self.corpus.doc_source,
+                    self.corpus.source_names,
+                    self.upsample_config,
+                    seed=self.seed * 1_000_003 + epoch,
+                )
+            }
         return self._orders[epoch]
 
     def _rank_world(self) -> tuple[int, int]:
@@ -205,8 +234,15 @@ class PackedDataset(_Base):
             if pending is not None:
                 e, p = cur.last
                 pend = [e, p, int(pending.offset)]
-            return {"version": 1, "shard": "sequence", "seed": self.seed, "epoch": cur.epoch, "pos": cur.pos,
-                    "pending": pend, "seq": seq}
+            return {
+                "version": 1,
+                "shard": "sequence",
+                "seed": self.seed,
+                "epoch": cur.epoch,
+                "pos": cur.pos,
+                "pending": pend,
+                "seq": seq,
+            }
 
         mine = 0  # this rank's sequences since `start`: decides the worker (the DataLoader's batch order)
         buf: list[tuple[dict[str, Any], dict[str, Any]]] = []
@@ -242,8 +278,10 @@ class PackedDataset(_Base):
         st = self._resume
         self._resume = None
         if st is not None and (st["worker"] != [g, n_global]):
-            raise ConfigError(f"dataset state was saved by global worker {st['worker'][0]} of {st['worker'][1]}, "
-                              f"cannot resume it as worker {g} of {n_global} (keep world size and num_workers)")
+            raise ConfigError(
+                f"dataset state was saved by global worker {st['worker'][0]} of {st['worker'][1]}, "
+                f"cannot resume it as worker {g} of {n_global} (keep world size and num_workers)"
+            )
         seq = st["seq"] if st else 0
         cur, pending, packer = self._restart(st, g, n_global)
         while True:
@@ -257,8 +295,16 @@ class PackedDataset(_Base):
             if pending is not None:
                 e, p = cur.last
                 pend = [e, p, int(pending.offset)]
-            self._state = {"version": 1, "shard": "document", "seed": self.seed, "worker": [g, n_global],
-                           "epoch": cur.epoch, "pos": cur.pos, "pending": pend, "seq": seq}
+            self._state = {
+                "version": 1,
+                "shard": "document",
+                "seed": self.seed,
+                "worker": [g, n_global],
+                "epoch": cur.epoch,
+                "pos": cur.pos,
+                "pending": pend,
+                "seq": seq,
+            }
             yield sample.as_dict(self.with_meta)
             if exhausted and pending is None:
                 return

@@ -45,9 +45,30 @@ from longkit.data.plan import (
 from longkit.data.utk import untie_utk
 from longkit.errors import ConfigError
 
-__all__ = ["EMPTY", "IGNORE", "LEARN", "LEARN_MASK_NEXT", "MASK", "MASK_NEXT", "SEG_CHUNK", "SEG_DOC", "SEG_END",
-           "SEG_KEY", "SEG_LAST", "SEG_NCHUNKS", "SEG_OFFSET", "SEG_START", "ChunkPlan", "PackedSample", "Packer",
-           "Piece", "Transform", "pack_documents", "reassemble", "untie"]
+__all__ = [
+    "EMPTY",
+    "IGNORE",
+    "LEARN",
+    "LEARN_MASK_NEXT",
+    "MASK",
+    "MASK_NEXT",
+    "SEG_CHUNK",
+    "SEG_DOC",
+    "SEG_END",
+    "SEG_KEY",
+    "SEG_LAST",
+    "SEG_NCHUNKS",
+    "SEG_OFFSET",
+    "SEG_START",
+    "ChunkPlan",
+    "PackedSample",
+    "Packer",
+    "Piece",
+    "Transform",
+    "pack_documents",
+    "reassemble",
+    "untie",
+]
 
 
 @dataclass
@@ -64,8 +85,12 @@ class PackedSample:
 
     def as_dict(self, with_meta: bool = True) -> dict[str, Any]:
         """The sample as a dict of numpy arrays (what the streaming dataset yields)."""
-        d: dict[str, Any] = {"input_ids": self.input_ids, "labels": self.labels,
-                             "position_ids": self.position_ids, "cu_seqlens": self.cu_seqlens}
+        d: dict[str, Any] = {
+            "input_ids": self.input_ids,
+            "labels": self.labels,
+            "position_ids": self.position_ids,
+            "cu_seqlens": self.cu_seqlens,
+        }
         if with_meta:
             d["segments"] = self.segments
             d["num_pad"] = self.num_pad
@@ -76,16 +101,25 @@ class PackedSample:
 class Packer:
     """Fill sequences of `seq_len` tokens from a document stream through a transform."""
 
-    def __init__(self, seq_len: int, transform: Transform | None = None,
-                 separator: np.ndarray | list[int] | tuple[int, ...] = (), pad_id: int = 0, overflow: str = "split",
-                 intra_doc_attention: bool = False, pad_last: bool = True):
+    def __init__(
+        self,
+        seq_len: int,
+        transform: Transform | None = None,
+        separator: np.ndarray | list[int] | tuple[int, ...] = (),
+        pad_id: int = 0,
+        overflow: str = "split",
+        intra_doc_attention: bool = False,
+        pad_last: bool = True,
+    ):
         if overflow not in ("split", "carry", "truncate"):
             raise ConfigError(f"packing overflow must be split, carry or truncate, got '{overflow}'")
         self.seq_len = int(seq_len)
         self.transform = transform or Transform()
         if intra_doc_attention and self.transform.cross_chunk:
-            raise ConfigError(f"intra_doc_attention: must be false with the {self.transform.name} transform "
-                              "(its chunks of one document must attend to each other)")
+            raise ConfigError(
+                f"intra_doc_attention: must be false with the {self.transform.name} transform "
+                "(its chunks of one document must attend to each other)"
+            )
         self.separator = np.asarray(separator, dtype=np.int32)
         self.sep_kind = self.transform.sep_kind
         self._structure = dict(self.transform.structure())
@@ -97,13 +131,22 @@ class Packer:
         self.pad_last = pad_last
         if self.seq_len < len(self.separator) + 2:
             raise ConfigError(f"seq_len {seq_len} is too short to hold a separator and one token")
-        self.stats: dict[str, int] = {"sequences": 0, "docs": 0, "empty_docs": 0, "tokens_in": 0,
-                                      "tokens_text": 0, "tokens_structure": 0, "tokens_pad": 0,
-                                      "tokens_dropped": 0, "docs_split_across": 0}
+        self.stats: dict[str, int] = {
+            "sequences": 0,
+            "docs": 0,
+            "empty_docs": 0,
+            "tokens_in": 0,
+            "tokens_text": 0,
+            "tokens_structure": 0,
+            "tokens_pad": 0,
+            "tokens_dropped": 0,
+            "docs_split_across": 0,
+        }
 
     # -- planning -----------------------------------------------------------------------------------
-    def fill(self, pending: Piece | None, docs: Iterator[Piece], rng: np.random.Generator
-             ) -> tuple[list[Piece], list[ChunkPlan], Piece | None, bool]:
+    def fill(
+        self, pending: Piece | None, docs: Iterator[Piece], rng: np.random.Generator
+    ) -> tuple[list[Piece], list[ChunkPlan], Piece | None, bool]:
         """Choose the pieces of one sequence; returns (pieces, plans, carried piece, stream exhausted)."""
         tr = self.transform
         tr.begin_sequence(rng)
@@ -142,8 +185,9 @@ class Packer:
                     pieces.append(Piece(pending.key, pending.doc_id, pending.offset, pending.tokens[:fit], last=False))
                     plans.append(tr.plan(fit, rng))
                     self.stats["docs_split_across"] += 1
-                    pending = Piece(pending.key, pending.doc_id, pending.offset + fit, pending.tokens[fit:],
-                                    last=pending.last)
+                    pending = Piece(
+                        pending.key, pending.doc_id, pending.offset + fit, pending.tokens[fit:], last=pending.last
+                    )
                 break
             plan = tr.plan(m, rng)
             need = m + plan.overhead + (sep if pending.last else 0)
@@ -166,8 +210,7 @@ class Packer:
             pieces.append(head)
             plans.append(plan)
             self.stats["docs_split_across"] += 1
-            pending = Piece(pending.key, pending.doc_id, pending.offset + fit, pending.tokens[fit:],
-                            last=pending.last)
+            pending = Piece(pending.key, pending.doc_id, pending.offset + fit, pending.tokens[fit:], last=pending.last)
             break
         if self.overflow == "truncate":
             self._cut_back(pieces, plans)
@@ -262,7 +305,7 @@ class Packer:
                 kinds.append(self.sep_kind)
                 owners.append(pi)
             if last_pos[pi] == i:
-                for arr, kind in (tr.trailer(plans[pi]) if has_parts else ()):
+                for arr, kind in tr.trailer(plans[pi]) if has_parts else ():
                     arrays.append(arr)
                     kinds.append(kind)
                     owners.append(pi)
@@ -336,9 +379,14 @@ class Packer:
                 return
 
 
-def pack_documents(docs: Iterable[np.ndarray], seq_len: int, transform: Transform | None = None,
-                   separator: list[int] | tuple[int, ...] | np.ndarray = (), seed: int = 0,
-                   **kwargs: Any) -> list[PackedSample]:
+def pack_documents(
+    docs: Iterable[np.ndarray],
+    seq_len: int,
+    transform: Transform | None = None,
+    separator: list[int] | tuple[int, ...] | np.ndarray = (),
+    seed: int = 0,
+    **kwargs: Any,
+) -> list[PackedSample]:
     """Pack a list of token arrays (keys = their positions) into samples; convenience for tests and tools."""
     pieces = (Piece(i, i, 0, np.asarray(d, dtype=np.int32)) for i, d in enumerate(docs))
     packer = Packer(seq_len, transform, separator, **kwargs)
@@ -357,7 +405,7 @@ def untie(sample: PackedSample | dict[str, Any]) -> dict[int, tuple[int, int, np
     for key in np.unique(segs[:, SEG_KEY]).tolist() if len(segs) else []:
         rows = segs[segs[:, SEG_KEY] == key]
         rows = rows[np.argsort(rows[:, SEG_CHUNK], kind="stable")]
-        toks = np.concatenate([ids[r[SEG_START]:r[SEG_END]] for r in rows])
+        toks = np.concatenate([ids[r[SEG_START] : r[SEG_END]] for r in rows])
         out[int(key)] = (int(rows[0, SEG_DOC]), int(rows[0, SEG_OFFSET]), toks, bool(rows[0, SEG_LAST]))
     return out
 

@@ -8,8 +8,10 @@ import numpy as np
 
 from longkit.data.pack import IGNORE, SEG_CHUNK, SEG_END, SEG_KEY, SEG_NCHUNKS, SEG_START
 
-LEGEND = ("legend: «doc K c/n» chunk text (loss on) · [[...]] structure, loss masked · "
-          "{{...}} structure, loss on (backtracing ids, separators) · key = document stream key")
+LEGEND = (
+    "legend: «doc K c/n» chunk text (loss on) · [[...]] structure, loss masked · "
+    "{{...}} structure, loss on (backtracing ids, separators) · key = document stream key"
+)
 
 
 def _short(text: str, width: int) -> str:
@@ -28,16 +30,18 @@ def render_sample(sample: dict[str, Any], tokenizer: Any, width: int = 160, max_
     n = len(ids)
     owner = np.full(n, -1, dtype=np.int64)
     for i, r in enumerate(segs):
-        owner[r[SEG_START]:r[SEG_END]] = i
+        owner[r[SEG_START] : r[SEG_END]] = i
     kind = np.where(owner >= 0, 0, np.where(labels == IGNORE, 1, 2))  # 0 text, 1 masked struct, 2 learned struct
     kind[owner >= 0] = 0
     change = np.flatnonzero((np.diff(kind) != 0) | (np.diff(owner) != 0)) + 1
     starts = np.concatenate(([0], change))
     ends = np.concatenate((change, [n]))
     num_pad = int(sample.get("num_pad", 0))
-    lines = [LEGEND,
-             f"seq_len={n} text_tokens={int((owner >= 0).sum())} masked={int((labels == IGNORE).sum())} "
-             f"pad={num_pad} chunks={len(segs)} segments(cu_seqlens)={len(sample['cu_seqlens']) - 1}"]
+    lines = [
+        LEGEND,
+        f"seq_len={n} text_tokens={int((owner >= 0).sum())} masked={int((labels == IGNORE).sum())} "
+        f"pad={num_pad} chunks={len(segs)} segments(cu_seqlens)={len(sample['cu_seqlens']) - 1}",
+    ]
     shown = 0
     for a, b in zip(starts.tolist(), ends.tolist()):
         if num_pad and a >= n - num_pad:

@@ -40,9 +40,12 @@ class CorpusOrigin:
         if not isinstance(meta, dict):
             return None
         vocab, sha, specs = meta.get("vocab_size"), meta.get("tokenizer_sha256"), meta.get("specs")
-        return cls(tokenizer=str(meta.get("tokenizer") or ""), vocab_size=vocab if isinstance(vocab, int) else None,
-                   sha256=sha if isinstance(sha, str) and sha else None,
-                   specs=specs if isinstance(specs, list) else None)
+        return cls(
+            tokenizer=str(meta.get("tokenizer") or ""),
+            vocab_size=vocab if isinstance(vocab, int) else None,
+            sha256=sha if isinstance(sha, str) and sha else None,
+            specs=specs if isinstance(specs, list) else None,
+        )
 
     def describe(self) -> str:
         """The producing tokenizer in a few words: name, vocabulary size, fingerprint prefix."""
@@ -68,8 +71,10 @@ def tokenizer_mismatch(origin: CorpusOrigin, tokenizer: Any, name: str) -> str |
     # An older corpus: only the name and the vocabulary size can tell.
     if origin.tokenizer == name and (origin.vocab_size is None or origin.vocab_size <= have):
         return None
-    return (f"it was tokenized with {origin.describe()}, not with '{name}' (vocabulary {have}); it records no "
-            "tokenizer fingerprint (an older build), so only names and vocabulary sizes could be compared")
+    return (
+        f"it was tokenized with {origin.describe()}, not with '{name}' (vocabulary {have}); it records no "
+        "tokenizer fingerprint (an older build), so only names and vocabulary sizes could be compared"
+    )
 
 
 def specs_mismatch(origin: CorpusOrigin, specs: Sequence[SourceSpec]) -> str | None:
@@ -80,23 +85,38 @@ def specs_mismatch(origin: CorpusOrigin, specs: Sequence[SourceSpec]) -> str | N
     return f"it was built from {was}, not from {', '.join(s.path for s in specs)} (or with other source settings)"
 
 
-def check_corpus(corpus_dir: str | Path, tokenizer: Any, tokenizer_name: str,
-                 specs: Sequence[SourceSpec] | None = None, where: str = "corpus") -> CorpusOrigin:
+def check_corpus(
+    corpus_dir: str | Path,
+    tokenizer: Any,
+    tokenizer_name: str,
+    specs: Sequence[SourceSpec] | None = None,
+    where: str = "corpus",
+) -> CorpusOrigin:
     """Refuse, in one line naming both tokenizers, a corpus another tokenizer (or, given specs, other sources) made."""
     corpus_dir = Path(corpus_dir)
     origin = CorpusOrigin.read(corpus_dir)
     if origin is None:
-        raise ConfigError(f"{where}: {corpus_dir} has no readable meta.json, so which tokenizer produced its ids "
-                          f"cannot be checked; {REBUILD}")
+        raise ConfigError(
+            f"{where}: {corpus_dir} has no readable meta.json, so which tokenizer produced its ids "
+            f"cannot be checked; {REBUILD}"
+        )
     why = tokenizer_mismatch(origin, tokenizer, tokenizer_name) or (specs_mismatch(origin, specs) if specs else None)
     if why:
-        raise ConfigError(f"{where}: the corpus at {corpus_dir} does not fit this run: {why}; {REBUILD} "
-                          "(with the model's tokenizer and the config's sources)")
+        raise ConfigError(
+            f"{where}: the corpus at {corpus_dir} does not fit this run: {why}; {REBUILD} "
+            "(with the model's tokenizer and the config's sources)"
+        )
     return origin
 
 
-def corpus_is_current(corpus_dir: str | Path, tokenizer: Any, tokenizer_name: str, specs: Sequence[SourceSpec],
-                      verify: bool = False, warn: Callable[[str], None] | None = None) -> bool:
+def corpus_is_current(
+    corpus_dir: str | Path,
+    tokenizer: Any,
+    tokenizer_name: str,
+    specs: Sequence[SourceSpec],
+    verify: bool = False,
+    warn: Callable[[str], None] | None = None,
+) -> bool:
     """Whether `data build` can reuse corpus_dir: same tokenizer and sources, undamaged (SHA-256s with verify)."""
     # a stale or damaged corpus is tokenized again, so this says why through warn and never raises
     corpus_dir = Path(corpus_dir)

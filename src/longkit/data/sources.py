@@ -72,10 +72,15 @@ class SourceSpec:
         if suffix in TEXT_SUFFIXES:
             return "text"
         if p.is_file() and p.suffix in (".gz", ".zst", ".bz2", ".xz"):
-            raise InputError(f"{self.path}: a compressed file longkit cannot read as a source; .jsonl.gz, .json.gz "
-                             "and text .gz files are read directly, others must be decompressed first")
-        if not p.exists() and (self.path.startswith((".", "/", "~")) or p.suffix in (".csv", ".gz", ".zst", ".tsv")
-                               or self.path.count("/") >= 2):
+            raise InputError(
+                f"{self.path}: a compressed file longkit cannot read as a source; .jsonl.gz, .json.gz "
+                "and text .gz files are read directly, others must be decompressed first"
+            )
+        if not p.exists() and (
+            self.path.startswith((".", "/", "~"))
+            or p.suffix in (".csv", ".gz", ".zst", ".tsv")
+            or self.path.count("/") >= 2
+        ):
             # a mistyped local path: never hand it to datasets.load_dataset, which would try the Hub
             raise InputError(f"{self.path}: source file or directory not found")
         return "hf"  # a dataset name loadable by datasets.load_dataset
@@ -145,8 +150,9 @@ def iter_documents(spec: SourceSpec) -> Iterator[tuple[str, str]]:
             try:
                 batch = next(batches, None)
             except (OSError, ValueError) as exc:  # a damaged row group
-                raise InputError(f"{p}: damaged Parquet file after row {row_no} "
-                                 f"({str(exc).strip().splitlines()[0]})") from None
+                raise InputError(
+                    f"{p}: damaged Parquet file after row {row_no} ({str(exc).strip().splitlines()[0]})"
+                ) from None
             if batch is None:
                 break
             for row in batch.to_pylist():
@@ -157,8 +163,9 @@ def iter_documents(spec: SourceSpec) -> Iterator[tuple[str, str]]:
                     doc = _row_doc(spec, row, p.stem)
                 yield doc
     elif kind == "text":
-        files = [p] if p.is_file() else sorted(f for f in p.rglob("*")
-                                               if f.is_file() and _text_suffix(f) in TEXT_SUFFIXES)
+        files = (
+            [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file() and _text_suffix(f) in TEXT_SUFFIXES)
+        )
         if not files:
             raise InputError(f"{p}: no text files ({', '.join(TEXT_SUFFIXES)}) found")
         for f in files:
@@ -227,11 +234,14 @@ def check_files(root: Path, manifest: dict[str, Any], verify: bool = False, what
             raise InputError(f"{f}: {what} listed in the manifest is missing")
         size = f.stat().st_size
         if size != rec.get("bytes"):
-            raise InputError(f"{f}: {what} is damaged (size {size} bytes, the manifest says {rec.get('bytes')}); "
-                             "rebuild it with `longkit data build`")
+            raise InputError(
+                f"{f}: {what} is damaged (size {size} bytes, the manifest says {rec.get('bytes')}); "
+                "rebuild it with `longkit data build`"
+            )
         if verify and rec.get("sha256") and sha256_file(f) != rec["sha256"]:
-            raise InputError(f"{f}: {what} is damaged (SHA-256 differs from the manifest); "
-                             "rebuild it with `longkit data build`")
+            raise InputError(
+                f"{f}: {what} is damaged (SHA-256 differs from the manifest); rebuild it with `longkit data build`"
+            )
 
 
 def _load_npy(path: Path) -> np.ndarray:
@@ -239,8 +249,10 @@ def _load_npy(path: Path) -> np.ndarray:
         arr: np.ndarray = np.load(path, allow_pickle=False)
         return arr
     except (ValueError, OSError, EOFError) as exc:
-        raise InputError(f"{path}: not a readable .npy array ({str(exc).strip() or type(exc).__name__}); "
-                         "rebuild the corpus with `longkit data build`") from None
+        raise InputError(
+            f"{path}: not a readable .npy array ({str(exc).strip() or type(exc).__name__}); "
+            "rebuild the corpus with `longkit data build`"
+        ) from None
 
 
 class TokenizedCorpus:
@@ -270,10 +282,15 @@ class TokenizedCorpus:
         n_tok = int(self.offsets[-1])
         size = (self.path / "tokens.bin").stat().st_size
         if size != 4 * n_tok:  # int32 tokens: a truncated or padded file would shift every document after it
-            raise InputError(f"{self.path / 'tokens.bin'}: corpus file is damaged (size {size} bytes, the offsets "
-                             f"say {4 * n_tok}); rebuild it with `longkit data build`")
-        self.tokens = (np.memmap(self.path / "tokens.bin", dtype=np.int32, mode="r", shape=(n_tok,))
-                       if n_tok else np.zeros(0, np.int32))
+            raise InputError(
+                f"{self.path / 'tokens.bin'}: corpus file is damaged (size {size} bytes, the offsets "
+                f"say {4 * n_tok}); rebuild it with `longkit data build`"
+            )
+        self.tokens = (
+            np.memmap(self.path / "tokens.bin", dtype=np.int32, mode="r", shape=(n_tok,))
+            if n_tok
+            else np.zeros(0, np.int32)
+        )
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -291,7 +308,7 @@ class TokenizedCorpus:
 
     def doc(self, i: int) -> np.ndarray:
         """Token ids of document i (a memmap view)."""
-        return self.tokens[self.offsets[i]:self.offsets[i + 1]]
+        return self.tokens[self.offsets[i] : self.offsets[i + 1]]
 
 
 def _tokenize_batch(batch: dict[str, list[Any]], tokenizer: Any) -> dict[str, list[list[int]]]:
@@ -306,8 +323,14 @@ def _gen_rows(specs: list[SourceSpec]) -> Iterator[dict[str, Any]]:
             yield {"text": text, "src": src}
 
 
-def tokenize_corpus(specs: list[SourceSpec], tokenizer: Any, out_dir: str | Path, num_proc: int = 1,
-                    batch_size: int = 256, tokenizer_name: str = "") -> TokenizedCorpus:
+def tokenize_corpus(
+    specs: list[SourceSpec],
+    tokenizer: Any,
+    out_dir: str | Path,
+    num_proc: int = 1,
+    batch_size: int = 256,
+    tokenizer_name: str = "",
+) -> TokenizedCorpus:
     """Read every source, tokenize in batches with datasets.map(num_proc), write the corpus store.
 
     Rows stream through an Arrow file in a scratch folder (never the whole corpus in memory); a bad
@@ -326,8 +349,9 @@ def tokenize_corpus(specs: list[SourceSpec], tokenizer: Any, out_dir: str | Path
     scratch = Path(tempfile.mkdtemp(prefix=".scratch-", dir=out))
     try:
         try:
-            ds = datasets.Dataset.from_generator(_gen_rows, gen_kwargs={"specs": specs},
-                                                 cache_dir=str(scratch / "rows"))
+            ds = datasets.Dataset.from_generator(
+                _gen_rows, gen_kwargs={"specs": specs}, cache_dir=str(scratch / "rows")
+            )
         except datasets.exceptions.DatasetGenerationError as exc:
             cause = exc.__cause__ or exc.__context__
             if isinstance(cause, InputError):
@@ -339,9 +363,16 @@ def tokenize_corpus(specs: list[SourceSpec], tokenizer: Any, out_dir: str | Path
         from longkit.progress import Progress
 
         if num_proc > 1:  # worker processes tokenize (datasets shows its own bar); the loop below only writes
-            ds = ds.map(_tokenize_batch, batched=True, batch_size=batch_size, num_proc=num_proc,
-                        fn_kwargs={"tokenizer": tokenizer}, remove_columns=["text"], desc="tokenize",
-                        cache_file_name=str(scratch / "tokens.arrow"))
+            ds = ds.map(
+                _tokenize_batch,
+                batched=True,
+                batch_size=batch_size,
+                num_proc=num_proc,
+                fn_kwargs={"tokenizer": tokenizer},
+                remove_columns=["text"],
+                desc="tokenize",
+                cache_file_name=str(scratch / "tokens.arrow"),
+            )
         n = len(ds)
         names: dict[str, int] = {}
         offsets = np.zeros(n + 1, dtype=np.int64)
@@ -370,9 +401,16 @@ def tokenize_corpus(specs: list[SourceSpec], tokenizer: Any, out_dir: str | Path
     np.save(out / "offsets.npy", offsets)
     np.save(out / "doc_source.npy", doc_source)
     write_json(out / "sources.json", list(names))
-    write_json(out / "meta.json", {"tokenizer": tokenizer_name, "vocab_size": len(tokenizer),
-                                   "tokenizer_sha256": tokenizer_fingerprint(tokenizer), "docs": n,
-                                   "tokens": int(offsets[-1]),
-                                   "specs": [s.__dict__ for s in specs],
-                                   "files": file_manifest(out, CORPUS_FILES)})
+    write_json(
+        out / "meta.json",
+        {
+            "tokenizer": tokenizer_name,
+            "vocab_size": len(tokenizer),
+            "tokenizer_sha256": tokenizer_fingerprint(tokenizer),
+            "docs": n,
+            "tokens": int(offsets[-1]),
+            "specs": [s.__dict__ for s in specs],
+            "files": file_manifest(out, CORPUS_FILES),
+        },
+    )
     return TokenizedCorpus(out)

@@ -125,8 +125,10 @@ def check_shard(path: str | Path, verify: bool = False) -> None:
     rec = shard_manifest_entry(root, path)
     if rec is None:
         if verify:
-            raise InputError(f"{path}: not listed in {root / MANIFEST}; cannot verify it (rebuild with "
-                             "`longkit data build` to get checksums)")
+            raise InputError(
+                f"{path}: not listed in {root / MANIFEST}; cannot verify it (rebuild with "
+                "`longkit data build` to get checksums)"
+            )
         return
     check_files(path.parent, {path.name: rec}, verify=verify, what="shard")
 
@@ -148,8 +150,9 @@ def read_shard(path: str | Path, verify: bool = False) -> list[dict[str, Any]]:
     with open(path, "rb") as fh:
         magic = fh.read(6)
     if not magic.startswith(b"PK") and magic != b"\x93NUMPY":  # neither a (possibly damaged) .npz nor a .npy
-        raise InputError(f"{path}: not a longkit data shard (expected an .npz written by `longkit data build`, "
-                         "under <out>/shards/)")
+        raise InputError(
+            f"{path}: not a longkit data shard (expected an .npz written by `longkit data build`, under <out>/shards/)"
+        )
     try:
         z = np.load(path, allow_pickle=False)
         if not isinstance(z, np.lib.npyio.NpzFile):
@@ -158,9 +161,17 @@ def read_shard(path: str | Path, verify: bool = False) -> list[dict[str, Any]]:
         out = []
         co, so = z["cu_offsets"], z["seg_offsets"]
         for i in range(len(z["input_ids"])):
-            out.append({"input_ids": z["input_ids"][i], "labels": z["labels"][i], "position_ids": z["position_ids"][i],
-                        "cu_seqlens": z["cu_seqlens"][co[i]:co[i + 1]], "segments": z["segments"][so[i]:so[i + 1]],
-                        "num_pad": int(z["num_pad"][i]), "structure": structure})
+            out.append(
+                {
+                    "input_ids": z["input_ids"][i],
+                    "labels": z["labels"][i],
+                    "position_ids": z["position_ids"][i],
+                    "cu_seqlens": z["cu_seqlens"][co[i] : co[i + 1]],
+                    "segments": z["segments"][so[i] : so[i + 1]],
+                    "num_pad": int(z["num_pad"][i]),
+                    "structure": structure,
+                }
+            )
     except InputError:
         raise
     except KeyError as exc:

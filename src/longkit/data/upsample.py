@@ -39,8 +39,9 @@ class UpsampleConfig:
             raise ConfigError(f"upsample.threshold must be >= 0, got {self.threshold}")
 
 
-def upsample(lengths: np.ndarray, doc_source: np.ndarray, source_names: list[str], config: UpsampleConfig,
-             seed: int = 0) -> np.ndarray:
+def upsample(
+    lengths: np.ndarray, doc_source: np.ndarray, source_names: list[str], config: UpsampleConfig, seed: int = 0
+) -> np.ndarray:
     """Indices of the selected documents (repeats allowed), in a seeded random global order."""
     lengths = np.asarray(lengths, dtype=np.int64)
     doc_source = np.asarray(doc_source, dtype=np.int64)
@@ -69,8 +70,10 @@ def upsample(lengths: np.ndarray, doc_source: np.ndarray, source_names: list[str
         docs = np.flatnonzero((doc_source == s) & (lengths > 0))
         long_mask = lengths[docs] >= config.threshold
         if not long_mask.any() and config.keep_short == 0:
-            raise ConfigError(f"source '{source_names[s]}': no document reaches {config.threshold} tokens and "
-                              "keep_short is 0, so its budget can never be filled")
+            raise ConfigError(
+                f"source '{source_names[s]}': no document reaches {config.threshold} tokens and "
+                "keep_short is 0, so its budget can never be filled"
+            )
         got = 0.0
         for _ in range(config.max_passes):
             order = rng.permutation(len(docs))
@@ -79,7 +82,7 @@ def upsample(lengths: np.ndarray, doc_source: np.ndarray, source_names: list[str
             cum = got + np.cumsum(lengths[sel])
             stop = int(np.searchsorted(cum, budget, side="left"))
             if stop < len(sel):
-                picked.append(sel[:stop + 1])
+                picked.append(sel[: stop + 1])
                 got = float(cum[stop])
                 break
             picked.append(sel)
@@ -90,9 +93,14 @@ def upsample(lengths: np.ndarray, doc_source: np.ndarray, source_names: list[str
     return sel[rng.permutation(len(sel))]
 
 
-def mix_report(lengths: np.ndarray, doc_source: np.ndarray, source_names: list[str],
-               selection: np.ndarray | None = None, buckets: list[int] | tuple[int, ...] = DEFAULT_BUCKETS,
-               threshold: int = 4096) -> dict[str, Any]:
+def mix_report(
+    lengths: np.ndarray,
+    doc_source: np.ndarray,
+    source_names: list[str],
+    selection: np.ndarray | None = None,
+    buckets: list[int] | tuple[int, ...] = DEFAULT_BUCKETS,
+    threshold: int = 4096,
+) -> dict[str, Any]:
     """Tokens and documents per source and length bucket (of `selection`, default all docs once)."""
     lengths = np.asarray(lengths, dtype=np.int64)
     idx = np.arange(len(lengths)) if selection is None else np.asarray(selection, dtype=np.int64)
@@ -109,8 +117,11 @@ def mix_report(lengths: np.ndarray, doc_source: np.ndarray, source_names: list[s
         cnt = np.bincount(b[m], minlength=len(labels)).astype(np.int64)
         st = int(tok.sum())
         out["sources"][name] = {
-            "tokens": st, "docs": int(m.sum()), "share": st / total if total else 0.0,
-            "tokens_by_bucket": dict(zip(labels, tok.tolist())), "docs_by_bucket": dict(zip(labels, cnt.tolist())),
+            "tokens": st,
+            "docs": int(m.sum()),
+            "share": st / total if total else 0.0,
+            "tokens_by_bucket": dict(zip(labels, tok.tolist())),
+            "docs_by_bucket": dict(zip(labels, cnt.tolist())),
             "long_share": float(ln[m & (ln >= threshold)].sum() / st) if st else 0.0,
         }
     return out

@@ -91,8 +91,11 @@ class UtKConfig:
             raise ConfigError(f"utk.probability must be in [0, 1], got {self.probability}")
         if self.split not in ("random", "even"):
             raise ConfigError(f"utk.split must be random or even, got '{self.split}'")
-        for name, allowed in (("label_draw", ("pool", "fresh")), ("short_docs", ("fewer", "whole")),
-                              ("separator_after", ("target", "text"))):
+        for name, allowed in (
+            ("label_draw", ("pool", "fresh")),
+            ("short_docs", ("fewer", "whole")),
+            ("separator_after", ("target", "text")),
+        ):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"utk.{name} must be {' or '.join(allowed)}, got '{getattr(self, name)}'")
         if self.label_length < 1:
@@ -140,16 +143,20 @@ def utk_preset(name: str = "paper") -> UtKConfig:
         return UtKConfig(
             # GPTDatasetUtK.__getitem__ draws one chunk_probs row per sample (sequence) from chunk_probs_cfg;
             # its docstring example ([0.7, 0.3], [[1, 0, 0], [0, 0, 1.0]]): no split, or 3 chunks
-            probability=1.0, chunk_dists=[(0.7, {1: 1.0}), (0.3, {3: 1.0})],
+            probability=1.0,
+            chunk_dists=[(0.7, {1: 1.0}), (0.3, {3: 1.0})],
             split="even",  # use_length_sampler=False: len(sample) // n_chunks * chunk_id
             short_docs="whole",  # `elif len(sample) < n_chunks: split_positions = []`
             preserve_order=False,  # preserve_partial_order: bool = False
             keep_tail_last=True,  # shuffle_preserve_partial_order_multi_hop keeps the last part last
             label_draw="fresh",  # generate_random_string(6, rng) per chunk, ascii letters + digits
-            cl_open="<D>", cl_close="</D>",  # sort_tokens <D> </D> <S> <s> </S>
+            cl_open="<D>",
+            cl_close="</D>",  # sort_tokens <D> </D> <S> <s> </S>
             head_knots=[f"<knot_{j}_head>" for j in range(1, 3)],  # chunk_tokens[2*chunk_id - 1]
             tail_knots=[f"<knot_{j}_tail>" for j in range(0, 2)],  # chunk_tokens[2*chunk_id]
-            bt_open="<S>", bt_close="</S>", bt_sep="<s>",
+            bt_open="<S>",
+            bt_close="</S>",
+            bt_sep="<s>",
             separator_after="text",  # EOD is the last token of the document's last chunk: `text EOD <S> ... </S>`
             mask_after_knots=True,  # loss_mask[tokens == chunk_token] and [labels == chunk_token]
             mask_after_label=True,  # loss_mask[start: end + 1] over each <D> ... </D> span of tokens
@@ -160,9 +167,24 @@ def utk_preset(name: str = "paper") -> UtKConfig:
 
 
 # switches that change what is trained (token strings, pool size and seed only rename or reseed)
-_BEHAVIOUR = ("probability", "chunk_dists", "split", "short_docs", "preserve_order", "keep_tail_last", "chunk_labels",
-              "backtrace", "label_draw", "label_length", "label_chars", "separator_after", "mask_after_knots",
-              "mask_after_label", "mask_after_bt_close", "mask_after_separator")
+_BEHAVIOUR = (
+    "probability",
+    "chunk_dists",
+    "split",
+    "short_docs",
+    "preserve_order",
+    "keep_tail_last",
+    "chunk_labels",
+    "backtrace",
+    "label_draw",
+    "label_length",
+    "label_chars",
+    "separator_after",
+    "mask_after_knots",
+    "mask_after_label",
+    "mask_after_bt_close",
+    "mask_after_separator",
+)
 
 
 def authors_differences(config: UtKConfig | dict[str, Any], overflow: str = "truncate") -> list[str]:
@@ -190,8 +212,10 @@ def fidelity_note(config: UtKConfig | dict[str, Any], overflow: str = "truncate"
     diff = authors_differences(config, overflow)
     if not diff:
         return f"UtK follows the authors' released code ({src})."
-    return (f"UtK differs from the authors' released code ({src}) in: {', '.join(diff)} "
-            "(longkit's own settings; `utk: {preset: authors}` with `overflow: truncate` follows theirs).")
+    return (
+        f"UtK differs from the authors' released code ({src}) in: {', '.join(diff)} "
+        "(longkit's own settings; `utk: {preset: authors}` with `overflow: truncate` follows theirs)."
+    )
 
 
 def utk_special_tokens(config: UtKConfig) -> list[str]:
@@ -215,8 +239,10 @@ def add_utk_special_tokens(tokenizer: Any, config: UtKConfig) -> int:
 def _ids(vocab: dict[str, int], names: list[str]) -> list[int]:
     missing = [n for n in names if n not in vocab]
     if missing:
-        raise ConfigError(f"tokenizer lacks the UtK special tokens {missing}; call "
-                          "longkit.data.utk.add_utk_special_tokens(tokenizer, config) and resize the model embeddings")
+        raise ConfigError(
+            f"tokenizer lacks the UtK special tokens {missing}; call "
+            "longkit.data.utk.add_utk_special_tokens(tokenizer, config) and resize the model embeddings"
+        )
     return [int(vocab[n]) for n in names]
 
 
@@ -247,10 +273,10 @@ def build_label_pool(tokenizer: Any, config: UtKConfig) -> list[np.ndarray]:
     seqs = sorted({tuple(x) for x in ids if len(x) > 0})
     keep: list[tuple[int, ...]] = []
     for s in seqs:  # sorted: a prefix sorts right before the sequences it prefixes
-        if keep and s[:len(keep[-1])] == keep[-1]:
+        if keep and s[: len(keep[-1])] == keep[-1]:
             continue
         keep.append(s)
-    order = np.random.default_rng(config.label_seed + 1).permutation(len(keep))[:config.label_pool]
+    order = np.random.default_rng(config.label_seed + 1).permutation(len(keep))[: config.label_pool]
     return [np.asarray(keep[i], dtype=np.int32) for i in order]
 
 
@@ -318,8 +344,10 @@ class UtKTransform(Transform):
         if self.fresh:
             return self._draw_fresh(n, rng)
         if len(self._used) + n > len(self.pool):
-            raise ConfigError(f"utk.label_pool ({len(self.pool)} usable labels) is too small for the chunks of "
-                              "one sequence; raise label_pool or label_length")
+            raise ConfigError(
+                f"utk.label_pool ({len(self.pool)} usable labels) is too small for the chunks of "
+                "one sequence; raise label_pool or label_length"
+            )
         out: list[int] = []
         while len(out) < n:
             for x in rng.integers(0, len(self.pool), size=n - len(out)).tolist():
@@ -343,8 +371,12 @@ class UtKTransform(Transform):
             strings = np.ascontiguousarray(draws).view(f"<U{cfg.label_length}").ravel().tolist()
             for ids in encode(strings):
                 t = tuple(ids)
-                if not t or t in self._taken or t in self._prefixes or any(t[:i] in self._taken
-                                                                          for i in range(1, len(t))):
+                if (
+                    not t
+                    or t in self._taken
+                    or t in self._prefixes
+                    or any(t[:i] in self._taken for i in range(1, len(t)))
+                ):
                     continue
                 self._taken.add(t)
                 self._prefixes.update(t[:i] for i in range(1, len(t)))
@@ -354,8 +386,10 @@ class UtKTransform(Transform):
                 out.append(len(self._labels) - 1)
             if len(out) == n:
                 return np.asarray(out, dtype=np.int64)
-        raise ConfigError("utk.label_length: cannot draw distinct chunk labels for one sequence; "
-                          "raise label_length or use more label_chars")
+        raise ConfigError(
+            "utk.label_length: cannot draw distinct chunk labels for one sequence; "
+            "raise label_length or use more label_chars"
+        )
 
     def plan(self, length: int, rng: np.random.Generator) -> ChunkPlan:
         """Draw whether and into how many chunks a piece is split, and its chunk labels."""
@@ -442,8 +476,10 @@ class UtKTransform(Transform):
         cfg = self.config
         return {
             "transform": "utk",
-            "cl_open": self.cl_open.tolist(), "cl_close": self.cl_close.tolist(),
-            "heads": [int(h[0]) for h in self.heads], "tails": [int(t[0]) for t in self.tails],
+            "cl_open": self.cl_open.tolist(),
+            "cl_close": self.cl_close.tolist(),
+            "heads": [int(h[0]) for h in self.heads],
+            "tails": [int(t[0]) for t in self.tails],
             "bt_open": self.bt_open.tolist() if cfg.backtrace else [],
             "bt_close": self.bt_close.tolist() if cfg.backtrace else [],
             "bt_sep": self.bt_sep.tolist() if cfg.backtrace else [],
@@ -458,11 +494,11 @@ def _parse_labels(body: np.ndarray, labels: list[np.ndarray], sep: list[int]) ->
     cand = [x.tolist() for x in labels]
     while p < len(body_l):
         if out and sep:
-            if body_l[p:p + len(sep)] != sep:
+            if body_l[p : p + len(sep)] != sep:
                 raise ValueError(f"backtracing target: expected separator at {p}")
             p += len(sep)
         for i, lab in enumerate(cand):
-            if body_l[p:p + len(lab)] == lab:
+            if body_l[p : p + len(lab)] == lab:
                 out.append(i)
                 p += len(lab)
                 break
@@ -486,7 +522,7 @@ def untie_utk(d: dict[str, Any]) -> dict[int, tuple[int, int, np.ndarray, bool]]
         n = int(rows[0, SEG_NCHUNKS])
         if n == 1:
             r = rows[0]
-            out[key] = (int(r[SEG_DOC]), int(r[SEG_OFFSET]), ids[r[SEG_START]:r[SEG_END]].copy(), bool(r[SEG_LAST]))
+            out[key] = (int(r[SEG_DOC]), int(r[SEG_OFFSET]), ids[r[SEG_START] : r[SEG_END]].copy(), bool(r[SEG_LAST]))
             continue
         if len(rows) != n:
             raise ValueError(f"document {key}: {len(rows)} chunks found, {n} expected")
@@ -504,7 +540,7 @@ def untie_utk(d: dict[str, Any]) -> dict[int, tuple[int, int, np.ndarray, bool]]
                     q -= 1
                 if q < 0:
                     raise ValueError(f"document {key}: unterminated chunk label before {r[SEG_START]}")
-                labels.append(ids[q + 1:p])
+                labels.append(ids[q + 1 : p])
             e = int(r[SEG_END])
             has_tail.append(e < len(ids) and int(ids[e]) in tail_set)
         if st["bt_open"]:
@@ -512,7 +548,7 @@ def untie_utk(d: dict[str, Any]) -> dict[int, tuple[int, int, np.ndarray, bool]]
             e = int(rows[last, SEG_END]) + int(has_tail[last])
             doc_sep = st.get("separator") or []
             if doc_sep and not has_tail[last] and rows[last, SEG_LAST]:  # `text EOD <S> ...` (authors)
-                if ids[e:e + len(doc_sep)].tolist() != doc_sep:
+                if ids[e : e + len(doc_sep)].tolist() != doc_sep:
                     raise ValueError(f"document {key}: separator missing after its last chunk at {e}")
                 e += len(doc_sep)
             if int(ids[e]) != st["bt_open"][0]:
@@ -520,7 +556,7 @@ def untie_utk(d: dict[str, Any]) -> dict[int, tuple[int, int, np.ndarray, bool]]
             close = e + 1
             while close < len(ids) and int(ids[close]) != st["bt_close"][0]:
                 close += 1
-            order = _parse_labels(ids[e + 1:close], labels, st["bt_sep"])
+            order = _parse_labels(ids[e + 1 : close], labels, st["bt_sep"])
             if sorted(order) != list(range(n)):
                 raise ValueError(f"document {key}: backtracing target names chunks {order}")
         else:
@@ -534,6 +570,6 @@ def untie_utk(d: dict[str, Any]) -> dict[int, tuple[int, int, np.ndarray, bool]]
             if has_tail[i] != (j < n - 1) or (j < n - 1 and int(ids[e]) != want_tail):
                 raise ValueError(f"document {key}: chunk {j} has a wrong tail knot")
         first = rows[order[0]]
-        toks = np.concatenate([ids[rows[i, SEG_START]:rows[i, SEG_END]] for i in order])
+        toks = np.concatenate([ids[rows[i, SEG_START] : rows[i, SEG_END]] for i in order])
         out[key] = (int(first[SEG_DOC]), int(first[SEG_OFFSET]), toks, bool(first[SEG_LAST]))
     return out

@@ -43,8 +43,9 @@ def mean_interval(values: Sequence[float], resamples: int = DEFAULT_RESAMPLES, s
     return _bounds(x[_indices(len(x), resamples, seed)].mean(axis=1))
 
 
-def ratio_interval(numerators: Sequence[float], denominators: Sequence[float], resamples: int = DEFAULT_RESAMPLES,
-                   seed: int = 0) -> tuple[float, float]:
+def ratio_interval(
+    numerators: Sequence[float], denominators: Sequence[float], resamples: int = DEFAULT_RESAMPLES, seed: int = 0
+) -> tuple[float, float]:
     """95% interval of sum(numerators) / sum(denominators) with units resampled together (e.g. a corpus's token
     loss: summed negative log-likelihood over summed tokens, resampled by document)."""
     num, den = np.asarray(numerators, dtype=float), np.asarray(denominators, dtype=float)
@@ -56,16 +57,22 @@ def ratio_interval(numerators: Sequence[float], denominators: Sequence[float], r
     return _bounds(num[idx].sum(axis=1) / den[idx].sum(axis=1))
 
 
-def paired_difference(a: Sequence[float], b: Sequence[float], resamples: int = DEFAULT_RESAMPLES,
-                      seed: int = 0) -> dict[str, float]:
+def paired_difference(
+    a: Sequence[float], b: Sequence[float], resamples: int = DEFAULT_RESAMPLES, seed: int = 0
+) -> dict[str, float]:
     """Mean of b - a over paired units, its 95% interval, and a two-sided p-value from the paired sign-flip
     permutation test (each unit's difference keeps or flips its sign; exact when 2^n is at most resamples)."""
     d = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
     if len(d) == 0:
         raise ValueError("no paired units")
     lo, hi = mean_interval(d.tolist(), resamples, seed)
-    return {"difference": float(d.mean()), "ci_low": lo, "ci_high": hi, "p_value": sign_flip_p(d, resamples, seed),
-            "units": len(d)}
+    return {
+        "difference": float(d.mean()),
+        "ci_low": lo,
+        "ci_high": hi,
+        "p_value": sign_flip_p(d, resamples, seed),
+        "units": len(d),
+    }
 
 
 def sign_flip_p(d: np.ndarray, resamples: int = DEFAULT_RESAMPLES, seed: int = 0) -> float:
@@ -74,12 +81,12 @@ def sign_flip_p(d: np.ndarray, resamples: int = DEFAULT_RESAMPLES, seed: int = 0
     if observed == 0:
         return 1.0
     n = len(d)
-    if 2 ** n <= resamples:  # every sign pattern once: the exact test
-        signs = ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1) * 2 - 1
+    if 2**n <= resamples:  # every sign pattern once: the exact test
+        signs = ((np.arange(2**n)[:, None] >> np.arange(n)) & 1) * 2 - 1
     else:
         signs = np.random.default_rng(seed).choice([-1, 1], size=(resamples, n))
     means = np.abs((signs * d).mean(axis=1))
     # the observed pattern counts as one of the draws (Phipson & Smyth), so p is never 0 from sampling
-    exact = 2 ** n <= resamples
+    exact = 2**n <= resamples
     hits = int((means >= observed - 1e-12).sum())
     return float(hits / len(means)) if exact else float((hits + 1) / (len(means) + 1))

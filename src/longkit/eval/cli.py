@@ -20,36 +20,55 @@ app = typer.Typer(no_args_is_help=True)
 
 # The defaults NeedleRunConfig gives an option left unset (the options themselves default to None, so a --config
 # file can set them); shown in --help. tests/eval/test_cli_options.py checks them against NeedleRunConfig.
-NEEDLE_DEFAULTS = {"lengths": "1024,2048", "depths": "0,50,100", "protocol": "chatqa2", "template": "question-after",
-                   "haystack": "pydoc (chatqa2) | auto (gkamradt)", "answer_budget": "32 (chatqa2) | 300 (gkamradt)",
-                   "batch_size": "1", "seed": "0", "model": DEFAULT_GENERATOR, "backend": "hf"}
+NEEDLE_DEFAULTS = {
+    "lengths": "1024,2048",
+    "depths": "0,50,100",
+    "protocol": "chatqa2",
+    "template": "question-after",
+    "haystack": "pydoc (chatqa2) | auto (gkamradt)",
+    "answer_budget": "32 (chatqa2) | 300 (gkamradt)",
+    "batch_size": "1",
+    "seed": "0",
+    "model": DEFAULT_GENERATOR,
+    "backend": "hf",
+}
 
 MODEL = typer.Option(None, "--model", "-m", help=MODEL_HELP, show_default=NEEDLE_DEFAULTS["model"])
 BACKEND = typer.Option(None, "--backend", help=BACKEND_HELP, show_default=NEEDLE_DEFAULTS["backend"])
-LENGTHS = typer.Option(None, help="Context lengths: 1024,2048 or linspace:1024:8192:8.",
-                       show_default=NEEDLE_DEFAULTS["lengths"])
-DEPTHS = typer.Option(None, help="Needle depths in percent: 0,50,100 or linspace:0:100:5.",
-                      show_default=NEEDLE_DEFAULTS["depths"])
+LENGTHS = typer.Option(
+    None, help="Context lengths: 1024,2048 or linspace:1024:8192:8.", show_default=NEEDLE_DEFAULTS["lengths"]
+)
+DEPTHS = typer.Option(
+    None, help="Needle depths in percent: 0,50,100 or linspace:0:100:5.", show_default=NEEDLE_DEFAULTS["depths"]
+)
 HAYSTACK_HELP = "auto (Paul Graham's essays if installed) | paulgraham | pydoc | noise | a directory of .txt files."
 HAYSTACK = typer.Option(None, help=HAYSTACK_HELP, show_default=NEEDLE_DEFAULTS["haystack"])
-TEMPLATE = typer.Option(None, help="question-after | question-both | question-before | custom.",
-                        show_default=NEEDLE_DEFAULTS["template"])
-BUDGET = typer.Option(None, min=1, max=32768, help="Tokens reserved for the answer.",
-                      show_default=NEEDLE_DEFAULTS["answer_budget"])
+TEMPLATE = typer.Option(
+    None, help="question-after | question-both | question-before | custom.", show_default=NEEDLE_DEFAULTS["template"]
+)
+BUDGET = typer.Option(
+    None, min=1, max=32768, help="Tokens reserved for the answer.", show_default=NEEDLE_DEFAULTS["answer_budget"]
+)
 # passkey runs ChatQA 2's protocol only, so only that protocol's defaults apply
 PASSKEY_HAYSTACK = typer.Option(None, help=HAYSTACK_HELP, show_default="pydoc")
 PASSKEY_BUDGET = typer.Option(None, min=1, max=32768, help="Tokens reserved for the answer.", show_default="32")
-BATCH = typer.Option(None, min=1, max=1024, help="Prompts per backend call.",
-                     show_default=NEEDLE_DEFAULTS["batch_size"])
-EXTRAPOLATE = typer.Option(None, "--allow-extrapolation", help="Allow lengths beyond the context window.",
-                           show_default="off")
+BATCH = typer.Option(
+    None, min=1, max=1024, help="Prompts per backend call.", show_default=NEEDLE_DEFAULTS["batch_size"]
+)
+EXTRAPOLATE = typer.Option(
+    None, "--allow-extrapolation", help="Allow lengths beyond the context window.", show_default="off"
+)
 JUDGE = typer.Option(None, help="Also score with an LLM judge (any backend).")
 CONFIG = typer.Option(None, "--config", "-c", help="YAML config; options override it.")
 
 
 def _out_option(task_name: str) -> Any:
-    return typer.Option(None, help="Output directory (results.jsonl, summary.json, report.md, run.json); a rerun "
-                        "resumes it, other settings are refused.", show_default=f"runs/{task_name}")
+    return typer.Option(
+        None,
+        help="Output directory (results.jsonl, summary.json, report.md, run.json); a rerun "
+        "resumes it, other settings are refused.",
+        show_default=f"runs/{task_name}",
+    )
 
 
 def _run_needle_command(task_name: str, config: Path | None, options: dict[str, Any]) -> None:
@@ -64,58 +83,127 @@ def _run_needle_command(task_name: str, config: Path | None, options: dict[str, 
     cfg = load_config(NeedleRunConfig, config, options)
     check_output_dir(cfg.out)  # created only once the first result is in
     summary = run_needles(cfg, task_name)
-    typer.echo(json.dumps({"overall": summary["overall"], "by_length": summary["by"].get("length", {}),
-                           "empty_answers": summary.get("empty_answers", 0), "samples": summary.get("samples")},
-                          indent=2))
+    typer.echo(
+        json.dumps(
+            {
+                "overall": summary["overall"],
+                "by_length": summary["by"].get("length", {}),
+                "empty_answers": summary.get("empty_answers", 0),
+                "samples": summary.get("samples"),
+            },
+            indent=2,
+        )
+    )
     typer.echo(f"report: {Path(cfg.out) / 'report.md'}")
 
 
 @app.command("niah")
 @friendly_errors
 def niah(
-    model: str | None = MODEL, backend: str | None = BACKEND, base_url: str | None = BASE_URL,
-    api_key: str | None = API_KEY, tokenizer: str | None = TOKENIZER,
-    lengths: str | None = LENGTHS, depths: str | None = DEPTHS,
-    protocol: str | None = typer.Option(None, help="chatqa2 | gkamradt (LLMTest_NeedleInAHaystack's prompt, "
-                                        "length - 200 buffer and 1-10 judge, to compare with its heatmaps).",
-                                        show_default=NEEDLE_DEFAULTS["protocol"]),
-    haystack: str | None = HAYSTACK, template: str | None = TEMPLATE,
-    needle: list[str] | None = typer.Option(None, help="Needle text (repeat for multiple needles).",
-                                            show_default="ChatQA 2's San Francisco sentence"),
-    question: str | None = typer.Option(None, help="Question asked about the needle(s).",
-                                        show_default="What is the best thing to do in San Francisco?"),
-    answer: list[str] | None = typer.Option(None, help="Reference answer(s) (repeat).",
-                                            show_default="eat a sandwich and sit in Dolores Park on a sunny day"),
-    answer_budget: int | None = BUDGET, batch_size: int | None = BATCH, allow_extrapolation: bool | None = EXTRAPOLATE,
-    judge_model: str | None = JUDGE, out: str | None = _out_option("niah"), config: Path | None = CONFIG,
+    model: str | None = MODEL,
+    backend: str | None = BACKEND,
+    base_url: str | None = BASE_URL,
+    api_key: str | None = API_KEY,
+    tokenizer: str | None = TOKENIZER,
+    lengths: str | None = LENGTHS,
+    depths: str | None = DEPTHS,
+    protocol: str | None = typer.Option(
+        None,
+        help="chatqa2 | gkamradt (LLMTest_NeedleInAHaystack's prompt, "
+        "length - 200 buffer and 1-10 judge, to compare with its heatmaps).",
+        show_default=NEEDLE_DEFAULTS["protocol"],
+    ),
+    haystack: str | None = HAYSTACK,
+    template: str | None = TEMPLATE,
+    needle: list[str] | None = typer.Option(
+        None, help="Needle text (repeat for multiple needles).", show_default="ChatQA 2's San Francisco sentence"
+    ),
+    question: str | None = typer.Option(
+        None, help="Question asked about the needle(s).", show_default="What is the best thing to do in San Francisco?"
+    ),
+    answer: list[str] | None = typer.Option(
+        None, help="Reference answer(s) (repeat).", show_default="eat a sandwich and sit in Dolores Park on a sunny day"
+    ),
+    answer_budget: int | None = BUDGET,
+    batch_size: int | None = BATCH,
+    allow_extrapolation: bool | None = EXTRAPOLATE,
+    judge_model: str | None = JUDGE,
+    out: str | None = _out_option("niah"),
+    config: Path | None = CONFIG,
 ) -> None:
     """Needle-in-a-Haystack over context lengths x depths (ChatQA 2's needle by default)."""
-    _run_needle_command("niah", config, dict(
-        model=model, backend=backend, base_url=base_url, api_key=api_key, tokenizer=tokenizer, lengths=lengths,
-        depths=depths, protocol=protocol, haystack=haystack, template=template, needles=needle or None,
-        question=question, answers=answer or None, answer_budget=answer_budget, batch_size=batch_size,
-        allow_extrapolation=allow_extrapolation, judge_model=judge_model, out=out))
+    _run_needle_command(
+        "niah",
+        config,
+        dict(
+            model=model,
+            backend=backend,
+            base_url=base_url,
+            api_key=api_key,
+            tokenizer=tokenizer,
+            lengths=lengths,
+            depths=depths,
+            protocol=protocol,
+            haystack=haystack,
+            template=template,
+            needles=needle or None,
+            question=question,
+            answers=answer or None,
+            answer_budget=answer_budget,
+            batch_size=batch_size,
+            allow_extrapolation=allow_extrapolation,
+            judge_model=judge_model,
+            out=out,
+        ),
+    )
 
 
 @app.command("passkey")
 @friendly_errors
 def passkey(
-    model: str | None = MODEL, backend: str | None = BACKEND, base_url: str | None = BASE_URL,
-    api_key: str | None = API_KEY, tokenizer: str | None = TOKENIZER,
-    lengths: str | None = LENGTHS, depths: str | None = DEPTHS, haystack: str | None = PASSKEY_HAYSTACK,
-    template: str | None = TEMPLATE, answer_budget: int | None = PASSKEY_BUDGET, batch_size: int | None = BATCH,
-    allow_extrapolation: bool | None = EXTRAPOLATE, judge_model: str | None = JUDGE,
-    seed: int | None = typer.Option(None, min=0, help="Seed the passkeys are drawn from.",
-                                    show_default=NEEDLE_DEFAULTS["seed"]),
-    out: str | None = _out_option("passkey"), config: Path | None = CONFIG,
+    model: str | None = MODEL,
+    backend: str | None = BACKEND,
+    base_url: str | None = BASE_URL,
+    api_key: str | None = API_KEY,
+    tokenizer: str | None = TOKENIZER,
+    lengths: str | None = LENGTHS,
+    depths: str | None = DEPTHS,
+    haystack: str | None = PASSKEY_HAYSTACK,
+    template: str | None = TEMPLATE,
+    answer_budget: int | None = PASSKEY_BUDGET,
+    batch_size: int | None = BATCH,
+    allow_extrapolation: bool | None = EXTRAPOLATE,
+    judge_model: str | None = JUDGE,
+    seed: int | None = typer.Option(
+        None, min=0, help="Seed the passkeys are drawn from.", show_default=NEEDLE_DEFAULTS["seed"]
+    ),
+    out: str | None = _out_option("passkey"),
+    config: Path | None = CONFIG,
 ) -> None:
     """Passkey retrieval (ChatQA 2's protocol): 'The pass key is {key}. Remember it. {key} is the pass key.'
 
     The needle, question and answer come from that template and the drawn key, so they are not options."""
-    _run_needle_command("passkey", config, dict(
-        model=model, backend=backend, base_url=base_url, api_key=api_key, tokenizer=tokenizer, lengths=lengths,
-        depths=depths, haystack=haystack, template=template, answer_budget=answer_budget, batch_size=batch_size,
-        allow_extrapolation=allow_extrapolation, judge_model=judge_model, seed=seed, out=out))
+    _run_needle_command(
+        "passkey",
+        config,
+        dict(
+            model=model,
+            backend=backend,
+            base_url=base_url,
+            api_key=api_key,
+            tokenizer=tokenizer,
+            lengths=lengths,
+            depths=depths,
+            haystack=haystack,
+            template=template,
+            answer_budget=answer_budget,
+            batch_size=batch_size,
+            allow_extrapolation=allow_extrapolation,
+            judge_model=judge_model,
+            seed=seed,
+            out=out,
+        ),
+    )
 
 
 def _option_error(err: Any) -> str:
@@ -131,9 +219,14 @@ def _option_error(err: Any) -> str:
 def ppl(
     model: str = typer.Option(DEFAULT_GENERATOR, "--model", "-m", help=MODEL_HELP),
     backend: str = typer.Option("hf", "--backend", help=BACKEND_HELP),
-    base_url: str | None = BASE_URL, api_key: str | None = API_KEY, tokenizer: str | None = TOKENIZER,
-    data: str = typer.Option("essays", help="essays (Paul Graham's) | pg19 | proof-pile | a .txt/.md/.jsonl[.gz]/"
-                             ".parquet file or a directory of them (rows need a 'text' field)."),
+    base_url: str | None = BASE_URL,
+    api_key: str | None = API_KEY,
+    tokenizer: str | None = TOKENIZER,
+    data: str = typer.Option(
+        "essays",
+        help="essays (Paul Graham's) | pg19 | proof-pile | a .txt/.md/.jsonl[.gz]/"
+        ".parquet file or a directory of them (rows need a 'text' field).",
+    ),
     lengths: str = typer.Option("1024,2048", help="Window lengths in tokens: 1024,2048 or linspace:1024:8192:4."),
     protocol: str = typer.Option("windows", help="windows (non-overlapping) | sliding (stride --stride)."),
     stride: int | None = typer.Option(None, help="Sliding protocol: tokens a window advances (default 256)."),
@@ -143,10 +236,14 @@ def ppl(
     bootstrap: int = typer.Option(1000, help="Bootstrap resamples for the 95% intervals (over documents)."),
     seed: int = typer.Option(0, help="Seed of the bootstrap."),
     batch_size: int = typer.Option(1, help="Windows per scoring call."),
-    allow_extrapolation: bool = typer.Option(False, "--allow-extrapolation",
-                                             help="Allow lengths beyond the model's window."),
-    out: Path = typer.Option(Path("runs/ppl"), help="Output directory (results.jsonl, summary.json, report.md, "
-                             "plots); a rerun resumes it, other settings are refused."),
+    allow_extrapolation: bool = typer.Option(
+        False, "--allow-extrapolation", help="Allow lengths beyond the model's window."
+    ),
+    out: Path = typer.Option(
+        Path("runs/ppl"),
+        help="Output directory (results.jsonl, summary.json, report.md, "
+        "plots); a rerun resumes it, other settings are refused.",
+    ),
 ) -> None:
     """Perplexity by context length and by position in the window (what context-extension papers report), with
     95% bootstrap intervals over documents. Works on base models: nothing is generated."""
@@ -158,9 +255,17 @@ def ppl(
     from longkit.eval.ppl import PplSettings, run_ppl
     from longkit.eval.ppl_report import write_ppl_report
 
-    raw = {"data": data, "lengths": parse_int_list(lengths, "--lengths"), "protocol": protocol, "stride": stride,
-           "bucket": bucket, "max_documents": max_documents, "windows_per_document": windows_per_document,
-           "bootstrap": bootstrap, "seed": seed}
+    raw = {
+        "data": data,
+        "lengths": parse_int_list(lengths, "--lengths"),
+        "protocol": protocol,
+        "stride": stride,
+        "bucket": bucket,
+        "max_documents": max_documents,
+        "windows_per_document": windows_per_document,
+        "bootstrap": bootstrap,
+        "seed": seed,
+    }
     try:
         settings = PplSettings.model_validate(raw)
     except ValidationError as exc:
@@ -175,14 +280,17 @@ def ppl(
 
     load_documents(settings.data)  # a missing file or corpus is reported before the model loads
     spec = backend_spec(backend, model, base_url, api_key, tokenizer, batch_size=batch_size)
-    summary = run_ppl(settings, spec.build(), out, model_name=model, batch_size=batch_size,
-                      allow_extrapolation=allow_extrapolation)
+    summary = run_ppl(
+        settings, spec.build(), out, model_name=model, batch_size=batch_size, allow_extrapolation=allow_extrapolation
+    )
     report = write_ppl_report(out, summary)
     for length, e in summary["by_length"].items():
         if "ppl" in e:
-            typer.echo(f"L={length}: loss {e['loss']:.4f} ({e['loss_ci'][0]:.4f}-{e['loss_ci'][1]:.4f}) · perplexity "
-                       f"{e['ppl']:.3f} ({e['ppl_ci'][0]:.3f}-{e['ppl_ci'][1]:.3f}) · {e['documents']} documents, "
-                       f"{e['tokens']} tokens" + (f" · {e['too_short']} too short" if e["too_short"] else ""))
+            typer.echo(
+                f"L={length}: loss {e['loss']:.4f} ({e['loss_ci'][0]:.4f}-{e['loss_ci'][1]:.4f}) · perplexity "
+                f"{e['ppl']:.3f} ({e['ppl_ci'][0]:.3f}-{e['ppl_ci'][1]:.3f}) · {e['documents']} documents, "
+                f"{e['tokens']} tokens" + (f" · {e['too_short']} too short" if e["too_short"] else "")
+            )
         else:
             typer.echo(f"L={length}: no document is this long ({e['too_short']} too short)")
     typer.echo(f"report: {report}")
@@ -233,8 +341,16 @@ def list_tasks(
         table.add_column(col)
     for i in infos:
         budget = str(i.answer_budget) if i.answer_budget is not None else "per sample"
-        table.add_row(i.name, i.benchmark, i.metric.name, i.metric.scale_label, budget, _data_text(i),
-                      i.official.describe(), i.description)
+        table.add_row(
+            i.name,
+            i.benchmark,
+            i.metric.name,
+            i.metric.scale_label,
+            budget,
+            _data_text(i),
+            i.official.describe(),
+            i.description,
+        )
     Console(width=240).print(table)
 
 
@@ -247,15 +363,32 @@ def _data_text(spec: TaskSpec) -> str:
 
 def task_declaration(spec: TaskSpec) -> dict[str, Any]:
     """A task's declaration as `eval list --json` prints it."""
-    source = None if spec.data is None else {"repo": spec.data.repo, "file": spec.data.file,
-                                             "revision": spec.data.revision, "member": spec.data.member}
-    return {"name": spec.name, "aliases": list(spec.aliases), "benchmark": spec.benchmark,
-            "description": spec.description, "generated": spec.synthetic, "data": _data_text(spec),
-            "data_source": source,
-            "official": {"repo": spec.official.repo, "path": spec.official.path, "commit": spec.official.commit},
-            "metric": spec.metric.name, "aggregation": spec.metric.aggregation, "scale": spec.metric.scale_label,
-            "answer_budget": spec.answer_budget, "average_group": spec.average_group,
-            "options": sorted(spec.options.model_fields)}
+    source = (
+        None
+        if spec.data is None
+        else {
+            "repo": spec.data.repo,
+            "file": spec.data.file,
+            "revision": spec.data.revision,
+            "member": spec.data.member,
+        }
+    )
+    return {
+        "name": spec.name,
+        "aliases": list(spec.aliases),
+        "benchmark": spec.benchmark,
+        "description": spec.description,
+        "generated": spec.synthetic,
+        "data": _data_text(spec),
+        "data_source": source,
+        "official": {"repo": spec.official.repo, "path": spec.official.path, "commit": spec.official.commit},
+        "metric": spec.metric.name,
+        "aggregation": spec.metric.aggregation,
+        "scale": spec.metric.scale_label,
+        "answer_budget": spec.answer_budget,
+        "average_group": spec.average_group,
+        "options": sorted(spec.options.model_fields),
+    }
 
 
 @app.command("fetch")
@@ -288,19 +421,27 @@ def fetch(
 @friendly_errors
 def suite(
     config: Path = typer.Argument(..., help="Suite YAML (see configs/suites/)."),
-    out: str | None = typer.Option(None, help="Output directory (overrides the config's out); a rerun resumes it, "
-                                   "other models or settings are refused.", show_default="the config's out"),
-    lengths: str | None = typer.Option(None, help="Override lengths: 1024,2048 or linspace:START:STOP:N.",
-                                       show_default="the config's lengths"),
-    samples: int | None = typer.Option(None, min=1, help="Override samples per length / rows per file task.",
-                                       show_default="the config's samples"),
-    workers: int | None = typer.Option(None, min=1, help="Processes to spread (model, task) jobs over.",
-                                       show_default="the config's workers (1)"),
-    shard: str | None = typer.Option(None, help="Run only shard K/N of the jobs (e.g. machine K of N).",
-                                     show_default="all jobs"),
+    out: str | None = typer.Option(
+        None,
+        help="Output directory (overrides the config's out); a rerun resumes it, other models or settings are refused.",
+        show_default="the config's out",
+    ),
+    lengths: str | None = typer.Option(
+        None, help="Override lengths: 1024,2048 or linspace:START:STOP:N.", show_default="the config's lengths"
+    ),
+    samples: int | None = typer.Option(
+        None, min=1, help="Override samples per length / rows per file task.", show_default="the config's samples"
+    ),
+    workers: int | None = typer.Option(
+        None, min=1, help="Processes to spread (model, task) jobs over.", show_default="the config's workers (1)"
+    ),
+    shard: str | None = typer.Option(
+        None, help="Run only shard K/N of the jobs (e.g. machine K of N).", show_default="all jobs"
+    ),
     report: bool = typer.Option(True, "--report/--no-report", help="Write the report after running."),
-    report_only: bool = typer.Option(False, "--report-only", help="Only rebuild the report from finished runs.",
-                                     show_default="off"),
+    report_only: bool = typer.Option(
+        False, "--report-only", help="Only rebuild the report from finished runs.", show_default="off"
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars.", show_default="off"),
 ) -> None:
     """Run a suite of tasks x lengths x models; write report.md, suite.json and plots."""
@@ -333,13 +474,18 @@ def _print_suite(result: dict[str, Any], out: Path) -> None:
         typer.echo(f"already complete: {out} holds every result of this suite; nothing was rerun or rewritten")
     for label, rep in result.get("models", {}).items():
         for name, e in rep["tasks"].items():
-            typer.echo(f"{label} · {name}: overall {e['overall']:.3f} · by length "
-                       f"{ {k: round(v, 3) for k, v in e['by_length'].items()} } · effective "
-                       f"{e['effective_length']} · adaptation {e['adaptation_rate']}")
+            typer.echo(
+                f"{label} · {name}: overall {e['overall']:.3f} · by length "
+                f"{ {k: round(v, 3) for k, v in e['by_length'].items()} } · effective "
+                f"{e['effective_length']} · adaptation {e['adaptation_rate']}"
+            )
         for group, avg in averages(rep).items():
             typer.echo(f"{label} · {group} average: {avg}")
     if "models" in result:
         typer.echo(f"report: {out / 'report.md'}")
     for s in result.get("skipped", []):
-        typer.echo(f"skipped {s['model']} · {s['task']}" + (f" @ {s['length']}" if s.get("length") else "") +
-                   f": {s['reason']}")
+        typer.echo(
+            f"skipped {s['model']} · {s['task']}"
+            + (f" @ {s['length']}" if s.get("length") else "")
+            + f": {s['reason']}"
+        )

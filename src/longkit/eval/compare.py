@@ -56,14 +56,18 @@ def pair_runs(a: Path, b: Path) -> list[tuple[str, dict[str, dict[str, Any]], di
         diff = first_difference(_task_settings(runs_a[name]), _task_settings(runs_b[name]))
         if diff is not None:
             field, old, new = diff
-            raise InputError(f"task '{name}': the runs were made with other task settings: {field} is "
-                             f"{json.dumps(old)} in {a}, {json.dumps(new)} in {b}")
+            raise InputError(
+                f"task '{name}': the runs were made with other task settings: {field} is "
+                f"{json.dumps(old)} in {a}, {json.dumps(new)} in {b}"
+            )
         rec_a, rec_b = _records(runs_a[name]), _records(runs_b[name])
         differ = sorted(set(rec_a) ^ set(rec_b))
         if differ:
             side = a if differ[0] in rec_a else b
-            raise InputError(f"task '{name}': sample '{differ[0]}' is only in {side} ({len(differ)} samples differ); "
-                             "a paired comparison needs the same samples (finish both runs, or rerun one)")
+            raise InputError(
+                f"task '{name}': sample '{differ[0]}' is only in {side} ({len(differ)} samples differ); "
+                "a paired comparison needs the same samples (finish both runs, or rerun one)"
+            )
         if not rec_a:
             raise InputError(f"task '{name}': no results to compare")
         pairs.append((name, rec_a, rec_b))
@@ -88,10 +92,15 @@ def compare_runs(a: Path, b: Path, resamples: int = 1000, seed: int = 0) -> dict
             sa = [float(rec_a[k]["scores"].get("score", 0.0)) for k in keys]
             sb = [float(rec_b[k]["scores"].get("score", 0.0)) for k in keys]
             d = paired_difference(sa, sb, resamples, seed)
-            rows[group] = {"n": len(keys), "a": round(sum(sa) / len(sa), 4), "b": round(sum(sb) / len(sb), 4),
-                           "difference": round(d["difference"], 4),
-                           "ci": [round(d["ci_low"], 4), round(d["ci_high"], 4)],
-                           "p_value": round(d["p_value"], 4), "wide": len(keys) < FEW}
+            rows[group] = {
+                "n": len(keys),
+                "a": round(sum(sa) / len(sa), 4),
+                "b": round(sum(sb) / len(sb), 4),
+                "difference": round(d["difference"], 4),
+                "ci": [round(d["ci_low"], 4), round(d["ci_high"], 4)],
+                "p_value": round(d["p_value"], 4),
+                "wide": len(keys) < FEW,
+            }
         if len(rows) == 2:  # one length only: its row is the overall row
             rows = {"overall": rows["overall"]}
         tasks[name] = rows
@@ -100,11 +109,17 @@ def compare_runs(a: Path, b: Path, resamples: int = 1000, seed: int = 0) -> dict
 
 def compare_table(result: dict[str, Any]) -> list[str]:
     """Markdown rows: task, length, n, A, B, B - A (95% CI), p."""
-    lines = [f"A = {result['a']}, B = {result['b']}; 95% paired bootstrap intervals ({result['bootstrap']} resamples), "
-             "p from the paired sign-flip test; † fewer than 5 samples", "",
-             "| task | length | n | A | B | B − A (95% CI) | p |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"A = {result['a']}, B = {result['b']}; 95% paired bootstrap intervals ({result['bootstrap']} resamples), "
+        "p from the paired sign-flip test; † fewer than 5 samples",
+        "",
+        "| task | length | n | A | B | B − A (95% CI) | p |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, rows in result["tasks"].items():
         for group, r in sorted(rows.items(), key=lambda kv: (kv[0] != "overall", int(kv[0]) if kv[0].isdigit() else 0)):
-            lines.append(f"| {name} | {group} | {r['n']}{'†' if r['wide'] else ''} | {r['a']:.3f} | {r['b']:.3f} | "
-                         f"{r['difference']:+.3f} ({r['ci'][0]:+.3f} to {r['ci'][1]:+.3f}) | {r['p_value']:.3g} |")
+            lines.append(
+                f"| {name} | {group} | {r['n']}{'†' if r['wide'] else ''} | {r['a']:.3f} | {r['b']:.3f} | "
+                f"{r['difference']:+.3f} ({r['ci'][0]:+.3f} to {r['ci'][1]:+.3f}) | {r['p_value']:.3g} |"
+            )
     return lines

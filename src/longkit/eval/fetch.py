@@ -31,8 +31,10 @@ def sources() -> dict[str, DataSource]:
 def source_of(task: str) -> DataSource:
     """The official source of a task, by its registered name (ConfigError for generated or unknown tasks)."""
     if task not in sources():
-        raise ConfigError(f"task '{task}' has no official data to fetch (a generated task, or not a registered "
-                          "name: `longkit eval list` shows them)")
+        raise ConfigError(
+            f"task '{task}' has no official data to fetch (a generated task, or not a registered "
+            "name: `longkit eval list` shows them)"
+        )
     return sources()[task]
 
 
@@ -58,8 +60,10 @@ def _longkit_cache() -> Path:
 
 def _missing(task: str, src: DataSource, why: str) -> InputError:
     local = f" or set data.{src.setting} to a local copy" if src.setting else ""
-    return InputError(f"{task}: official data not available ({why}): needs {src.describe()} from the Hugging Face "
-                      f"Hub; fetch it with `longkit eval fetch {task}` while online{local}")
+    return InputError(
+        f"{task}: official data not available ({why}): needs {src.describe()} from the Hugging Face "
+        f"Hub; fetch it with `longkit eval fetch {task}` while online{local}"
+    )
 
 
 def _download(task: str, src: DataSource, allow_download: bool) -> Path:
@@ -67,11 +71,22 @@ def _download(task: str, src: DataSource, allow_download: bool) -> Path:
 
     local_only = offline() or not allow_download
     try:
-        return Path(hf_hub_download(src.repo, src.file, repo_type="dataset", cache_dir=str(hub_cache()),
-                                    revision=src.revision, local_files_only=local_only))
+        return Path(
+            hf_hub_download(
+                src.repo,
+                src.file,
+                repo_type="dataset",
+                cache_dir=str(hub_cache()),
+                revision=src.revision,
+                local_files_only=local_only,
+            )
+        )
     except Exception as exc:  # noqa: BLE001 -- any hub failure (offline, network, 404) is reported in one line
-        why = ("not in the cache " + str(hub_cache()) + (" and HF_HUB_OFFLINE is set" if offline() else "")
-               if local_only else f"download failed: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
+        why = (
+            "not in the cache " + str(hub_cache()) + (" and HF_HUB_OFFLINE is set" if offline() else "")
+            if local_only
+            else f"download failed: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+        )
         raise _missing(task, src, why) from None
 
 
@@ -96,8 +111,9 @@ def _unpack(task: str, src: DataSource, archive: Path) -> Path:
             with zipfile.ZipFile(archive) as zf:
                 zf.extractall(root)
         except zipfile.BadZipFile:
-            raise InputError(f"{archive}: not a zip archive ({src.describe()}); delete it and run "
-                             f"`longkit eval fetch {task}` again") from None
+            raise InputError(
+                f"{archive}: not a zip archive ({src.describe()}); delete it and run `longkit eval fetch {task}` again"
+            ) from None
         done.write_text("")
     assert src.member is not None
     target = root / src.member

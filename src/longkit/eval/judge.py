@@ -31,20 +31,27 @@ def parse_rating(text: str) -> float | None:
 class LLMJudge:
     """Scores predictions with a judge model; the score is rating / 10 (0 when unparseable)."""
 
-    def __init__(self, backend: Backend, max_new_tokens: int = 16, prompt: str = JUDGE_PROMPT,
-                 system: str | None = None):
+    def __init__(
+        self, backend: Backend, max_new_tokens: int = 16, prompt: str = JUDGE_PROMPT, system: str | None = None
+    ):
         self.backend = backend
         self.max_new_tokens = max_new_tokens
         self.prompt = prompt  # a template with {question}, {reference} and {prediction}
         self.system = system
 
-    def score_batch(self, questions: Sequence[str], predictions: Sequence[str],
-                    references: Sequence[Sequence[str]]) -> list[float | None]:
+    def score_batch(
+        self, questions: Sequence[str], predictions: Sequence[str], references: Sequence[Sequence[str]]
+    ) -> list[float | None]:
         """Ratings / 10 for each (question, prediction, references); None where the judge gave no rating."""
         system = [{"role": "system", "content": self.system}] if self.system else []
-        reqs = [GenerationRequest(messages=system + [{"role": "user", "content": self.prompt.format(
-                    question=q, reference=" | ".join(r), prediction=p)}], max_new_tokens=self.max_new_tokens)
-                for q, p, r in zip(questions, predictions, references)]
+        reqs = [
+            GenerationRequest(
+                messages=system
+                + [{"role": "user", "content": self.prompt.format(question=q, reference=" | ".join(r), prediction=p)}],
+                max_new_tokens=self.max_new_tokens,
+            )
+            for q, p, r in zip(questions, predictions, references)
+        ]
         out = self.backend.generate(reqs)
         ratings = [parse_rating(c.text) for c in out]
         return [None if r is None else r / 10.0 for r in ratings]

@@ -119,8 +119,12 @@ def _scorer(types: tuple[str, ...], stemmer: bool) -> Any:  # a rouge_score Roug
     return _SCORERS[key]
 
 
-def rouge(prediction: str, reference: str, types: Sequence[str] = ("rouge1", "rouge2", "rougeL", "rougeLsum"),
-          use_stemmer: bool = False) -> dict[str, float]:
+def rouge(
+    prediction: str,
+    reference: str,
+    types: Sequence[str] = ("rouge1", "rouge2", "rougeL", "rougeLsum"),
+    use_stemmer: bool = False,
+) -> dict[str, float]:
     """ROUGE F-measures (0-1) of one prediction against one reference, as rouge_score computes them."""
     scores = _scorer(tuple(types), use_stemmer).score(reference, prediction)
     return {k: float(v.fmeasure) for k, v in scores.items()}
@@ -199,8 +203,11 @@ def mean_of_scores(scores: Sequence[dict[str, float]]) -> float:
 
 def corpus_rouge_geomean(scores: Sequence[dict[str, float]]) -> float:
     """scrolls_corpus_score of per-sample ROUGE-1/2/L scores (their 'rouge1', 'rouge2', 'rougeL' keys)."""
-    return scrolls_corpus_score([x.get("rouge1", 0.0) for x in scores], [x.get("rouge2", 0.0) for x in scores],
-                                [x.get("rougeL", 0.0) for x in scores])
+    return scrolls_corpus_score(
+        [x.get("rouge1", 0.0) for x in scores],
+        [x.get("rouge2", 0.0) for x in scores],
+        [x.get("rougeL", 0.0) for x in scores],
+    )
 
 
 def corpus_perplexity(scores: Sequence[dict[str, float]]) -> float:
@@ -275,7 +282,7 @@ def choice_match(prediction: str, labels: Sequence[str]) -> float:
             continue
         if len(prediction) < idx + len(prefix) + 1:
             return 0.0
-        after = prediction[idx + len(prefix) + 1:]
+        after = prediction[idx + len(prefix) + 1 :]
         return float(any(after.startswith(s) for s in labels))
     for word in prediction.split():
         if word in "ABCD":  # a substring test, as in the official scorer
@@ -315,13 +322,43 @@ def lveval_f1(prediction: str, answer: str, keywords: str | None = None) -> floa
 
 CHATRAG_NO_ANSWER = "Sorry. I cannot find the answer based on the context."
 CHATRAG_UNANSWERABLE_PHRASES = (
-    "cannot find", "can't find", "not able to", "unable to", "does not provide", "cannot provide", "cannot answer",
-    "couldnot answer", "can't answer", "couldn't answer", "cannot be found", "cannot be determined", "do not have",
-    "couldn't find", "no information", "does not mention", "doesn't mention", "not explicitly mentioned",
-    "not explicitly explain", "can not find", "could not find", "does not specify", "doesn't provide",
-    "doesn't specify", "there is no", "not mentioned", "don't have", "don't know", "does not include",
-    "doesn't include", "does not contain", "doesn't contain", "not provided", "does not indicate",
-    "doesn't indicate", "does not disclose", "doesn't disclose",
+    "cannot find",
+    "can't find",
+    "not able to",
+    "unable to",
+    "does not provide",
+    "cannot provide",
+    "cannot answer",
+    "couldnot answer",
+    "can't answer",
+    "couldn't answer",
+    "cannot be found",
+    "cannot be determined",
+    "do not have",
+    "couldn't find",
+    "no information",
+    "does not mention",
+    "doesn't mention",
+    "not explicitly mentioned",
+    "not explicitly explain",
+    "can not find",
+    "could not find",
+    "does not specify",
+    "doesn't provide",
+    "doesn't specify",
+    "there is no",
+    "not mentioned",
+    "don't have",
+    "don't know",
+    "does not include",
+    "doesn't include",
+    "does not contain",
+    "doesn't contain",
+    "not provided",
+    "does not indicate",
+    "doesn't indicate",
+    "does not disclose",
+    "doesn't disclose",
 )
 _CR_ART = re.compile(r"\b(a|an|the)\b")
 _CR_PUNC = re.compile(r"[!\"#$%&()*+,-./:;<=>?@\[\]\\^`{|}~_']")
@@ -386,9 +423,14 @@ def convfinqa_match(prediction: str, gold: Any, formula: str = "", question: str
         return 1.0
     if _is_float(gold) and (str(round(float(gold), 3)) in pred or str(round(float(gold), 2)) in pred):
         return 1.0
-    if "percent" in question and _is_float(gold) and any(
-            s in pred for s in (str(float(gold) * 100), str(round(float(gold) * 100, 1)),
-                                str(round(float(gold) * 100, 2)))):
+    if (
+        "percent" in question
+        and _is_float(gold)
+        and any(
+            s in pred
+            for s in (str(float(gold) * 100), str(round(float(gold) * 100, 1)), str(round(float(gold) * 100, 2)))
+        )
+    ):
         return 1.0
     if str(gold).endswith(".0") and str(int(float(gold))) in pred:
         return 1.0

@@ -87,12 +87,25 @@ class NeedleRunConfig(BackendSpec):
 
 # Record fields as the user spells them (the CLI option; YAML-only fields by their key), for the refusal line.
 OPTION_NAMES = {
-    "grid.lengths": "--lengths", "grid.depths": "--depths", "task.protocol": "--protocol",
-    "task.haystack": "--haystack", "task.template": "--template", "task.needles": "--needle",
-    "task.question": "--question", "task.answers": "--answer", "task.answer_budget": "--answer-budget",
-    "task.seed": "--seed", "model": "--model", "backend": "--backend", "tokenizer": "--tokenizer",
-    "judge": "--judge-model", "judge.model": "--judge-model", "judge.backend": "judge_backend",
-    "task.chat": "chat", "task.key_digits": "key_digits", "task.name": "task",
+    "grid.lengths": "--lengths",
+    "grid.depths": "--depths",
+    "task.protocol": "--protocol",
+    "task.haystack": "--haystack",
+    "task.template": "--template",
+    "task.needles": "--needle",
+    "task.question": "--question",
+    "task.answers": "--answer",
+    "task.answer_budget": "--answer-budget",
+    "task.seed": "--seed",
+    "model": "--model",
+    "backend": "--backend",
+    "tokenizer": "--tokenizer",
+    "judge": "--judge-model",
+    "judge.model": "--judge-model",
+    "judge.backend": "judge_backend",
+    "task.chat": "chat",
+    "task.key_digits": "key_digits",
+    "task.name": "task",
 }
 # Settings a task does not read: giving them would be silently ignored, so they are refused.
 _NOT_READ = {"niah": ("key_digits", "seed"), "passkey": ("needles", "question", "answers")}
@@ -120,9 +133,19 @@ def make_needle_task(cfg: NeedleRunConfig, task_name: str) -> NIAHTask:
 
     check_task_fields(cfg, task_name)
     # gkamradt's needle is ChatQA 2's sentence wrapped in newlines, which the task does to any needle
-    task_cfg = NIAHConfig(lengths=cfg.lengths, depths=cfg.depths, haystack=cfg.haystack, template=cfg.template,
-                          chat=cfg.chat, answer_budget=cfg.answer_budget, needles=list(cfg.needles),
-                          question=cfg.question, answers=list(cfg.answers), seed=cfg.seed, protocol=cfg.protocol)
+    task_cfg = NIAHConfig(
+        lengths=cfg.lengths,
+        depths=cfg.depths,
+        haystack=cfg.haystack,
+        template=cfg.template,
+        chat=cfg.chat,
+        answer_budget=cfg.answer_budget,
+        needles=list(cfg.needles),
+        question=cfg.question,
+        answers=list(cfg.answers),
+        seed=cfg.seed,
+        protocol=cfg.protocol,
+    )
     return PasskeyTask(task_cfg, key_digits=cfg.key_digits) if task_name == "passkey" else NIAHTask(task_cfg)
 
 
@@ -143,13 +166,16 @@ def _fit_window(cfg: NeedleRunConfig, backend: Backend) -> None:
     longest = max(cfg.lengths)
     if longest > backend.max_context:
         if not cfg.allow_extrapolation:
-            raise ConfigError(f"length {longest} exceeds the model's context window of {backend.max_context} tokens "
-                              "(pass --allow-extrapolation to test beyond it)")
+            raise ConfigError(
+                f"length {longest} exceeds the model's context window of {backend.max_context} tokens "
+                "(pass --allow-extrapolation to test beyond it)"
+            )
         backend.max_context = longest
 
 
-def run_needles(cfg: NeedleRunConfig, task_name: str, backend: Backend | None = None, progress: bool = True,
-                report: bool = True) -> dict[str, Any]:
+def run_needles(
+    cfg: NeedleRunConfig, task_name: str, backend: Backend | None = None, progress: bool = True, report: bool = True
+) -> dict[str, Any]:
     """Run NIAH or passkey per cfg; writes results.jsonl, summary.json, report.md and a heatmap.
 
     Every check (settings, haystack, window, the run record of an existing cfg.out) comes before the first
@@ -169,8 +195,17 @@ def run_needles(cfg: NeedleRunConfig, task_name: str, backend: Backend | None = 
     _fit_window(cfg, backend)
     judge = _judge(cfg)
     before = _size(out / "results.jsonl")
-    summary = run_task(task, backend, out, batch_size=cfg.batch_size, judge=judge, progress=progress,
-                       model_name=cfg.model or "", extra_record=needle_record(cfg), names=OPTION_NAMES)
+    summary = run_task(
+        task,
+        backend,
+        out,
+        batch_size=cfg.batch_size,
+        judge=judge,
+        progress=progress,
+        model_name=cfg.model or "",
+        extra_record=needle_record(cfg),
+        names=OPTION_NAMES,
+    )
     if report and (_size(out / "results.jsonl") != before or not (out / "report.md").exists()):
         write_report(out, [summary], f"{task_name} · {cfg.model} · {cfg.protocol} protocol")
     return summary

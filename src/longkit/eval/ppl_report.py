@@ -13,16 +13,20 @@ def _k(n: int) -> str:
 
 def length_table(summary: dict[str, Any]) -> list[str]:
     """| length | documents | windows | tokens | loss [95% CI] | perplexity [95% CI] | too short |"""
-    lines = ["| length | documents | windows | tokens | loss (95% CI) | perplexity (95% CI) | documents too short |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| length | documents | windows | tokens | loss (95% CI) | perplexity (95% CI) | documents too short |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for length, e in summary["by_length"].items():
         if "loss" not in e:
             lines.append(f"| {_k(int(length))} | 0 | 0 | 0 | – | – | {e['too_short']} |")
             continue
         wide = " (wide)" if "wide" in e["interval"] else ""
-        lines.append(f"| {_k(int(length))} | {e['documents']} | {e['windows']} | {e['tokens']} | "
-                     f"{e['loss']:.4f} ({e['loss_ci'][0]:.4f}–{e['loss_ci'][1]:.4f}){wide} | "
-                     f"{e['ppl']:.3f} ({e['ppl_ci'][0]:.3f}–{e['ppl_ci'][1]:.3f}) | {e['too_short']} |")
+        lines.append(
+            f"| {_k(int(length))} | {e['documents']} | {e['windows']} | {e['tokens']} | "
+            f"{e['loss']:.4f} ({e['loss_ci'][0]:.4f}–{e['loss_ci'][1]:.4f}){wide} | "
+            f"{e['ppl']:.3f} ({e['ppl_ci'][0]:.3f}–{e['ppl_ci'][1]:.3f}) | {e['too_short']} |"
+        )
     return lines
 
 
@@ -33,8 +37,7 @@ def position_table(summary: dict[str, Any]) -> list[str]:
         return []
     buckets = sorted({int(b) for k in lengths for b in summary["by_length"][k]["by_position"]})
     width = summary["bucket"]
-    lines = ["| position | " + " | ".join(f"L={_k(int(k))}" for k in lengths) + " |",
-             "|---|" + "---|" * len(lengths)]
+    lines = ["| position | " + " | ".join(f"L={_k(int(k))}" for k in lengths) + " |", "|---|" + "---|" * len(lengths)]
     for b in buckets:
         cells = [summary["by_length"][k]["by_position"].get(str(b)) for k in lengths]
         lines.append(f"| {b}–{b + width - 1} | " + " | ".join("–" if c is None else f"{c:.4f}" for c in cells) + " |")
@@ -102,11 +105,16 @@ def write_ppl_report(out: Path, summary: dict[str, Any]) -> Path:
     from longkit.io import atomic_write_text
 
     stride = f", stride {summary['stride']}" if summary.get("stride") else ""
-    lines = [f"# Perplexity by context length: {summary['model']}", "",
-             f"Data: {summary['data']} ({summary['documents']} documents); protocol: {summary['protocol']}{stride}; "
-             f"intervals: 95% percentile bootstrap over documents, over windows where there is one document "
-             f"({summary['bootstrap']} resamples, seed {summary['seed']}).",
-             "", *length_table(summary), ""]
+    lines = [
+        f"# Perplexity by context length: {summary['model']}",
+        "",
+        f"Data: {summary['data']} ({summary['documents']} documents); protocol: {summary['protocol']}{stride}; "
+        f"intervals: 95% percentile bootstrap over documents, over windows where there is one document "
+        f"({summary['bootstrap']} resamples, seed {summary['seed']}).",
+        "",
+        *length_table(summary),
+        "",
+    ]
     positions = position_table(summary)
     if positions:
         lines += [f"Mean token loss by position in the window ({summary['bucket']}-token buckets):", "", *positions, ""]

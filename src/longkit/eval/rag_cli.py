@@ -30,8 +30,9 @@ def _positive_list(text: str, option: str) -> tuple[int, ...]:
     return tuple(sorted(set(values), key=values.index))
 
 
-def _generator(backend: str, model: str, base_url: str | None, api_key: str | None, max_context: int | None,
-               batch_size: int) -> BackendSpec:
+def _generator(
+    backend: str, model: str, base_url: str | None, api_key: str | None, max_context: int | None, batch_size: int
+) -> BackendSpec:
     """The --backend/--model/... options as a BackendSpec (its batch size is also the prompts per call)."""
     from longkit.cli_backend import backend_spec
 
@@ -40,8 +41,10 @@ def _generator(backend: str, model: str, base_url: str | None, api_key: str | No
 
 def _empty_note(summary: dict[str, Any]) -> None:
     if summary.get("empty_answers"):
-        say(f"note: {summary['empty_answers']} of {summary['answers']} answers are empty "
-            f"(prompt style {summary.get('prompt_style')}); see the 'empty answers' column")
+        say(
+            f"note: {summary['empty_answers']} of {summary['answers']} answers are empty "
+            f"(prompt style {summary.get('prompt_style')}); see the 'empty answers' column"
+        )
 
 
 def _print_tune(result: TuneResult) -> None:
@@ -51,14 +54,18 @@ def _print_tune(result: TuneResult) -> None:
     typer.echo(json.dumps(choice, indent=2))
     _empty_note(result.summary)
     if result.skipped:
-        say(f"note: {result.skipped} swept settings exceed the {choice['max_budget']}-token budget this "
-            f"{window}-token window leaves after {reserve} answer tokens and were not considered")
+        say(
+            f"note: {result.skipped} swept settings exceed the {choice['max_budget']}-token budget this "
+            f"{window}-token window leaves after {reserve} answer tokens and were not considered"
+        )
     if choice["long_context_beats_rag"]:
         typer.secho("feeding the whole document beats every RAG setting for this model and QA set", fg="yellow")
     built = result.index_chunk_size
     if built and built != choice["chunk_size"]:
-        say(f"note: the index uses {built}-token chunks; `rag ask` retrieves up to the tuned budget of "
-            f"{choice['token_budget']} tokens. Rebuild with --chunk-size {choice['chunk_size']} to match exactly.")
+        say(
+            f"note: the index uses {built}-token chunks; `rag ask` retrieves up to the tuned budget of "
+            f"{choice['token_budget']} tokens. Rebuild with --chunk-size {choice['chunk_size']} to match exactly."
+        )
 
 
 @friendly_errors
@@ -77,9 +84,14 @@ def tune_cmd(
     style: str = typer.Option("auto", help=STYLE_HELP),
     metric: str = typer.Option("token_f1", help=_METRIC_HELP),
     max_new_tokens: int = typer.Option(32, min=1, max=32768, help="Answer length limit while tuning."),
-    answer_budget: int | None = typer.Option(None, min=1, max=32768, help="Answer tokens `rag ask` will reserve "
-                                             "(default: 128, its --max-new-tokens); the chosen budget leaves room "
-                                             "for them."),
+    answer_budget: int | None = typer.Option(
+        None,
+        min=1,
+        max=32768,
+        help="Answer tokens `rag ask` will reserve "
+        "(default: 128, its --max-new-tokens); the chosen budget leaves room "
+        "for them.",
+    ),
     batch_size: int = typer.Option(4, min=1, max=1024, help="Prompts per backend call."),
     limit: int | None = typer.Option(None, min=1, help="Use only the first N questions."),
     max_context: int | None = typer.Option(None, min=64, help="Override the model's context window."),
@@ -90,10 +102,20 @@ def tune_cmd(
     from longkit.eval.rag_tune import TuneOptions, tune
 
     options = TuneOptions(
-        index=index_dir, qa=qa, generator=_generator(backend, model, base_url, api_key, max_context, batch_size),
-        chunk_sizes=_positive_list(chunk_sizes, "--chunk-sizes"), top_ks=_positive_list(top_ks, "--top-ks"),
-        tolerance=tolerance, out=out, order=order, style=style, metric=metric, max_new_tokens=max_new_tokens,
-        answer_budget=answer_budget, limit=limit)
+        index=index_dir,
+        qa=qa,
+        generator=_generator(backend, model, base_url, api_key, max_context, batch_size),
+        chunk_sizes=_positive_list(chunk_sizes, "--chunk-sizes"),
+        top_ks=_positive_list(top_ks, "--top-ks"),
+        tolerance=tolerance,
+        out=out,
+        order=order,
+        style=style,
+        metric=metric,
+        max_new_tokens=max_new_tokens,
+        answer_budget=answer_budget,
+        limit=limit,
+    )
     _print_tune(tune(options, log=say, progress=True))
 
 
@@ -107,8 +129,11 @@ def rag_vs_long_cmd(
     embedder: str = typer.Option("all-minilm-l6-v2", help="Retriever embedder."),
     chunk_sizes: str = _CHUNK_SIZES,
     top_ks: str = _TOP_KS,
-    out: Path = typer.Option(Path("runs/rag-vs-long"), help="Output directory (resumable; a run with another "
-                             "backend, model or generation settings needs another directory)."),
+    out: Path = typer.Option(
+        Path("runs/rag-vs-long"),
+        help="Output directory (resumable; a run with another "
+        "backend, model or generation settings needs another directory).",
+    ),
     order: str = typer.Option("score", help="score | position."),
     style: str = typer.Option("auto", help=STYLE_HELP),
     metric: str = typer.Option("token_f1", help=_METRIC_HELP),
@@ -116,8 +141,9 @@ def rag_vs_long_cmd(
     batch_size: int = typer.Option(4, min=1, max=1024, help="Prompts per backend call."),
     limit: int | None = typer.Option(None, min=1, help="Use only the first N questions (the run time scales with it)."),
     max_context: int | None = typer.Option(None, min=64, help="Override the model's context window."),
-    estimate_only: bool = typer.Option(False, "--estimate-only", help="Measure a prefill, print the estimated "
-                                       "run time and stop."),
+    estimate_only: bool = typer.Option(
+        False, "--estimate-only", help="Measure a prefill, print the estimated run time and stop."
+    ),
 ) -> None:
     """RAG (chunk size x top-k) versus the whole document, with the same model (ChatQA 2, Figure 2).
 
@@ -125,10 +151,19 @@ def rag_vs_long_cmd(
     from longkit.eval.rag_vs_long import RagVsLongOptions, render_report, run_rag_vs_long
 
     options = RagVsLongOptions(
-        qa=qa, generator=_generator(backend, model, base_url, api_key, max_context, batch_size), embedder=embedder,
-        chunk_sizes=_positive_list(chunk_sizes, "--chunk-sizes"), top_ks=_positive_list(top_ks, "--top-ks"),
-        out=out, order=order, style=style, metric=metric, max_new_tokens=max_new_tokens, limit=limit,
-        estimate_only=estimate_only)
+        qa=qa,
+        generator=_generator(backend, model, base_url, api_key, max_context, batch_size),
+        embedder=embedder,
+        chunk_sizes=_positive_list(chunk_sizes, "--chunk-sizes"),
+        top_ks=_positive_list(top_ks, "--top-ks"),
+        out=out,
+        order=order,
+        style=style,
+        metric=metric,
+        max_new_tokens=max_new_tokens,
+        limit=limit,
+        estimate_only=estimate_only,
+    )
     summary = run_rag_vs_long(options, log=say, progress=True)
     if estimate_only:
         typer.echo(json.dumps(summary["estimate"], indent=2))

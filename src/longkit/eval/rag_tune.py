@@ -52,10 +52,19 @@ class TuneOptions:
 
     def sweep_options(self, embedder: str) -> RagVsLongOptions:
         """The RAG-versus-long sweep these options run, with the index's embedder."""
-        return RagVsLongOptions(qa=self.qa, generator=self.generator, embedder=embedder, chunk_sizes=self.chunk_sizes,
-                                top_ks=self.top_ks, out=self.out or self.index / "tune", order=self.order,
-                                style=self.style, metric=self.metric, max_new_tokens=self.max_new_tokens,
-                                limit=self.limit)
+        return RagVsLongOptions(
+            qa=self.qa,
+            generator=self.generator,
+            embedder=embedder,
+            chunk_sizes=self.chunk_sizes,
+            top_ks=self.top_ks,
+            out=self.out or self.index / "tune",
+            order=self.order,
+            style=self.style,
+            metric=self.metric,
+            max_new_tokens=self.max_new_tokens,
+            limit=self.limit,
+        )
 
 
 @dataclass(frozen=True)
@@ -76,9 +85,11 @@ def _fits(reserve: int) -> Callable[[Backend, RagVsLongOptions], None]:
         room = max_budget(gen.max_context, reserve)
         smallest = (min(opts.chunk_sizes), min(opts.top_ks))
         if smallest[0] * smallest[1] > room:
-            raise ConfigError(f"--chunk-sizes/--top-ks: every swept budget exceeds the {room} tokens a "
-                              f"{gen.max_context}-token window leaves after {reserve} answer tokens "
-                              f"(smallest: {smallest[0]} x {smallest[1]}); sweep smaller values")
+            raise ConfigError(
+                f"--chunk-sizes/--top-ks: every swept budget exceeds the {room} tokens a "
+                f"{gen.max_context}-token window leaves after {reserve} answer tokens "
+                f"(smallest: {smallest[0]} x {smallest[1]}); sweep smaller values"
+            )
 
     return check
 
@@ -90,15 +101,25 @@ def tune(options: TuneOptions, *, log: Callable[[str], None] | None = None, prog
 
     index = VectorIndex.open(options.index, writable=True)  # fail early on a missing or damaged index
     reserve = options.reserve
-    summary = run_rag_vs_long(options.sweep_options(index.manifest["embedder"]["name"]), log=log,
-                              progress=progress, check=_fits(reserve))
+    summary = run_rag_vs_long(
+        options.sweep_options(index.manifest["embedder"]["name"]), log=log, progress=progress, check=_fits(reserve)
+    )
     window = int(summary["max_context"])
     max_budget(window, reserve)  # a clear error when the answer budget alone fills the window
     choice = choose_setting(summary, options.tolerance, max_context=window, answer_budget=reserve)
-    choice.update(model=options.generator.model, qa=str(options.qa), metric=options.metric,
-                  prompt_style=summary.get("prompt_style"), empty_answers=summary.get("empty_answers", 0),
-                  answers=summary.get("answers", 0))
+    choice.update(
+        model=options.generator.model,
+        qa=str(options.qa),
+        metric=options.metric,
+        prompt_style=summary.get("prompt_style"),
+        empty_answers=summary.get("empty_answers", 0),
+        answers=summary.get("answers", 0),
+    )
     index.update_manifest(tuned=choice)
     skipped = sum(1 for r in summary["rag"] if r["n"] and r["chunk_size"] * r["top_k"] > choice["max_budget"])
-    return TuneResult(choice=choice, summary=summary, skipped=skipped,
-                      index_chunk_size=(index.manifest.get("chunking") or {}).get("size"))
+    return TuneResult(
+        choice=choice,
+        summary=summary,
+        skipped=skipped,
+        index_chunk_size=(index.manifest.get("chunking") or {}).get("size"),
+    )

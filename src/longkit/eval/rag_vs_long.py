@@ -34,9 +34,23 @@ from longkit.rag.pipeline import Prepared, RagSettings, prepare_long, prepare_ra
 from longkit.rag.retrieve import Retriever, query_from_messages
 
 # re-exported: the QA set, the estimate and the report are part of this evaluation's interface
-__all__ = ["DEFAULT_CHUNK_SIZES", "DEFAULT_TOP_KS", "METRICS", "QAItem", "RagVsLongOptions", "SweepPlan",
-           "check_choice", "describe_estimate", "estimate_run", "load_qa", "plot_rag_vs_long", "render_report",
-           "run_rag_vs_long", "summarize", "sweep"]
+__all__ = [
+    "DEFAULT_CHUNK_SIZES",
+    "DEFAULT_TOP_KS",
+    "METRICS",
+    "QAItem",
+    "RagVsLongOptions",
+    "SweepPlan",
+    "check_choice",
+    "describe_estimate",
+    "estimate_run",
+    "load_qa",
+    "plot_rag_vs_long",
+    "render_report",
+    "run_rag_vs_long",
+    "summarize",
+    "sweep",
+]
 
 DEFAULT_CHUNK_SIZES = (300, 600, 1200)
 DEFAULT_TOP_KS = (5, 10, 20, 40)
@@ -120,8 +134,14 @@ class RagVsLongOptions:
     def plan(self) -> SweepPlan:
         """The sweep these options ask for."""
         settings = RagSettings(order=self.order, style=self.style, max_new_tokens=self.max_new_tokens)
-        return SweepPlan(chunk_sizes=tuple(self.chunk_sizes), top_ks=tuple(self.top_ks), settings=settings,
-                         metric=self.metric, include_long=self.include_long, batch_size=self.generator.batch_size)
+        return SweepPlan(
+            chunk_sizes=tuple(self.chunk_sizes),
+            top_ks=tuple(self.top_ks),
+            settings=settings,
+            metric=self.metric,
+            include_long=self.include_long,
+            batch_size=self.generator.batch_size,
+        )
 
 
 def open_generator(spec: BackendSpec) -> Backend:
@@ -129,13 +149,20 @@ def open_generator(spec: BackendSpec) -> Backend:
     gen = spec.build()
     native = getattr(getattr(getattr(gen, "model", None), "config", None), "max_position_embeddings", None)
     if spec.max_context is not None and isinstance(native, int) and spec.max_context > native:
-        raise ConfigError(f"--max-context {spec.max_context}: beyond the model's {native} positions; "
-                          "extend the model first (longkit model extend) or give a smaller window")
+        raise ConfigError(
+            f"--max-context {spec.max_context}: beyond the model's {native} positions; "
+            "extend the model first (longkit model extend) or give a smaller window"
+        )
     return gen
 
 
-def run_rag_vs_long(options: RagVsLongOptions, *, log: Say | None = None, progress: bool = False,
-                    check: Callable[[Backend, RagVsLongOptions], None] | None = None) -> dict[str, Any]:
+def run_rag_vs_long(
+    options: RagVsLongOptions,
+    *,
+    log: Say | None = None,
+    progress: bool = False,
+    check: Callable[[Backend, RagVsLongOptions], None] | None = None,
+) -> dict[str, Any]:
     """The whole evaluation: cheap checks, then load the models and sweep; returns the summary (or the estimate)."""
     # `check` runs once the generator is loaded, before the embedder and any long work (rag tune refuses the
     # budgets its window cannot take there)
@@ -148,11 +175,22 @@ def run_rag_vs_long(options: RagVsLongOptions, *, log: Say | None = None, progre
     if check is not None:
         check(gen, options)
     emb = load_embedder(options.embedder)
-    say(f"{len(items)} questions x ({len(options.chunk_sizes)} chunk sizes x {len(options.top_ks)} top-k"
-        + (" + long context" if options.include_long else "") + "); measuring...")
-    return sweep(items, gen, emb, options.plan(), out_dir=options.out, model_name=options.generator.model or "",
-                 progress=progress, on_estimate=lambda e: say(describe_estimate(e)),
-                 estimate_only=options.estimate_only)
+    say(
+        f"{len(items)} questions x ({len(options.chunk_sizes)} chunk sizes x {len(options.top_ks)} top-k"
+        + (" + long context" if options.include_long else "")
+        + "); measuring..."
+    )
+    return sweep(
+        items,
+        gen,
+        emb,
+        options.plan(),
+        out_dir=options.out,
+        model_name=options.generator.model or "",
+        progress=progress,
+        on_estimate=lambda e: say(describe_estimate(e)),
+        estimate_only=options.estimate_only,
+    )
 
 
 def _prompt_key(prep: Prepared) -> str:
@@ -189,16 +227,35 @@ class _Run:
         return f"{setting_key(size, k)}|{item.id}" not in self.log
 
 
-def _open_run(items: Sequence[QAItem], backend: Backend, embedder: _Base, plan: SweepPlan, out: Path,
-              model_name: str, progress: bool) -> tuple[_Run, dict[str, Any]]:
+def _open_run(
+    items: Sequence[QAItem],
+    backend: Backend,
+    embedder: _Base,
+    plan: SweepPlan,
+    out: Path,
+    model_name: str,
+    progress: bool,
+) -> tuple[_Run, dict[str, Any]]:
     """Resolve the prompt style and check the folder's run record (another model or settings are refused)."""
     settings = dataclasses.replace(plan.settings, style=resolved_style(plan.settings.style, backend, model_name))
     identity = run_identity(backend, model_name)
-    identity["generation"].update(max_new_tokens=settings.max_new_tokens, style=settings.style,
-                                  instruction=settings.instruction, order=settings.order,
-                                  history_turns=settings.history_turns)
-    check_run_record(out, {"kind": "rag-vs-long", **identity, "metric": plan.metric, "embedder": embedder.name,
-                           "chunking": {"unit": plan.chunk_unit, "overlap": plan.chunk_overlap}})
+    identity["generation"].update(
+        max_new_tokens=settings.max_new_tokens,
+        style=settings.style,
+        instruction=settings.instruction,
+        order=settings.order,
+        history_turns=settings.history_turns,
+    )
+    check_run_record(
+        out,
+        {
+            "kind": "rag-vs-long",
+            **identity,
+            "metric": plan.metric,
+            "embedder": embedder.name,
+            "chunking": {"unit": plan.chunk_unit, "overlap": plan.chunk_overlap},
+        },
+    )
     run = _Run(items, backend, embedder, plan, settings, out, ResultLog(out / "results.jsonl"), progress)
     return run, identity
 
@@ -214,8 +271,16 @@ def _rag_jobs(run: _Run, sizes: Sequence[int]) -> list[Job]:
         record = chunking_record(cfg, "generator" if plan.chunk_unit == "token" else "words", "pool")
         index = open_or_create(run.out / "indexes" / f"chunk-{size}", emb, record)
         with Progress(f"indexing chunk size {size}", total=len(docs), unit="docs", enabled=run.progress) as bar:
-            index_documents(index, docs.items(), emb, cfg, tokenizer=run.backend.tokenizer.hf, on_overflow="pool",
-                            commit_every=64, progress=lambda d, c: bar.advance(d - bar.done))
+            index_documents(
+                index,
+                docs.items(),
+                emb,
+                cfg,
+                tokenizer=run.backend.tokenizer.hf,
+                on_overflow="pool",
+                commit_every=64,
+                progress=lambda d, c: bar.advance(d - bar.done),
+            )
         retriever = Retriever(index, emb)
         if query_vecs is None:
             qs = [query_from_messages(it.question, run.settings.history_turns) for it in run.items]
@@ -224,8 +289,9 @@ def _rag_jobs(run: _Run, sizes: Sequence[int]) -> list[Job]:
             for k in plan.top_ks:
                 if run.todo(size, k, it):
                     s = dataclasses.replace(run.settings, top_k=k, token_budget=None)
-                    prep = prepare_rag(retriever, run.backend, it.question, s, doc_ids=[it.doc_id],
-                                       query_vector=query_vecs[it.id])
+                    prep = prepare_rag(
+                        retriever, run.backend, it.question, s, doc_ids=[it.doc_id], query_vector=query_vecs[it.id]
+                    )
                     jobs.append(Job(f"{setting_key(size, k)}|{it.id}", it, prep, size, k))
     return jobs
 
@@ -233,13 +299,24 @@ def _rag_jobs(run: _Run, sizes: Sequence[int]) -> list[Job]:
 def _log(log: ResultLog, job: Job, pk: str, completion: tuple[str, int], score_fn: Callable[..., float]) -> None:
     pred, prompt_tokens = completion
     prep = job.prep
-    log.append({
-        "key": job.key, "id": job.item.id, "setting": job.key.split("|")[0], "chunk_size": job.chunk_size,
-        "top_k": job.top_k, "score": float(score_fn(pred, job.item.answers)), "prediction": pred,
-        "answers": job.item.answers, "context_tokens": prep.context_tokens, "prompt_tokens": prompt_tokens,
-        "dropped_chunks": prep.dropped, "truncated": prep.truncated, "prompt_key": pk,
-        "chunks": [{"position": h.chunk.position, "score": round(h.score, 5)} for h in prep.hits],
-    })
+    log.append(
+        {
+            "key": job.key,
+            "id": job.item.id,
+            "setting": job.key.split("|")[0],
+            "chunk_size": job.chunk_size,
+            "top_k": job.top_k,
+            "score": float(score_fn(pred, job.item.answers)),
+            "prediction": pred,
+            "answers": job.item.answers,
+            "context_tokens": prep.context_tokens,
+            "prompt_tokens": prompt_tokens,
+            "dropped_chunks": prep.dropped,
+            "truncated": prep.truncated,
+            "prompt_key": pk,
+            "chunks": [{"position": h.chunk.position, "score": round(h.score, 5)} for h in prep.hits],
+        }
+    )
 
 
 def _generate(run: _Run, jobs: list[Job]) -> None:
@@ -255,12 +332,13 @@ def _generate(run: _Run, jobs: list[Job]) -> None:
         if pk not in done_by_prompt:
             unique.setdefault(pk, i)
     todo = sorted(unique.values(), key=lambda i: len(str(jobs[i].prep.request.prompt or jobs[i].prep.request.messages)))
-    completions: dict[str, tuple[str, int]] = {pk: (r["prediction"], r["prompt_tokens"])
-                                               for pk, r in done_by_prompt.items()}
+    completions: dict[str, tuple[str, int]] = {
+        pk: (r["prediction"], r["prompt_tokens"]) for pk, r in done_by_prompt.items()
+    }
     batch_size = run.plan.batch_size
     with Progress("generating", total=len(todo), unit="prompts", enabled=run.progress) as bar:
         for b in range(0, len(todo), batch_size):
-            batch = todo[b:b + batch_size]
+            batch = todo[b : b + batch_size]
             outs = run.backend.generate([jobs[i].prep.request for i in batch])
             for i, o in zip(batch, outs):
                 pk = _prompt_key(jobs[i].prep)
@@ -275,16 +353,28 @@ def _generate(run: _Run, jobs: list[Job]) -> None:
 
 def _pending(run: _Run) -> tuple[list[Job], list[int], int]:
     """The long-context prompts still to answer, the chunk sizes with RAG answers to do, and how many."""
-    long_jobs = [Job(f"long|{it.id}", it, prepare_long(it.document, it.question, run.backend, run.settings), None, None)
-                 for it in run.items if run.plan.include_long and run.todo(None, None, it)]
+    long_jobs = [
+        Job(f"long|{it.id}", it, prepare_long(it.document, it.question, run.backend, run.settings), None, None)
+        for it in run.items
+        if run.plan.include_long and run.todo(None, None, it)
+    ]
     pairs = [(size, it, k) for size in run.plan.chunk_sizes for it in run.items for k in run.plan.top_ks]
     sizes = list(dict.fromkeys(size for size, it, k in pairs if run.todo(size, k, it)))
     return long_jobs, sizes, sum(1 for size, it, k in pairs if size in sizes and run.todo(size, k, it))
 
 
-def sweep(items: Sequence[QAItem], backend: Backend, embedder: _Base, plan: SweepPlan | None = None,
-          out_dir: str | Path | None = None, *, model_name: str = "", progress: bool = False,
-          on_estimate: Callable[[dict[str, Any]], None] | None = None, estimate_only: bool = False) -> dict[str, Any]:
+def sweep(
+    items: Sequence[QAItem],
+    backend: Backend,
+    embedder: _Base,
+    plan: SweepPlan | None = None,
+    out_dir: str | Path | None = None,
+    *,
+    model_name: str = "",
+    progress: bool = False,
+    on_estimate: Callable[[dict[str, Any]], None] | None = None,
+    estimate_only: bool = False,
+) -> dict[str, Any]:
     """Answer every item with the whole document and with RAG at each chunk size × k; returns the summary
     (also written to out_dir with per-sample results, a Markdown report and the plot).
 
@@ -305,18 +395,26 @@ def sweep(items: Sequence[QAItem], backend: Backend, embedder: _Base, plan: Swee
         run, identity = _open_run(items, backend, embedder, plan, out, model_name, progress)
         long_jobs, sizes, n_rag = _pending(run)
         if long_jobs or n_rag:
-            est = estimate_run(backend, embedder, items, run.settings, [j.prep.request for j in long_jobs], sizes,
-                               plan.top_ks, run.log)
+            est = estimate_run(
+                backend, embedder, items, run.settings, [j.prep.request for j in long_jobs], sizes, plan.top_ks, run.log
+            )
             if on_estimate is not None:
                 on_estimate(est)
             if estimate_only:
                 return {"estimate": est}
         _generate(run, long_jobs + _rag_jobs(run, sizes))
         summary = summarize(run.log.records(), items, plan.chunk_sizes, plan.top_ks, plan.include_long)
-        summary.update(metric=plan.metric, model=identity["model"], backend=identity["backend"],
-                       max_context=backend.max_context, embedder=embedder.name, n_questions=len(items),
-                       prompt_style=run.settings.style, order=run.settings.order,
-                       max_new_tokens=run.settings.max_new_tokens)
+        summary.update(
+            metric=plan.metric,
+            model=identity["model"],
+            backend=identity["backend"],
+            max_context=backend.max_context,
+            embedder=embedder.name,
+            n_questions=len(items),
+            prompt_style=run.settings.style,
+            order=run.settings.order,
+            max_new_tokens=run.settings.max_new_tokens,
+        )
         write_json(out / "summary.json", summary)
         atomic_write_text(out / "report.md", render_report(summary))
         if out_dir is not None:

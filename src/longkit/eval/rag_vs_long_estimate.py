@@ -17,9 +17,15 @@ from longkit.rag.embed import _Base
 from longkit.rag.pipeline import RagSettings, prepare_long
 
 
-def _prompt_lengths(backend: Backend, items: Sequence[QAItem], settings: RagSettings,
-                    long_requests: Sequence[GenerationRequest], chunk_sizes: Sequence[int], top_ks: Sequence[int],
-                    log: ResultLog | None) -> list[int]:
+def _prompt_lengths(
+    backend: Backend,
+    items: Sequence[QAItem],
+    settings: RagSettings,
+    long_requests: Sequence[GenerationRequest],
+    chunk_sizes: Sequence[int],
+    top_ks: Sequence[int],
+    log: ResultLog | None,
+) -> list[int]:
     """Token counts of the prompts still to generate. Long-context prompts are built already; a RAG prompt is the
     question's prompt plus at most chunk size × k tokens of context, capped by what the window leaves."""
     tok = backend.tokenizer
@@ -50,14 +56,22 @@ def _embedding_seconds(embedder: _Base, items: Sequence[QAItem], chunk_sizes: Se
     t0 = time.perf_counter()
     embedder.embed_documents(sample, pool_long=True)
     per_window = (time.perf_counter() - t0) / len(sample)
-    windows = sum(math.ceil(doc_tokens / size) * math.ceil(size / max(1, embedder.max_tokens - 2))
-                  for size in chunk_sizes)
+    windows = sum(
+        math.ceil(doc_tokens / size) * math.ceil(size / max(1, embedder.max_tokens - 2)) for size in chunk_sizes
+    )
     return windows * per_window
 
 
-def estimate_run(backend: Backend, embedder: _Base, items: Sequence[QAItem], settings: RagSettings,
-                 long_requests: Sequence[GenerationRequest], chunk_sizes: Sequence[int], top_ks: Sequence[int],
-                 log: ResultLog | None = None) -> dict[str, Any]:
+def estimate_run(
+    backend: Backend,
+    embedder: _Base,
+    items: Sequence[QAItem],
+    settings: RagSettings,
+    long_requests: Sequence[GenerationRequest],
+    chunk_sizes: Sequence[int],
+    top_ks: Sequence[int],
+    log: ResultLog | None = None,
+) -> dict[str, Any]:
     """Seconds the run will take, from a measured prefill of its longest prompt, a measured decode step and
     a measured embedding batch; an upper bound (every answer is counted at its full token budget)."""
     tok = backend.tokenizer
@@ -84,11 +98,17 @@ def estimate_run(backend: Backend, embedder: _Base, items: Sequence[QAItem], set
     gen_s = sum(max(t_short, t_short + slope * (n - n_short)) for n in lengths)
     gen_s += len(lengths) * (settings.max_new_tokens - 1) * per_token
     embed_s = _embedding_seconds(embedder, items, chunk_sizes, backend)
-    return {"prompts": len(lengths), "prompt_tokens": int(sum(lengths)), "longest_prompt_tokens": n_long,
-            "prefill_tokens_per_second": round(n_long / t_long, 1) if t_long > 0 else None,
-            "decode_seconds_per_token": round(per_token, 4), "generation_seconds": round(gen_s, 1),
-            "embedding_seconds": round(embed_s, 1), "seconds": round(gen_s + embed_s, 1),
-            "max_new_tokens": settings.max_new_tokens}
+    return {
+        "prompts": len(lengths),
+        "prompt_tokens": int(sum(lengths)),
+        "longest_prompt_tokens": n_long,
+        "prefill_tokens_per_second": round(n_long / t_long, 1) if t_long > 0 else None,
+        "decode_seconds_per_token": round(per_token, 4),
+        "generation_seconds": round(gen_s, 1),
+        "embedding_seconds": round(embed_s, 1),
+        "seconds": round(gen_s + embed_s, 1),
+        "max_new_tokens": settings.max_new_tokens,
+    }
 
 
 def describe_estimate(est: dict[str, Any]) -> str:
@@ -96,9 +116,11 @@ def describe_estimate(est: dict[str, Any]) -> str:
     if not est.get("prompts"):
         return "estimate: nothing left to generate"
     rate = est.get("prefill_tokens_per_second")
-    return (f"estimate: {est['prompts']} prompts ({est['prompt_tokens']:,} prompt tokens, up to "
-            f"{est['max_new_tokens']} answer tokens each); measured prefill {rate:,.0f} tokens/s on a "
-            f"{est['longest_prompt_tokens']:,}-token prompt → about {_fmt_seconds(est['seconds'])} "
-            f"(generation {_fmt_seconds(est['generation_seconds'])}, "
-            f"indexing {_fmt_seconds(est['embedding_seconds'])}); "
-            "--limit N runs fewer questions")
+    return (
+        f"estimate: {est['prompts']} prompts ({est['prompt_tokens']:,} prompt tokens, up to "
+        f"{est['max_new_tokens']} answer tokens each); measured prefill {rate:,.0f} tokens/s on a "
+        f"{est['longest_prompt_tokens']:,}-token prompt → about {_fmt_seconds(est['seconds'])} "
+        f"(generation {_fmt_seconds(est['generation_seconds'])}, "
+        f"indexing {_fmt_seconds(est['embedding_seconds'])}); "
+        "--limit N runs fewer questions"
+    )

@@ -21,15 +21,25 @@ def _stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
     n = len(rows)
     # a 95% bootstrap interval over questions (seeded): two arms whose intervals overlap may not differ at all
     ci = [round(x, 4) for x in mean_interval([r["score"] for r in rows])] if n else None
-    return {"n": n, "score": sum(r["score"] for r in rows) / n if n else math.nan, "ci": ci, "wide": n < FEW,
-            "context_tokens": sum(r["context_tokens"] for r in rows) / n if n else math.nan,
-            "dropped_chunks": sum(r["dropped_chunks"] for r in rows),
-            "truncated": sum(bool(r["truncated"]) for r in rows),
-            "empty_answers": sum(not str(r["prediction"]).strip() for r in rows)}
+    return {
+        "n": n,
+        "score": sum(r["score"] for r in rows) / n if n else math.nan,
+        "ci": ci,
+        "wide": n < FEW,
+        "context_tokens": sum(r["context_tokens"] for r in rows) / n if n else math.nan,
+        "dropped_chunks": sum(r["dropped_chunks"] for r in rows),
+        "truncated": sum(bool(r["truncated"]) for r in rows),
+        "empty_answers": sum(not str(r["prediction"]).strip() for r in rows),
+    }
 
 
-def summarize(records: list[dict[str, Any]], items: Sequence[QAItem], chunk_sizes: Sequence[int],
-              top_ks: Sequence[int], include_long: bool) -> dict[str, Any]:
+def summarize(
+    records: list[dict[str, Any]],
+    items: Sequence[QAItem],
+    chunk_sizes: Sequence[int],
+    top_ks: Sequence[int],
+    include_long: bool,
+) -> dict[str, Any]:
     """Mean score and mean context tokens per setting, over the given items."""
     ids = {it.id for it in items}
     by_setting: dict[str, list[dict[str, Any]]] = {}
@@ -59,22 +69,30 @@ def summarize(records: list[dict[str, Any]], items: Sequence[QAItem], chunk_size
 
 def render_report(summary: dict[str, Any]) -> str:
     """A Markdown table of the sweep."""
-    lines = [f"# RAG vs long context — {summary.get('model', '')}", "",
-             f"{summary.get('n_questions')} questions, metric {summary.get('metric')}, window "
-             f"{summary.get('max_context')} tokens, embedder {summary.get('embedder')}, order {summary.get('order')}, "
-             f"prompt style {summary.get('prompt_style')}; {summary.get('empty_answers', 0)} of "
-             f"{summary.get('answers', 0)} answers empty.", "",
-             "| setting | chunk size | top-k | mean context tokens | score (95% CI) | empty answers | "
-             "chunks dropped to fit |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"# RAG vs long context — {summary.get('model', '')}",
+        "",
+        f"{summary.get('n_questions')} questions, metric {summary.get('metric')}, window "
+        f"{summary.get('max_context')} tokens, embedder {summary.get('embedder')}, order {summary.get('order')}, "
+        f"prompt style {summary.get('prompt_style')}; {summary.get('empty_answers', 0)} of "
+        f"{summary.get('answers', 0)} answers empty.",
+        "",
+        "| setting | chunk size | top-k | mean context tokens | score (95% CI) | empty answers | "
+        "chunks dropped to fit |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     lc = summary.get("long_context")
     if lc:
-        lines.append(f"| long context | – | – | {lc['context_tokens']:.0f} | {_score(lc)} | "
-                     f"{lc.get('empty_answers', 0)} | {lc['truncated']} of {lc['n']} prompts middle-truncated |")
+        lines.append(
+            f"| long context | – | – | {lc['context_tokens']:.0f} | {_score(lc)} | "
+            f"{lc.get('empty_answers', 0)} | {lc['truncated']} of {lc['n']} prompts middle-truncated |"
+        )
     for r in summary["rag"]:
         if r["n"]:
-            lines.append(f"| RAG | {r['chunk_size']} | {r['top_k']} | {r['context_tokens']:.0f} | {_score(r)} | "
-                         f"{r.get('empty_answers', 0)} | {r['dropped_chunks']} |")
+            lines.append(
+                f"| RAG | {r['chunk_size']} | {r['top_k']} | {r['context_tokens']:.0f} | {_score(r)} | "
+                f"{r.get('empty_answers', 0)} | {r['dropped_chunks']} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -97,15 +115,22 @@ def plot_rag_vs_long(summary: dict[str, Any], path: str | Path) -> Path:
     for size in sizes:
         rows = sorted((r for r in summary["rag"] if r["chunk_size"] == size and r["n"]), key=lambda r: r["top_k"])
         if rows:
-            ax.plot([r["context_tokens"] for r in rows], [r["score"] for r in rows], marker="o",
-                    label=f"RAG, chunk {size}")
+            ax.plot(
+                [r["context_tokens"] for r in rows], [r["score"] for r in rows], marker="o", label=f"RAG, chunk {size}"
+            )
             for r in rows:
-                ax.annotate(f"k={r['top_k']}", (r["context_tokens"], r["score"]), fontsize=7,
-                            textcoords="offset points", xytext=(3, 3))
+                ax.annotate(
+                    f"k={r['top_k']}",
+                    (r["context_tokens"], r["score"]),
+                    fontsize=7,
+                    textcoords="offset points",
+                    xytext=(3, 3),
+                )
     lc = summary.get("long_context")
     if lc and lc["n"]:
-        ax.axhline(lc["score"], color="black", linestyle="--",
-                   label=f"long context ({lc['context_tokens']:.0f} tokens)")
+        ax.axhline(
+            lc["score"], color="black", linestyle="--", label=f"long context ({lc['context_tokens']:.0f} tokens)"
+        )
     ax.set_xscale("log")
     ax.set_xlabel("retrieved context tokens (mean)")
     ax.set_ylabel(summary.get("metric", "score"))

@@ -11,8 +11,9 @@ from longkit.io import atomic_write_text
 HEATMAP_COLORS = ["#F0496E", "#EBB839", "#0CD79F"]
 
 
-def heatmap(summary: dict[str, Any], path: str | Path, title: str, metric: str = "score",
-            x: str = "length", y: str = "depth") -> Path:
+def heatmap(
+    summary: dict[str, Any], path: str | Path, title: str, metric: str = "score", x: str = "length", y: str = "depth"
+) -> Path:
     """Draw a depth x length heatmap of a metric, cells annotated, and save it as PNG."""
     import matplotlib
 
@@ -58,8 +59,7 @@ def markdown_grid(summary: dict[str, Any], metric: str = "score", x: str = "leng
     xs = sorted({c[x] for c in cells})
     ys = sorted({c[y] for c in cells})
     val = {(c[y], c[x]): c.get(metric) for c in cells}
-    lines = ["| depth \\ length | " + " | ".join(_k(v) for v in xs) + " |",
-             "|---|" + "---|" * len(xs)]
+    lines = ["| depth \\ length | " + " | ".join(_k(v) for v in xs) + " |", "|---|" + "---|" * len(xs)]
     for yv in ys:
         row = [f"{val[(yv, xv)]:.2f}" if val.get((yv, xv)) is not None else "–" for xv in xs]
         lines.append(f"| {yv:g}% | " + " | ".join(row) + " |")
@@ -68,24 +68,30 @@ def markdown_grid(summary: dict[str, Any], metric: str = "score", x: str = "leng
     # per-length keys are read in any spelling an older summary used ('4096', 'len_4096', '4096.0')
     spell = length_key if x == "length" else str
     means = {spell(k): v for k, v in summary["by"].get(x, {}).items()}
-    lines.append("| **mean** | " + " | ".join(f"**{means.get(spell(xv), {}).get(metric, float('nan')):.2f}**"
-                                                for xv in xs) + " |")
+    lines.append(
+        "| **mean** | "
+        + " | ".join(f"**{means.get(spell(xv), {}).get(metric, float('nan')):.2f}**" for xv in xs)
+        + " |"
+    )
     return "\n".join(lines)
 
 
 def task_section(summary: dict[str, Any], heatmap_file: str | None) -> str:
     """The Markdown section for one task's summary."""
-    parts = [f"## {summary['task']}", "",
-             f"Model `{summary.get('model', '')}` · {summary['samples']} of {summary['planned']} samples · "
-             f"prompts truncated to fit the window: {summary.get('truncated', 0)}", ""]
+    parts = [
+        f"## {summary['task']}",
+        "",
+        f"Model `{summary.get('model', '')}` · {summary['samples']} of {summary['planned']} samples · "
+        f"prompts truncated to fit the window: {summary.get('truncated', 0)}",
+        "",
+    ]
     if summary.get("setup"):  # the haystack, the protocol and any deliberate difference from the official task
         parts += [summary["setup"], ""]
     overall = ", ".join(f"{k} {v:.3f}" for k, v in summary["overall"].items())
     parts += [f"Overall: {overall}", ""]
     if "depth" in summary["by"] and "length" in summary["by"]:
         cells = summary["cells"]
-        shown = [m for m in summary["metrics"]
-                 if m == "score" or any(c.get(m) != c.get("score") for c in cells)]
+        shown = [m for m in summary["metrics"] if m == "score" or any(c.get(m) != c.get("score") for c in cells)]
         for metric in shown:
             parts += [f"**{metric}** by needle depth × context length:", "", markdown_grid(summary, metric), ""]
         if heatmap_file:
@@ -94,8 +100,10 @@ def task_section(summary: dict[str, Any], heatmap_file: str | None) -> str:
             parts += [f"![{summary['task']} judge heatmap]({heatmap_file.replace('_heatmap', '_judge_heatmap')})", ""]
     else:
         for field, groups in summary["by"].items():
-            parts += [f"| {field} | " + " | ".join(summary["metrics"]) + " |",
-                      "|---|" + "---|" * len(summary["metrics"])]
+            parts += [
+                f"| {field} | " + " | ".join(summary["metrics"]) + " |",
+                "|---|" + "---|" * len(summary["metrics"]),
+            ]
             for k, v in groups.items():
                 parts.append(f"| {k} | " + " | ".join(f"{v.get(m, 0):.3f}" for m in summary["metrics"]) + " |")
             parts.append("")
@@ -114,8 +122,12 @@ def write_report(out_dir: str | Path, summaries: list[dict[str, Any]], title: st
             image = f"{s['task']}_heatmap.png"
             heatmap(s, out / image, f"{s['task']} · {s.get('model', '')}")
             if "judge" in s["metrics"]:  # gkamradt's published heatmaps show the judge's rating
-                heatmap(s, out / f"{s['task']}_judge_heatmap.png", f"{s['task']} · {s.get('model', '')} · judge",
-                        metric="judge")
+                heatmap(
+                    s,
+                    out / f"{s['task']}_judge_heatmap.png",
+                    f"{s['task']} · {s.get('model', '')} · judge",
+                    metric="judge",
+                )
         sections.append(task_section(s, image))
     path = out / "report.md"
     atomic_write_text(path, "\n".join(sections).rstrip() + "\n")

@@ -81,17 +81,29 @@ def _answer(task: Task, backend: Backend, judge: Any | None, specs: list[dict[st
     elapsed = (time.perf_counter() - t0) / len(samples)
     judged: list[float | None] = [None] * len(samples)
     if judge is not None:
-        judged = judge.score_batch([_question(s) for s in samples], [c.text for c in completions],
-                                   [s.references for s in samples])
+        judged = judge.score_batch(
+            [_question(s) for s in samples], [c.text for c in completions], [s.references for s in samples]
+        )
     rows = []
     for s, c, j in zip(samples, completions, judged):
         scores = task.score(c.text, s)
         if judge is not None:
             scores["judge"] = j if j is not None else 0.0
-        rows.append({"key": f"{task.name}/{s.id}", "task": task.name, "id": s.id, "meta": s.meta,
-                     "prediction": c.text, "references": s.references, "scores": scores,
-                     "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
-                     "truncated": c.truncated, "seconds": round(elapsed, 3)})
+        rows.append(
+            {
+                "key": f"{task.name}/{s.id}",
+                "task": task.name,
+                "id": s.id,
+                "meta": s.meta,
+                "prediction": c.text,
+                "references": s.references,
+                "scores": scores,
+                "prompt_tokens": c.prompt_tokens,
+                "completion_tokens": c.completion_tokens,
+                "truncated": c.truncated,
+                "seconds": round(elapsed, 3),
+            }
+        )
     return rows
 
 
@@ -132,8 +144,11 @@ def run_identity(backend: Backend, model_name: str = "") -> dict[str, Any]:
     return {
         "backend": getattr(backend, "name", type(backend).__name__),
         "model": model_name or getattr(backend, "model_name", "") or getattr(backend, "model", "") or "",
-        "generation": {"max_context": int(backend.max_context), "temperature": 0.0,
-                       "dtype": str(getattr(getattr(backend, "model", None), "dtype", "")) or None},
+        "generation": {
+            "max_context": int(backend.max_context),
+            "temperature": 0.0,
+            "dtype": str(getattr(getattr(backend, "model", None), "dtype", "")) or None,
+        },
         "longkit_version": __version__,
     }
 
@@ -163,8 +178,10 @@ def refuse_other_run(out: Path, current: dict[str, Any], names: Mapping[str, str
 
 def refusal(field: str, old: Any, new: Any, out: Path | str) -> str:
     """The one-line refusal of an output directory made with other settings."""
-    return (f"{field}: this output was made with {json.dumps(old)}, not {json.dumps(new)}; use a new --out or "
-            f"delete {out} to start fresh")
+    return (
+        f"{field}: this output was made with {json.dumps(old)}, not {json.dumps(new)}; use a new --out or "
+        f"delete {out} to start fresh"
+    )
 
 
 def _write_record(out: Path, current: dict[str, Any]) -> None:
@@ -188,9 +205,11 @@ def check_run_record(out: Path, current: dict[str, Any]) -> None:
     diff = None if previous is None else _difference(previous, json.loads(json.dumps(current)))
     if diff is not None:
         field, old, new = diff
-        raise ConfigError(f"{out} holds results of a run with other settings: {field} was {json.dumps(old)}, "
-                          f"now {json.dumps(new)} ({Path(out) / 'run.json'}); use another --out directory, or "
-                          f"delete {out} to start fresh")
+        raise ConfigError(
+            f"{out} holds results of a run with other settings: {field} was {json.dumps(old)}, "
+            f"now {json.dumps(new)} ({Path(out) / 'run.json'}); use another --out directory, or "
+            f"delete {out} to start fresh"
+        )
     _write_record(out, current)
 
 
@@ -241,8 +260,10 @@ def summarize(records: list[dict[str, Any]], group_by: tuple[str, ...]) -> dict[
         "metrics": metrics,
         "overall": mean_scores(records) if records else {},
         "by": by_field,
-        "cells": [{**dict(zip(group_by, k)), **mean_scores(v), "n": len(v)}
-                  for k, v in sorted(cells.items(), key=lambda kv: tuple(_sort_key(x) for x in kv[0]))],
+        "cells": [
+            {**dict(zip(group_by, k)), **mean_scores(v), "n": len(v)}
+            for k, v in sorted(cells.items(), key=lambda kv: tuple(_sort_key(x) for x in kv[0]))
+        ],
         "truncated": sum(1 for r in records if r.get("truncated")),
         "empty_answers": sum(1 for r in records if not str(r.get("prediction", "")).strip()),
     }

@@ -45,12 +45,11 @@ def extend(
     src: str = typer.Argument(..., help="Model to extend: bundled name, GGUF file, local directory or hub id."),
     out: str = typer.Argument(..., help="Output directory for the extended checkpoint (new or empty)."),
     method: str = typer.Option("abf", "--method", help=f"RoPE extension method: {' | '.join(METHODS)}."),
-    max_length: int = typer.Option(..., "--max-length", min=2, max=MAX_TOKENS,
-                                   help="Target context length in tokens."),
-    base: float = typer.Option(None, "--base", min=1.0, max=1e15,
-                               help="New RoPE base (required for abf, e.g. 1.5e8)."),
-    factor: float = typer.Option(None, "--factor", min=1.0, max=MAX_FACTOR,
-                                 help="Scaling factor (default: max-length / current length)."),
+    max_length: int = typer.Option(..., "--max-length", min=2, max=MAX_TOKENS, help="Target context length in tokens."),
+    base: float = typer.Option(None, "--base", min=1.0, max=1e15, help="New RoPE base (required for abf, e.g. 1.5e8)."),
+    factor: float = typer.Option(
+        None, "--factor", min=1.0, max=MAX_FACTOR, help="Scaling factor (default: max-length / current length)."
+    ),
     dtype: str = typer.Option("float32", "--dtype", help="Weights dtype to save: float32, bfloat16, float16."),
     as_json: bool = typer.Option(False, "--json", help="Print the extension plan as JSON."),
 ) -> None:
@@ -61,8 +60,9 @@ def extend(
 
     canonical = normalise_method(method)  # before loading anything: a typo fails in a second, not after the load
     if canonical == "abf" and factor is not None:
-        raise InputError("--factor does not apply to abf (it sets --base); use --method pi, ntk, yarn or llama3 "
-                         "for a scaling factor")
+        raise InputError(
+            "--factor does not apply to abf (it sets --base); use --method pi, ntk, yarn or llama3 for a scaling factor"
+        )
     _dtype(dtype)
     resolve(src)
     out_path = Path(out)
@@ -76,16 +76,19 @@ def extend(
     if as_json:
         typer.echo(json.dumps(plan.as_dict(), indent=2))
     else:
-        typer.echo(f"{plan.method}: {plan.original_length} -> {plan.target_length} tokens, "
-                   f"rope_parameters={plan.rope_parameters}, saved to {out}")
+        typer.echo(
+            f"{plan.method}: {plan.original_length} -> {plan.target_length} tokens, "
+            f"rope_parameters={plan.rope_parameters}, saved to {out}"
+        )
 
 
 @app.command("min-base")
 @friendly_errors
 def min_base_cmd(
     head_dim: int = typer.Option(128, "--head-dim", help="Attention head dimension."),
-    length: str = typer.Option(..., "--length",
-                               help="Context length(s) up to 2^22: 32768 or 4096,8192 or linspace:A:B:N."),
+    length: str = typer.Option(
+        ..., "--length", help="Context length(s) up to 2^22: 32768 or 4096,8192 or linspace:A:B:N."
+    ),
     step: float = typer.Option(0.002, "--step", help="Relative grid step of the scan (0.002 = 0.2%)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -108,5 +111,7 @@ def min_base_cmd(
         typer.echo(json.dumps(rows if len(rows) > 1 else rows[0], indent=2))
         return
     for r in rows:
-        typer.echo(f"head_dim={r['head_dim']} length={r['length']}: min base {r['min_base']:.4g} "
-                   f"(smallest feasible), stable {r['stable_min_base']:.4g} (every base above feasible)")
+        typer.echo(
+            f"head_dim={r['head_dim']} length={r['length']}: min base {r['min_base']:.4g} "
+            f"(smallest feasible), stable {r['stable_min_base']:.4g} (every base above feasible)"
+        )

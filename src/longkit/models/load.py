@@ -57,11 +57,14 @@ def resolve(name: str) -> ModelSource:
             raise InputError(f"{name}: directory has no config.json (not a Hugging Face model directory)")
         return ModelSource("dir", str(p.resolve()))
     if p.is_file():
-        raise InputError(f"{name}: is a file; expected a model directory (with config.json), a .gguf file, "
-                         f"a bundled name ({', '.join(bundled_names())}) or a hub id")
+        raise InputError(
+            f"{name}: is a file; expected a model directory (with config.json), a .gguf file, "
+            f"a bundled name ({', '.join(bundled_names())}) or a hub id"
+        )
     if _looks_local(name):
-        raise InputError(f"{name}: model directory not found (a local path, so it was not looked up on the "
-                         "Hugging Face Hub)")
+        raise InputError(
+            f"{name}: model directory not found (a local path, so it was not looked up on the Hugging Face Hub)"
+        )
     return ModelSource("hub", name)
 
 
@@ -121,8 +124,14 @@ def gguf_cache_dir(gguf: Path) -> Path:
 def _dtype(dtype: str) -> Any:
     import torch
 
-    table = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-             "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+    table = {
+        "float32": torch.float32,
+        "fp32": torch.float32,
+        "bfloat16": torch.bfloat16,
+        "bf16": torch.bfloat16,
+        "float16": torch.float16,
+        "fp16": torch.float16,
+    }
     if dtype == "auto":
         return "auto"
     if dtype not in table:
@@ -216,8 +225,10 @@ def load_model(
     except (ValueError, KeyError, TypeError, EOFError) + _damaged_weights() as exc:
         if src.kind != "dir":
             raise
-        raise InputError(f"{name}: cannot load the model, a file is damaged or not a model "
-                         f"({type(exc).__name__}: {_first_line(exc)})") from None
+        raise InputError(
+            f"{name}: cannot load the model, a file is damaged or not a model "
+            f"({type(exc).__name__}: {_first_line(exc)})"
+        ) from None
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     # PreTrainedModel.to is wrapped with functools.wraps, whose typeshed type does not bind `self`
@@ -271,8 +282,10 @@ def _offline() -> bool:
 
 def _not_available(name: str, exc: Exception) -> str:
     first = _first_line(exc)
-    return (f"model '{name}' is not available offline (not a bundled name, GGUF file or local directory, "
-            f"and not in the Hugging Face cache): {first}")
+    return (
+        f"model '{name}' is not available offline (not a bundled name, GGUF file or local directory, "
+        f"and not in the Hugging Face cache): {first}"
+    )
 
 
 def model_info(name: str) -> dict[str, Any]:

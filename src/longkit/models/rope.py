@@ -85,9 +85,14 @@ class ExtensionPlan:
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly view."""
         return {
-            "method": self.method, "original_length": self.original_length, "target_length": self.target_length,
-            "rope_parameters": self.rope_parameters, "max_position_embeddings": self.max_position_embeddings,
-            "effective_base": self.effective_base, "min_base": self.min_base, "warnings": self.warnings,
+            "method": self.method,
+            "original_length": self.original_length,
+            "target_length": self.target_length,
+            "rope_parameters": self.rope_parameters,
+            "max_position_embeddings": self.max_position_embeddings,
+            "effective_base": self.effective_base,
+            "min_base": self.min_base,
+            "warnings": self.warnings,
         }
 
 
@@ -143,14 +148,20 @@ def _dynamic(x: _Inputs) -> _Rule:
     d, orig = x.head_dim, x.original_length
     effective = x.theta * ((x.factor * x.max_length / orig) - (x.factor - 1)) ** (d / (d - 2))
     # transformers reads the original length for dynamic NTK from max_position_embeddings, so it must stay.
-    note = (f"dynamic NTK is an inference-time method: max_position_embeddings stays {orig} because transformers "
-            f"scales the base relative to it as sequences grow (base {effective:.4g} at {x.max_length} tokens)")
+    note = (
+        f"dynamic NTK is an inference-time method: max_position_embeddings stays {orig} because transformers "
+        f"scales the base relative to it as sequences grow (base {effective:.4g} at {x.max_length} tokens)"
+    )
     return _Rule({"rope_theta": x.start, "rope_type": "dynamic", "factor": x.factor}, effective, orig, [note])
 
 
 def _yarn(x: _Inputs) -> _Rule:
-    params: dict[str, Any] = {"rope_theta": x.start, "rope_type": "yarn", "factor": x.factor,
-                              "original_max_position_embeddings": x.original_length}
+    params: dict[str, Any] = {
+        "rope_theta": x.start,
+        "rope_type": "yarn",
+        "factor": x.factor,
+        "original_max_position_embeddings": x.original_length,
+    }
     if x.beta_fast is not None:
         params["beta_fast"] = float(x.beta_fast)
     if x.beta_slow is not None:
@@ -159,9 +170,14 @@ def _yarn(x: _Inputs) -> _Rule:
 
 
 def _llama3(x: _Inputs) -> _Rule:
-    params = {"rope_theta": x.start, "rope_type": "llama3", "factor": x.factor,
-              "original_max_position_embeddings": x.original_length, "low_freq_factor": float(x.low_freq_factor),
-              "high_freq_factor": float(x.high_freq_factor)}
+    params = {
+        "rope_theta": x.start,
+        "rope_type": "llama3",
+        "factor": x.factor,
+        "original_max_position_embeddings": x.original_length,
+        "low_freq_factor": float(x.low_freq_factor),
+        "high_freq_factor": float(x.high_freq_factor),
+    }
     return _Rule(params, x.start, x.max_length)
 
 
@@ -174,8 +190,10 @@ _CHECKS_MIN_BASE = ("abf", "ntk")  # methods that leave plain RoPE with a new ba
 def _check_extension(method: str, max_length: int, orig_len: int, factor: float, base: float | None) -> None:
     """Refuse arguments no method can honour, naming the option."""
     if max_length < orig_len:
-        raise ConfigError(f"--max-length {max_length} is below the model's current length {orig_len}; "
-                          "extension only grows the context")
+        raise ConfigError(
+            f"--max-length {max_length} is below the model's current length {orig_len}; "
+            "extension only grows the context"
+        )
     if factor < 1:
         raise ConfigError(f"--factor must be >= 1, got {factor}")
     if method == "abf" and base is None:
@@ -203,8 +221,10 @@ def plan_extension(
     method = normalise_method(method)
     rope = rope_settings(config)
     if rope["rope_type"] not in ("default", None):
-        raise ConfigError(f"model already uses rope_type '{rope['rope_type']}'; extend a model with plain RoPE "
-                          "(rope_type 'default') so the scaling does not stack")
+        raise ConfigError(
+            f"model already uses rope_type '{rope['rope_type']}'; extend a model with plain RoPE "
+            "(rope_type 'default') so the scaling does not stack"
+        )
     orig_len = int(original_length or config.max_position_embeddings)
     if factor is None:
         # Dynamic NTK (bloc97/emozilla) sets base * (L/L0)^(d/(d-2)) at running length L > L0. transformers
@@ -213,17 +233,32 @@ def plan_extension(
         factor = 1.0 if method == "dynamic" else max_length / orig_len
     _check_extension(method, max_length, orig_len, factor, base)
     theta, d = float(rope["rope_theta"]), head_dim_of(config)
-    rule = _RULES[method](_Inputs(theta, float(base) if base is not None else theta, float(factor), d, orig_len,
-                                  max_length, beta_fast, beta_slow, low_freq_factor, high_freq_factor))
+    rule = _RULES[method](
+        _Inputs(
+            theta,
+            float(base) if base is not None else theta,
+            float(factor),
+            d,
+            orig_len,
+            max_length,
+            beta_fast,
+            beta_slow,
+            low_freq_factor,
+            high_freq_factor,
+        )
+    )
     mb: float | None = None
     if check_min_base and method in _CHECKS_MIN_BASE:
         mb = min_base(d, max_length)
         if rule.effective_base < mb:
-            rule.warnings.append(f"base {rule.effective_base:.4g} is below the minimum base {mb:.3g} for {max_length} "
-                                 f"tokens at head dim {d} (Men et al. 2024); the model may not attend reliably at "
-                                 "full length")
-    return ExtensionPlan(method, orig_len, max_length, rule.params, rule.max_positions, rule.effective_base, mb,
-                         rule.warnings)
+            rule.warnings.append(
+                f"base {rule.effective_base:.4g} is below the minimum base {mb:.3g} for {max_length} "
+                f"tokens at head dim {d} (Men et al. 2024); the model may not attend reliably at "
+                "full length"
+            )
+    return ExtensionPlan(
+        method, orig_len, max_length, rule.params, rule.max_positions, rule.effective_base, mb, rule.warnings
+    )
 
 
 def apply_extension(config: Any, plan: ExtensionPlan) -> Any:
@@ -238,8 +273,16 @@ def apply_extension(config: Any, plan: ExtensionPlan) -> Any:
     return config
 
 
-def extend_model(src: str, out: str | Path, method: str, max_length: int, base: float | None = None,
-                 factor: float | None = None, dtype: str = "float32", **kwargs: Any) -> ExtensionPlan:
+def extend_model(
+    src: str,
+    out: str | Path,
+    method: str,
+    max_length: int,
+    base: float | None = None,
+    factor: float | None = None,
+    dtype: str = "float32",
+    **kwargs: Any,
+) -> ExtensionPlan:
     """Load `src`, extend its RoPE to `max_length`, and save a ready-to-train checkpoint to `out`."""
     from longkit.models.load import load_model
 
@@ -329,11 +372,18 @@ class MinBase:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly view with the criterion spelled out."""
-        return {"head_dim": self.head_dim, "length": self.length, "min_base": self.smallest_feasible,
-                "stable_min_base": self.stable, "step": self.step,
-                "criterion": (f"min_base: smallest base on a {self.step:g} log grid keeping B(m) >= 0 for all m < "
-                              "length (Men et al. 2024; some larger bases fail); stable_min_base: smallest base above "
-                              f"which every grid base up to {SEARCH_SPAN:g}x keeps it")}
+        return {
+            "head_dim": self.head_dim,
+            "length": self.length,
+            "min_base": self.smallest_feasible,
+            "stable_min_base": self.stable,
+            "step": self.step,
+            "criterion": (
+                f"min_base: smallest base on a {self.step:g} log grid keeping B(m) >= 0 for all m < "
+                "length (Men et al. 2024; some larger bases fail); stable_min_base: smallest base above "
+                f"which every grid base up to {SEARCH_SPAN:g}x keeps it"
+            ),
+        }
 
 
 def _check_min_base_args(head_dim: int, length: int, step: float) -> None:
@@ -383,8 +433,13 @@ def min_base_report(head_dim: int, length: int, step: float = 0.002, refine: int
             if not _feasible(math.exp(i * step), head_dim, length):
                 last_bad, i_end = i, i + span
             i += 1
-        return MinBase(head_dim, length, _refined(first, head_dim, length, step, refine),
-                       _refined(last_bad + 1, head_dim, length, step, refine), step)
+        return MinBase(
+            head_dim,
+            length,
+            _refined(first, head_dim, length, step, refine),
+            _refined(last_bad + 1, head_dim, length, step, refine),
+            step,
+        )
 
 
 def _feasible(base: float, head_dim: int, length: int) -> bool:

@@ -70,8 +70,9 @@ def content_hash(text: str) -> str:
 
 
 def _duplicate(doc_id: str) -> InputError:
-    return InputError(f"document '{doc_id}': appears twice in the input with different text; "
-                      "expected each document id once")
+    return InputError(
+        f"document '{doc_id}': appears twice in the input with different text; expected each document id once"
+    )
 
 
 def scan_documents(docs: Iterable[tuple[str, str]]) -> Scan:
@@ -170,8 +171,15 @@ class _Known:
 class _Committer:
     """Queued chunks, committed `commit_every` at a time (a document may span commits), with pending deletions."""
 
-    def __init__(self, index: VectorIndex, embedder: _Base, on_overflow: str, commit_every: int, stats: BuildStats,
-                 progress: Callable[[int, int], None] | None):
+    def __init__(
+        self,
+        index: VectorIndex,
+        embedder: _Base,
+        on_overflow: str,
+        commit_every: int,
+        stats: BuildStats,
+        progress: Callable[[int, int], None] | None,
+    ):
         self.index, self.embedder, self.stats, self.progress = index, embedder, stats, progress
         self.pool_long = on_overflow == "pool"
         self.commit_every = commit_every
@@ -218,8 +226,9 @@ class _Committer:
         self.index.end_build()
 
 
-def _take(doc_id: str, text: str, h: str, known: _Known, run: _Committer, cut: Callable[[str, str], list[Chunk]]
-          ) -> None:
+def _take(
+    doc_id: str, text: str, h: str, known: _Known, run: _Committer, cut: Callable[[str, str], list[Chunk]]
+) -> None:
     """Decide what one input document needs (skip, relabel, add, replace, redo) and queue it."""
     stats = run.stats
     old, others = known.find(doc_id)

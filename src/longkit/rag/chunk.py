@@ -62,8 +62,10 @@ def unit_spans(text: str, unit: str, tokenizer: Any = None) -> list[tuple[int, i
     except NotImplementedError:  # older transformers: slow (Python) tokenizers refuse offsets
         enc = {}
     if "offset_mapping" not in enc:  # transformers 5: Python-backend tokenizers return none, silently
-        raise ConfigError(f"token chunking needs a fast tokenizer (one that returns character offsets); "
-                          f"{type(tokenizer).__name__} does not (use --unit word, or a tokenizer with tokenizer.json)")
+        raise ConfigError(
+            f"token chunking needs a fast tokenizer (one that returns character offsets); "
+            f"{type(tokenizer).__name__} does not (use --unit word, or a tokenizer with tokenizer.json)"
+        )
     spans = [(int(s), int(e)) for s, e in enc["offset_mapping"]]
     # Byte-level pieces of one character share its span; drop empty spans so each unit covers text.
     return [(s, e) for s, e in spans if e > s] if spans else []
@@ -74,9 +76,13 @@ def _boundary_score(text: str, prev_end: int, next_start: int) -> int:
     gap = text[prev_end:next_start]
     if "\n\n" in gap or (next_start < len(text) and text.startswith("\n\n", next_start)):
         return 3
-    before = text[max(0, prev_end - 8):prev_end].rstrip().rstrip(_CLOSERS)
-    if (before and before[-1] in _SENT_END and gap.strip() == ""
-            and (gap or text[next_start:next_start + 1].isspace())):
+    before = text[max(0, prev_end - 8) : prev_end].rstrip().rstrip(_CLOSERS)
+    if (
+        before
+        and before[-1] in _SENT_END
+        and gap.strip() == ""
+        and (gap or text[next_start : next_start + 1].isspace())
+    ):
         return 2
     if "\n" in gap:
         return 1

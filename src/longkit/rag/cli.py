@@ -21,8 +21,10 @@ if TYPE_CHECKING:
 
 app = typer.Typer(no_args_is_help=True)
 
-STYLE_HELP = ("auto (default: the ChatQA format for ChatQA-family models, the model's own chat template "
-              "otherwise) | chatqa | chat.")
+STYLE_HELP = (
+    "auto (default: the ChatQA format for ChatQA-family models, the model's own chat template "
+    "otherwise) | chatqa | chat."
+)
 # the shared backend options (longkit.cli_backend), under the names `longkit.eval.rag_cli` imports
 _MODEL, _BACKEND, _BASE_URL, _API_KEY = MODEL, BACKEND, BASE_URL, API_KEY
 
@@ -36,8 +38,14 @@ def check_choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
-def make_generator(kind: str, model: str | None, base_url: str | None, api_key: str | None = None,
-                   max_context: int | None = None, batch_size: int = 1) -> Backend:
+def make_generator(
+    kind: str,
+    model: str | None,
+    base_url: str | None,
+    api_key: str | None = None,
+    max_context: int | None = None,
+    batch_size: int = 1,
+) -> Backend:
     """The generation backend named by the shared --backend/--model/--base-url/--api-key options."""
     return backend_spec(kind, model, base_url, api_key, max_context=max_context, batch_size=batch_size).build()
 
@@ -53,8 +61,9 @@ def _index_out(out: Path) -> Path:
     from longkit.io import output_dir
 
     if out.is_dir() and not (out / "manifest.json").exists() and any(out.iterdir()):
-        raise InputError(f"--out {out}: a directory that holds other files and no index; "
-                         "choose a new or empty directory")
+        raise InputError(
+            f"--out {out}: a directory that holds other files and no index; choose a new or empty directory"
+        )
     return output_dir(out)
 
 
@@ -64,16 +73,22 @@ def index_cmd(
     docs: list[str] = typer.Argument(..., help="Text files, directories, JSONL files ({id, text}) or 'pydoc:topics'."),
     out: Path = typer.Option(..., "--out", "-o", help="Index directory (created, or extended/resumed if it exists)."),
     embedder: str = typer.Option(DEFAULT_EMBEDDER, help="Bundled name, sentence-transformers dir, 'decoder:PATH'."),
-    chunk_size: int = typer.Option(200, min=1, max=1_000_000,
-                                   help="Chunk length in units (tokens of the embedder, or words)."),
+    chunk_size: int = typer.Option(
+        200, min=1, max=1_000_000, help="Chunk length in units (tokens of the embedder, or words)."
+    ),
     overlap: int = typer.Option(0, min=0, help="Units shared by consecutive chunks (less than --chunk-size)."),
     unit: str = typer.Option("token", help="token | word."),
-    tolerance: float = typer.Option(0.15, min=0.0, max=0.99,
-                                    help="Fraction of chunk size a chunk may end early to land on a boundary."),
+    tolerance: float = typer.Option(
+        0.15, min=0.0, max=0.99, help="Fraction of chunk size a chunk may end early to land on a boundary."
+    ),
     on_overflow: str = typer.Option("error", help="Chunk longer than the embedder reads: error | split | pool."),
     kind: str = typer.Option("exact", help="exact | hnsw (large collections)."),
-    commit_every: int = typer.Option(256, min=1, help="Chunks per commit (a document may span commits); a stopped "
-                                     "run keeps every committed chunk and a rerun resumes after them."),
+    commit_every: int = typer.Option(
+        256,
+        min=1,
+        help="Chunks per commit (a document may span commits); a stopped "
+        "run keeps every committed chunk and a rerun resumes after them.",
+    ),
     batch_size: int = typer.Option(32, min=1, max=4096, help="Texts per embedding batch."),
     max_tokens: int | None = typer.Option(None, min=8, max=32768, help="Decoder embedders: token limit (up to 32768)."),
     verify: bool = typer.Option(False, "--verify", help="Check every segment's checksum of an existing index first."),
@@ -117,13 +132,22 @@ def _check_index_run(docs: list[str], out: Path, chunking: dict[str, Any], kind:
             say(f"{out}: every segment checksum matches the manifest")
     scan = scan_documents(iter_documents(docs, exclude=out))  # every document read, decoded and parsed
     if not scan.with_text:
-        raise InputError(f"{' '.join(docs)}: no text to index"
-                         + (f" ({scan.documents} empty documents)" if scan.documents else ""))
+        raise InputError(
+            f"{' '.join(docs)}: no text to index" + (f" ({scan.documents} empty documents)" if scan.documents else "")
+        )
     return scan.documents
 
 
-def _run_index(docs: list[str], out: Path, emb: _Base, cfg: ChunkConfig, chunking: dict[str, Any], kind: str,
-               commit_every: int, n_docs: int) -> None:
+def _run_index(
+    docs: list[str],
+    out: Path,
+    emb: _Base,
+    cfg: ChunkConfig,
+    chunking: dict[str, Any],
+    kind: str,
+    commit_every: int,
+    n_docs: int,
+) -> None:
     """Index the (already checked) documents into out and print what the run did."""
     from longkit.errors import InputError
     from longkit.progress import Progress
@@ -136,9 +160,15 @@ def _run_index(docs: list[str], out: Path, emb: _Base, cfg: ChunkConfig, chunkin
     before = len(index)
     try:
         with Progress("indexing", total=n_docs, unit="docs") as bar:
-            stats = index_documents(index, iter_documents(docs, exclude=out), emb, cfg,
-                                    on_overflow=chunking["on_overflow"], commit_every=commit_every,
-                                    progress=lambda d, c: bar.advance(d - bar.done))
+            stats = index_documents(
+                index,
+                iter_documents(docs, exclude=out),
+                emb,
+                cfg,
+                on_overflow=chunking["on_overflow"],
+                commit_every=commit_every,
+                progress=lambda d, c: bar.advance(d - bar.done),
+            )
     except BaseException:
         if created and len(index) == 0:  # nothing committed: leave no empty index behind
             _remove_index_dir(out)
@@ -146,10 +176,22 @@ def _run_index(docs: list[str], out: Path, emb: _Base, cfg: ChunkConfig, chunkin
     if len(index) == 0:
         if created:
             _remove_index_dir(out)
-        raise InputError(f"{' '.join(docs)}: the documents hold no text to index"
-                         + (f" ({stats.empty} empty)" if stats.empty else ""))
-    typer.echo(json.dumps({"index": str(out), "chunks_before": before, **stats.to_dict(), "chunks": len(index),
-                           "documents": len(index.doc_rows())}, indent=2))
+        raise InputError(
+            f"{' '.join(docs)}: the documents hold no text to index"
+            + (f" ({stats.empty} empty)" if stats.empty else "")
+        )
+    typer.echo(
+        json.dumps(
+            {
+                "index": str(out),
+                "chunks_before": before,
+                **stats.to_dict(),
+                "chunks": len(index),
+                "documents": len(index.doc_rows()),
+            },
+            indent=2,
+        )
+    )
 
 
 def _remove_index_dir(out: Path) -> list[str]:
@@ -183,11 +225,13 @@ def _find_doc_id(doc_id: str, known: set[str]) -> str | None:
 
 @app.command("delete")
 @friendly_errors
-def delete_cmd(index_dir: Path = typer.Argument(..., help="Index directory."),
-               doc_ids: list[str] | None = typer.Argument(None, help="Document ids (as `rag info --documents` lists "
-                                                          "them) or the documents' file paths."),
-               everything: bool = typer.Option(False, "--all", help="Delete the whole index (its own files), to "
-                                               "start fresh.")) -> None:
+def delete_cmd(
+    index_dir: Path = typer.Argument(..., help="Index directory."),
+    doc_ids: list[str] | None = typer.Argument(
+        None, help="Document ids (as `rag info --documents` lists them) or the documents' file paths."
+    ),
+    everything: bool = typer.Option(False, "--all", help="Delete the whole index (its own files), to start fresh."),
+) -> None:
     """Remove documents from an index, or the whole index with --all."""
     from longkit.errors import ConfigError, InputError
     from longkit.rag.index import VectorIndex
@@ -201,31 +245,43 @@ def delete_cmd(index_dir: Path = typer.Argument(..., help="Index directory."),
         typer.echo(json.dumps({"deleted": str(index_dir), "left": left}))
         return
     if not doc_ids:
-        raise ConfigError("Missing argument 'DOC_IDS...': expected the ids of the documents to remove, "
-                          "or --all to delete the whole index")
+        raise ConfigError(
+            "Missing argument 'DOC_IDS...': expected the ids of the documents to remove, "
+            "or --all to delete the whole index"
+        )
     idx = VectorIndex.open(index_dir, writable=True)
     known = set(idx.doc_rows())
     found = {d: _find_doc_id(d, known) for d in doc_ids}
     missing = [d for d, f in found.items() if f is None]
     if len(missing) == len(found):
-        raise InputError(f"{index_dir}: no document with id {', '.join(repr(d) for d in missing[:5])} "
-                         "(`longkit rag info --documents` lists the ids)")
+        raise InputError(
+            f"{index_dir}: no document with id {', '.join(repr(d) for d in missing[:5])} "
+            "(`longkit rag info --documents` lists the ids)"
+        )
     removed = idx.delete(f for f in found.values() if f is not None)
     typer.echo(json.dumps({"removed_chunks": removed, "chunks": len(idx), "not_found": missing}))
 
 
 @app.command("info")
 @friendly_errors
-def info_cmd(index_dir: Path = typer.Argument(..., help="Index directory."),
-             verify: bool = typer.Option(False, "--verify", help="Check every segment file's checksum."),
-             documents: bool = typer.Option(False, "--documents", help="Also list the document ids.")) -> None:
+def info_cmd(
+    index_dir: Path = typer.Argument(..., help="Index directory."),
+    verify: bool = typer.Option(False, "--verify", help="Check every segment file's checksum."),
+    documents: bool = typer.Option(False, "--documents", help="Also list the document ids."),
+) -> None:
     """Print an index's manifest summary."""
     from longkit.rag.index import VectorIndex
 
     idx = VectorIndex.open(index_dir, verify=verify)
     m = idx.manifest
-    info = {"chunks": len(idx), "documents": len(idx.doc_rows()), "embedder": m["embedder"],
-            "chunking": m.get("chunking"), "kind": m["kind"], "tuned": m.get("tuned")}
+    info = {
+        "chunks": len(idx),
+        "documents": len(idx.doc_rows()),
+        "embedder": m["embedder"],
+        "chunking": m.get("chunking"),
+        "kind": m["kind"],
+        "tuned": m.get("tuned"),
+    }
     if verify:
         info["verified_files"] = idx.check_files(full=True)
     if documents:
@@ -244,10 +300,15 @@ def read_history(path: Path | None) -> list[dict[str, str]]:
     if not isinstance(msgs, list):
         raise InputError(f"{path}: expected a JSON list of {{role, content}} messages, got {type(msgs).__name__}")
     for i, m in enumerate(msgs):
-        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant", "system") \
-                or not isinstance(m.get("content"), str):
-            raise InputError(f"{path}: message {i}: expected {{\"role\": \"user\"|\"assistant\", \"content\": "
-                             f"\"...\"}}, got {json.dumps(m)[:80]}")
+        if (
+            not isinstance(m, dict)
+            or m.get("role") not in ("user", "assistant", "system")
+            or not isinstance(m.get("content"), str)
+        ):
+            raise InputError(
+                f'{path}: message {i}: expected {{"role": "user"|"assistant", "content": '
+                f'"..."}}, got {json.dumps(m)[:80]}'
+            )
     return msgs
 
 
@@ -260,8 +321,9 @@ def ask_cmd(
     backend: str = BACKEND,
     base_url: str | None = BASE_URL,
     api_key: str | None = API_KEY,
-    k: int | None = typer.Option(None, "--k", "-k", min=1, max=10_000,
-                                 help="Chunks to retrieve (default: tuned budget, else 5)."),
+    k: int | None = typer.Option(
+        None, "--k", "-k", min=1, max=10_000, help="Chunks to retrieve (default: tuned budget, else 5)."
+    ),
     budget: int | None = typer.Option(None, min=1, help="Retrieve chunks up to this many tokens instead of top-k."),
     order: str = typer.Option("score", help="score | position (order-preserving RAG)."),
     style: str = typer.Option("auto", help=STYLE_HELP),
@@ -287,22 +349,43 @@ def ask_cmd(
     messages = read_history(history) + [{"role": "user", "content": question}]
     VectorIndex.open(index_dir)  # a missing or damaged index is reported before the model loads
     gen = make_generator(backend, model, base_url, api_key)
-    pipe = RagPipeline.from_index(index_dir, gen, top_k=k, token_budget=budget, order=order, style=style,
-                                  max_new_tokens=max_new_tokens, history_turns=history_turns,
-                                  instruction=FULL_ANSWER if full_answer else SHORT_ANSWER)
+    pipe = RagPipeline.from_index(
+        index_dir,
+        gen,
+        top_k=k,
+        token_budget=budget,
+        order=order,
+        style=style,
+        max_new_tokens=max_new_tokens,
+        history_turns=history_turns,
+        instruction=FULL_ANSWER if full_answer else SHORT_ANSWER,
+    )
     ans = pipe.answer(messages if len(messages) > 1 else question)
     if as_json:
-        typer.echo(json.dumps({**ans.to_dict(), "empty": not ans.text.strip(), "style": pipe.settings.style},
-                              indent=2, ensure_ascii=False))
+        typer.echo(
+            json.dumps(
+                {**ans.to_dict(), "empty": not ans.text.strip(), "style": pipe.settings.style},
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
         return
     typer.echo(ans.text if ans.text.strip() else "(empty answer)")
     if not ans.text.strip():
-        say(f"note: the model gave an empty answer with the {pipe.settings.style} prompt style; "
-            f"try --style {'chat' if pipe.settings.style == 'chatqa' else 'chatqa'}")
+        say(
+            f"note: the model gave an empty answer with the {pipe.settings.style} prompt style; "
+            f"try --style {'chat' if pipe.settings.style == 'chatqa' else 'chatqa'}"
+        )
     typer.echo("")
-    typer.secho(f"chunks used ({len(ans.hits)}, {ans.context_tokens} context tokens"
-                + (f", {ans.dropped} dropped to fit the window" if ans.dropped else "") + "):", bold=True)
+    typer.secho(
+        f"chunks used ({len(ans.hits)}, {ans.context_tokens} context tokens"
+        + (f", {ans.dropped} dropped to fit the window" if ans.dropped else "")
+        + "):",
+        bold=True,
+    )
     for h in ans.hits:
         preview = " ".join(h.chunk.text.split())[:160]
-        typer.echo(f"  [{h.rank + 1}] {h.chunk.doc_id} #{h.chunk.position} chars {h.chunk.start}-{h.chunk.end} "
-                   f"score {h.score:.3f}: {preview}")
+        typer.echo(
+            f"  [{h.rank + 1}] {h.chunk.doc_id} #{h.chunk.position} chars {h.chunk.start}-{h.chunk.end} "
+            f"score {h.score:.3f}: {preview}"
+        )

@@ -57,13 +57,17 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 
 
 def _check(texts: Sequence[str], counts: list[int], limit: int, name: str, what: str) -> None:
-    hint = ("shorten the question or use fewer history turns" if what == "query" else
-            "use smaller chunks, on_overflow='split' to re-split, or 'pool' to average windows")
+    hint = (
+        "shorten the question or use fewer history turns"
+        if what == "query"
+        else "use smaller chunks, on_overflow='split' to re-split, or 'pool' to average windows"
+    )
     for i, (t, c) in enumerate(zip(texts, counts)):
         if c > limit:
             preview = t[:60].replace("\n", " ")
-            raise TextTooLong(f"{what} {i} ('{preview}...') is {c} tokens; "
-                              f"embedder '{name}' reads at most {limit} ({hint})")
+            raise TextTooLong(
+                f"{what} {i} ('{preview}...') is {c} tokens; embedder '{name}' reads at most {limit} ({hint})"
+            )
 
 
 class _Base(ABC):
@@ -138,8 +142,15 @@ class SentenceTransformerEmbedder(_Base):
 
     kind = "sentence-transformers"
 
-    def __init__(self, path: str | Path, name: str | None = None, batch_size: int = 32, device: str = "cpu",
-                 query_prefix: str = "", max_tokens: int | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        name: str | None = None,
+        batch_size: int = 32,
+        device: str = "cpu",
+        query_prefix: str = "",
+        max_tokens: int | None = None,
+    ):
         from sentence_transformers import SentenceTransformer
 
         try:
@@ -169,14 +180,20 @@ class SentenceTransformerEmbedder(_Base):
 
     def _encode(self, texts: list[str], counts: list[int]) -> np.ndarray:
         # sentence-transformers sorts by length inside encode(); every text was checked to fit.
-        vecs = self.model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True,
-                                 normalize_embeddings=True, show_progress_bar=False)
+        vecs = self.model.encode(
+            texts, batch_size=self.batch_size, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+        )
         return np.asarray(vecs, dtype=np.float32)
 
     def describe(self) -> dict[str, Any]:
         """Manifest record."""
-        return {"name": self.name, "kind": self.kind, "dim": self.dim, "max_tokens": self.max_tokens,
-                "query_prefix": self.query_prefix}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "dim": self.dim,
+            "max_tokens": self.max_tokens,
+            "query_prefix": self.query_prefix,
+        }
 
 
 class DecoderEmbedder(_Base):
@@ -186,8 +203,16 @@ class DecoderEmbedder(_Base):
 
     kind = "decoder"
 
-    def __init__(self, path: str | Path, name: str | None = None, task: str = DEFAULT_E5_TASK,
-                 max_tokens: int = 4096, batch_size: int = 4, device: str = "cpu", dtype: str = "float32"):
+    def __init__(
+        self,
+        path: str | Path,
+        name: str | None = None,
+        task: str = DEFAULT_E5_TASK,
+        max_tokens: int = 4096,
+        batch_size: int = 4,
+        device: str = "cpu",
+        dtype: str = "float32",
+    ):
         import torch
         from transformers import AutoModel, AutoTokenizer
 
@@ -225,16 +250,17 @@ class DecoderEmbedder(_Base):
         out = np.zeros((len(seqs), self.dim), dtype=np.float32)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_id
         for b in range(0, len(order), self.batch_size):
-            batch = order[b:b + self.batch_size]
+            batch = order[b : b + self.batch_size]
             width = max(len(seqs[i]) for i in batch)
             input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
             mask = torch.zeros((len(batch), width), dtype=torch.long)
             for r, i in enumerate(batch):  # right padding; the pooled position is each row's last real token
-                input_ids[r, :len(seqs[i])] = torch.tensor(seqs[i])
-                mask[r, :len(seqs[i])] = 1
+                input_ids[r, : len(seqs[i])] = torch.tensor(seqs[i])
+                mask[r, : len(seqs[i])] = 1
             with torch.inference_mode():
-                hidden = self.model(input_ids=input_ids.to(self.device),
-                                    attention_mask=mask.to(self.device)).last_hidden_state
+                hidden = self.model(
+                    input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device)
+                ).last_hidden_state
             last = mask.sum(dim=1) - 1
             pooled = hidden[torch.arange(len(batch)), last.to(hidden.device)].float().cpu().numpy()
             out[batch] = pooled
@@ -242,8 +268,7 @@ class DecoderEmbedder(_Base):
 
     def describe(self) -> dict[str, Any]:
         """Manifest record."""
-        return {"name": self.name, "kind": self.kind, "dim": self.dim, "max_tokens": self.max_tokens,
-                "task": self.task}
+        return {"name": self.name, "kind": self.kind, "dim": self.dim, "max_tokens": self.max_tokens, "task": self.task}
 
 
 def _is_sentence_transformers_dir(p: Path) -> bool:
@@ -272,8 +297,10 @@ def load_embedder(spec: str | None = None, **kwargs: Any) -> _Base:
                 return DecoderEmbedder(p, name=spec, **kwargs)
         raise ConfigError(f"embedder '{spec}': a directory without modules.json or a decoder config.json")
     if p.exists() or spec.startswith((".", "/", "~")) or spec.count("/") > 1:
-        raise ConfigError(f"--embedder {spec}: not a bundled name ({DEFAULT_EMBEDDER}), a model directory, "
-                          "'st:PATH' or 'decoder:PATH'")
+        raise ConfigError(
+            f"--embedder {spec}: not a bundled name ({DEFAULT_EMBEDDER}), a model directory, "
+            "'st:PATH' or 'decoder:PATH'"
+        )
     # A hub id: sentence-transformers resolves it (offline it must already be cached).
     try:
         return SentenceTransformerEmbedder(spec, name=spec, **kwargs)
@@ -281,5 +308,7 @@ def load_embedder(spec: str | None = None, **kwargs: Any) -> _Base:
         raise
     except Exception as exc:  # the hub library's many error types all mean "not available here"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"--embedder {spec}: cannot load it as a bundled name ({DEFAULT_EMBEDDER}), directory or "
-                          f"cached hub model ({first[:200]})") from None
+        raise ConfigError(
+            f"--embedder {spec}: cannot load it as a bundled name ({DEFAULT_EMBEDDER}), directory or "
+            f"cached hub model ({first[:200]})"
+        ) from None

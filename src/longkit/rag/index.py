@@ -77,8 +77,16 @@ class VectorIndex:
     # ----- creation and opening -------------------------------------------------------------
 
     @classmethod
-    def create(cls, path: str | Path, embedder: dict[str, Any], chunking: dict[str, Any] | None = None,
-               kind: str = "exact", hnsw_m: int = 32, ef_construction: int = 80, ef_search: int = 64) -> VectorIndex:
+    def create(
+        cls,
+        path: str | Path,
+        embedder: dict[str, Any],
+        chunking: dict[str, Any] | None = None,
+        kind: str = "exact",
+        hnsw_m: int = 32,
+        ef_construction: int = 80,
+        ef_search: int = 64,
+    ) -> VectorIndex:
         """Make an empty index directory (it must not already hold an index)."""
         if kind not in KINDS:
             raise ConfigError(f"index kind must be 'exact' or 'hnsw', got '{kind}'")
@@ -87,16 +95,24 @@ class VectorIndex:
             raise InputError(f"{path}: already holds an index (open it, or choose another --out)")
         (path / "segments").mkdir(parents=True, exist_ok=True)
         manifest = {
-            "format": FORMAT, "embedder": dict(embedder), "chunking": dict(chunking or {}), "kind": kind,
+            "format": FORMAT,
+            "embedder": dict(embedder),
+            "chunking": dict(chunking or {}),
+            "kind": kind,
             "hnsw": {"m": hnsw_m, "ef_construction": ef_construction, "ef_search": ef_search},
-            "segments": [], "next_segment": 0, "rows": 0, "created": time.time(), "updated": time.time(),
+            "segments": [],
+            "next_segment": 0,
+            "rows": 0,
+            "created": time.time(),
+            "updated": time.time(),
         }
         write_json(path / "manifest.json", manifest)
         return cls(path, manifest, writable=True)
 
     @classmethod
-    def open(cls, path: str | Path, embedder: dict[str, Any] | None = None, writable: bool = False,
-             verify: bool = False) -> VectorIndex:
+    def open(
+        cls, path: str | Path, embedder: dict[str, Any] | None = None, writable: bool = False, verify: bool = False
+    ) -> VectorIndex:
         """Open an index; when embedder is given it must be the one the index was built with.
 
         Segment sizes are always checked; full checksums when `verify` is set or the last indexing run
@@ -141,7 +157,7 @@ class VectorIndex:
         self._texts: dict[int, Any] = {}
         for s in segs:
             v, t = read_segment(self.path, s, dim, columns)
-            vectors[at:at + len(v)] = v
+            vectors[at : at + len(v)] = v
             tables.append(t)
             at += len(v)
         self._vectors = vectors
@@ -248,8 +264,9 @@ class VectorIndex:
         self.manifest["next_segment"] = int(self.manifest["next_segment"]) + 1
         return write_segment(self.path, seg_id, vectors, rows)
 
-    def add(self, chunks: Sequence[Chunk], vectors: np.ndarray, doc_hashes: dict[str, str],
-            unfinished: Iterable[str] = ()) -> None:
+    def add(
+        self, chunks: Sequence[Chunk], vectors: np.ndarray, doc_hashes: dict[str, str], unfinished: Iterable[str] = ()
+    ) -> None:
         """Commit chunks and their vectors as one segment; `unfinished`: documents whose later chunks are to come."""
         self._require_writable()
         vectors = np.asarray(vectors, dtype=np.float32)

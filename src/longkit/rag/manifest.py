@@ -10,8 +10,14 @@ from longkit.errors import InputError
 FORMAT = 1
 KINDS = ("exact", "hnsw")
 # Chunking settings recorded in the manifest, with the `rag index` option that sets each one.
-CHUNK_OPTIONS = (("size", "--chunk-size"), ("overlap", "--overlap"), ("unit", "--unit"), ("tolerance", "--tolerance"),
-                 ("tokenizer", "chunking tokenizer"), ("on_overflow", "--on-overflow"))
+CHUNK_OPTIONS = (
+    ("size", "--chunk-size"),
+    ("overlap", "--overlap"),
+    ("unit", "--unit"),
+    ("tolerance", "--tolerance"),
+    ("tokenizer", "chunking tokenizer"),
+    ("on_overflow", "--on-overflow"),
+)
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
@@ -32,8 +38,10 @@ def read_manifest(path: Path) -> dict[str, Any]:
     if not isinstance(emb, dict) or not isinstance(emb.get("dim"), int) or not isinstance(emb.get("name"), str):
         raise InputError(f"{mpath}: field 'embedder' must hold a name and an integer dim; rebuild the index")
     segs = manifest["segments"]
-    if not isinstance(segs, list) or not all(isinstance(x, dict) and isinstance(x.get("id"), str)
-                                             and isinstance(x.get("rows"), int) and x["rows"] >= 0 for x in segs):
+    if not isinstance(segs, list) or not all(
+        isinstance(x, dict) and isinstance(x.get("id"), str) and isinstance(x.get("rows"), int) and x["rows"] >= 0
+        for x in segs
+    ):
         raise InputError(f"{mpath}: field 'segments' must be a list of {{id, rows}}; rebuild the index")
     if manifest["kind"] not in KINDS:
         raise InputError(f"{mpath}: field 'kind' must be 'exact' or 'hnsw', got {manifest['kind']!r}")
@@ -55,12 +63,20 @@ def check_embedder(manifest: dict[str, Any], embedder: dict[str, Any], path: Pat
 
 def refusal(option: str, old: Any, new: Any, path: Path | str) -> InputError:
     """The one-line refusal of a setting that differs from the one an existing index was built with."""
-    return InputError(f"{option}: this index was built with {old}, not {new}; use a new --out or "
-                      f"`longkit rag delete {path} --all` to start fresh")
+    return InputError(
+        f"{option}: this index was built with {old}, not {new}; use a new --out or "
+        f"`longkit rag delete {path} --all` to start fresh"
+    )
 
 
-def check_build_settings(manifest: dict[str, Any], path: Path | str, *, kind: str | None = None,
-                         chunking: dict[str, Any] | None = None, embedder: dict[str, Any] | None = None) -> None:
+def check_build_settings(
+    manifest: dict[str, Any],
+    path: Path | str,
+    *,
+    kind: str | None = None,
+    chunking: dict[str, Any] | None = None,
+    embedder: dict[str, Any] | None = None,
+) -> None:
     """Refuse (naming the first differing option) settings that would mix results into an existing index."""
     if kind is not None and manifest["kind"] != kind:
         raise refusal("--kind", manifest["kind"], kind, path)
@@ -72,8 +88,14 @@ def check_build_settings(manifest: dict[str, Any], path: Path | str, *, kind: st
     if embedder is not None:
         old = manifest["embedder"]
         if old.get("name") != embedder.get("name") or int(old.get("dim", -1)) != int(embedder.get("dim", -2)):
-            raise refusal("--embedder", f"{old.get('name')} (dim {old.get('dim')})",
-                          f"{embedder.get('name')} (dim {embedder.get('dim')})", path)
-        if None not in (old.get("max_tokens"), embedder.get("max_tokens")) \
-                and old["max_tokens"] != embedder["max_tokens"]:
+            raise refusal(
+                "--embedder",
+                f"{old.get('name')} (dim {old.get('dim')})",
+                f"{embedder.get('name')} (dim {embedder.get('dim')})",
+                path,
+            )
+        if (
+            None not in (old.get("max_tokens"), embedder.get("max_tokens"))
+            and old["max_tokens"] != embedder["max_tokens"]
+        ):
             raise refusal("--max-tokens", old["max_tokens"], embedder["max_tokens"], path)

@@ -28,8 +28,17 @@ from longkit.rag.prompt import FULL_ANSWER, SHORT_ANSWER, as_messages, build_req
 from longkit.rag.retrieve import Retriever, query_from_messages
 from longkit.rag.tune import max_budget
 
-__all__ = ["RagSettings", "RagAnswer", "Prepared", "RagPipeline", "prepare_rag", "prepare_long", "resolved_style",
-           "SHORT_ANSWER", "FULL_ANSWER"]
+__all__ = [
+    "RagSettings",
+    "RagAnswer",
+    "Prepared",
+    "RagPipeline",
+    "prepare_rag",
+    "prepare_long",
+    "resolved_style",
+    "SHORT_ANSWER",
+    "FULL_ANSWER",
+]
 
 _MARGIN = 8  # tokens of slack: re-tokenising joined text can merge or split a token at the seams
 
@@ -78,9 +87,14 @@ class RagAnswer:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict view."""
-        return {"answer": self.text, "citations": [h.to_dict() for h in self.hits],
-                "context_tokens": self.context_tokens, "dropped_chunks": self.dropped,
-                "prompt_tokens": self.completion.prompt_tokens, "completion_tokens": self.completion.completion_tokens}
+        return {
+            "answer": self.text,
+            "citations": [h.to_dict() for h in self.hits],
+            "context_tokens": self.context_tokens,
+            "dropped_chunks": self.dropped,
+            "prompt_tokens": self.completion.prompt_tokens,
+            "completion_tokens": self.completion.completion_tokens,
+        }
 
 
 def _concrete(settings: RagSettings, backend: Backend) -> RagSettings:
@@ -93,8 +107,9 @@ def _concrete(settings: RagSettings, backend: Backend) -> RagSettings:
 def _available(backend: Backend, messages: list[dict[str, str]], settings: RagSettings) -> int:
     """Generator tokens left for the context once the prompt, question and answer budget are placed."""
     tok = backend.tokenizer
-    overhead = tok.count(tok.render(build_request("", messages, settings.style, settings.instruction,
-                                                  settings.max_new_tokens)))
+    overhead = tok.count(
+        tok.render(build_request("", messages, settings.style, settings.instruction, settings.max_new_tokens))
+    )
     avail = backend.max_context - settings.max_new_tokens - overhead - _MARGIN
     if avail <= 0:
         raise InputError(
@@ -104,16 +119,27 @@ def _available(backend: Backend, messages: list[dict[str, str]], settings: RagSe
     return avail
 
 
-def prepare_rag(retriever: Retriever, backend: Backend, question: str | Sequence[dict[str, str]],
-                settings: RagSettings, doc_ids: Sequence[str] | None = None,
-                query_vector: np.ndarray | None = None) -> Prepared:
+def prepare_rag(
+    retriever: Retriever,
+    backend: Backend,
+    question: str | Sequence[dict[str, str]],
+    settings: RagSettings,
+    doc_ids: Sequence[str] | None = None,
+    query_vector: np.ndarray | None = None,
+) -> Prepared:
     """Retrieve for a question (or conversation) and build the prompt; chunks that would overflow the
     window are dropped from the least relevant end (and counted in `dropped`)."""
     settings = _concrete(settings, backend)
     messages = as_messages(question)
     avail = _available(backend, messages, settings)
-    hits = retriever.search(messages, order="score", doc_ids=doc_ids, history_turns=settings.history_turns,
-                            query_vector=query_vector, **settings.retrieval_args())
+    hits = retriever.search(
+        messages,
+        order="score",
+        doc_ids=doc_ids,
+        history_turns=settings.history_turns,
+        query_vector=query_vector,
+        **settings.retrieval_args(),
+    )
     tok = backend.tokenizer
     kept: list[Hit] = []
     used = 0
@@ -135,8 +161,9 @@ def prepare_rag(retriever: Retriever, backend: Backend, question: str | Sequence
     return Prepared(req, kept, tok.count(context) if context else 0, len(hits) - len(kept))
 
 
-def prepare_long(document: str, question: str | Sequence[dict[str, str]], backend: Backend,
-                 settings: RagSettings) -> Prepared:
+def prepare_long(
+    document: str, question: str | Sequence[dict[str, str]], backend: Backend, settings: RagSettings
+) -> Prepared:
     """The whole document as context, cut in the middle to fit the window (LongBench convention)."""
     settings = _concrete(settings, backend)
     messages = as_messages(question)
@@ -160,10 +187,13 @@ class RagPipeline:
         """Open an index; settings come from its tuned choice (`longkit rag tune`), then overrides."""
         retriever = Retriever.open(path, embedder)
         tuned = retriever.index.manifest.get("tuned") or {}
-        if not isinstance(tuned, dict) or not (tuned.get("token_budget") is None or (
-                isinstance(tuned["token_budget"], int) and tuned["token_budget"] >= 1)):
-            raise InputError(f"{Path(path) / 'manifest.json'}: field 'tuned.token_budget' must be a positive integer; "
-                             "rerun `longkit rag tune`")
+        if not isinstance(tuned, dict) or not (
+            tuned.get("token_budget") is None or (isinstance(tuned["token_budget"], int) and tuned["token_budget"] >= 1)
+        ):
+            raise InputError(
+                f"{Path(path) / 'manifest.json'}: field 'tuned.token_budget' must be a positive integer; "
+                "rerun `longkit rag tune`"
+            )
         settings = RagSettings()
         for k, v in overrides.items():
             if v is not None:
@@ -171,11 +201,16 @@ class RagPipeline:
                     raise ConfigError(f"unknown RAG setting '{k}'")
                 setattr(settings, k, v)
         room = max_budget(backend.max_context, settings.max_new_tokens)
-        if (overrides.get("token_budget") is not None and settings.token_budget is not None
-                and settings.token_budget > room):
-            raise ConfigError(f"--budget {settings.token_budget}: above the {room} tokens a "
-                              f"{backend.max_context}-token window leaves after {settings.max_new_tokens} answer "
-                              "tokens; give a smaller budget")
+        if (
+            overrides.get("token_budget") is not None
+            and settings.token_budget is not None
+            and settings.token_budget > room
+        ):
+            raise ConfigError(
+                f"--budget {settings.token_budget}: above the {room} tokens a "
+                f"{backend.max_context}-token window leaves after {settings.max_new_tokens} answer "
+                "tokens; give a smaller budget"
+            )
         explicit_k = overrides.get("top_k") is not None and overrides.get("token_budget") is None
         if tuned.get("token_budget") and overrides.get("token_budget") is None and not explicit_k:
             # A budget tuned for a larger window (or a smaller answer budget) is capped, never taken as is:
@@ -187,7 +222,13 @@ class RagPipeline:
 
                 logging.getLogger("longkit.rag").warning(
                     "%s: the tuned budget of %s tokens exceeds the %s tokens this model's %s-token window leaves; "
-                    "using %s", path, tuned["token_budget"], room, backend.max_context, room)
+                    "using %s",
+                    path,
+                    tuned["token_budget"],
+                    room,
+                    backend.max_context,
+                    room,
+                )
         if explicit_k:
             settings.token_budget = None  # an explicit k beats the tuned budget
         return cls(retriever, backend, _concrete(settings, backend))

@@ -62,8 +62,9 @@ def format_context(texts: Sequence[str]) -> str:
     return "\n\n".join(t.strip() for t in texts)
 
 
-def chatqa_prompt(context: str, messages: Sequence[dict[str, str]], instruction: str = SHORT_ANSWER,
-                  system: str = CHATQA_SYSTEM) -> str:
+def chatqa_prompt(
+    context: str, messages: Sequence[dict[str, str]], instruction: str = SHORT_ANSWER, system: str = CHATQA_SYSTEM
+) -> str:
     """The ChatQA prompt string; the instruction is prefixed to the last user turn."""
     msgs = [dict(m) for m in messages]
     if instruction:
@@ -71,25 +72,36 @@ def chatqa_prompt(context: str, messages: Sequence[dict[str, str]], instruction:
     return format_chatqa(msgs, context=context, system=system)
 
 
-def chat_prompt_messages(context: str, messages: Sequence[dict[str, str]], instruction: str = SHORT_ANSWER,
-                         system: str = CHATQA_SYSTEM) -> list[dict[str, str]]:
+def chat_prompt_messages(
+    context: str, messages: Sequence[dict[str, str]], instruction: str = SHORT_ANSWER, system: str = CHATQA_SYSTEM
+) -> list[dict[str, str]]:
     """The same content as chat messages, for models that expect their own chat template."""
     out = [{"role": "system", "content": system}]
     msgs = [dict(m) for m in messages]
     last = msgs[-1]
-    parts = [p for p in (f"Context:\n{context}" if context else "",
-                         f"{instruction} {last['content'].strip()}".strip()) if p]
+    parts = [
+        p for p in (f"Context:\n{context}" if context else "", f"{instruction} {last['content'].strip()}".strip()) if p
+    ]
     last["content"] = "\n\n".join(parts)
     return out + msgs
 
 
-def build_request(context: str, messages: Sequence[dict[str, str]], style: str = "chatqa",
-                  instruction: str = SHORT_ANSWER, max_new_tokens: int = 64) -> GenerationRequest:
+def build_request(
+    context: str,
+    messages: Sequence[dict[str, str]],
+    style: str = "chatqa",
+    instruction: str = SHORT_ANSWER,
+    max_new_tokens: int = 64,
+) -> GenerationRequest:
     """A generation request in the chosen prompt style."""
     if style == "chatqa":
-        return GenerationRequest(prompt=chatqa_prompt(context, messages, instruction),
-                                 max_new_tokens=max_new_tokens, stop=list(STOP))
+        return GenerationRequest(
+            prompt=chatqa_prompt(context, messages, instruction), max_new_tokens=max_new_tokens, stop=list(STOP)
+        )
     if style == "chat":
-        return GenerationRequest(messages=chat_prompt_messages(context, messages, instruction),
-                                 max_new_tokens=max_new_tokens, stop=list(STOP))
+        return GenerationRequest(
+            messages=chat_prompt_messages(context, messages, instruction),
+            max_new_tokens=max_new_tokens,
+            stop=list(STOP),
+        )
     raise ConfigError(f"prompt style must be 'chatqa' or 'chat' (resolve 'auto' with resolved_style), got '{style}'")

@@ -22,7 +22,7 @@ def query_from_messages(messages: str | Sequence[dict[str, str]], turns: int = 2
     users = [m["content"].strip() for m in messages if m.get("role") == "user" and str(m.get("content", "")).strip()]
     if not users:
         raise InputError("the conversation has no user turn to retrieve for")
-    return "\n".join(users[-max(1, turns):])
+    return "\n".join(users[-max(1, turns) :])
 
 
 def order_hits(hits: list[Hit], order: str) -> list[Hit]:
@@ -54,9 +54,16 @@ class Retriever:
             embedder = load_embedder(embedder or index.manifest["embedder"]["name"])
         return cls(index, embedder)
 
-    def search(self, query: str | Sequence[dict[str, str]], k: int | None = None, token_budget: int | None = None,
-               order: str = "score", doc_ids: Sequence[str] | None = None, history_turns: int = 2,
-               query_vector: np.ndarray | None = None) -> list[Hit]:
+    def search(
+        self,
+        query: str | Sequence[dict[str, str]],
+        k: int | None = None,
+        token_budget: int | None = None,
+        order: str = "score",
+        doc_ids: Sequence[str] | None = None,
+        history_turns: int = 2,
+        query_vector: np.ndarray | None = None,
+    ) -> list[Hit]:
         """Top-k chunks, or the best chunks whose lengths add up to at most token_budget."""
         if (k is None) == (token_budget is None):
             raise ConfigError("give exactly one of k or token_budget")

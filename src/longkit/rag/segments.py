@@ -22,9 +22,17 @@ def schema() -> Any:  # Any: a pyarrow Schema (pyarrow is imported lazily)
     """The chunk records' columns."""
     import pyarrow as pa
 
-    return pa.schema([("doc_id", pa.string()), ("position", pa.int32()), ("start", pa.int64()),
-                      ("end", pa.int64()), ("n_tokens", pa.int32()), ("text", pa.string()),
-                      ("doc_hash", pa.string())])
+    return pa.schema(
+        [
+            ("doc_id", pa.string()),
+            ("position", pa.int32()),
+            ("start", pa.int64()),
+            ("end", pa.int64()),
+            ("n_tokens", pa.int32()),
+            ("text", pa.string()),
+            ("doc_hash", pa.string()),
+        ]
+    )
 
 
 def meta_schema() -> Any:  # Any: a pyarrow Schema
@@ -52,8 +60,10 @@ def write_segment(root: Path, seg_id: str, vectors: np.ndarray, rows: list[dict[
         fh.flush()
         os.fsync(fh.fileno())
     pq.write_table(table, tmp_m)
-    files = {"npy": {"bytes": tmp_v.stat().st_size, "sha256": sha256_file(tmp_v)},
-             "parquet": {"bytes": tmp_m.stat().st_size, "sha256": sha256_file(tmp_m)}}
+    files = {
+        "npy": {"bytes": tmp_v.stat().st_size, "sha256": sha256_file(tmp_v)},
+        "parquet": {"bytes": tmp_m.stat().st_size, "sha256": sha256_file(tmp_m)},
+    }
     os.replace(tmp_v, vpath)
     os.replace(tmp_m, mpath)
     return {"id": seg_id, "rows": int(len(vectors)), "files": files}
@@ -74,8 +84,10 @@ def read_segment(root: Path, seg: dict[str, Any], dim: int, columns: list[str]) 
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"{at_file}: index segment is missing or damaged ({first}); rebuild the index") from None
     if v.shape != (int(seg["rows"]), dim) or t.num_rows != int(seg["rows"]):
-        raise InputError(f"{vpath}: index segment does not match the manifest ({len(v)} rows, "
-                         f"manifest: {seg['rows']}); rebuild the index")
+        raise InputError(
+            f"{vpath}: index segment does not match the manifest ({len(v)} rows, "
+            f"manifest: {seg['rows']}); rebuild the index"
+        )
     return v, t
 
 
@@ -87,17 +99,21 @@ def check_segment_files(root: Path, segments: list[dict[str, Any]], full: bool) 
         for f in seg_files(root, s["id"]):
             rec = (s.get("files") or {}).get(f.suffix.lstrip("."))
             if not f.is_file():
-                raise InputError(f"{f}: index segment file is missing; rebuild the index "
-                                 f"(longkit rag index ... --out {root})")
+                raise InputError(
+                    f"{f}: index segment file is missing; rebuild the index (longkit rag index ... --out {root})"
+                )
             if rec is None:
                 continue
             size = f.stat().st_size
             if size != int(rec["bytes"]):
-                raise InputError(f"{f}: index segment is {size} bytes, the manifest says {rec['bytes']} "
-                                 "(truncated or overwritten); rebuild the index")
+                raise InputError(
+                    f"{f}: index segment is {size} bytes, the manifest says {rec['bytes']} "
+                    "(truncated or overwritten); rebuild the index"
+                )
             if full and sha256_file(f) != rec["sha256"]:
-                raise InputError(f"{f}: index segment checksum does not match the manifest (the file is "
-                                 "damaged); rebuild the index")
+                raise InputError(
+                    f"{f}: index segment checksum does not match the manifest (the file is damaged); rebuild the index"
+                )
             checked += 1
     return checked
 

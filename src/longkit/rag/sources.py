@@ -59,14 +59,19 @@ def list_sources(inputs: Sequence[str | Path], exclude: Path | None = None) -> l
         if p.is_dir():
             if not os.access(p, os.R_OK | os.X_OK):
                 raise InputError(f"{p}: directory is not readable (permission denied)")
-            files = sorted(f for f in p.rglob("*") if f.is_file()
-                           and not any(x.startswith(".") for x in f.relative_to(p).parts)
-                           and (f.suffix == ".jsonl" or f.suffix.lower() in TEXT_SUFFIXES)
-                           and not (skip is not None and f.resolve().is_relative_to(skip)))
+            files = sorted(
+                f
+                for f in p.rglob("*")
+                if f.is_file()
+                and not any(x.startswith(".") for x in f.relative_to(p).parts)
+                and (f.suffix == ".jsonl" or f.suffix.lower() in TEXT_SUFFIXES)
+                and not (skip is not None and f.resolve().is_relative_to(skip))
+            )
             if not files:
                 suffixes = ", ".join(sorted(x for x in TEXT_SUFFIXES if x))
-                raise InputError(f"{p}: no documents in this directory (text files {suffixes}"
-                                 ", or .jsonl with a 'text' field)")
+                raise InputError(
+                    f"{p}: no documents in this directory (text files {suffixes}, or .jsonl with a 'text' field)"
+                )
         else:
             files = [p]
         for f in files:

@@ -24,8 +24,9 @@ def max_budget(max_context: int, answer_budget: int) -> int:
     return room
 
 
-def choose_setting(summary: dict[str, Any], tolerance: float = 0.02, max_context: int | None = None,
-                   answer_budget: int | None = None) -> dict[str, Any]:
+def choose_setting(
+    summary: dict[str, Any], tolerance: float = 0.02, max_context: int | None = None, answer_budget: int | None = None
+) -> dict[str, Any]:
     """The cheapest RAG setting (fewest context tokens) within `tolerance` of the best score, or whose 95% interval
     (the sweep's `ci`, over questions) reaches the best score, and whether the whole document beats every RAG
     setting.
@@ -44,23 +45,38 @@ def choose_setting(summary: dict[str, Any], tolerance: float = 0.02, max_context
         fitting = [r for r in scored if r["chunk_size"] * r["top_k"] <= limit]
         if not fitting:
             smallest = min(r["chunk_size"] * r["top_k"] for r in scored)
-            raise ConfigError(f"every swept budget exceeds the {limit} tokens a {max_context}-token window leaves "
-                              f"after {answer_budget} answer tokens (smallest swept: {smallest}); "
-                              "sweep smaller --chunk-sizes / --top-ks")
+            raise ConfigError(
+                f"every swept budget exceeds the {limit} tokens a {max_context}-token window leaves "
+                f"after {answer_budget} answer tokens (smallest swept: {smallest}); "
+                "sweep smaller --chunk-sizes / --top-ks"
+            )
         scored = fitting
     best = max(r["score"] for r in scored)
     # a cheaper setting is as good when it is within the tolerance of the best, or when the best score lies
     # inside its 95% interval (the difference may be sampling noise of a small QA set)
     ok = [r for r in scored if r["score"] >= best - tolerance or (r.get("ci") and r["ci"][1] >= best)]
     pick = min(ok, key=lambda r: (r["context_tokens"], r["chunk_size"] * r["top_k"]))
-    why = "best" if pick["score"] == best else ("within the tolerance" if pick["score"] >= best - tolerance
-                                                else "the best score is inside its 95% interval")
+    why = (
+        "best"
+        if pick["score"] == best
+        else (
+            "within the tolerance" if pick["score"] >= best - tolerance else "the best score is inside its 95% interval"
+        )
+    )
     long_score = (summary.get("long_context") or {}).get("score")
     return {
-        "chunk_size": pick["chunk_size"], "top_k": pick["top_k"], "token_budget": pick["chunk_size"] * pick["top_k"],
-        "score": pick["score"], "score_ci": pick.get("ci"), "chosen_because": why,
-        "context_tokens": pick["context_tokens"], "best_rag_score": best,
-        "tolerance": tolerance, "long_context_score": long_score, "max_budget": limit,
-        "max_context": max_context, "answer_budget": answer_budget,
+        "chunk_size": pick["chunk_size"],
+        "top_k": pick["top_k"],
+        "token_budget": pick["chunk_size"] * pick["top_k"],
+        "score": pick["score"],
+        "score_ci": pick.get("ci"),
+        "chosen_because": why,
+        "context_tokens": pick["context_tokens"],
+        "best_rag_score": best,
+        "tolerance": tolerance,
+        "long_context_score": long_score,
+        "max_budget": limit,
+        "max_context": max_context,
+        "answer_budget": answer_budget,
         "long_context_beats_rag": bool(long_score is not None and not math.isnan(long_score) and long_score > best),
     }

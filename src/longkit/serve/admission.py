@@ -45,6 +45,10 @@ class Admission:
         """Hold `slots` generation slots, or raise a 429 when the queue is full."""
         if self.metrics.running + slots > self.capacity:
             wait = max(1, min(60, math.ceil(self.metrics.typical_latency())))
-            raise ApiError(429, f"the server is at capacity ({self.max_batch} generating, {self.max_queue} queued); "
-                                f"retry after {wait} s", headers={"Retry-After": str(wait)})
+            raise ApiError(
+                429,
+                f"the server is at capacity ({self.max_batch} generating, {self.max_queue} queued); "
+                f"retry after {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
         return Ticket(self.metrics, slots)

@@ -53,9 +53,16 @@ def create_app(
 
     At most max_batch generations run together and max_queue more wait; beyond that a request gets 429. With `rag`
     (a longkit.rag.pipeline.RagPipeline) chat requests retrieve first and the answer carries `citations`."""
-    settings = ServerSettings(model_id=model_id, api_key=api_key, max_tokens_limit=max_tokens_limit,
-                              max_request_bytes=max_request_bytes, max_batch=max_batch, max_queue=max_queue,
-                              request_timeout=request_timeout, kv_cache_tokens=kv_cache_tokens)
+    settings = ServerSettings(
+        model_id=model_id,
+        api_key=api_key,
+        max_tokens_limit=max_tokens_limit,
+        max_request_bytes=max_request_bytes,
+        max_batch=max_batch,
+        max_queue=max_queue,
+        request_timeout=request_timeout,
+        kv_cache_tokens=kv_cache_tokens,
+    )
     return build_app(make_engine(backend, max_batch=max_batch, kv_cache_tokens=kv_cache_tokens), settings, rag)
 
 
@@ -73,9 +80,13 @@ def build_app(engine: ServingEngine, settings: ServerSettings, rag: RagPipeline 
             engine.stop()
 
     # outermost first: the access log and the metrics see every answer, errors included
-    middleware = [Middleware(AccessLogMiddleware), Middleware(MetricsMiddleware, metrics=metrics),
-                  Middleware(ErrorMiddleware), Middleware(AuthMiddleware, api_key=settings.api_key),
-                  Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)]
+    middleware = [
+        Middleware(AccessLogMiddleware),
+        Middleware(MetricsMiddleware, metrics=metrics),
+        Middleware(ErrorMiddleware),
+        Middleware(AuthMiddleware, api_key=settings.api_key),
+        Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes),
+    ]
     app = FastAPI(title="longkit OpenAI-compatible server", lifespan=lifespan, middleware=middleware)
     for router in ROUTERS:
         app.include_router(router)

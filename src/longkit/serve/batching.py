@@ -93,8 +93,9 @@ class HFEngine(ServingEngine):
 
     name = "hf"
 
-    def __init__(self, backend: HFBackend, max_batch: int = 16, kv_cache_tokens: int | None = None,
-                 max_batch_tokens: int = 512):
+    def __init__(
+        self, backend: HFBackend, max_batch: int = 16, kv_cache_tokens: int | None = None, max_batch_tokens: int = 512
+    ):
         self.backend = backend
         self.tokenizer = backend.tokenizer
         self.max_batch = max_batch
@@ -114,9 +115,12 @@ class HFEngine(ServingEngine):
         from longkit.backends.hf import start_continuous_batching
 
         if self.manager is None:
-            self.manager = start_continuous_batching(self.backend, max_batch=self.max_batch,
-                                                     kv_cache_tokens=self.kv_cache_tokens,
-                                                     max_batch_tokens=self.max_batch_tokens)
+            self.manager = start_continuous_batching(
+                self.backend,
+                max_batch=self.max_batch,
+                kv_cache_tokens=self.kv_cache_tokens,
+                max_batch_tokens=self.max_batch_tokens,
+            )
 
     def stop(self) -> None:
         """Stop the loop (requests in flight are failed) and give the model back its attention implementation."""
@@ -194,8 +198,9 @@ class HFEngine(ServingEngine):
             cancel.set()
         return Step(ids, True, eos)
 
-    def _sample(self, prompt_ids: list[int], sampling: Sampling, seed: int,
-                cancel: threading.Event) -> tuple[list[int], bool]:
+    def _sample(
+        self, prompt_ids: list[int], sampling: Sampling, seed: int, cancel: threading.Event
+    ) -> tuple[list[int], bool]:
         """model.generate, seeded, until EOS, max_new_tokens or `cancel` is set; (new ids, hit EOS)."""
         import torch
         from transformers import StoppingCriteria, StoppingCriteriaList
@@ -209,11 +214,17 @@ class HFEngine(ServingEngine):
         model = self.backend.model
         torch.manual_seed(seed)
         with torch.inference_mode():
-            out = model.generate(input_ids=torch.tensor([prompt_ids], device=model.device), do_sample=True,
-                                 temperature=sampling.temperature, top_k=None, top_p=None,
-                                 max_new_tokens=sampling.max_new_tokens, stopping_criteria=StoppingCriteriaList(
-                                     [Cancelled()]), pad_token_id=self.backend.hf_tokenizer.pad_token_id)
-        new = out[0, len(prompt_ids):].tolist()
+            out = model.generate(
+                input_ids=torch.tensor([prompt_ids], device=model.device),
+                do_sample=True,
+                temperature=sampling.temperature,
+                top_k=None,
+                top_p=None,
+                max_new_tokens=sampling.max_new_tokens,
+                stopping_criteria=StoppingCriteriaList([Cancelled()]),
+                pad_token_id=self.backend.hf_tokenizer.pad_token_id,
+            )
+        new = out[0, len(prompt_ids) :].tolist()
         end = next((i for i, t in enumerate(new) if t in self._eos), None)
         return (new, False) if end is None else (new[:end], True)
 
@@ -225,9 +236,14 @@ class HFEngine(ServingEngine):
     def _add(self, manager: ContinuousBatchingManager, rid: str, prompt_ids: list[int], sampling: Sampling) -> None:
         from longkit.backends.hf import GREEDY_TEMPERATURE
 
-        added = manager.add_request(prompt_ids, request_id=rid, max_new_tokens=sampling.max_new_tokens,
-                                    streaming=sampling.incremental, eos_token_id=sorted(self._eos),
-                                    temperature=float(sampling.temperature or GREEDY_TEMPERATURE))
+        added = manager.add_request(
+            prompt_ids,
+            request_id=rid,
+            max_new_tokens=sampling.max_new_tokens,
+            streaming=sampling.incremental,
+            eos_token_id=sorted(self._eos),
+            temperature=float(sampling.temperature or GREEDY_TEMPERATURE),
+        )
         if added is None:
             raise ApiError(503, "the generation loop is not accepting requests", kind="server_error")
 
@@ -238,12 +254,21 @@ class VLLMEngine(ServingEngine):
 
     name = "vllm"
 
-    def __init__(self, model: str, max_context: int | None = None, tensor_parallel_size: int = 1,
-                 gpu_memory_utilization: float = 0.9):
+    def __init__(
+        self,
+        model: str,
+        max_context: int | None = None,
+        tensor_parallel_size: int = 1,
+        gpu_memory_utilization: float = 0.9,
+    ):
         from longkit.backends.vllm import VLLMAsyncEngine
 
-        self.vllm = VLLMAsyncEngine(model, max_context=max_context, tensor_parallel_size=tensor_parallel_size,
-                                    gpu_memory_utilization=gpu_memory_utilization)
+        self.vllm = VLLMAsyncEngine(
+            model,
+            max_context=max_context,
+            tensor_parallel_size=tensor_parallel_size,
+            gpu_memory_utilization=gpu_memory_utilization,
+        )
         self.tokenizer = self.vllm.tokenizer
         self.max_context = self.vllm.max_context
         self.max_batch = 256  # vLLM's own max_num_seqs decides; this only sizes the server's queue
@@ -265,8 +290,9 @@ class VLLMEngine(ServingEngine):
 
     async def token_logprobs(self, ids: list[int], start: int, top_n: int) -> TokenLogprobs:
         """Not implemented on this engine: refused with a 400 naming the parameter."""
-        raise ApiError(400, "logprobs: not implemented on longkit's vLLM engine; `vllm serve` computes them",
-                       param="logprobs")
+        raise ApiError(
+            400, "logprobs: not implemented on longkit's vLLM engine; `vllm serve` computes them", param="logprobs"
+        )
 
     async def stream(self, prompt_ids: list[int], sampling: Sampling) -> AsyncGenerator[Step, None]:
         """Yield the request's Step after every token; closing the iterator early aborts the request in vLLM."""
@@ -276,8 +302,9 @@ class VLLMEngine(ServingEngine):
                 yield Step(p.token_ids, p.finished, p.hit_eos)
 
 
-def make_engine(backend: ServingEngine | Backend, max_batch: int = 16,
-                kv_cache_tokens: int | None = None) -> ServingEngine:
+def make_engine(
+    backend: ServingEngine | Backend, max_batch: int = 16, kv_cache_tokens: int | None = None
+) -> ServingEngine:
     """The engine for a backend: an HFBackend gets continuous batching; a ServingEngine is returned as it is."""
     if isinstance(backend, ServingEngine):
         return backend
@@ -285,5 +312,6 @@ def make_engine(backend: ServingEngine | Backend, max_batch: int = 16,
 
     if isinstance(backend, HFBackend):
         return HFEngine(backend, max_batch=max_batch, kv_cache_tokens=kv_cache_tokens)
-    raise LongkitError(f"longkit serve batches the hf backend and serving engines (e.g. VLLMEngine), not "
-                       f"'{backend.name}'")
+    raise LongkitError(
+        f"longkit serve batches the hf backend and serving engines (e.g. VLLMEngine), not '{backend.name}'"
+    )

@@ -54,14 +54,21 @@ def render_chat(tok: TextTokenizer, messages: list[dict[str, str]], body: ChatBo
         return tok.render_messages(messages)
     if not tok.has_chat_template:  # the plain fallback: "Role: content" blocks; the last one stays open
         return "\n\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in messages) + (
-            "\n\nAssistant:" if body.add_generation_prompt else "")
+            "\n\nAssistant:" if body.add_generation_prompt else ""
+        )
     try:
-        return str(tok.hf.apply_chat_template(messages, tokenize=False,
-                                              add_generation_prompt=body.add_generation_prompt,
-                                              continue_final_message=body.continue_final_message))
+        return str(
+            tok.hf.apply_chat_template(
+                messages,
+                tokenize=False,
+                add_generation_prompt=body.add_generation_prompt,
+                continue_final_message=body.continue_final_message,
+            )
+        )
     except (ValueError, TemplateError) as exc:  # e.g. a template that drops the final message's text, or raises
-        raise ApiError(400, f"messages: the model's chat template cannot render them so: {exc}",
-                       param="messages") from None
+        raise ApiError(
+            400, f"messages: the model's chat template cannot render them so: {exc}", param="messages"
+        ) from None
 
 
 class ChatChunks(StreamWriter):
@@ -75,8 +82,9 @@ class ChatChunks(StreamWriter):
         """The citations and the retrieval, before any choice (only under RAG)."""
         if self.prompt.citations is None:
             return None
-        chunk = ChatCompletionChunk(**self.header.dump(), choices=[], citations=self.prompt.citations,
-                                    retrieval=self.prompt.retrieval)
+        chunk = ChatCompletionChunk(
+            **self.header.dump(), choices=[], citations=self.prompt.citations, retrieval=self.prompt.retrieval
+        )
         return self.with_usage_field(chunk)
 
     def started(self, index: int, job: Job) -> ChatCompletionChunk:
@@ -123,8 +131,11 @@ class ChatCompletions:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             return svc.stream(request, plan, ChatChunks(header, include_usage, prompt))
         choices = await svc.complete(request, plan)
-        out = ChatCompletionResponse(**header.dump(), choices=[await self._choice(c, body) for c in choices],
-                                     usage=Usage.of(plan.prompt_tokens, sum(len(c.token_ids) for c in choices)))
+        out = ChatCompletionResponse(
+            **header.dump(),
+            choices=[await self._choice(c, body) for c in choices],
+            usage=Usage.of(plan.prompt_tokens, sum(len(c.token_ids) for c in choices)),
+        )
         if prompt.citations is not None:  # (only under RAG: a plain answer has no `citations` or `retrieval` key)
             out.citations, out.retrieval = prompt.citations, prompt.retrieval
         return out
@@ -146,13 +157,21 @@ class ChatCompletions:
             return ChatPrompt(render_chat(tok, messages, body), stops)
         if body.continue_final_message or not body.add_generation_prompt:
             param = "continue_final_message" if body.continue_final_message else "add_generation_prompt"
-            raise ApiError(400, f"{param}: not supported with retrieval (this server runs with --index): the answer "
-                                f"is always a new assistant turn", param=param)
+            raise ApiError(
+                400,
+                f"{param}: not supported with retrieval (this server runs with --index): the answer "
+                f"is always a new assistant turn",
+                param=param,
+            )
         prep = await rag_prompt(self.rag, messages, max_tokens)  # retrieve, build the ChatQA prompt, cite the chunks
         stops += [s for s in prep.request.stop if s and s not in stops]
         return ChatPrompt(tok.render(prep.request), stops, prep.citations, prep.retrieval)
 
     async def _choice(self, choice: Choice, body: ChatBody) -> ChatChoice:
         logprobs = await chat_logprobs(self.service.engine, choice, body.top_logprobs or 0) if body.logprobs else None
-        return ChatChoice(index=choice.index, message=ChatMessage(content=choice.text), logprobs=logprobs,
-                          finish_reason=choice.finish_reason)
+        return ChatChoice(
+            index=choice.index,
+            message=ChatMessage(content=choice.text),
+            logprobs=logprobs,
+            finish_reason=choice.finish_reason,
+        )

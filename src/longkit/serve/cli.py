@@ -26,30 +26,44 @@ def register(app: typer.Typer) -> None:
 
 def serve(
     model: str = typer.Option("smollm2-135m-instruct", "--model", "-m", help="Model name, GGUF file or directory."),
-    backend: str = typer.Option("hf", "--backend", help="hf (transformers continuous batching) or vllm "
-                                "(vLLM's async engine)."),
+    backend: str = typer.Option(
+        "hf", "--backend", help="hf (transformers continuous batching) or vllm (vLLM's async engine)."
+    ),
     host: str = typer.Option("127.0.0.1", help="Address to bind."),
     port: int = typer.Option(8000, min=1, max=65535, help="Port to bind."),
-    api_key: str | None = typer.Option(None, "--api-key", help="Require this bearer token on /v1 "
-                                       "(default: $LONGKIT_API_KEY if set)."),
+    api_key: str | None = typer.Option(
+        None, "--api-key", help="Require this bearer token on /v1 (default: $LONGKIT_API_KEY if set)."
+    ),
     max_tokens_limit: int = typer.Option(1024, min=1, help="Largest max_tokens a request may ask for."),
     max_request_bytes: int = typer.Option(8 * 1024 * 1024, min=1, help="Largest request body accepted."),
     max_context: int | None = typer.Option(None, min=1, help="Override the model's context window."),
     max_batch: int = typer.Option(16, "--max-batch", min=1, help="Generations decoded together."),
-    max_queue: int = typer.Option(64, "--max-queue", min=0, help="Generations that may wait for a batch slot; "
-                                  "beyond them a request gets 429 with Retry-After."),
-    request_timeout: float = typer.Option(600.0, "--request-timeout", min=0.001,
-                                          help="Seconds a request may take before it is cancelled (408)."),
-    kv_cache_tokens: int | None = typer.Option(None, "--kv-cache-tokens", min=64, help="hf: KV-cache size in "
-                                               "tokens, allocated at start (default: the larger of the "
-                                               "context and 8192)."),
-    threads: int | None = typer.Option(None, "--threads", min=1, help="hf: CPU threads for torch (on a busy "
-                                       "shared CPU, 1 is often fastest)."),
+    max_queue: int = typer.Option(
+        64,
+        "--max-queue",
+        min=0,
+        help="Generations that may wait for a batch slot; beyond them a request gets 429 with Retry-After.",
+    ),
+    request_timeout: float = typer.Option(
+        600.0, "--request-timeout", min=0.001, help="Seconds a request may take before it is cancelled (408)."
+    ),
+    kv_cache_tokens: int | None = typer.Option(
+        None,
+        "--kv-cache-tokens",
+        min=64,
+        help="hf: KV-cache size in tokens, allocated at start (default: the larger of the context and 8192).",
+    ),
+    threads: int | None = typer.Option(
+        None, "--threads", min=1, help="hf: CPU threads for torch (on a busy shared CPU, 1 is often fastest)."
+    ),
     tensor_parallel_size: int = typer.Option(1, "--tensor-parallel-size", min=1, help="vllm: GPUs per model."),
-    index: str | None = typer.Option(None, "--index", help="RAG: retrieve from this index (longkit rag index) "
-                                     "before answering chat requests; responses carry 'citations'."),
-    rag_k: int | None = typer.Option(None, "--rag-k", min=1, help="RAG: chunks per answer (default: tuned, "
-                                     "else 5)."),
+    index: str | None = typer.Option(
+        None,
+        "--index",
+        help="RAG: retrieve from this index (longkit rag index) "
+        "before answering chat requests; responses carry 'citations'.",
+    ),
+    rag_k: int | None = typer.Option(None, "--rag-k", min=1, help="RAG: chunks per answer (default: tuned, else 5)."),
 ) -> None:
     """Serve a model over /v1/models, /v1/completions, /v1/chat/completions, /health and /metrics."""
     import uvicorn
@@ -71,13 +85,23 @@ def serve(
         # RAG only prepares prompts here (the served model's tokenizer and window); the engine generates
         rag = RagPipeline.from_index(index, cast("Backend", served), top_k=rag_k)
     key = api_key if api_key is not None else os.environ.get("LONGKIT_API_KEY")
-    application = create_app(served, model_id=model, api_key=key, max_tokens_limit=max_tokens_limit,
-                             max_request_bytes=max_request_bytes, rag=rag, max_batch=max_batch,
-                             max_queue=max_queue, request_timeout=request_timeout,
-                             kv_cache_tokens=kv_cache_tokens)
+    application = create_app(
+        served,
+        model_id=model,
+        api_key=key,
+        max_tokens_limit=max_tokens_limit,
+        max_request_bytes=max_request_bytes,
+        rag=rag,
+        max_batch=max_batch,
+        max_queue=max_queue,
+        request_timeout=request_timeout,
+        kv_cache_tokens=kv_cache_tokens,
+    )
     _log_access_to_stderr()
-    print(f"longkit serve: {model} on http://{host}:{port}/v1 ({backend}, batch {max_batch}, queue {max_queue})",
-          file=sys.stderr)
+    print(
+        f"longkit serve: {model} on http://{host}:{port}/v1 ({backend}, batch {max_batch}, queue {max_queue})",
+        file=sys.stderr,
+    )
     uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
 
 
@@ -96,12 +120,14 @@ def check_port(host: str, port: int) -> None:
             sock.bind(address)
         except OSError as exc:
             why = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
-            raise ConfigError(f"--port {port}: {host}:{port} {why}; stop the other server or choose another "
-                              f"--port") from None
+            raise ConfigError(
+                f"--port {port}: {host}:{port} {why}; stop the other server or choose another --port"
+            ) from None
 
 
-def _served(backend: str, model: str, max_context: int | None, threads: int | None,
-            tensor_parallel_size: int) -> Backend | ServingEngine:
+def _served(
+    backend: str, model: str, max_context: int | None, threads: int | None, tensor_parallel_size: int
+) -> Backend | ServingEngine:
     """The hf backend (create_app gives it continuous batching) or vLLM's async engine."""
     if backend == "vllm":
         from longkit.serve.batching import VLLMEngine

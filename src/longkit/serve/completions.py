@@ -85,8 +85,9 @@ class TextCompletions:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             return svc.stream(request, plan, TextChunks(header, include_usage, body.echo))
         choices = svc.prompts_only(request, plan) if max_tokens == 0 else await svc.complete(request, plan)
-        return CompletionResponse(**header.dump(), choices=[await self._choice(c, body) for c in choices],
-                                  usage=self._usage(plan, choices))
+        return CompletionResponse(
+            **header.dump(), choices=[await self._choice(c, body) for c in choices], usage=self._usage(plan, choices)
+        )
 
     def _jobs(self, body: CompletionBody, max_tokens: int) -> list[Job]:
         """One job per prompt, whichever of OpenAI's four forms the prompts came in."""

@@ -130,8 +130,9 @@ async def generate(engine: ServingEngine, plan: Plan, timeout: float) -> AsyncGe
         while True:
             getter = asyncio.ensure_future(queue.get())
             pending: set[asyncio.Future[Event] | asyncio.Future[list[None]]] = {getter, waiter}
-            done, _ = await asyncio.wait(pending, timeout=max(0.0, deadline - time.monotonic()),
-                                         return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                pending, timeout=max(0.0, deadline - time.monotonic()), return_when=asyncio.FIRST_COMPLETED
+            )
             if getter in done:
                 yield getter.result()
                 continue

@@ -28,7 +28,7 @@ async def completion_logprobs(engine: ServingEngine, choice: Choice, top_n: int,
     ids = prompt + gen
     start = 1 if echo else len(prompt)
     scored = await engine.token_logprobs(ids, start, top_n) if len(ids) > start else []
-    shown = ids[start - 1:] if echo else gen
+    shown = ids[start - 1 :] if echo else gen
     lead: list[None] = [None] if echo else []
     tokens = [engine.decode([t]) for t in shown]
     tops: list[dict[str, float] | None] = [*lead, *({engine.decode([t]): v for t, v in top} for _, top in scored)]
@@ -36,8 +36,12 @@ async def completion_logprobs(engine: ServingEngine, choice: Choice, top_n: int,
     for t in tokens:
         offsets.append(pos)
         pos += len(t)
-    return CompletionLogprobs(tokens=tokens, token_logprobs=[*lead, *(lp for lp, _ in scored)],
-                              top_logprobs=tops if top_n else None, text_offset=offsets)
+    return CompletionLogprobs(
+        tokens=tokens,
+        token_logprobs=[*lead, *(lp for lp, _ in scored)],
+        top_logprobs=tops if top_n else None,
+        text_offset=offsets,
+    )
 
 
 async def chat_logprobs(engine: ServingEngine, choice: Choice, top_n: int) -> ChatLogprobs:
@@ -53,6 +57,9 @@ async def chat_logprobs(engine: ServingEngine, choice: Choice, top_n: int) -> Ch
     content = []
     for t, (lp, top) in zip(gen, scored):
         chosen = alternative(t, lp)
-        content.append(TokenLogprob(token=chosen.token, logprob=lp, bytes=chosen.bytes,
-                                    top_logprobs=[alternative(a, v) for a, v in top]))
+        content.append(
+            TokenLogprob(
+                token=chosen.token, logprob=lp, bytes=chosen.bytes, top_logprobs=[alternative(a, v) for a, v in top]
+            )
+        )
     return ChatLogprobs(content=content)

@@ -23,8 +23,9 @@ class Metrics:
         self.latency_count = 0
         self.recent: deque[float] = deque(maxlen=64)  # latencies of recent generations, for Retry-After
 
-    def observe(self, endpoint: str, status: int, seconds: float, prompt_tokens: int = 0,
-                completion_tokens: int = 0) -> None:
+    def observe(
+        self, endpoint: str, status: int, seconds: float, prompt_tokens: int = 0, completion_tokens: int = 0
+    ) -> None:
         """Record one finished request."""
         with self._lock:
             self.requests[(endpoint, status)] += 1
@@ -46,24 +47,33 @@ class Metrics:
     def render(self, max_batch: int) -> str:
         """The Prometheus text page."""
         with self._lock:
-            lines = ["# HELP longkit_requests_total HTTP requests by endpoint and status.",
-                     "# TYPE longkit_requests_total counter"]
+            lines = [
+                "# HELP longkit_requests_total HTTP requests by endpoint and status.",
+                "# TYPE longkit_requests_total counter",
+            ]
             for (endpoint, status), n in sorted(self.requests.items()):
                 lines.append(f'longkit_requests_total{{endpoint="{endpoint}",status="{status}"}} {n}')
-            lines += ["# HELP longkit_prompt_tokens_total Prompt tokens of answered requests.",
-                      "# TYPE longkit_prompt_tokens_total counter", f"longkit_prompt_tokens_total {self.prompt_tokens}",
-                      "# HELP longkit_completion_tokens_total Generated tokens of answered requests.",
-                      "# TYPE longkit_completion_tokens_total counter",
-                      f"longkit_completion_tokens_total {self.completion_tokens}",
-                      "# HELP longkit_requests_running Generations admitted and not finished.",
-                      "# TYPE longkit_requests_running gauge", f"longkit_requests_running {self.running}",
-                      "# HELP longkit_queue_depth Generations waiting for a batch slot.",
-                      "# TYPE longkit_queue_depth gauge", f"longkit_queue_depth {max(0, self.running - max_batch)}",
-                      "# HELP longkit_request_duration_seconds Request latency.",
-                      "# TYPE longkit_request_duration_seconds histogram"]
+            lines += [
+                "# HELP longkit_prompt_tokens_total Prompt tokens of answered requests.",
+                "# TYPE longkit_prompt_tokens_total counter",
+                f"longkit_prompt_tokens_total {self.prompt_tokens}",
+                "# HELP longkit_completion_tokens_total Generated tokens of answered requests.",
+                "# TYPE longkit_completion_tokens_total counter",
+                f"longkit_completion_tokens_total {self.completion_tokens}",
+                "# HELP longkit_requests_running Generations admitted and not finished.",
+                "# TYPE longkit_requests_running gauge",
+                f"longkit_requests_running {self.running}",
+                "# HELP longkit_queue_depth Generations waiting for a batch slot.",
+                "# TYPE longkit_queue_depth gauge",
+                f"longkit_queue_depth {max(0, self.running - max_batch)}",
+                "# HELP longkit_request_duration_seconds Request latency.",
+                "# TYPE longkit_request_duration_seconds histogram",
+            ]
             for b, n in zip(BUCKETS, self.latency_buckets):
                 le = "+Inf" if b == float("inf") else repr(b)
                 lines.append(f'longkit_request_duration_seconds_bucket{{le="{le}"}} {n}')
-            lines += [f"longkit_request_duration_seconds_sum {self.latency_sum:.6f}",
-                      f"longkit_request_duration_seconds_count {self.latency_count}"]
+            lines += [
+                f"longkit_request_duration_seconds_sum {self.latency_sum:.6f}",
+                f"longkit_request_duration_seconds_count {self.latency_count}",
+            ]
         return "\n".join(lines) + "\n"

@@ -151,8 +151,13 @@ class MetricsMiddleware:
             await self.app(scope, receive, recording_status(send, record))
         finally:
             path = scope["path"]
-            self.metrics.observe(path if path in self.endpoints else "other", record.status,
-                                 time.perf_counter() - start, record.prompt_tokens or 0, record.completion_tokens or 0)
+            self.metrics.observe(
+                path if path in self.endpoints else "other",
+                record.status,
+                time.perf_counter() - start,
+                record.prompt_tokens or 0,
+                record.completion_tokens or 0,
+            )
 
 
 class AccessLogMiddleware:
@@ -174,6 +179,13 @@ class AccessLogMiddleware:
         finally:
             client = scope.get("client") or ("-", 0)
             tokens = ["-" if n is None else n for n in (record.prompt_tokens, record.completion_tokens)]
-            self.logger.info('%s "%s %s" %s %.3fs prompt_tokens=%s completion_tokens=%s%s', client[0], scope["method"],
-                             scope["path"], record.status, time.perf_counter() - start, *tokens,
-                             " client_disconnected" if record.disconnected else "")
+            self.logger.info(
+                '%s "%s %s" %s %.3fs prompt_tokens=%s completion_tokens=%s%s',
+                client[0],
+                scope["method"],
+                scope["path"],
+                record.status,
+                time.perf_counter() - start,
+                *tokens,
+                " client_disconnected" if record.disconnected else "",
+            )

@@ -15,23 +15,48 @@ from longkit.serve.wire import ErrorDetail, ErrorResponse
 # Parameters OpenAI defines that this server does not implement. A request may still send one at its neutral value
 # (what OpenAI does when it is absent), e.g. `top_p: 1` or `presence_penalty: 0`, as several clients always do.
 NEUTRAL: dict[str, Any] = {
-    "top_p": 1, "presence_penalty": 0, "frequency_penalty": 0, "best_of": 1, "suffix": None, "logit_bias": {},
-    "tools": [], "functions": [], "tool_choice": "none", "function_call": "none", "parallel_tool_calls": None,
-    "response_format": {"type": "text"}, "modalities": ["text"], "audio": None, "prediction": None,
-    "reasoning_effort": None, "service_tier": None, "store": False, "metadata": None, "web_search_options": None,
+    "top_p": 1,
+    "presence_penalty": 0,
+    "frequency_penalty": 0,
+    "best_of": 1,
+    "suffix": None,
+    "logit_bias": {},
+    "tools": [],
+    "functions": [],
+    "tool_choice": "none",
+    "function_call": "none",
+    "parallel_tool_calls": None,
+    "response_format": {"type": "text"},
+    "modalities": ["text"],
+    "audio": None,
+    "prediction": None,
+    "reasoning_effort": None,
+    "service_tier": None,
+    "store": False,
+    "metadata": None,
+    "web_search_options": None,
 }
 
 
 class ApiError(Exception):
     """A request the server answers with an OpenAI-style error (4xx unless the server itself is broken)."""
 
-    def __init__(self, status: int, message: str, param: str | None = None, kind: str | None = None,
-                 headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        param: str | None = None,
+        kind: str | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.status, self.message, self.param, self.headers = status, message, param, headers or {}
-        self.kind = kind or {401: "authentication_error", 404: "not_found_error", 413: "invalid_request_error",
-                             429: "rate_limit_error"}.get(status, "invalid_request_error" if status < 500 else
-                                                          "server_error")
+        self.kind = kind or {
+            401: "authentication_error",
+            404: "not_found_error",
+            413: "invalid_request_error",
+            429: "rate_limit_error",
+        }.get(status, "invalid_request_error" if status < 500 else "server_error")
 
     def response(self) -> ErrorResponse:
         """OpenAI's error object."""
@@ -93,8 +118,12 @@ class CompletionBody(GenerationBody):
         if self.max_tokens != 0:
             return
         if not self.echo:
-            raise ApiError(400, "max_tokens: 0 generates nothing; it is allowed only with echo=true (to score the "
-                                "prompt with logprobs)", param="max_tokens")
+            raise ApiError(
+                400,
+                "max_tokens: 0 generates nothing; it is allowed only with echo=true (to score the "
+                "prompt with logprobs)",
+                param="max_tokens",
+            )
         if self.stream:
             raise ApiError(400, "max_tokens: 0 is not supported with stream=true on this server", param="max_tokens")
 
@@ -134,11 +163,19 @@ class ChatBody(GenerationBody):
     def check_template_flags(self) -> None:
         """Refuse contradictory chat-template flags (400 naming the parameter)."""
         if self.continue_final_message and self.add_generation_prompt:
-            raise ApiError(400, "continue_final_message: cannot be true together with add_generation_prompt (which "
-                                "defaults to true): send add_generation_prompt: false", param="continue_final_message")
+            raise ApiError(
+                400,
+                "continue_final_message: cannot be true together with add_generation_prompt (which "
+                "defaults to true): send add_generation_prompt: false",
+                param="continue_final_message",
+            )
         if self.continue_final_message and self.messages[-1].role != "assistant":
-            raise ApiError(400, f"continue_final_message: the final message must be the assistant's to continue "
-                                f"(it is the {self.messages[-1].role}'s)", param="continue_final_message")
+            raise ApiError(
+                400,
+                f"continue_final_message: the final message must be the assistant's to continue "
+                f"(it is the {self.messages[-1].role}'s)",
+                param="continue_final_message",
+            )
 
 
 Body = TypeVar("Body", bound=BaseModel)
@@ -153,8 +190,9 @@ def parse_body(raw: bytes, model: type[Body]) -> Body:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ApiError(400, f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") \
-            from None
+        raise ApiError(
+            400, f"the request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
     if not isinstance(data, dict):
         raise ApiError(400, "the request body must be a JSON object")
     try:  # JSON may escape a lone UTF-16 surrogate ("\ud800"), which is no text a tokenizer can take
@@ -169,8 +207,9 @@ def parse_body(raw: bytes, model: type[Body]) -> Body:
         err = max(exc.errors(), key=lambda e: len(e["loc"]))
         loc = ".".join(str(p) for p in err["loc"] if p not in ("str", "int", "float", "bool") and "[" not in str(p))
         if err["type"] == "literal_error" and loc.endswith("role"):
-            raise ApiError(400, f"{loc}: role must be 'system', 'user' or 'assistant' (got {err['input']!r})",
-                           param=loc) from None
+            raise ApiError(
+                400, f"{loc}: role must be 'system', 'user' or 'assistant' (got {err['input']!r})", param=loc
+            ) from None
         if err["type"] == "extra_forbidden":
             raise ApiError(400, f"{loc}: this field is not supported", param=loc) from None
         if err["loc"][0] == "prompt" and model is CompletionBody:

@@ -53,13 +53,16 @@ def fit_query(embedder: _Base, text: str) -> FittedQuery:
     keep = limit - (full - len(ids))  # room left by the query instruction and the special tokens
     while keep > 0:
         # (re-tokenising a cut text can merge or split a token at the seam: shorten until it fits)
-        cut = text[offsets[len(ids) - keep][0]:] if offsets else str(embedder.tokenizer.decode(ids[-keep:]))
+        cut = text[offsets[len(ids) - keep][0] :] if offsets else str(embedder.tokenizer.decode(ids[-keep:]))
         n = embedder.token_counts([embedder.query_text(cut)])[0]
         if n <= limit:
             return FittedQuery(cut, n, full, True)
         keep -= n - limit
-    raise ApiError(400, f"messages: embedder '{embedder.name}' reads {limit} tokens, fewer than its query instruction "
-                        f"takes", param="messages")
+    raise ApiError(
+        400,
+        f"messages: embedder '{embedder.name}' reads {limit} tokens, fewer than its query instruction takes",
+        param="messages",
+    )
 
 
 def _prepare(rag: RagPipeline, messages: list[dict[str, str]], max_tokens: int) -> RagPrompt:
@@ -72,9 +75,13 @@ def _prepare(rag: RagPipeline, messages: list[dict[str, str]], max_tokens: int) 
     query = fit_query(embedder, query_from_messages(messages, settings.history_turns))
     vector: np.ndarray = embedder.embed_queries([query.text])[0]
     prep = prepare_rag(rag.retriever, rag.backend, messages, settings, query_vector=vector)
-    retrieval = Retrieval(query_truncated=query.truncated, query_tokens=query.tokens,
-                          full_query_tokens=query.full_tokens, max_query_tokens=embedder.max_tokens,
-                          history_turns=settings.history_turns)
+    retrieval = Retrieval(
+        query_truncated=query.truncated,
+        query_tokens=query.tokens,
+        full_query_tokens=query.full_tokens,
+        max_query_tokens=embedder.max_tokens,
+        history_turns=settings.history_turns,
+    )
     return RagPrompt(prep.request, [Citation.model_validate(h.to_dict()) for h in prep.hits], retrieval)
 
 

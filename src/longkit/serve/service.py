@@ -94,8 +94,11 @@ class CompletionService:
     def check_model(self, model: str | None) -> None:
         """Refuse a model this server does not serve (404); none named means the served one."""
         if model is not None and model != self.settings.model_id:
-            raise ApiError(404, f"model '{model}' is not served here (this server serves '{self.settings.model_id}')",
-                           param="model")
+            raise ApiError(
+                404,
+                f"model '{model}' is not served here (this server serves '{self.settings.model_id}')",
+                param="model",
+            )
 
     def check_budget(self, max_tokens: int, param: str) -> None:
         """Refuse a max_tokens above the server's limit (400 naming the parameter)."""
@@ -112,8 +115,9 @@ class CompletionService:
         vocab = self.engine.vocab_size
         bad = next((t for t in ids if not 0 <= t < vocab), None)
         if bad is not None:
-            raise ApiError(400, f"{param}: token id {bad} is outside this model's vocabulary (0 to {vocab - 1})",
-                           param=param)
+            raise ApiError(
+                400, f"{param}: token id {bad} is outside this model's vocabulary (0 to {vocab - 1})", param=param
+            )
         return self.check_window(ids, param, max_tokens)
 
     def check_window(self, ids: list[int], param: str, max_tokens: int) -> list[int]:
@@ -122,16 +126,24 @@ class CompletionService:
         if not ids:
             raise ApiError(400, f"{param}: must not be empty", param=param)
         if len(ids) + max_tokens > window:
-            raise ApiError(400, f"{param}: the prompt has {len(ids)} tokens; with {max_tokens} tokens to generate that "
-                                f"is {len(ids) + max_tokens}, more than the {window}-token context this server serves "
-                                f"(shorten the prompt or lower max_tokens)", param=param)
+            raise ApiError(
+                400,
+                f"{param}: the prompt has {len(ids)} tokens; with {max_tokens} tokens to generate that "
+                f"is {len(ids) + max_tokens}, more than the {window}-token context this server serves "
+                f"(shorten the prompt or lower max_tokens)",
+                param=param,
+            )
         return ids
 
     def plan(self, jobs: list[Job], body: GenerationBody, max_tokens: int, stops: list[str]) -> Plan:
         """What to generate for a request."""
         # token-by-token delivery costs the batch loop and the event loop work per token: only when it is used
-        sampling = Sampling(max_new_tokens=max_tokens, temperature=float(body.temperature or 0.0), seed=body.seed,
-                            incremental=bool(body.stream or stops))
+        sampling = Sampling(
+            max_new_tokens=max_tokens,
+            temperature=float(body.temperature or 0.0),
+            seed=body.seed,
+            incremental=bool(body.stream or stops),
+        )
         return Plan(jobs, body.n, sampling, stops)
 
     async def complete(self, request: Request, plan: Plan) -> list[Choice]:
@@ -158,8 +170,9 @@ class CompletionService:
 
         return EventStream(self._events(plan, writer, ticket, record), on_disconnect=gone)
 
-    async def _events(self, plan: Plan, writer: StreamWriter, ticket: Ticket,
-                      record: RequestRecord) -> AsyncGenerator[bytes, None]:
+    async def _events(
+        self, plan: Plan, writer: StreamWriter, ticket: Ticket, record: RequestRecord
+    ) -> AsyncGenerator[bytes, None]:
         completion_tokens = 0
         try:
             opening = writer.opening()

@@ -31,8 +31,9 @@ def find_stop(text: str, stops: Sequence[str]) -> int | None:
     return min(hits) if hits else None
 
 
-async def text_deltas(engine: ServingEngine, prompt_ids: list[int], sampling: Sampling,
-                      stops: Sequence[str]) -> AsyncGenerator[Delta, None]:
+async def text_deltas(
+    engine: ServingEngine, prompt_ids: list[int], sampling: Sampling, stops: Sequence[str]
+) -> AsyncGenerator[Delta, None]:
     """Generate and yield text as it becomes final: a stop string ends the choice (and is not in the text), text
     that could still be the start of a stop string and an incomplete UTF-8 character are held back."""
     hold = max((len(s) for s in stops), default=1) - 1
@@ -72,9 +73,17 @@ class EventStream(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the events until they end or the client goes away, whichever is first."""
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
-                                (b"x-accel-buffering", b"no")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream; charset=utf-8"),
+                    (b"cache-control", b"no-cache"),
+                    (b"x-accel-buffering", b"no"),
+                ],
+            }
+        )
 
         async def pump() -> None:
             async for chunk in self.events:

@@ -40,8 +40,11 @@ class Usage(WireModel):
     @classmethod
     def of(cls, prompt_tokens: int, completion_tokens: int) -> Usage:
         """Usage with the total filled in."""
-        return cls(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                   total_tokens=prompt_tokens + completion_tokens)
+        return cls(
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            total_tokens=prompt_tokens + completion_tokens,
+        )
 
 
 class ResponseHeader(WireModel):

@@ -36,8 +36,9 @@ def _draw(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
-def plan_blend(items: list[dict[str, Any]], sizes: list[int], num_samples: int | None = None,
-               seed: int = 0) -> tuple[list[tuple[int, int]], list[BlendPart]]:
+def plan_blend(
+    items: list[dict[str, Any]], sizes: list[int], num_samples: int | None = None, seed: int = 0
+) -> tuple[list[tuple[int, int]], list[BlendPart]]:
     """Sample order [(dataset index, row index)] and per-dataset counts for a blend spec."""
     if not items:
         raise ConfigError("blend: a blend needs at least one dataset")

@@ -38,8 +38,11 @@ def _check(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
         raise InputError("field 'messages' must be a non-empty list")
     out = []
     for i, m in enumerate(messages):
-        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant") \
-                or not isinstance(m.get("content"), str):
+        if (
+            not isinstance(m, dict)
+            or m.get("role") not in ("user", "assistant")
+            or not isinstance(m.get("content"), str)
+        ):
             raise InputError(f"messages[{i}] must be {{role: user|assistant, content: str}}")
         out.append({"role": m["role"], "content": m["content"].strip()})
     if out[0]["role"] != "user":
@@ -50,8 +53,12 @@ def _check(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
     return out
 
 
-def format_chatqa(messages: list[dict[str, Any]], context: str | None = None, system: str | None = None,
-                  add_generation_prompt: bool = True) -> str:
+def format_chatqa(
+    messages: list[dict[str, Any]],
+    context: str | None = None,
+    system: str | None = None,
+    add_generation_prompt: bool = True,
+) -> str:
     """The ChatQA prompt text; ends with 'Assistant:' when the last turn is the user's and a prompt is wanted."""
     with located("conversation"):
         msgs = _check(messages)
@@ -73,8 +80,9 @@ def check_trainable(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
     return msgs
 
 
-def encode_chatqa(tokenizer: Any, messages: list[dict[str, Any]], context: str | None = None,
-                  system: str | None = None) -> tuple[list[int], list[int]]:
+def encode_chatqa(
+    tokenizer: Any, messages: list[dict[str, Any]], context: str | None = None, system: str | None = None
+) -> tuple[list[int], list[int]]:
     """(input_ids, labels) for a conversation ending with an assistant reply; loss only on replies (+ EOS)."""
     msgs = check_trainable(messages)
     head = f"System: {system or CHATQA_SYSTEM}"

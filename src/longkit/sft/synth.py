@@ -25,7 +25,7 @@ def split_sentences(text: str) -> list[str]:
     """Split text into sentences, keeping each sentence's trailing whitespace (pieces join back exactly)."""
     pieces, start = [], 0
     for m in _SENT.finditer(text):
-        pieces.append(text[start:m.end()])
+        pieces.append(text[start : m.end()])
         start = m.end()
     if start < len(text):
         pieces.append(text[start:])
@@ -84,9 +84,12 @@ def summarize(samples: list[dict[str, Any]], lengths: tuple[int, ...]) -> dict[s
         for m in got:
             if m.get("short_reason"):
                 reasons[m["short_reason"]] = reasons.get(m["short_reason"], 0) + 1
-        out[str(t)] = {"samples": len(got), "short": sum(reasons.values()), "reasons": reasons,
-                       "context_tokens": {"min": toks[0], "median": toks[len(toks) // 2], "max": toks[-1]}
-                       if toks else None}
+        out[str(t)] = {
+            "samples": len(got),
+            "short": sum(reasons.values()),
+            "reasons": reasons,
+            "context_tokens": {"min": toks[0], "median": toks[len(toks) // 2], "max": toks[-1]} if toks else None,
+        }
     return out
 
 
@@ -147,8 +150,9 @@ def _read_doc(source: str, row: dict[str, Any], tokenizer: Any, opts: SynthOptio
     return _Doc(source, row, sents, sentence_tokens(tokenizer, sents), _qa(row, opts))
 
 
-def synthesize(rows: list[tuple[str, dict[str, Any]]], tokenizer: Any, opts: SynthOptions,
-               progress: Any = None) -> Iterator[dict[str, Any]]:
+def synthesize(
+    rows: list[tuple[str, dict[str, Any]]], tokenizer: Any, opts: SynthOptions, progress: Any = None
+) -> Iterator[dict[str, Any]]:
     """Yield one long SFT sample per (row, target length); `rows` are (where, row) pairs."""
     validate_options(opts)
     rng = np.random.default_rng(opts.seed)
@@ -162,8 +166,10 @@ def synthesize(rows: list[tuple[str, dict[str, Any]]], tokenizer: Any, opts: Syn
         s_tok = len(tokenizer(summary, add_special_tokens=False)["input_ids"])
         if s_tok >= min(opts.lengths):
             with located(doc.source):
-                raise InputError(f"field '{opts.summary_field}' is {s_tok} tokens, not shorter than the target "
-                                 f"length {min(opts.lengths)}; use larger --lengths or a shorter summary")
+                raise InputError(
+                    f"field '{opts.summary_field}' is {s_tok} tokens, not shorter than the target "
+                    f"length {min(opts.lengths)}; use larger --lengths or a shorter summary"
+                )
         for target in opts.lengths:
             sample = _sample(docs, k, summary, s_tok, target, tokenizer, opts, rng)
             why = short_reason(sample["meta"]["context_tokens"], target, opts, len(docs), all_tokens + s_tok)
@@ -199,8 +205,16 @@ def _fill(docs: list[_Doc], k: int, room: int, rng: np.random.Generator) -> list
     return extra
 
 
-def _sample(docs: list[_Doc], k: int, summary: str, s_tok: int, target: int, tokenizer: Any, opts: SynthOptions,
-            rng: np.random.Generator) -> dict[str, Any]:
+def _sample(
+    docs: list[_Doc],
+    k: int,
+    summary: str,
+    s_tok: int,
+    target: int,
+    tokenizer: Any,
+    opts: SynthOptions,
+    rng: np.random.Generator,
+) -> dict[str, Any]:
     """One sample: document k's window with the summary at a random sentence boundary, filled to `target`."""
     doc = docs[k]
     lo, hi = _window(doc.counts, max(0, target - s_tok - 4), rng)  # room for the "\n\n" joins around the summary
@@ -219,7 +233,12 @@ def _sample(docs: list[_Doc], k: int, summary: str, s_tok: int, target: int, tok
     messages = []
     for p in picks:
         messages += [{"role": "user", "content": doc.qa[p][0]}, {"role": "assistant", "content": doc.qa[p][1]}]
-    meta = {"source": doc.source, "target_length": target,
-            "context_tokens": len(tokenizer(context, add_special_tokens=False)["input_ids"]),
-            "summary_sentence": lo + at, "window": [lo, hi], "distractor_docs": len(extra)}
+    meta = {
+        "source": doc.source,
+        "target_length": target,
+        "context_tokens": len(tokenizer(context, add_special_tokens=False)["input_ids"]),
+        "summary_sentence": lo + at,
+        "window": [lo, hi],
+        "distractor_docs": len(extra),
+    }
     return {"id": f"{doc.row.get('id', k)}-{target}", "context": context, "messages": messages, "meta": meta}

@@ -27,11 +27,15 @@ def _print(summary: dict[str, Any]) -> None:
 def cpt(
     config: str = typer.Argument(..., help="CPT config YAML (see configs/recipes/)."),
     max_steps: int = typer.Option(None, "--max-steps", help="Override train.max_steps."),
-    no_resume: bool = typer.Option(False, "--no-resume",
-                                   help="Start over: delete out's checkpoints and final model, then train."),
-    extend: bool = typer.Option(False, "--continue",
-                                help="Train a finished run further, to --max-steps, from its final model with a "
-                                     "fresh optimiser and schedule (the old final model is kept as final-stepN)."),
+    no_resume: bool = typer.Option(
+        False, "--no-resume", help="Start over: delete out's checkpoints and final model, then train."
+    ),
+    extend: bool = typer.Option(
+        False,
+        "--continue",
+        help="Train a finished run further, to --max-steps, from its final model with a "
+        "fresh optimiser and schedule (the old final model is kept as final-stepN).",
+    ),
 ) -> None:
     """Continued pretraining on the streaming packed dataset (plain / CIP / UtK), resumable.
 
@@ -63,8 +67,11 @@ def _say_complete(summary: dict[str, Any]) -> None:
     if summary.get("stage"):
         typer.echo(f"stage '{summary['stage']}' already complete: {summary.get('output')}; nothing to do", err=True)
     else:
-        typer.echo(f"already complete: {summary.get('output')} ({summary.get('steps')} steps); nothing to do (pass "
-                   "--continue with a larger --max-steps to train further)", err=True)
+        typer.echo(
+            f"already complete: {summary.get('output')} ({summary.get('steps')} steps); nothing to do (pass "
+            "--continue with a larger --max-steps to train further)",
+            err=True,
+        )
 
 
 @app.command("sft")
@@ -91,8 +98,9 @@ def sft(
 @app.command("recipe")
 @friendly_errors
 def recipe(
-    config: str = typer.Argument(...,
-                                 help="Recipe YAML with cpt: and sft: sections (e.g. configs/recipes/smoke.yaml)."),
+    config: str = typer.Argument(
+        ..., help="Recipe YAML with cpt: and sft: sections (e.g. configs/recipes/smoke.yaml)."
+    ),
     only: str = typer.Option(None, "--only", help="Run only one section: cpt or sft."),
 ) -> None:
     """Run a whole recipe: RoPE extension -> continued pretraining -> staged SFT."""

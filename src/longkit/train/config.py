@@ -22,8 +22,18 @@ from longkit.errors import ConfigError
 from longkit.limits import MAX_TOKENS
 
 NonEmptyStr = Annotated[str, Field(min_length=1)]
-SCHEDULERS = Literal["linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
-                     "inverse_sqrt", "reduce_lr_on_plateau", "cosine_with_min_lr", "warmup_stable_decay"]
+SCHEDULERS = Literal[
+    "linear",
+    "cosine",
+    "cosine_with_restarts",
+    "polynomial",
+    "constant",
+    "constant_with_warmup",
+    "inverse_sqrt",
+    "reduce_lr_on_plateau",
+    "cosine_with_min_lr",
+    "warmup_stable_decay",
+]
 
 
 class _Strict(BaseModel):
@@ -137,8 +147,9 @@ class CPTConfig(_Strict):
     @model_validator(mode="after")
     def _steps_not_epochs(self) -> CPTConfig:
         if self.train.num_epochs is not None or self.train.max_steps == -1:
-            raise ValueError("continued pretraining streams an endless packed corpus: set train.max_steps >= 1, "
-                             "not num_epochs")
+            raise ValueError(
+                "continued pretraining streams an endless packed corpus: set train.max_steps >= 1, not num_epochs"
+            )
         return self
 
 

@@ -70,8 +70,10 @@ def ensure_utk_tokens(model: Any, tok: Any, dcfg: DataConfig, add: bool, where: 
     if not missing:
         return 0
     if not add:
-        raise ConfigError(f"{where}: the tokenizer lacks the UtK special tokens {missing}; set "
-                          "'add_special_tokens: true' or train from a checkpoint that has them")
+        raise ConfigError(
+            f"{where}: the tokenizer lacks the UtK special tokens {missing}; set "
+            "'add_special_tokens: true' or train from a checkpoint that has them"
+        )
     n = add_utk_special_tokens(tok, dcfg.utk)
     import torch
 
@@ -91,8 +93,9 @@ def corpus_dir(cfg: CPTConfig, dcfg: DataConfig, where: str, tokenizer: Any = No
     corpus = Path(cfg.corpus) if cfg.corpus else Path(dcfg.out) / "corpus"
     field = "corpus" if cfg.corpus else "data.out"
     if not (corpus / "offsets.npy").exists():
-        raise ConfigError(f"{where}: field '{field}': no tokenized corpus at {corpus} "
-                          "(run `longkit data build DATA_CONFIG` first)")
+        raise ConfigError(
+            f"{where}: field '{field}': no tokenized corpus at {corpus} (run `longkit data build DATA_CONFIG` first)"
+        )
     if tokenizer is not None:  # ids from another tokenizer would train the model on other tokens
         check_corpus(corpus, tokenizer, cfg.model, specs=dcfg.sources or None, where=f"{where}: field '{field}'")
     return corpus
@@ -109,8 +112,17 @@ def build_dataset(cfg: CPTConfig, dcfg: DataConfig, tok: Any, where: str) -> Pac
 
 
 # DataConfig fields that decide what the stream feeds the model (the corpus identity covers sources and tokenizer).
-STREAM_FIELDS = ("seq_len", "separator", "transform", "utk", "cip_split", "overflow", "intra_doc_attention",
-                 "upsample", "seed")
+STREAM_FIELDS = (
+    "seq_len",
+    "separator",
+    "transform",
+    "utk",
+    "cip_split",
+    "overflow",
+    "intra_doc_attention",
+    "upsample",
+    "seed",
+)
 
 
 def cpt_record(cfg: CPTConfig, dcfg: DataConfig, corpus: Path) -> dict[str, Any]:
@@ -122,16 +134,28 @@ def cpt_record(cfg: CPTConfig, dcfg: DataConfig, corpus: Path) -> dict[str, Any]
     origin = CorpusOrigin.read(corpus)
     tokens = corpus / "tokens.bin"
     stream = {k: getattr(dcfg, k) for k in STREAM_FIELDS if k != "utk" or dcfg.transform == "utk"}
-    return {"kind": "cpt", "model": model_identity(cfg.model),
-            "extend": cfg.extend.model_dump() if cfg.extend else None,
-            "corpus": {"tokenizer_sha256": origin.sha256 if origin else None, "specs": origin.specs if origin else None,
-                       "bytes": tokens.stat().st_size if tokens.exists() else None},
-            "data": stream, "add_special_tokens": cfg.add_special_tokens,
-            "train": train_settings(cfg.train, world_size())}
+    return {
+        "kind": "cpt",
+        "model": model_identity(cfg.model),
+        "extend": cfg.extend.model_dump() if cfg.extend else None,
+        "corpus": {
+            "tokenizer_sha256": origin.sha256 if origin else None,
+            "specs": origin.specs if origin else None,
+            "bytes": tokens.stat().st_size if tokens.exists() else None,
+        },
+        "data": stream,
+        "add_special_tokens": cfg.add_special_tokens,
+        "train": train_settings(cfg.train, world_size()),
+    }
 
 
-def run_cpt(cfg: CPTConfig, where: str = "config", resume: bool | None = None, extend_steps: bool = False,
-            retrain_changed: bool = False) -> dict[str, Any]:
+def run_cpt(
+    cfg: CPTConfig,
+    where: str = "config",
+    resume: bool | None = None,
+    extend_steps: bool = False,
+    retrain_changed: bool = False,
+) -> dict[str, Any]:
     """Run continued pretraining from a validated config; returns the run summary.
 
     A rerun into the same out resumes, or says it is already complete, or is refused when a setting changed
@@ -169,16 +193,26 @@ def _check_config(cfg: CPTConfig, dcfg: DataConfig, where: str) -> None:
 
     check_launch(cfg.train, dcfg.seq_len, where, streaming=True)
     if cfg.train.context_parallel_size > 1 and dcfg.intra_doc_attention:
-        raise ConfigError(f"{where}: intra_doc_attention cannot be combined with train.context_parallel_size > 1 "
-                          "(torch's context parallel attends causally over the whole sequence)")
+        raise ConfigError(
+            f"{where}: intra_doc_attention cannot be combined with train.context_parallel_size > 1 "
+            "(torch's context parallel attends causally over the whole sequence)"
+        )
     corpus_dir(cfg, dcfg, where)  # a corpus never built is named before the tokenizer loads
     if cfg.extend is not None and dcfg.seq_len > cfg.extend.max_length:
-        raise ConfigError(f"{where}: seq_len {dcfg.seq_len} exceeds extend.max_length {cfg.extend.max_length}; "
-                          "raise extend.max_length to at least the training length")
+        raise ConfigError(
+            f"{where}: seq_len {dcfg.seq_len} exceeds extend.max_length {cfg.extend.max_length}; "
+            "raise extend.max_length to at least the training length"
+        )
 
 
-def _train(cfg: CPTConfig, dcfg: DataConfig, where: str, resume: bool, record: dict[str, Any],
-           start: dict[str, Any] | None = None) -> dict[str, Any]:
+def _train(
+    cfg: CPTConfig,
+    dcfg: DataConfig,
+    where: str,
+    resume: bool,
+    record: dict[str, Any],
+    start: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Load (and extend) the model, build the stream (from `start`, a saved data position, when given), record the
     run once every check has passed, and train."""
     from longkit.train.collate import PackedCollator, StatefulStream
@@ -190,8 +224,10 @@ def _train(cfg: CPTConfig, dcfg: DataConfig, where: str, resume: bool, record: d
     check_fsdp_wrappable(model, where)
     max_pos = getattr(model.config, "max_position_embeddings", None)
     if max_pos is not None and dcfg.seq_len > max_pos:
-        raise ConfigError(f"{where}: seq_len {dcfg.seq_len} exceeds the model's max_position_embeddings {max_pos}; "
-                          "add an 'extend:' section (e.g. method abf with a larger base)")
+        raise ConfigError(
+            f"{where}: seq_len {dcfg.seq_len} exceeds the model's max_position_embeddings {max_pos}; "
+            "add an 'extend:' section (e.g. method abf with a larger base)"
+        )
     added = ensure_utk_tokens(model, tok, dcfg, cfg.add_special_tokens, where, seed=cfg.train.seed)
     ds = build_dataset(cfg, dcfg, tok, where)
     if start is not None:
@@ -199,13 +235,29 @@ def _train(cfg: CPTConfig, dcfg: DataConfig, where: str, resume: bool, record: d
     tokens_per_step = dcfg.seq_len * cfg.train.per_device_batch_size * cfg.train.grad_accum
     if is_main_process():
         write_record(Path(cfg.out), record)
-    return fit(model, tok, StatefulStream(ds), PackedCollator(), cfg.train, Path(cfg.out), resume, streaming=True,
-               summary_extra={"kind": "cpt", "model": src, "seq_len": dcfg.seq_len, "transform": dcfg.transform,
-                              "added_special_tokens": added, "tokens_per_step": tokens_per_step})
+    return fit(
+        model,
+        tok,
+        StatefulStream(ds),
+        PackedCollator(),
+        cfg.train,
+        Path(cfg.out),
+        resume,
+        streaming=True,
+        summary_extra={
+            "kind": "cpt",
+            "model": src,
+            "seq_len": dcfg.seq_len,
+            "transform": dcfg.transform,
+            "added_special_tokens": added,
+            "tokens_per_step": tokens_per_step,
+        },
+    )
 
 
-def _continue_run(cfg: CPTConfig, dcfg: DataConfig, where: str, action: str,
-                  change: tuple[str, Any, Any] | None) -> dict[str, Any]:
+def _continue_run(
+    cfg: CPTConfig, dcfg: DataConfig, where: str, action: str, change: tuple[str, Any, Any] | None
+) -> dict[str, Any]:
     """`--continue`: train a finished run from its final model to cfg.train.max_steps with a fresh optimiser and
     schedule (warmup, then decay over the added steps), in out/continue-<steps done>; the stream goes on from
     where the run stopped. The run's final/ becomes the continued model, the old one kept as final-step<N>."""
@@ -213,8 +265,9 @@ def _continue_run(cfg: CPTConfig, dcfg: DataConfig, where: str, action: str,
 
     out = Path(cfg.out)
     if not rec.is_finished(out) or action == rec.FRESH:
-        raise ConfigError(f"--continue: {out} holds no finished run to continue; run without --continue to "
-                          "train (or resume) it first")
+        raise ConfigError(
+            f"--continue: {out} holds no finished run to continue; run without --continue to train (or resume) it first"
+        )
     if action == rec.COMPLETE:
         return rec.stored_summary(out)
     assert change is not None
@@ -242,8 +295,9 @@ def _run_segment(cfg: CPTConfig, dcfg: DataConfig, where: str, start: dict[str, 
         raise ConfigError(rec.refusal(f"{where}: ", *change, seg))
     if action == rec.FRESH:
         rec.start_fresh(seg)
-    return _train(cfg, dcfg, where, resume=action == rec.RESUME, record=record,
-                  start=start if action == rec.FRESH else None)
+    return _train(
+        cfg, dcfg, where, resume=action == rec.RESUME, record=record, start=start if action == rec.FRESH else None
+    )
 
 
 def _last_position(out: Path, steps: int) -> dict[str, Any] | None:
@@ -252,8 +306,11 @@ def _last_position(out: Path, steps: int) -> dict[str, Any] | None:
 
     ckpt = last_checkpoint(out)
     if ckpt is None or not ckpt.endswith(f"checkpoint-{steps}"):
-        logging.getLogger(__name__).warning("--continue: %s has no checkpoint at step %d, so the data stream starts "
-                                            "from its beginning again", out, steps)
+        logging.getLogger(__name__).warning(
+            "--continue: %s has no checkpoint at step %d, so the data stream starts from its beginning again",
+            out,
+            steps,
+        )
         return None
     return load_data_state(ckpt)
 

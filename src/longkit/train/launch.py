@@ -24,21 +24,27 @@ def cpu_fsdp_requested() -> bool:
     """An FSDP launch (accelerate's FSDP config) of several processes on a machine without CUDA: FSDP2 over gloo."""
     import torch
 
-    return os.environ.get("ACCELERATE_USE_FSDP", "false").lower() in ("1", "true") and \
-        int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+    return (
+        os.environ.get("ACCELERATE_USE_FSDP", "false").lower() in ("1", "true")
+        and int(os.environ.get("WORLD_SIZE", "1")) > 1
+        and not torch.cuda.is_available()
+    )
 
 
 def is_single_cpu_launch() -> bool:
     """True in the one process accelerate's `--cpu` launcher started for a several-process launch."""
-    return os.environ.get("ACCELERATE_USE_CPU", "").lower() == "true" and "MASTER_ADDR" in os.environ \
+    return (
+        os.environ.get("ACCELERATE_USE_CPU", "").lower() == "true"
+        and "MASTER_ADDR" in os.environ
         and not any(v in os.environ for v in _WORLD_VARS)
+    )
 
 
 def requested_processes(cmdline: list[str]) -> int | None:
     """N from an `accelerate launch ...` command line (its flags or its config file); None if not one."""
     if "launch" not in cmdline:
         return None
-    rest = cmdline[cmdline.index("launch") + 1:]
+    rest = cmdline[cmdline.index("launch") + 1 :]
     import logging
 
     quiet = logging.getLogger("accelerate.commands.launch")
@@ -72,9 +78,26 @@ def parent_cmdline() -> list[str]:
 
 def relaunch_as_ranks(n: int) -> int:
     """Run this longkit command again as n ranks under torch.distributed.run; returns its exit status."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", str(n),
-           "--master_addr", os.environ["MASTER_ADDR"], "--master_port", os.environ.get("MASTER_PORT", "29500"),
-           "-m", "longkit", *sys.argv[1:]]
-    print(f"longkit: accelerate's --cpu launcher starts {n} processes only through mpirun; starting the {n} "
-          "gloo ranks with torch.distributed.run", file=sys.stderr, flush=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes",
+        "1",
+        "--nproc_per_node",
+        str(n),
+        "--master_addr",
+        os.environ["MASTER_ADDR"],
+        "--master_port",
+        os.environ.get("MASTER_PORT", "29500"),
+        "-m",
+        "longkit",
+        *sys.argv[1:],
+    ]
+    print(
+        f"longkit: accelerate's --cpu launcher starts {n} processes only through mpirun; starting the {n} "
+        "gloo ranks with torch.distributed.run",
+        file=sys.stderr,
+        flush=True,
+    )
     return subprocess.call(cmd)

@@ -20,14 +20,21 @@ from torch.utils.checkpoint import checkpoint
 IGNORE = -100
 
 
-def _chunk_loss_sum(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                    target: torch.Tensor) -> torch.Tensor:
+def _chunk_loss_sum(
+    h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, target: torch.Tensor
+) -> torch.Tensor:
     logits = F.linear(h, weight, bias).float()
     return F.cross_entropy(logits, target, ignore_index=IGNORE, reduction="sum")
 
 
-def chunked_lm_loss_sum(hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor, chunk_size: int = 4096,
-                        bias: torch.Tensor | None = None, shifted: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def chunked_lm_loss_sum(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    labels: torch.Tensor,
+    chunk_size: int = 4096,
+    bias: torch.Tensor | None = None,
+    shifted: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(sum of next-token CE over unmasked positions, their count), computing logits chunk by chunk.
 
     `shifted`: labels already hold each position's next token (the Trainer's `shift_labels` under context
@@ -38,10 +45,10 @@ def chunked_lm_loss_sum(hidden: torch.Tensor, weight: torch.Tensor, labels: torc
     keep = target != IGNORE
     count = keep.sum()
     for s in range(0, h.shape[0], chunk_size):
-        t = target[s:s + chunk_size]
-        if not bool(keep[s:s + chunk_size].any()):
+        t = target[s : s + chunk_size]
+        if not bool(keep[s : s + chunk_size].any()):
             continue  # a fully masked chunk adds nothing to the loss or the gradient
-        hc = h[s:s + chunk_size]
+        hc = h[s : s + chunk_size]
         if torch.is_grad_enabled() and (hc.requires_grad or weight.requires_grad):
             total = total + checkpoint(_chunk_loss_sum, hc, weight, bias, t, use_reentrant=False)
         else:
@@ -66,21 +73,33 @@ def enable_chunked_loss(model: Any, chunk_size: int = 4096) -> Any:
     model._longkit_orig_forward = orig
     model._longkit_chunk_size = chunk_size
 
-    def forward(self: Any, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
-                position_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None,
-                num_items_in_batch: Any = None, **kwargs: Any) -> Any:
+    def forward(
+        self: Any,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        num_items_in_batch: Any = None,
+        **kwargs: Any,
+    ) -> Any:
         if labels is None:
             return orig(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, **kwargs)
         kwargs.pop("use_cache", None)
         shift_labels = kwargs.pop("shift_labels", None)
         # use_cache=False always: transformers turns restarting position ids into per-document attention only
         # without a KV cache (with one, packed samples would attend to each other).
-        out = base(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False,
-                   **kwargs)
+        out = base(
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False, **kwargs
+        )
         head = self.get_output_embeddings()
-        total, count = chunked_lm_loss_sum(out.last_hidden_state, head.weight,
-                                           labels if shift_labels is None else shift_labels, self._longkit_chunk_size,
-                                           getattr(head, "bias", None), shifted=shift_labels is not None)
+        total, count = chunked_lm_loss_sum(
+            out.last_hidden_state,
+            head.weight,
+            labels if shift_labels is None else shift_labels,
+            self._longkit_chunk_size,
+            getattr(head, "bias", None),
+            shifted=shift_labels is not None,
+        )
         denom = num_items_in_batch if num_items_in_batch is not None else count.clamp(min=1)
         if isinstance(denom, torch.Tensor):
             denom = denom.to(total.device)

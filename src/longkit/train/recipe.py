@@ -45,13 +45,30 @@ def prepare_python_docs(out: Path) -> dict[str, str]:
     with open(files["inst"], "w") as fh:
         for p in paras[:400]:
             first = p.split(".")[0].strip()
-            fh.write(json.dumps({"messages": [{"role": "user", "content": f"Repeat this sentence: {first}."},
-                                              {"role": "assistant", "content": f"{first}."}]}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "messages": [
+                            {"role": "user", "content": f"Repeat this sentence: {first}."},
+                            {"role": "assistant", "content": f"{first}."},
+                        ]
+                    }
+                )
+                + "\n"
+            )
     with open(files["ctxqa"], "w") as fh:
         for k in sorted(topics)[:80]:
             text = topics[k].strip()
-            fh.write(json.dumps({"context": text[:600], "question": "Which topic does this documentation describe?",
-                                 "answer": f"It describes the Python topic '{k}'."}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "context": text[:600],
+                        "question": "Which topic does this documentation describe?",
+                        "answer": f"It describes the Python topic '{k}'.",
+                    }
+                )
+                + "\n"
+            )
     return {k: str(v) for k, v in files.items()}
 
 
@@ -74,9 +91,11 @@ def check_recipe_corpus(data: dict[str, Any], model: str, where: str) -> DataCon
     tok = load_tokenizer(dcfg.tokenizer)
     n = len(tok)
     if len(model_tok) < n or tokenizer_fingerprint(model_tok, n) != tokenizer_fingerprint(tok):
-        raise ConfigError(f"{where}: field 'cpt.data.tokenizer': '{dcfg.tokenizer}' (vocabulary {n}) is not the "
-                          f"tokenizer of cpt.model '{model}' (vocabulary {len(model_tok)}); the corpus must be "
-                          "tokenized with the model's tokenizer")
+        raise ConfigError(
+            f"{where}: field 'cpt.data.tokenizer': '{dcfg.tokenizer}' (vocabulary {n}) is not the "
+            f"tokenizer of cpt.model '{model}' (vocabulary {len(model_tok)}); the corpus must be "
+            "tokenized with the model's tokenizer"
+        )
     return dcfg
 
 
@@ -88,8 +107,9 @@ def ensure_corpus(data: dict[str, Any], model: str, where: str) -> None:
     dcfg = check_recipe_corpus(data, model, where)
     corpus = Path(dcfg.out) / "corpus"
     if not (corpus / "offsets.npy").exists():
-        tokenize_corpus(dcfg.sources, load_tokenizer(dcfg.tokenizer), corpus, num_proc=dcfg.num_proc,
-                        tokenizer_name=dcfg.tokenizer)
+        tokenize_corpus(
+            dcfg.sources, load_tokenizer(dcfg.tokenizer), corpus, num_proc=dcfg.num_proc, tokenizer_name=dcfg.tokenizer
+        )
 
 
 def _check_model_exists(model: str, where: str, field: str, produced_by_cpt: bool) -> None:
@@ -100,9 +120,12 @@ def _check_model_exists(model: str, where: str, field: str, produced_by_cpt: boo
     try:
         resolve(model)
     except InputError as exc:
-        how = (f"it is the output of the recipe's cpt section: run `longkit train recipe {where} --only cpt` "
-               "first, or set sft.model" if produced_by_cpt else
-               "check the path, or produce it first (`longkit model extend`, `longkit train cpt`)")
+        how = (
+            f"it is the output of the recipe's cpt section: run `longkit train recipe {where} --only cpt` "
+            "first, or set sft.model"
+            if produced_by_cpt
+            else "check the path, or produce it first (`longkit model extend`, `longkit train cpt`)"
+        )
         raise ConfigError(f"{where}: field '{field}': {exc}; {how}") from None
 
 

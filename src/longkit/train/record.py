@@ -31,8 +31,20 @@ from longkit.train.config import TrainSpec
 RECORD = "train_run.json"
 
 # TrainSpec fields that change the trained weights; the others change speed, memory or logging only.
-RESULT_FIELDS = ("learning_rate", "min_lr", "lr_scheduler", "warmup_steps", "max_steps", "num_epochs", "weight_decay",
-                 "adam_beta1", "adam_beta2", "max_grad_norm", "seed", "precision")
+RESULT_FIELDS = (
+    "learning_rate",
+    "min_lr",
+    "lr_scheduler",
+    "warmup_steps",
+    "max_steps",
+    "num_epochs",
+    "weight_decay",
+    "adam_beta1",
+    "adam_beta2",
+    "max_grad_norm",
+    "seed",
+    "precision",
+)
 
 
 def train_settings(spec: TrainSpec, processes: int) -> dict[str, Any]:
@@ -59,11 +71,14 @@ def model_identity(model: str) -> dict[str, Any]:
         if isinstance(previous, dict):
             return {"trained": str(path.resolve()), "record": digest(previous)}
     config = path / "config.json"
-    weights = sorted((p.name, p.stat().st_size) for p in path.iterdir()
-                     if p.suffix in (".safetensors", ".bin", ".gguf", ".pt"))
-    return {"path": str(path.resolve()),
-            "config_sha256": hashlib.sha256(config.read_bytes()).hexdigest()[:16] if config.is_file() else None,
-            "weights": [list(w) for w in weights]}
+    weights = sorted(
+        (p.name, p.stat().st_size) for p in path.iterdir() if p.suffix in (".safetensors", ".bin", ".gguf", ".pt")
+    )
+    return {
+        "path": str(path.resolve()),
+        "config_sha256": hashlib.sha256(config.read_bytes()).hexdigest()[:16] if config.is_file() else None,
+        "weights": [list(w) for w in weights],
+    }
 
 
 def file_identity(path: str | Path) -> dict[str, Any]:
@@ -148,9 +163,11 @@ def plan_rerun(out: Path, record: dict[str, Any], resume: bool = True) -> tuple[
         return FRESH, None
     if previous is None:
         if trained:
-            raise ConfigError(f"out {out}: holds checkpoints or a final model but no {RECORD} (made by an older "
-                              "longkit, or by hand), so its settings cannot be checked; use a new out, or delete "
-                              f"{out} to start fresh")
+            raise ConfigError(
+                f"out {out}: holds checkpoints or a final model but no {RECORD} (made by an older "
+                "longkit, or by hand), so its settings cannot be checked; use a new out, or delete "
+                f"{out} to start fresh"
+            )
         return FRESH, None
     # a continued run records its continuations beside the settings it was started with
     change = first_difference(jsonable({k: v for k, v in previous.items() if k != "continued"}), jsonable(record))

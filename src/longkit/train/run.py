@@ -58,20 +58,36 @@ def training_arguments(spec: TrainSpec, out: str | Path, streaming: bool) -> Any
     if spec.min_lr is not None and sched == "cosine":
         sched, sched_kwargs = "cosine_with_min_lr", {"min_lr": spec.min_lr}
     kwargs: dict[str, Any] = dict(
-        output_dir=str(out), max_steps=spec.max_steps if spec.num_epochs is None else -1,
-        num_train_epochs=spec.num_epochs or 1, per_device_train_batch_size=spec.per_device_batch_size,
-        gradient_accumulation_steps=spec.grad_accum, learning_rate=spec.learning_rate, lr_scheduler_type=sched,
-        lr_scheduler_kwargs=sched_kwargs, warmup_steps=spec.warmup_steps, weight_decay=spec.weight_decay,
-        adam_beta1=spec.adam_beta1, adam_beta2=spec.adam_beta2, max_grad_norm=spec.max_grad_norm,
-        logging_steps=spec.logging_steps, save_steps=max(spec.save_steps, 1), save_total_limit=spec.save_total_limit,
+        output_dir=str(out),
+        max_steps=spec.max_steps if spec.num_epochs is None else -1,
+        num_train_epochs=spec.num_epochs or 1,
+        per_device_train_batch_size=spec.per_device_batch_size,
+        gradient_accumulation_steps=spec.grad_accum,
+        learning_rate=spec.learning_rate,
+        lr_scheduler_type=sched,
+        lr_scheduler_kwargs=sched_kwargs,
+        warmup_steps=spec.warmup_steps,
+        weight_decay=spec.weight_decay,
+        adam_beta1=spec.adam_beta1,
+        adam_beta2=spec.adam_beta2,
+        max_grad_norm=spec.max_grad_norm,
+        logging_steps=spec.logging_steps,
+        save_steps=max(spec.save_steps, 1),
+        save_total_limit=spec.save_total_limit,
         # On a machine without CUDA, accelerate only starts gloo (MULTI_CPU) when asked for the CPU.
         use_cpu=not has_cuda(),
         ddp_find_unused_parameters=False,  # every parameter takes part (a fully masked batch adds a zero on the graph)
-        seed=spec.seed, data_seed=spec.seed, bf16=bf16, fp16=fp16, activation_checkpointing=spec.gradient_checkpointing,
-        report_to=resolve_report_to(spec), dataloader_num_workers=spec.dataloader_num_workers,
+        seed=spec.seed,
+        data_seed=spec.seed,
+        bf16=bf16,
+        fp16=fp16,
+        activation_checkpointing=spec.gradient_checkpointing,
+        report_to=resolve_report_to(spec),
+        dataloader_num_workers=spec.dataloader_num_workers,
         # a bar redrawn with carriage returns is noise in a log file: off a terminal the Trainer prints each
         # logging step's line instead (its PrinterCallback)
-        remove_unused_columns=False, disable_tqdm=not sys.stderr.isatty(),
+        remove_unused_columns=False,
+        disable_tqdm=not sys.stderr.isatty(),
         # save_steps 0: no intermediate checkpoints (smoke runs); the final model is still saved.
         save_strategy="steps" if spec.save_steps > 0 else "no",
         # The streaming dataset shards itself by rank and resumes from its own saved position.
@@ -111,8 +127,9 @@ def end_distributed() -> None:
         dist.destroy_process_group()
 
 
-def check_launch(spec: TrainSpec, seq_len: int, where: str | None = None, streaming: bool = False,
-                 dataset: Any = None) -> None:
+def check_launch(
+    spec: TrainSpec, seq_len: int, where: str | None = None, streaming: bool = False, dataset: Any = None
+) -> None:
     """Refuse, before any work, what this launch cannot run (`where`, the config, prefixes its field errors)."""
     _check_launcher()
     with located(where):
@@ -130,20 +147,29 @@ def _check_launcher() -> None:
         # ranks here (torch.distributed.run, gloo) rather than train alone, a different run from the one asked for.
         n = requested_processes(parent_cmdline())
         if n is None:
-            raise ConfigError("launch: `accelerate launch --cpu` with several processes needs mpirun, and the number "
-                              "of processes could not be read; use `accelerate launch --config_file "
-                              "configs/accelerate/cpu-ddp.yaml` or `torchrun --nproc_per_node N -m longkit ...`")
+            raise ConfigError(
+                "launch: `accelerate launch --cpu` with several processes needs mpirun, and the number "
+                "of processes could not be read; use `accelerate launch --config_file "
+                "configs/accelerate/cpu-ddp.yaml` or `torchrun --nproc_per_node N -m longkit ...`"
+            )
         if n > 1:
             raise SystemExit(relaunch_as_ranks(n))
-    if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() in ("1", "true") and not has_cuda() \
-            and os.environ.get("FSDP_VERSION", "1") != "2":
+    if (
+        os.environ.get("ACCELERATE_USE_FSDP", "false").lower() in ("1", "true")
+        and not has_cuda()
+        and os.environ.get("FSDP_VERSION", "1") != "2"
+    ):
         # On CPU longkit runs FSDP2 (torch's fully_shard over gloo); FSDP1 needs a GPU device per rank.
-        raise ConfigError("launch: FSDP on CPU needs FSDP2: set fsdp_config.fsdp_version: 2 in the accelerate "
-                          "config (configs/accelerate/cpu-fsdp.yaml)")
+        raise ConfigError(
+            "launch: FSDP on CPU needs FSDP2: set fsdp_config.fsdp_version: 2 in the accelerate "
+            "config (configs/accelerate/cpu-fsdp.yaml)"
+        )
     if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() in ("1", "true") and not has_cuda():
         # accelerate turns DeepSpeed on only off the CPU; this launch would quietly train plain DDP.
-        raise ConfigError("launch: DeepSpeed through accelerate is GPU-only (on CPU it would silently run DDP); "
-                          "for sharded training on CPU use configs/accelerate/cpu-fsdp.yaml")
+        raise ConfigError(
+            "launch: DeepSpeed through accelerate is GPU-only (on CPU it would silently run DDP); "
+            "for sharded training on CPU use configs/accelerate/cpu-fsdp.yaml"
+        )
 
 
 def _check_parallelism(spec: TrainSpec, seq_len: int, streaming: bool, dataset: Any) -> None:
@@ -151,18 +177,29 @@ def _check_parallelism(spec: TrainSpec, seq_len: int, streaming: bool, dataset: 
     world, cp = world_size(), spec.context_parallel_size
     if cp > 1:
         if not has_cuda():
-            raise ConfigError("field 'train.context_parallel_size': context parallelism is GPU-only (torch's "
-                              "context_parallel has no CPU attention sharding); set it to 1 on CPU")
+            raise ConfigError(
+                "field 'train.context_parallel_size': context parallelism is GPU-only (torch's "
+                "context_parallel has no CPU attention sharding); set it to 1 on CPU"
+            )
         if world % cp:
-            raise ConfigError(f"field 'train.context_parallel_size': {cp} does not divide the {world} "
-                              "processes of this launch")
+            raise ConfigError(
+                f"field 'train.context_parallel_size': {cp} does not divide the {world} processes of this launch"
+            )
         if seq_len % (2 * cp):
-            raise ConfigError(f"field 'train.context_parallel_size': seq_len {seq_len} must be divisible by "
-                              f"2 x context_parallel_size = {2 * cp} (load-balanced sharding)")
-    if streaming and spec.dataloader_num_workers > 0 and dataset is not None and \
-            not (hasattr(dataset, "state_dict") and hasattr(dataset, "load_state_dict")):
-        raise ConfigError(f"field 'train.dataloader_num_workers': {type(dataset).__name__} cannot save its "
-                          "position, so a resumed run would not continue exactly; use 0 workers")
+            raise ConfigError(
+                f"field 'train.context_parallel_size': seq_len {seq_len} must be divisible by "
+                f"2 x context_parallel_size = {2 * cp} (load-balanced sharding)"
+            )
+    if (
+        streaming
+        and spec.dataloader_num_workers > 0
+        and dataset is not None
+        and not (hasattr(dataset, "state_dict") and hasattr(dataset, "load_state_dict"))
+    ):
+        raise ConfigError(
+            f"field 'train.dataloader_num_workers': {type(dataset).__name__} cannot save its "
+            "position, so a resumed run would not continue exactly; use 0 workers"
+        )
 
 
 def check_fsdp_wrappable(model: Any, where: str | None = None) -> None:
@@ -179,9 +216,11 @@ def check_fsdp_wrappable(model: Any, where: str | None = None) -> None:
     missing = [c for c in wanted if c not in have]
     if not wanted or missing:
         with located(where):
-            raise ConfigError(f"FSDP cannot wrap {type(model).__name__}: layer class(es) {missing or '(none given)'} "
-                              "not in the model (set fsdp_transformer_layer_cls_to_wrap in the accelerate config to "
-                              f"one of its layer classes, e.g. {sorted(n for n in have if 'Layer' in n)[:3]})")
+            raise ConfigError(
+                f"FSDP cannot wrap {type(model).__name__}: layer class(es) {missing or '(none given)'} "
+                "not in the model (set fsdp_transformer_layer_cls_to_wrap in the accelerate config to "
+                f"one of its layer classes, e.g. {sorted(n for n in have if 'Layer' in n)[:3]})"
+            )
 
 
 def load_trainable(model: str, spec: TrainSpec) -> tuple[Any, Any]:
@@ -211,8 +250,17 @@ def save_final(trainer: Any, final: Path) -> None:
     trainer.save_model(str(final))
 
 
-def fit(model: Any, tok: Any, dataset: Any, collator: Any, spec: TrainSpec, out: Path, resume: bool,
-        streaming: bool, summary_extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def fit(
+    model: Any,
+    tok: Any,
+    dataset: Any,
+    collator: Any,
+    spec: TrainSpec,
+    out: Path,
+    resume: bool,
+    streaming: bool,
+    summary_extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Train with LongkitTrainer (resuming from the last complete checkpoint), save final/, write summary.json."""
     from longkit.train.loss import enable_chunked_loss
     from longkit.train.trainer import LongkitTrainer, last_checkpoint, load_data_state
@@ -224,11 +272,13 @@ def fit(model: Any, tok: Any, dataset: Any, collator: Any, spec: TrainSpec, out:
     if ckpt and streaming:
         state = load_data_state(ckpt)
         if state is None:
-            raise LongkitError(f"{ckpt}: checkpoint has no data position; "
-                               "cannot resume the stream exactly (start a new output dir)")
+            raise LongkitError(
+                f"{ckpt}: checkpoint has no data position; cannot resume the stream exactly (start a new output dir)"
+            )
         dataset.load_state_dict(state)
-    trainer = LongkitTrainer(model=model, args=args, train_dataset=dataset, data_collator=collator,
-                             processing_class=tok)
+    trainer = LongkitTrainer(
+        model=model, args=args, train_dataset=dataset, data_collator=collator, processing_class=tok
+    )
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=ckpt)
     wall = time.time() - t0
@@ -239,13 +289,21 @@ def fit(model: Any, tok: Any, dataset: Any, collator: Any, spec: TrainSpec, out:
     trainer.accelerator.wait_for_everyone()  # the next stage loads final/ on every rank
     losses = trainer.step_losses
     summary = {
-        "output": str(final), "resumed_from": ckpt, "steps": trainer.state.global_step,
-        "train_loss": result.training_loss, "first_loss": losses[0] if losses else None,
-        "last_loss": losses[-1] if losses else None, "step_losses": losses, "wall_s": round(wall, 2),
+        "output": str(final),
+        "resumed_from": ckpt,
+        "steps": trainer.state.global_step,
+        "train_loss": result.training_loss,
+        "first_loss": losses[0] if losses else None,
+        "last_loss": losses[-1] if losses else None,
+        "step_losses": losses,
+        "wall_s": round(wall, 2),
         "log_history": trainer.state.log_history,
-        "launch": {"processes": args.world_size,
-                   "distributed": str(trainer.accelerator.distributed_type).split(".")[-1],
-                   "fsdp": bool(trainer.is_fsdp_enabled), "dataloader_num_workers": spec.dataloader_num_workers},
+        "launch": {
+            "processes": args.world_size,
+            "distributed": str(trainer.accelerator.distributed_type).split(".")[-1],
+            "fsdp": bool(trainer.is_fsdp_enabled),
+            "dataloader_num_workers": spec.dataloader_num_workers,
+        },
         **(summary_extra or {}),
     }
     if args.process_index == 0:

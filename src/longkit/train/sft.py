@@ -30,8 +30,9 @@ def load_sft_rows(path: str | Path, tokenizer: Any, system: str | None = None) -
     return out
 
 
-def pack_examples(examples: list[tuple[list[int], list[int]]], seq_len: int, pad_id: int,
-                  pack: bool = True) -> tuple[list[dict[str, np.ndarray]], int]:
+def pack_examples(
+    examples: list[tuple[list[int], list[int]]], seq_len: int, pad_id: int, pack: bool = True
+) -> tuple[list[dict[str, np.ndarray]], int]:
     """Greedy in-order packing into seq_len rows; returns (rows, number of examples too long to fit)."""
     rows: list[dict[str, np.ndarray]] = []
     cur_ids: list[int] = []
@@ -47,8 +48,13 @@ def pack_examples(examples: list[tuple[list[int], list[int]]], seq_len: int, pad
         ids = cur_ids + [pad_id] * pad
         lab = cur_lab + [IGNORE] * pad
         pos = cur_pos + list(range(pad))  # padding is its own segment: no real token attends to it
-        rows.append({"input_ids": np.asarray(ids, np.int32), "labels": np.asarray(lab, np.int32),
-                     "position_ids": np.asarray(pos, np.int32)})
+        rows.append(
+            {
+                "input_ids": np.asarray(ids, np.int32),
+                "labels": np.asarray(lab, np.int32),
+                "position_ids": np.asarray(pos, np.int32),
+            }
+        )
         cur_ids, cur_lab, cur_pos = [], [], []
 
     for ids, lab in examples:
@@ -110,10 +116,18 @@ def build_stage_dataset(cfg: SFTConfig, stage: StageSpec, tokenizer: Any) -> tup
     if not rows:
         raise ConfigError(f"stage '{stage.name}': no sample fits seq_len {seq_len}")
     trained = sum(int((r["labels"] != IGNORE).sum()) for r in rows)
-    report = {"stage": stage.name, "seq_len": seq_len, "rows": len(rows), "samples": len(order) - dropped,
-              "dropped_too_long": dropped, "trained_tokens": trained,
-              "datasets": [{"name": p.name, "size": p.size, "samples": p.samples,
-                            "effective_epochs": round(p.effective_epochs, 3)} for p in parts]}
+    report = {
+        "stage": stage.name,
+        "seq_len": seq_len,
+        "rows": len(rows),
+        "samples": len(order) - dropped,
+        "dropped_too_long": dropped,
+        "trained_tokens": trained,
+        "datasets": [
+            {"name": p.name, "size": p.size, "samples": p.samples, "effective_epochs": round(p.effective_epochs, 3)}
+            for p in parts
+        ],
+    }
     return PackedRows(rows), report
 
 
@@ -139,13 +153,22 @@ def stage_record(cfg: SFTConfig, stage: StageSpec, model: dict[str, Any]) -> dic
     with located(f"stage '{stage.name}'", sep=" "):
         spec = stage_train_spec(cfg, stage)
     blend = [{"weight": b.weight, "epochs": b.epochs, "data": file_identity(b.path)} for b in stage.blend]
-    return {"kind": "sft", "stage": stage.name, "model": model, "blend": blend, "num_samples": stage.num_samples,
-            "seq_len": stage.seq_len or cfg.seq_len, "system": cfg.system, "pack": cfg.pack,
-            "train": train_settings(spec, world_size())}
+    return {
+        "kind": "sft",
+        "stage": stage.name,
+        "model": model,
+        "blend": blend,
+        "num_samples": stage.num_samples,
+        "seq_len": stage.seq_len or cfg.seq_len,
+        "system": cfg.system,
+        "pack": cfg.pack,
+        "train": train_settings(spec, world_size()),
+    }
 
 
-def plan_stages(cfg: SFTConfig, selected: list[StageSpec], where: str,
-                retrain_changed: bool) -> list[tuple[StageSpec, str, dict[str, Any]]]:
+def plan_stages(
+    cfg: SFTConfig, selected: list[StageSpec], where: str, retrain_changed: bool
+) -> list[tuple[StageSpec, str, dict[str, Any]]]:
     """Each stage of the config with what this run does with it (a record.* action, or "skip" for a stage not
     selected) and its record, all decided before anything trains.
 
@@ -160,9 +183,11 @@ def plan_stages(cfg: SFTConfig, selected: list[StageSpec], where: str,
     for stage in cfg.stages:
         out = Path(cfg.out) / stage.name
         if stage.name not in chosen:
-            if not rec.is_finished(out) and any(s.name in chosen for s in cfg.stages[cfg.stages.index(stage):]):
-                raise ConfigError(f"{where}: stage '{stage.name}' has no final model at {out / 'final'}, and the "
-                                  "stages after it start from it; train it first (run without --stage)")
+            if not rec.is_finished(out) and any(s.name in chosen for s in cfg.stages[cfg.stages.index(stage) :]):
+                raise ConfigError(
+                    f"{where}: stage '{stage.name}' has no final model at {out / 'final'}, and the "
+                    "stages after it start from it; train it first (run without --stage)"
+                )
             plan.append((stage, "skip", {}))
             model = rec.model_identity(str(out / "final"))
             continue
@@ -179,8 +204,9 @@ def plan_stages(cfg: SFTConfig, selected: list[StageSpec], where: str,
     return plan
 
 
-def run_sft(cfg: SFTConfig, where: str = "config", only_stage: str | None = None,
-            retrain_changed: bool = False) -> list[dict[str, Any]]:
+def run_sft(
+    cfg: SFTConfig, where: str = "config", only_stage: str | None = None, retrain_changed: bool = False
+) -> list[dict[str, Any]]:
     """Run the stages in order (each from the previous stage's final model); returns one summary per stage run,
     a finished stage's stored summary marked already_complete."""
     from longkit.train import record as rec
@@ -203,8 +229,9 @@ def run_sft(cfg: SFTConfig, where: str = "config", only_stage: str | None = None
     return results
 
 
-def _run_stage(cfg: SFTConfig, stage: StageSpec, src: str, where: str, resume: bool,
-               record: dict[str, Any]) -> dict[str, Any]:
+def _run_stage(
+    cfg: SFTConfig, stage: StageSpec, src: str, where: str, resume: bool, record: dict[str, Any]
+) -> dict[str, Any]:
     """Train one stage from `src`; errors of the config (not of the launcher or the model) are prefixed `where`."""
     from longkit.io import write_json
     from longkit.train.collate import PackedCollator
@@ -216,31 +243,51 @@ def _run_stage(cfg: SFTConfig, stage: StageSpec, src: str, where: str, resume: b
     check_launch(spec, stage.seq_len or cfg.seq_len, where, streaming=False)
     with located(where):
         if spec.context_parallel_size > 1 and cfg.pack:
-            raise ConfigError("packed SFT keeps samples apart with restarting position ids, which torch's context "
-                              "parallel does not honour; set pack: false with train.context_parallel_size > 1")
+            raise ConfigError(
+                "packed SFT keeps samples apart with restarting position ids, which torch's context "
+                "parallel does not honour; set pack: false with train.context_parallel_size > 1"
+            )
     model, tok = load_trainable(src, spec)
     # the rows were read and checked above (check_blend_rows), so what fails here is the config's doing
     with located(where):
         check_fsdp_wrappable(model)
         ds, report = build_stage_dataset(cfg, stage, tok)
         if len(ds) < world_size() * spec.per_device_batch_size:
-            raise ConfigError(f"stage '{stage.name}': {len(ds)} packed rows cannot feed {world_size()} processes x "
-                              f"batch {spec.per_device_batch_size} (fewer data shards than processes: add data or "
-                              "launch fewer processes)")
+            raise ConfigError(
+                f"stage '{stage.name}': {len(ds)} packed rows cannot feed {world_size()} processes x "
+                f"batch {spec.per_device_batch_size} (fewer data shards than processes: add data or "
+                "launch fewer processes)"
+            )
         max_pos = getattr(model.config, "max_position_embeddings", None)
         if max_pos is not None and report["seq_len"] > max_pos:
-            raise ConfigError(f"stage '{stage.name}' seq_len {report['seq_len']} exceeds the model's "
-                              f"max_position_embeddings {max_pos}")
+            raise ConfigError(
+                f"stage '{stage.name}' seq_len {report['seq_len']} exceeds the model's "
+                f"max_position_embeddings {max_pos}"
+            )
     if report["dropped_too_long"]:
-        log.warning("%s: stage '%s': %d samples longer than seq_len %d were left out", where, stage.name,
-                    report["dropped_too_long"], report["seq_len"])
+        log.warning(
+            "%s: stage '%s': %d samples longer than seq_len %d were left out",
+            where,
+            stage.name,
+            report["dropped_too_long"],
+            report["seq_len"],
+        )
     out = Path(cfg.out) / stage.name
     out.mkdir(parents=True, exist_ok=True)
     if is_main_process():  # every check passed: the stage's first writes
         write_record(out, record)
         write_json(out / "blend.json", report)
-    return fit(model, tok, ds, PackedCollator(), spec, out, resume, streaming=False,
-               summary_extra={"kind": "sft", "stage": stage.name, "model": src, "blend": report})
+    return fit(
+        model,
+        tok,
+        ds,
+        PackedCollator(),
+        spec,
+        out,
+        resume,
+        streaming=False,
+        summary_extra={"kind": "sft", "stage": stage.name, "model": src, "blend": report},
+    )
 
 
 def sft_from_file(path: str | Path, stage: str | None = None, **overrides: Any) -> list[dict[str, Any]]:

@@ -55,10 +55,14 @@ class LongkitTrainer(Trainer):
             ds.rank, ds.world_size = self.args.process_index // cp, max(1, self.args.world_size // cp)
             ds.batch_size = self._train_batch_size
         workers = self.args.dataloader_num_workers
-        return torch.utils.data.DataLoader(self.train_dataset, batch_size=self._train_batch_size,
-                                           collate_fn=self.data_collator, num_workers=workers,
-                                           prefetch_factor=self.args.dataloader_prefetch_factor if workers else None,
-                                           pin_memory=self.args.dataloader_pin_memory and torch.cuda.is_available())
+        return torch.utils.data.DataLoader(
+            self.train_dataset,
+            batch_size=self._train_batch_size,
+            collate_fn=self.data_collator,
+            num_workers=workers,
+            prefetch_factor=self.args.dataloader_prefetch_factor if workers else None,
+            pin_memory=self.args.dataloader_pin_memory and torch.cuda.is_available(),
+        )
 
     def training_step(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> torch.Tensor:
         """One micro-batch; remembers the data position of what was trained and checks the loss."""
@@ -74,8 +78,10 @@ class LongkitTrainer(Trainer):
             value = float(self.accelerator.reduce(t, reduction="mean").item())
         if not math.isfinite(value):
             last = last_checkpoint(self._output_dir())
-            raise LongkitError(f"non-finite loss ({value}) at step {self.state.global_step + 1}; "
-                               f"last good checkpoint: {last or 'none'} (lower the learning rate or check the data)")
+            raise LongkitError(
+                f"non-finite loss ({value}) at step {self.state.global_step + 1}; "
+                f"last good checkpoint: {last or 'none'} (lower the learning rate or check the data)"
+            )
         self._micro.append(value)
         if len(self._micro) >= self.current_gradient_accumulation_steps:
             # Micro-batch losses come back already divided for accumulation (and, across ranks, by the global

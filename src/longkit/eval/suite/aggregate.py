@@ -97,12 +97,27 @@ def _task_summary(results: Path, name: str, model: str, cfg: SuiteConfig) -> dic
     group = ("length", "depth") if any("depth" in r["meta"] for r in records) and info.synthetic else ("length",)
     group += tuple(info.extra.get("report_by", ()))  # a benchmark's own breakdowns (LongBench v2's difficulty)
     s = summarize(records, group)
-    s.update({"task": name, "benchmark": info.benchmark, "metric": info.metric.name, "synthetic": info.synthetic,
-              "higher_is_better": info.metric.higher_is_better, "model": model, "samples": len(records),
-              "official": official_score(name, records)})
-    s["intervals"] = task_intervals(records, info.synthetic, info.metric.higher_is_better,
-                                    lambda x: effective_length(x, cfg.threshold),
-                                    lambda x: adaptation_rate(x, cfg.reference_length), cfg.bootstrap, cfg.seed)
+    s.update(
+        {
+            "task": name,
+            "benchmark": info.benchmark,
+            "metric": info.metric.name,
+            "synthetic": info.synthetic,
+            "higher_is_better": info.metric.higher_is_better,
+            "model": model,
+            "samples": len(records),
+            "official": official_score(name, records),
+        }
+    )
+    s["intervals"] = task_intervals(
+        records,
+        info.synthetic,
+        info.metric.higher_is_better,
+        lambda x: effective_length(x, cfg.threshold),
+        lambda x: adaptation_rate(x, cfg.reference_length),
+        cfg.bootstrap,
+        cfg.seed,
+    )
     s["_samples"] = samples_by_length(records) if info.synthetic else {}
     summary_file = results.parent / "summary.json"  # the task's own header line (haystack, protocol)
     if summary_file.exists() and json.loads(summary_file.read_text()).get("setup"):
@@ -115,11 +130,17 @@ def task_entry(s: dict[str, Any], cfg: SuiteConfig) -> dict[str, Any]:
     by_len = by_length(s) if s["synthetic"] else {}
     # effective length and adaptation rate read "higher is better": a loss has neither
     rated = by_len if s.get("higher_is_better", True) else {}
-    entry = {"benchmark": s["benchmark"], "metric": s["metric"], "overall": s["overall"].get("score"),
-             "by_length": by_len, "samples": s["samples"], "truncated": s.get("truncated", 0),
-             "effective_length": effective_length(rated, cfg.threshold) if rated else None,
-             "adaptation_rate": adaptation_rate(rated, cfg.reference_length) if rated else None,
-             "official": s.get("official")}
+    entry = {
+        "benchmark": s["benchmark"],
+        "metric": s["metric"],
+        "overall": s["overall"].get("score"),
+        "by_length": by_len,
+        "samples": s["samples"],
+        "truncated": s.get("truncated", 0),
+        "effective_length": effective_length(rated, cfg.threshold) if rated else None,
+        "adaptation_rate": adaptation_rate(rated, cfg.reference_length) if rated else None,
+        "official": s.get("official"),
+    }
     if not s["synthetic"]:
         entry["by_group"] = {k: v.get("score") for k, v in s["by"].get("length", {}).items()}
     for field, groups in s["by"].items():
@@ -134,8 +155,9 @@ def _slug(group: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", group.lower()).strip("_")
 
 
-def group_averages(tasks: dict[str, dict[str, Any]], cfg: SuiteConfig,
-                   samples: dict[str, dict[int, list[float]]] | None = None) -> dict[str, dict[str, Any]]:
+def group_averages(
+    tasks: dict[str, dict[str, Any]], cfg: SuiteConfig, samples: dict[str, dict[int, list[float]]] | None = None
+) -> dict[str, dict[str, Any]]:
     """For each average a benchmark defines over its tasks (a task's declared `average_group`, e.g. RULER's), the
     mean over a model's tasks of that group: overall, and at the lengths they all ran with its effective length and
     rate; keyed '<group>_average' with the group in lower case, other characters as '_' (RULER's is
@@ -153,22 +175,37 @@ def group_averages(tasks: dict[str, dict[str, Any]], cfg: SuiteConfig,
         common = sorted(set.intersection(*map(set, by_len))) if all(by_len) else []
         avg = {n: round(sum(b[n] for b in by_len) / len(members), 4) for n in common}
         overall = [e["overall"] for e in members.values() if e["overall"] is not None]
-        out[f"{_slug(group)}_average"] = {"group": group, "tasks": len(members), "by_length": avg,
-                                          "overall": round(sum(overall) / len(overall), 4) if overall else None,
-                                          "effective_length": effective_length(avg, cfg.threshold) if avg else None,
-                                          "adaptation_rate": adaptation_rate(avg, cfg.reference_length)
-                                          if avg else None}
+        out[f"{_slug(group)}_average"] = {
+            "group": group,
+            "tasks": len(members),
+            "by_length": avg,
+            "overall": round(sum(overall) / len(overall), 4) if overall else None,
+            "effective_length": effective_length(avg, cfg.threshold) if avg else None,
+            "adaptation_rate": adaptation_rate(avg, cfg.reference_length) if avg else None,
+        }
         if samples and common and all(name in samples for name in members):
-            out[f"{_slug(group)}_average"].update(group_intervals(
-                {name: samples[name] for name in members}, common, lambda x: effective_length(x, cfg.threshold),
-                lambda x: adaptation_rate(x, cfg.reference_length), cfg.bootstrap, cfg.seed))
+            out[f"{_slug(group)}_average"].update(
+                group_intervals(
+                    {name: samples[name] for name in members},
+                    common,
+                    lambda x: effective_length(x, cfg.threshold),
+                    lambda x: adaptation_rate(x, cfg.reference_length),
+                    cfg.bootstrap,
+                    cfg.seed,
+                )
+            )
     return out
 
 
 def build_report(cfg: SuiteConfig, data: dict[str, Any]) -> dict[str, Any]:
     """suite.json's content from collect()'s summaries."""
-    report: dict[str, Any] = {"name": cfg.name, "threshold": cfg.threshold, "reference_length": cfg.reference_length,
-                              "models": {}, "skipped": data["skipped"]}
+    report: dict[str, Any] = {
+        "name": cfg.name,
+        "threshold": cfg.threshold,
+        "reference_length": cfg.reference_length,
+        "models": {},
+        "skipped": data["skipped"],
+    }
     for label, tasks in data["models"].items():
         model_rep: dict[str, Any] = {"tasks": {name: task_entry(s, cfg) for name, s in tasks.items()}}
         model_rep.update(group_averages(model_rep["tasks"], cfg, {n: s.get("_samples", {}) for n, s in tasks.items()}))

@@ -22,9 +22,20 @@ B = TypeVar("B", bound=Backend)
 
 def request_key(model: str, max_context: int, req: GenerationRequest) -> str:
     """A stable hash of everything that determines a completion."""
-    payload = json.dumps({"model": model, "max_context": max_context, "prompt": req.prompt, "messages": req.messages,
-                          "max_new_tokens": req.max_new_tokens, "stop": list(req.stop),
-                          "temperature": req.temperature, "seed": req.seed}, sort_keys=True, ensure_ascii=False)
+    payload = json.dumps(
+        {
+            "model": model,
+            "max_context": max_context,
+            "prompt": req.prompt,
+            "messages": req.messages,
+            "max_new_tokens": req.max_new_tokens,
+            "stop": list(req.stop),
+            "temperature": req.temperature,
+            "seed": req.seed,
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+    )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 

@@ -105,8 +105,11 @@ def _refuse_shared(field: str, dirs: list[str], labels: list[str]) -> None:
         if j == i:
             continue
         what = "named" if field == "models" else "task"
-        same = f"are both {what} '{labels[i]}'" if labels[i] == labels[j] else \
-            f"('{labels[j]}', '{labels[i]}') are both written to '{d}'"
+        same = (
+            f"are both {what} '{labels[i]}'"
+            if labels[i] == labels[j]
+            else f"('{labels[j]}', '{labels[i]}') are both written to '{d}'"
+        )
         fix = "give each model its own `name:`" if field == "models" else "keep one entry per task"
         raise ValueError(f"{field}[{j}] and {field}[{i}] {same}, so their results would mix; {fix}")
 

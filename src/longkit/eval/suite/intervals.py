@@ -31,8 +31,9 @@ def samples_by_length(records: list[dict[str, Any]]) -> dict[int, list[float]]:
     return dict(sorted(out.items()))
 
 
-def _resampled_means(samples: dict[int, list[float]], resamples: int,
-                     rng: np.random.Generator) -> dict[int, np.ndarray]:
+def _resampled_means(
+    samples: dict[int, list[float]], resamples: int, rng: np.random.Generator
+) -> dict[int, np.ndarray]:
     """Per length, `resamples` means of a resample (with replacement) of that length's samples."""
     out = {}
     for length, values in samples.items():
@@ -45,27 +46,42 @@ def _bounds(values: list[float], discrete: bool = False) -> list[float] | None:
     """2.5th and 97.5th percentiles; for a discrete statistic (a length) two values that occurred."""
     if not values:
         return None
-    lo, hi = (np.percentile(values, 2.5, method="lower"), np.percentile(values, 97.5, method="higher")) if discrete \
+    lo, hi = (
+        (np.percentile(values, 2.5, method="lower"), np.percentile(values, 97.5, method="higher"))
+        if discrete
         else tuple(np.percentile(values, [2.5, 97.5]))
+    )
     return [round(float(lo), 4), round(float(hi), 4)]
 
 
-def derived_intervals(series_draws: list[Series], effective: Callable[[Series], int | None],
-                      rate: Callable[[Series], float | None]) -> dict[str, Any]:
+def derived_intervals(
+    series_draws: list[Series], effective: Callable[[Series], int | None], rate: Callable[[Series], float | None]
+) -> dict[str, Any]:
     """Intervals of the effective length (no passing length counts as 0) and the adaptation rate over draws."""
     lengths = [effective(s) or 0 for s in series_draws]
     rates = [r for r in (rate(s) for s in series_draws) if r is not None]
     eff = _bounds([float(x) for x in lengths], discrete=True)
-    return {"effective_length_ci": None if eff is None else [int(eff[0]) or None, int(eff[1]) or None],
-            "adaptation_rate_ci": _bounds(rates)}
+    return {
+        "effective_length_ci": None if eff is None else [int(eff[0]) or None, int(eff[1]) or None],
+        "adaptation_rate_ci": _bounds(rates),
+    }
 
 
-def task_intervals(records: list[dict[str, Any]], by_length: bool, rated: bool, effective: Callable[[Series], Any],
-                   rate: Callable[[Series], Any], resamples: int, seed: int) -> dict[str, Any]:
+def task_intervals(
+    records: list[dict[str, Any]],
+    by_length: bool,
+    rated: bool,
+    effective: Callable[[Series], Any],
+    rate: Callable[[Series], Any],
+    resamples: int,
+    seed: int,
+) -> dict[str, Any]:
     """A task's overall interval, and where it has lengths, per-length, effective-length and rate intervals."""
     scores = [float(r["scores"].get("score", 0.0)) for r in records]
-    out: dict[str, Any] = {"overall_ci": [round(x, 4) for x in mean_interval(scores, resamples, seed)],
-                           "wide": len(scores) < FEW}
+    out: dict[str, Any] = {
+        "overall_ci": [round(x, 4) for x in mean_interval(scores, resamples, seed)],
+        "wide": len(scores) < FEW,
+    }
     samples = samples_by_length(records) if by_length else {}
     if not samples:
         return out
@@ -78,8 +94,14 @@ def task_intervals(records: list[dict[str, Any]], by_length: bool, rated: bool, 
     return out
 
 
-def group_intervals(members: dict[str, dict[int, list[float]]], lengths: list[int], effective: Callable[[Series], Any],
-                    rate: Callable[[Series], Any], resamples: int, seed: int) -> dict[str, Any]:
+def group_intervals(
+    members: dict[str, dict[int, list[float]]],
+    lengths: list[int],
+    effective: Callable[[Series], Any],
+    rate: Callable[[Series], Any],
+    resamples: int,
+    seed: int,
+) -> dict[str, Any]:
     """A benchmark average over tasks at shared lengths: each task's samples resampled within each length."""
     if not lengths:
         return {}

@@ -32,13 +32,17 @@ def suite_record(cfg: SuiteConfig) -> dict[str, Any]:
     """What cfg records: each model's identity by label, each task's settings by name, the suite-wide settings."""
     from longkit import __version__
 
-    record: dict[str, Any] = json.loads(json.dumps({
-        "kind": "suite",
-        "models": {m.label: {f: getattr(m, f) for f in MODEL_FIELDS} for m in cfg.models},
-        "tasks": {_task_key(t.name): t.model_dump(exclude={"name"}) for t in cfg.tasks},
-        **{k: getattr(cfg, k) for k in SETTINGS},
-        "longkit_version": __version__,
-    }))
+    record: dict[str, Any] = json.loads(
+        json.dumps(
+            {
+                "kind": "suite",
+                "models": {m.label: {f: getattr(m, f) for f in MODEL_FIELDS} for m in cfg.models},
+                "tasks": {_task_key(t.name): t.model_dump(exclude={"name"}) for t in cfg.tasks},
+                **{k: getattr(cfg, k) for k in SETTINGS},
+                "longkit_version": __version__,
+            }
+        )
+    )
     return record
 
 
@@ -97,7 +101,11 @@ def write_suite_record(cfg: SuiteConfig) -> None:
     new = suite_record(cfg)
     old = read_json(path, "run record") if path.is_file() else None
     if isinstance(old, dict):
-        new = {**new, **{k: old[k] for k in SETTINGS if k in old},
-               "models": {**new["models"], **old.get("models", {})}, "tasks": {**new["tasks"], **old.get("tasks", {})}}
+        new = {
+            **new,
+            **{k: old[k] for k in SETTINGS if k in old},
+            "models": {**new["models"], **old.get("models", {})},
+            "tasks": {**new["tasks"], **old.get("tasks", {})},
+        }
     if new != old:
         write_json(path, new)

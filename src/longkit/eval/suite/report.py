@@ -33,27 +33,34 @@ def rebuild_report(cfg: SuiteConfig, where: str = "suite") -> dict[str, Any]:
 
     check_suite_record(cfg)
     if not any(collect(cfg)["models"].values()):
-        raise InputError(f"{cfg.out}: no finished run of this suite to report on; run `longkit eval suite {where}` "
-                         "first (--report-only only rebuilds the report)")
+        raise InputError(
+            f"{cfg.out}: no finished run of this suite to report on; run `longkit eval suite {where}` "
+            "first (--report-only only rebuilds the report)"
+        )
     return write_suite_report(cfg)
 
 
 def _intro(cfg: SuiteConfig) -> list[str]:
     """The title and how to read the numbers."""
-    return [f"# {cfg.name}", "",
-            f"Effective length: the longest length whose score exceeds {cfg.threshold:.3f} (RULER). "
-            "Adaptation rate: score at the longest length / score at the reference length "
-            f"({cfg.reference_length or 'the shortest'}) (UtK). Per-length and overall scores are per-sample means "
-            "in [0, 1]; the 'official' column is each benchmark's own reported number, aggregated its own way and on "
-            "its own scale: LongBench, SCROLLS, LV-Eval, RULER and ChatRAG Bench x100, InfiniteBench and ChatQA 2's "
-            "needle tasks in [0, 1]; SCROLLS QMSum is the geometric mean of the corpus-mean ROUGE-1/2/L. "
-            f"In parentheses: 95% percentile-bootstrap intervals over samples ({cfg.bootstrap} resamples, seed "
-            f"{cfg.seed}; effective length and adaptation rate resample within each length); † marks a cell with "
-            "fewer than 5 samples, whose interval is too wide to read much into.", ""]
+    return [
+        f"# {cfg.name}",
+        "",
+        f"Effective length: the longest length whose score exceeds {cfg.threshold:.3f} (RULER). "
+        "Adaptation rate: score at the longest length / score at the reference length "
+        f"({cfg.reference_length or 'the shortest'}) (UtK). Per-length and overall scores are per-sample means "
+        "in [0, 1]; the 'official' column is each benchmark's own reported number, aggregated its own way and on "
+        "its own scale: LongBench, SCROLLS, LV-Eval, RULER and ChatRAG Bench x100, InfiniteBench and ChatQA 2's "
+        "needle tasks in [0, 1]; SCROLLS QMSum is the geometric mean of the corpus-mean ROUGE-1/2/L. "
+        f"In parentheses: 95% percentile-bootstrap intervals over samples ({cfg.bootstrap} resamples, seed "
+        f"{cfg.seed}; effective length and adaptation rate resample within each length); † marks a cell with "
+        "fewer than 5 samples, whose interval is too wide to read much into.",
+        "",
+    ]
 
 
-def _model_section(cfg: SuiteConfig, label: str, tasks: dict[str, Any], model_rep: dict[str, Any],
-                   out: Path) -> list[str]:
+def _model_section(
+    cfg: SuiteConfig, label: str, tasks: dict[str, Any], model_rep: dict[str, Any], out: Path
+) -> list[str]:
     """One model: its table, truncation count, sample setups, plots and per-input-length buckets."""
     lines = [f"## {label}", ""] + _table(cfg, model_rep) + [""]
     trunc = sum(e["truncated"] for e in model_rep["tasks"].values())
@@ -67,11 +74,13 @@ def _model_section(cfg: SuiteConfig, label: str, tasks: dict[str, Any], model_re
     if files:
         lines += ["Benchmark-file tasks by input length (tokens, bucketed):", ""]
         for n, e in files:
-            lines.append(f"- {n}: " + ", ".join(f"{_k(int(k)) if k.isdigit() else k}: {_f(v)}"
-                                               for k, v in e["by_group"].items()))
+            lines.append(
+                f"- {n}: " + ", ".join(f"{_k(int(k)) if k.isdigit() else k}: {_f(v)}" for k, v in e["by_group"].items())
+            )
             for field in (k for k in e if k.startswith("by_") and k not in ("by_length", "by_group", "by_length_ci")):
-                lines.append(f"- {n} {field.replace('_', ' ')}: " + ", ".join(f"{k}: {_f(v)}"
-                                                                              for k, v in e[field].items()))
+                lines.append(
+                    f"- {n} {field.replace('_', ' ')}: " + ", ".join(f"{k}: {_f(v)}" for k, v in e[field].items())
+                )
         lines.append("")
     return lines
 
@@ -81,26 +90,38 @@ def _table(cfg: SuiteConfig, model_rep: dict[str, Any]) -> list[str]:
     its 95% bootstrap interval in parentheses, † where the cell has too few samples for the interval to mean much."""
     lengths = sorted({n for e in model_rep["tasks"].values() for n in e["by_length"]})
     ref = cfg.reference_length
-    lines = ["| task | benchmark | metric | " + " | ".join(_k(n) for n in lengths) +
-             " | overall | official | effective length | adaptation rate | n |", "|" + "---|" * (len(lengths) + 8)]
+    lines = [
+        "| task | benchmark | metric | "
+        + " | ".join(_k(n) for n in lengths)
+        + " | overall | official | effective length | adaptation rate | n |",
+        "|" + "---|" * (len(lengths) + 8),
+    ]
     for name, e in model_rep["tasks"].items():
         cis, wide = _ci_by_length(e), set(e.get("wide_lengths") or [])
-        cells = [_with_ci(e["by_length"][n], cis.get(n)) + ("†" if n in wide else "") if n in e["by_length"] else "–"
-                 for n in lengths]
+        cells = [
+            _with_ci(e["by_length"][n], cis.get(n)) + ("†" if n in wide else "") if n in e["by_length"] else "–"
+            for n in lengths
+        ]
         off = e.get("official") or {}
         official = f"{off['score']:g} ({off['scale']})" if off and off.get("score") is not None else "–"
         overall = _with_ci(e["overall"], e.get("overall_ci")) + ("†" if e.get("wide") else "")
-        lines.append(f"| {name} | {e['benchmark']} | {e['metric']} | " + " | ".join(cells) +
-                     f" | {overall} | {official} | {_length_ci(e['effective_length'], e.get('effective_length_ci'))} | "
-                     f"{_rate(e['adaptation_rate'], e['by_length'], ref)}{_ci(e.get('adaptation_rate_ci'))} | "
-                     f"{e['samples']} |")
+        lines.append(
+            f"| {name} | {e['benchmark']} | {e['metric']} | "
+            + " | ".join(cells)
+            + f" | {overall} | {official} | {_length_ci(e['effective_length'], e.get('effective_length_ci'))} | "
+            f"{_rate(e['adaptation_rate'], e['by_length'], ref)}{_ci(e.get('adaptation_rate_ci'))} | "
+            f"{e['samples']} |"
+        )
     for group, ra in averages(model_rep).items():
         cis = _ci_by_length(ra)
         cells = [f"**{_with_ci(ra['by_length'][n], cis.get(n))}**" if n in ra["by_length"] else "–" for n in lengths]
-        lines.append(f"| **{group} average ({ra['tasks']} tasks)** | {group} | mean | " + " | ".join(cells) +
-                     f" | **{_f(ra.get('overall'))}** | – | "
-                     f"**{_length_ci(ra['effective_length'], ra.get('effective_length_ci'))}** | "
-                     f"**{_rate(ra['adaptation_rate'], ra['by_length'], ref)}{_ci(ra.get('adaptation_rate_ci'))}** | |")
+        lines.append(
+            f"| **{group} average ({ra['tasks']} tasks)** | {group} | mean | "
+            + " | ".join(cells)
+            + f" | **{_f(ra.get('overall'))}** | – | "
+            f"**{_length_ci(ra['effective_length'], ra.get('effective_length_ci'))}** | "
+            f"**{_rate(ra['adaptation_rate'], ra['by_length'], ref)}{_ci(ra.get('adaptation_rate_ci'))}** | |"
+        )
     return lines
 
 
@@ -127,8 +148,11 @@ def _length_ci(n: int | None, ci: list[int | None] | None) -> str:
 
 def averages(model_rep: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """A model's benchmark averages (aggregate.group_averages) by group name, e.g. {'RULER': {...}}."""
-    return {v.get("group", k[:-len("_average")].upper()): v for k, v in model_rep.items()
-            if k.endswith("_average") and isinstance(v, dict)}
+    return {
+        v.get("group", k[: -len("_average")].upper()): v
+        for k, v in model_rep.items()
+        if k.endswith("_average") and isinstance(v, dict)
+    }
 
 
 def _plots(label: str, tasks: dict[str, Any], model_rep: dict[str, Any], out: Path) -> list[str]:
@@ -192,8 +216,14 @@ def _plot_lengths(model_rep: dict[str, Any], path: Path, label: str) -> Path | N
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for name, by in series.items():
         xs = sorted(by)
-        ax.plot(xs, [by[x] for x in xs], marker="o", linewidth=2.5 if name in bold else 1.2,
-                color="black" if name in bold else None, label=name)
+        ax.plot(
+            xs,
+            [by[x] for x in xs],
+            marker="o",
+            linewidth=2.5 if name in bold else 1.2,
+            color="black" if name in bold else None,
+            label=name,
+        )
     ax.set_xscale("log", base=2)
     xs = sorted({x for by in series.values() for x in by})
     ax.set_xticks(xs, [_k(x) for x in xs])

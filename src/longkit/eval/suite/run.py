@@ -23,8 +23,13 @@ Skipped = list[dict[str, Any]]
 def task_settings(cfg: SuiteConfig, entry: TaskEntry) -> dict[str, Any]:
     """The settings a task factory receives."""
     # copies, so a factory that edits its settings cannot change what the next task reads
-    s: dict[str, Any] = {"lengths": list(entry.lengths or cfg.lengths), "seed": cfg.seed, "chat": cfg.chat,
-                         "data": dict(cfg.data), "options": dict(entry.options)}
+    s: dict[str, Any] = {
+        "lengths": list(entry.lengths or cfg.lengths),
+        "seed": cfg.seed,
+        "chat": cfg.chat,
+        "data": dict(cfg.data),
+        "options": dict(entry.options),
+    }
     samples = entry.samples if entry.samples is not None else cfg.samples
     if samples is not None:
         s["samples"] = samples
@@ -35,8 +40,13 @@ def task_settings(cfg: SuiteConfig, entry: TaskEntry) -> dict[str, Any]:
     return s
 
 
-def run_suite(cfg: SuiteConfig, backends: dict[str, Backend] | None = None, shard: tuple[int, int] = UNSHARDED,
-              progress: bool = True, report: bool = True) -> dict[str, Any]:
+def run_suite(
+    cfg: SuiteConfig,
+    backends: dict[str, Backend] | None = None,
+    shard: tuple[int, int] = UNSHARDED,
+    progress: bool = True,
+    report: bool = True,
+) -> dict[str, Any]:
     """Run this shard's (model, task) jobs; unless sharded, write the report; returns the suite summary.
 
     Nothing is written before the first result (out/run.json then records what made the results); when every
@@ -62,8 +72,12 @@ def run_suite(cfg: SuiteConfig, backends: dict[str, Backend] | None = None, shar
 
 def nothing_ran(skipped: Skipped) -> str:
     """The one line that says every job was skipped, with each reason."""
-    reasons = "; ".join(f"{s['model']} · {s['task']}" + (f" @ {s['length']}" if s.get("length") else "") +
-                        f": {' '.join(str(s['reason']).split())}" for s in skipped)
+    reasons = "; ".join(
+        f"{s['model']} · {s['task']}"
+        + (f" @ {s['length']}" if s.get("length") else "")
+        + f": {' '.join(str(s['reason']).split())}"
+        for s in skipped
+    )
     return f"every task was skipped, so nothing was evaluated or written ({reasons})"
 
 
@@ -110,16 +124,25 @@ def _task_name(entry: TaskEntry) -> str:
     return resolve_name(entry.name)
 
 
-def cached_backend(model: ModelEntry, backends: dict[str, Backend] | None, out: Path,
-                   shard: tuple[int, int] = UNSHARDED) -> CachedBackend:
+def cached_backend(
+    model: ModelEntry, backends: dict[str, Backend] | None, out: Path, shard: tuple[int, int] = UNSHARDED
+) -> CachedBackend:
     """The model's backend (a given one, else built from its spec) behind this shard's request cache."""
     inner = backends[model.label] if backends and model.label in backends else model.build()
     cache = RequestCache.for_model(out / "cache", safe_name(model.label), shard_tag(shard))
     return CachedBackend(inner, cache, model.model or model.label)
 
 
-def run_job(cfg: SuiteConfig, entry: TaskEntry, model: ModelEntry, backend: CachedBackend, skipped: Skipped,
-            progress: bool = True, *, on_first_write: Callable[[], None] | None = None) -> bool:
+def run_job(
+    cfg: SuiteConfig,
+    entry: TaskEntry,
+    model: ModelEntry,
+    backend: CachedBackend,
+    skipped: Skipped,
+    progress: bool = True,
+    *,
+    on_first_write: Callable[[], None] | None = None,
+) -> bool:
     """Run one (model, task) job; whatever cannot run is added to `skipped` with the reason. True when it ran."""
     from longkit.eval.runner import run_task
     from longkit.eval.tasks.registry import make_task, registry
@@ -131,16 +154,31 @@ def run_job(cfg: SuiteConfig, entry: TaskEntry, model: ModelEntry, backend: Cach
             return _run_scoring(cfg, entry, name, model, backend, skipped, progress, on_first_write)
         if registry()[name].synthetic:
             return _run_lengths(cfg, entry, name, model, backend, skipped, progress, on_first_write)
-        run_task(make_task(name, task_settings(cfg, entry)), backend, where, batch_size=model.batch_size,
-                 progress=progress, model_name=model.model or "", on_first_write=on_first_write)
+        run_task(
+            make_task(name, task_settings(cfg, entry)),
+            backend,
+            where,
+            batch_size=model.batch_size,
+            progress=progress,
+            model_name=model.model or "",
+            on_first_write=on_first_write,
+        )
         return True
     except LongkitError as exc:
         skipped.append({"model": model.label, "task": name, "reason": str(exc)})
         return False
 
 
-def _run_lengths(cfg: SuiteConfig, entry: TaskEntry, name: str, model: ModelEntry, backend: CachedBackend,
-                 skipped: Skipped, progress: bool, on_first_write: Callable[[], None] | None) -> bool:
+def _run_lengths(
+    cfg: SuiteConfig,
+    entry: TaskEntry,
+    name: str,
+    model: ModelEntry,
+    backend: CachedBackend,
+    skipped: Skipped,
+    progress: bool,
+    on_first_write: Callable[[], None] | None,
+) -> bool:
     """A generated task, one run per length, so a length the task cannot be built at skips only that length."""
     from longkit.eval.runner import run_task
     from longkit.eval.tasks.registry import make_task
@@ -148,9 +186,15 @@ def _run_lengths(cfg: SuiteConfig, entry: TaskEntry, name: str, model: ModelEntr
     settings = task_settings(cfg, entry)
     keep, dropped = fit_lengths(settings["lengths"], backend.max_context, cfg.allow_extrapolation)
     for length in dropped:
-        skipped.append({"model": model.label, "task": name, "length": length,
-                        "reason": f"length {length} exceeds the model's {backend.max_context}-token window "
-                                  "(set allow_extrapolation: true to test beyond it)"})
+        skipped.append(
+            {
+                "model": model.label,
+                "task": name,
+                "length": length,
+                "reason": f"length {length} exceeds the model's {backend.max_context}-token window "
+                "(set allow_extrapolation: true to test beyond it)",
+            }
+        )
     if not keep:
         return False
     # extrapolation widens this task's own view; the shared backend, its cache keys and later tasks keep the window
@@ -160,16 +204,31 @@ def _run_lengths(cfg: SuiteConfig, entry: TaskEntry, name: str, model: ModelEntr
     for length in keep:
         try:
             task = make_task(name, {**settings, "lengths": [length]})
-            run_task(task, view, task_dir(Path(cfg.out), model.label, name), batch_size=model.batch_size,
-                     progress=progress, model_name=model.model or "", on_first_write=on_first_write)
+            run_task(
+                task,
+                view,
+                task_dir(Path(cfg.out), model.label, name),
+                batch_size=model.batch_size,
+                progress=progress,
+                model_name=model.model or "",
+                on_first_write=on_first_write,
+            )
             ran = True
         except LongkitError as exc:
             skipped.append({"model": model.label, "task": name, "length": length, "reason": str(exc)})
     return ran
 
 
-def _run_scoring(cfg: SuiteConfig, entry: TaskEntry, name: str, model: ModelEntry, backend: CachedBackend,
-                 skipped: Skipped, progress: bool, on_first_write: Callable[[], None] | None) -> bool:
+def _run_scoring(
+    cfg: SuiteConfig,
+    entry: TaskEntry,
+    name: str,
+    model: ModelEntry,
+    backend: CachedBackend,
+    skipped: Skipped,
+    progress: bool,
+    on_first_write: Callable[[], None] | None,
+) -> bool:
     """A task that runs itself (it scores text, or answers in several passes) at the lengths that fit."""
     from longkit.eval.tasks.registry import registry
 
@@ -178,19 +237,41 @@ def _run_scoring(cfg: SuiteConfig, entry: TaskEntry, name: str, model: ModelEntr
     run = spec.run
     assert run is not None
     if not spec.synthetic:  # a file task's lengths are its files'
-        run(spec, settings, backend, task_dir(Path(cfg.out), model.label, name), model_name=model.model or "",
-            batch_size=model.batch_size, progress=progress, on_first_write=on_first_write)
+        run(
+            spec,
+            settings,
+            backend,
+            task_dir(Path(cfg.out), model.label, name),
+            model_name=model.model or "",
+            batch_size=model.batch_size,
+            progress=progress,
+            on_first_write=on_first_write,
+        )
         return True
     keep, dropped = fit_lengths(settings["lengths"], backend.max_context, cfg.allow_extrapolation)
     for length in dropped:
-        skipped.append({"model": model.label, "task": name, "length": length,
-                        "reason": f"length {length} exceeds the model's {backend.max_context}-token window "
-                                  "(set allow_extrapolation: true to test beyond it)"})
+        skipped.append(
+            {
+                "model": model.label,
+                "task": name,
+                "length": length,
+                "reason": f"length {length} exceeds the model's {backend.max_context}-token window "
+                "(set allow_extrapolation: true to test beyond it)",
+            }
+        )
     if not keep:
         return False
-    run(spec, {**settings, "lengths": keep}, backend, task_dir(Path(cfg.out), model.label, name),
-        model_name=model.model or "", batch_size=model.batch_size, progress=progress, on_first_write=on_first_write,
-        allow_extrapolation=cfg.allow_extrapolation)
+    run(
+        spec,
+        {**settings, "lengths": keep},
+        backend,
+        task_dir(Path(cfg.out), model.label, name),
+        model_name=model.model or "",
+        batch_size=model.batch_size,
+        progress=progress,
+        on_first_write=on_first_write,
+        allow_extrapolation=cfg.allow_extrapolation,
+    )
     return True
 
 
@@ -201,8 +282,9 @@ def fit_lengths(lengths: list[int], window: int, extrapolate: bool) -> tuple[lis
     return [n for n in lengths if n <= window], [n for n in lengths if n > window]
 
 
-def _finish(cfg: SuiteConfig, shard: tuple[int, int], live: dict[int, CachedBackend], skipped: Skipped,
-            report: bool) -> dict[str, Any]:
+def _finish(
+    cfg: SuiteConfig, shard: tuple[int, int], live: dict[int, CachedBackend], skipped: Skipped, report: bool
+) -> dict[str, Any]:
     """Write this shard's skips and cache counts; an unsharded run also writes the report (unless told not to).
 
     A rerun that answered nothing and skipped what the last one skipped is complete: it rewrites nothing."""
@@ -222,8 +304,9 @@ def _finish(cfg: SuiteConfig, shard: tuple[int, int], live: dict[int, CachedBack
     return write_suite_report(cfg)
 
 
-def _complete(out: Path, shard: tuple[int, int], live: dict[int, CachedBackend], skipped: Skipped,
-              partial: bool) -> bool:
+def _complete(
+    out: Path, shard: tuple[int, int], live: dict[int, CachedBackend], skipped: Skipped, partial: bool
+) -> bool:
     """Whether this run generated and logged nothing new, skipped what the last run skipped, and left its files."""
     if any(b.hits + b.misses for b in live.values()):  # every new result passed through the cache
         return False

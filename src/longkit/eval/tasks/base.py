@@ -23,8 +23,13 @@ class Sample:
 
     def request(self) -> GenerationRequest:
         """The generation request for this sample (greedy)."""
-        return GenerationRequest(prompt=self.prompt, messages=self.messages, max_new_tokens=self.max_new_tokens,
-                                 stop=list(self.stop), temperature=0.0)
+        return GenerationRequest(
+            prompt=self.prompt,
+            messages=self.messages,
+            max_new_tokens=self.max_new_tokens,
+            stop=list(self.stop),
+            temperature=0.0,
+        )
 
 
 class Task(ABC):

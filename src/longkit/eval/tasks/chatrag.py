@@ -30,13 +30,27 @@ from longkit.eval.tasks.base import Sample, Task
 from longkit.eval.tasks.files import official_file
 from longkit.eval.tasks.spec import DataSource, Metric, OfficialCode, TaskSpec
 
-SYSTEM = ("System: This is a chat between a user and an artificial intelligence assistant. The assistant gives helpful, "
-          "detailed, and polite answers to the user's questions based on the context. The assistant should also "
-          "indicate when the answer cannot be found in the context.")
+SYSTEM = (
+    "System: This is a chat between a user and an artificial intelligence assistant. The assistant gives helpful, "
+    "detailed, and polite answers to the user's questions based on the context. The assistant should also "
+    "indicate when the answer cannot be found in the context."
+)
 LONG_ANSWER = "Please give a full and complete answer for the question. "
 INSTRUCTIONS = {
-    **{d: LONG_ANSWER for d in ("doc2dial", "quac", "qrecc", "inscit", "doqa_movies", "doqa_travel", "doqa_cooking",
-                                "hybridial", "convfinqa")},
+    **{
+        d: LONG_ANSWER
+        for d in (
+            "doc2dial",
+            "quac",
+            "qrecc",
+            "inscit",
+            "doqa_movies",
+            "doqa_travel",
+            "doqa_cooking",
+            "hybridial",
+            "convfinqa",
+        )
+    },
     "topiocqa": "Answer the following question with a short span, or a full and complete answer. ",
     "sqa": "Answer the following question with one or a list of items. ",
     "coqa": "Answer the following question with a short span. The answer needs to be just in a few words. ",
@@ -48,10 +62,18 @@ DATASETS = tuple(INSTRUCTIONS)
 REPO = "nvidia/ChatRAG-Bench"
 # ChatRAG Bench's own file list (get_scores.py's dataset_paths in the ChatQA evaluation scripts), under data/.
 CHATRAG_FILES = {
-    "convfinqa": "convfinqa/dev.json", "coqa": "coqa/dev.json", "doc2dial": "doc2dial/test.json",
-    "doqa_cooking": "doqa/test_cooking.json", "doqa_movies": "doqa/test_movies.json",
-    "doqa_travel": "doqa/test_travel.json", "hybridial": "hybridial/test.json", "inscit": "inscit/dev.json",
-    "qrecc": "qrecc/test.json", "quac": "quac/test.json", "sqa": "sqa/test.json", "topiocqa": "topiocqa/dev.json",
+    "convfinqa": "convfinqa/dev.json",
+    "coqa": "coqa/dev.json",
+    "doc2dial": "doc2dial/test.json",
+    "doqa_cooking": "doqa/test_cooking.json",
+    "doqa_movies": "doqa/test_movies.json",
+    "doqa_travel": "doqa/test_travel.json",
+    "hybridial": "hybridial/test.json",
+    "inscit": "inscit/dev.json",
+    "qrecc": "qrecc/test.json",
+    "quac": "quac/test.json",
+    "sqa": "sqa/test.json",
+    "topiocqa": "topiocqa/dev.json",
 }
 
 
@@ -60,8 +82,14 @@ def file_candidates(name: str) -> list[str]:
     doqa/test_cooking.json, with or without the repository's data/ folder)."""
     official = CHATRAG_FILES.get(name)
     first = [official, f"data/{official}"] if official else []
-    return first + [f"{name}.json", f"{name}.jsonl", f"{name}/test.json", f"data/{name}/test.json", f"{name}/dev.json",
-                    f"data/{name}/dev.json"]
+    return first + [
+        f"{name}.json",
+        f"{name}.jsonl",
+        f"{name}/test.json",
+        f"data/{name}/test.json",
+        f"{name}/dev.json",
+        f"data/{name}/dev.json",
+    ]
 
 
 def read_items(path: Path) -> list[tuple[str, dict[str, Any]]]:
@@ -85,8 +113,16 @@ class ChatRAGTask(Task):
 
     group_by = ("turns",)
 
-    def __init__(self, dataset: str, path: str | Path, num_ctx: int | None = None, max_length: int = 4096,
-                 limit: int | None = None, index: str | None = None, max_new_tokens: int = 64):
+    def __init__(
+        self,
+        dataset: str,
+        path: str | Path,
+        num_ctx: int | None = None,
+        max_length: int = 4096,
+        limit: int | None = None,
+        index: str | None = None,
+        max_new_tokens: int = 64,
+    ):
         if dataset not in INSTRUCTIONS:
             raise ConfigError(f"unknown ChatRAG Bench dataset '{dataset}' (known: {', '.join(DATASETS)})")
         self.name = dataset
@@ -110,14 +146,17 @@ class ChatRAGTask(Task):
                 if self.name == "convfinqa" and "exe_answer" not in item:
                     raise InputError(f"{self.path}: {where}: missing field 'exe_answer' (ConvFinQA's gold number)")
                 if "ctxs" not in item and self.index is None:
-                    raise InputError(f"{self.path}: {where}: missing field 'ctxs' (or set 'index' to retrieve contexts)")
+                    raise InputError(
+                        f"{self.path}: {where}: missing field 'ctxs' (or set 'index' to retrieve contexts)"
+                    )
                 msgs = item["messages"]
                 if not isinstance(msgs, list) or not msgs or msgs[-1].get("role") != "user":
                     raise InputError(f"{self.path}: {where}: field 'messages': must end with a user turn")
                 for m in msgs:
                     if m.get("role") not in ("user", "assistant") or "content" not in m:
-                        raise InputError(f"{self.path}: {where}: field 'messages': each turn needs role user|assistant "
-                                         "and content")
+                        raise InputError(
+                            f"{self.path}: {where}: field 'messages': each turn needs role user|assistant and content"
+                        )
                 items.append((where, item))
                 if self.limit is not None and len(items) >= self.limit:
                     break
@@ -128,8 +167,13 @@ class ChatRAGTask(Task):
 
     def fingerprint(self) -> dict[str, Any]:
         """File and prompt settings."""
-        return {"name": self.name, "path": str(self.path), "num_ctx": self.num_ctx, "max_length": self.max_length,
-                "index": self.index}
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "num_ctx": self.num_ctx,
+            "max_length": self.max_length,
+            "index": self.index,
+        }
 
     def answers(self, item: dict[str, Any]) -> list[str]:
         """The item's answers as strings."""
@@ -144,8 +188,9 @@ class ChatRAGTask(Task):
 
     def plan(self) -> list[dict[str, Any]]:
         """One spec per item the official mean counts (items without an answer are left out, not scored 0)."""
-        return [{"id": str(item.get("id", i)), "item": i} for i, (_, item) in enumerate(self.items())
-                if self.scored(item)]
+        return [
+            {"id": str(item.get("id", i)), "item": i} for i, (_, item) in enumerate(self.items()) if self.scored(item)
+        ]
 
     def question(self, messages: list[dict[str, str]]) -> str:
         """ChatQA's reformat_question: last 7 turns, the instruction before the first user turn, or before the
@@ -184,25 +229,42 @@ class ChatRAGTask(Task):
         ids = tokenizer.encode(context)
         cut = len(ids) > room
         if cut:
-            context = tokenizer.decode(ids[:max(room, 0)])
+            context = tokenizer.decode(ids[: max(room, 0)])
         prompt = SYSTEM + "\n\n" + context + "\n\n" + question + "\n\nAssistant:"
         answers = self.answers(item)
         turns = sum(1 for m in item["messages"] if m["role"] == "user")
-        meta = {"turns": turns, "where": where, "context_cut": cut, "question": item["messages"][-1]["content"],
-                "unanswerable": any(a == CHATRAG_NO_ANSWER for a in answers)}
+        meta = {
+            "turns": turns,
+            "where": where,
+            "context_cut": cut,
+            "question": item["messages"][-1]["content"],
+            "unanswerable": any(a == CHATRAG_NO_ANSWER for a in answers),
+        }
         if self.name == "convfinqa":
             # get_scores.py's evaluate_convfinqa: gold = exe_answer (kept as its JSON number), formula = answers[0]
             meta["gold"] = item["exe_answer"]
             meta["formula"] = answers[0] if answers else ""
             answers = [str(item["exe_answer"])]
-        return Sample(id=spec["id"], references=answers, prompt=prompt, meta=meta,
-                      max_new_tokens=self.max_new_tokens, stop=["\n\nUser:"])
+        return Sample(
+            id=spec["id"],
+            references=answers,
+            prompt=prompt,
+            meta=meta,
+            max_new_tokens=self.max_new_tokens,
+            stop=["\n\nUser:"],
+        )
 
     def score(self, prediction: str, sample: Sample) -> dict[str, float]:
         """ChatRAG's F1 (0-1) or ConvFinQA exact match."""
         if self.name == "convfinqa":
-            return {"score": convfinqa_match(prediction, sample.meta.get("gold", sample.references[0]),
-                                             sample.meta.get("formula", ""), sample.meta.get("question", ""))}
+            return {
+                "score": convfinqa_match(
+                    prediction,
+                    sample.meta.get("gold", sample.references[0]),
+                    sample.meta.get("formula", ""),
+                    sample.meta.get("question", ""),
+                )
+            }
         f1 = chatrag_f1(prediction, sample.references, self.name)
         return {"score": 0.0 if f1 is None else f1}
 
@@ -224,15 +286,31 @@ class ChatRAGOptions(BaseModel):
 
 def _chatrag_task(spec: TaskSpec, settings: dict[str, Any]) -> ChatRAGTask:
     opts = settings.get("options", {})
-    return ChatRAGTask(spec.name, official_file(spec, settings, file_candidates(spec.name)), num_ctx=opts.get("num_ctx"),
-                       max_length=int(settings.get("max_length") or 4096), limit=settings.get("samples"),
-                       index=opts.get("index"))
+    return ChatRAGTask(
+        spec.name,
+        official_file(spec, settings, file_candidates(spec.name)),
+        num_ctx=opts.get("num_ctx"),
+        max_length=int(settings.get("max_length") or 4096),
+        limit=settings.get("samples"),
+        index=opts.get("index"),
+    )
 
 
 def declare() -> list[TaskSpec]:
     """ChatRAG Bench's datasets: F1, and exact match on the executed answer for ConvFinQA."""
-    return [TaskSpec(name, "ChatRAG Bench", f"conversational QA ({name})",
-                     Metric("exact match" if name == "convfinqa" else "F1", scale=100.0, scale_label="x100"),
-                     False, _chatrag_task, _CODE, data=DataSource(REPO, f"data/{CHATRAG_FILES[name]}", setting="chatrag"),
-                     options=ChatRAGOptions, answer_budget=64, average_group="ChatRAG Bench")
-            for name in DATASETS]
+    return [
+        TaskSpec(
+            name,
+            "ChatRAG Bench",
+            f"conversational QA ({name})",
+            Metric("exact match" if name == "convfinqa" else "F1", scale=100.0, scale_label="x100"),
+            False,
+            _chatrag_task,
+            _CODE,
+            data=DataSource(REPO, f"data/{CHATRAG_FILES[name]}", setting="chatrag"),
+            options=ChatRAGOptions,
+            answer_budget=64,
+            average_group="ChatRAG Bench",
+        )
+        for name in DATASETS
+    ]

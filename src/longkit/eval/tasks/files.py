@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 def resolve_file(data: str | Path | None, candidates: list[str], what: str) -> Path:
     """The benchmark file for a task: `data` itself if it is a file, else the first candidate under it."""
     if not data:
-        raise ConfigError(f"{what}: no data path given (set data.<benchmark> or the task's 'data' to the official "
-                          f"file or its directory; expected one of {', '.join(candidates)})")
+        raise ConfigError(
+            f"{what}: no data path given (set data.<benchmark> or the task's 'data' to the official "
+            f"file or its directory; expected one of {', '.join(candidates)})"
+        )
     p = Path(data)
     if p.is_file():
         return p
@@ -47,8 +49,14 @@ class FileTask(Task):
     required: tuple[str, ...] = ()
     max_new_tokens: int = 64
 
-    def __init__(self, path: str | Path, limit: int | None = None, max_length: int | None = None,
-                 chat: bool | None = None, budget: int | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        limit: int | None = None,
+        max_length: int | None = None,
+        chat: bool | None = None,
+        budget: int | None = None,
+    ):
         self.path = Path(path)
         self.limit = limit
         self.max_length = max_length  # truncate prompts to this many tokens (e.g. ChatQA 2's 32K set)
@@ -128,13 +136,19 @@ class FileTask(Task):
         fit = window - self.max_new_tokens - overhead - 8
         limit = min(self.budget, fit) if self.budget else fit
         text, truncated = tokenizer.truncate_middle(text, limit)
-        meta = {"length": self.length_of(row, full + overhead), "input_tokens": full + overhead,
-                "truncated_by_task": truncated, "line": lineno, **self.extra_meta(row)}
+        meta = {
+            "length": self.length_of(row, full + overhead),
+            "input_tokens": full + overhead,
+            "truncated_by_task": truncated,
+            "line": lineno,
+            **self.extra_meta(row),
+        }
         if self.budget:
             meta["budget"] = "official" if self.budget <= fit else "window"
         kwargs: dict[str, Any] = {"messages": [{"role": "user", "content": text}]} if chat else {"prompt": text}
-        return Sample(id=spec["id"], references=self.references(row), meta=meta, max_new_tokens=self.max_new_tokens,
-                      **kwargs)
+        return Sample(
+            id=spec["id"], references=self.references(row), meta=meta, max_new_tokens=self.max_new_tokens, **kwargs
+        )
 
     def length_of(self, row: dict[str, Any], tokens: int) -> Any:
         """The length group of a row (a token bucket unless the benchmark defines its own)."""
@@ -166,5 +180,9 @@ def file_kwargs(settings: dict[str, Any], budget: int | None = None) -> dict[str
     """A FileTask's suite settings; budget is the benchmark's official prompt truncation in tokens (a configured
     `budget: 0` means "fit the window only")."""
     b = settings.get("budget")
-    return {"limit": settings.get("samples"), "max_length": settings.get("max_length"), "chat": settings.get("chat"),
-            "budget": budget if b is None else (int(b) or None)}
+    return {
+        "limit": settings.get("samples"),
+        "max_length": settings.get("max_length"),
+        "chat": settings.get("chat"),
+        "budget": budget if b is None else (int(b) or None),
+    }

@@ -26,27 +26,42 @@ from longkit.eval.tasks.ruler import fit_units
 from longkit.eval.tasks.spec import DataSource, Metric, OfficialCode, TaskSpec
 
 TEMPLATES = {
-    "passkey": ("There is an important info hidden inside a lot of irrelevant text. Find it and memorize them. "
-                "I will quiz you about the important information there.\n\n{context}\n\n{input}"),
-    "number_string": ("There is an important info hidden inside a lot of irrelevant text. Find it. "
-                      "I will quiz you about the important information there.\n\n{context}\n\n{input}"),
+    "passkey": (
+        "There is an important info hidden inside a lot of irrelevant text. Find it and memorize them. "
+        "I will quiz you about the important information there.\n\n{context}\n\n{input}"
+    ),
+    "number_string": (
+        "There is an important info hidden inside a lot of irrelevant text. Find it. "
+        "I will quiz you about the important information there.\n\n{context}\n\n{input}"
+    ),
     "kv_retrieval": "Extract the value corresponding to the specified key in the JSON object below.\n\n{context}\n\n{input}",
     "longbook_qa_eng": "Read the book below and answer a question.\n\n{context}\n\nQuestion: {question}\n\nBe very concise.",
-    "longbook_choice_eng": ("Read the book and answer the question.\n\n{context}\n\nQuestion: {question}\n\nOnly one of the "
-                            "following options is correct, tell me the answer using one single letter (A, B, C, or D). "
-                            "Don't say anything else.\nA. {OPTION_A}\nB. {OPTION_B}\nC. {OPTION_C}\nD. {OPTION_D}"),
+    "longbook_choice_eng": (
+        "Read the book and answer the question.\n\n{context}\n\nQuestion: {question}\n\nOnly one of the "
+        "following options is correct, tell me the answer using one single letter (A, B, C, or D). "
+        "Don't say anything else.\nA. {OPTION_A}\nB. {OPTION_B}\nC. {OPTION_C}\nD. {OPTION_D}"
+    ),
     "longbook_sum_eng": "Summarize the following book.\n\n{context}",
-    "longdialogue_qa_eng": ("Below is a dialogue script where one random occurrence of a character name is replaced with "
-                            "\"$$MASK$$\", and you should try to guess who that character is.\n\nThe dialogue:\n\n---\n\n"
-                            "{context}\n\n---\n\nEnd of dialogue.\n\nWhich character is most likely \"$$MASK$$\"? Just say "
-                            "the name used by the scriptwriter (before the colon marks) of one single character and "
-                            "nothing else."),
+    "longdialogue_qa_eng": (
+        "Below is a dialogue script where one random occurrence of a character name is replaced with "
+        '"$$MASK$$", and you should try to guess who that character is.\n\nThe dialogue:\n\n---\n\n'
+        '{context}\n\n---\n\nEnd of dialogue.\n\nWhich character is most likely "$$MASK$$"? Just say '
+        "the name used by the scriptwriter (before the colon marks) of one single character and "
+        "nothing else."
+    ),
 }
 # The official eval scripts cut every prompt in the middle to TRUNCATE_LEN = 128 * 1024 tokens (OpenBMB/InfiniteBench
 # src/eval_yarn_mistral.py@220fd2e0dad86a9e5839ab2793ceea5b20f52d61), with no room kept for the answer.
 TRUNCATE_LEN = 128 * 1024
-MAX_NEW_TOKENS = {"passkey": 6, "number_string": 12, "kv_retrieval": 50, "longbook_sum_eng": 1200,
-                  "longbook_choice_eng": 40, "longbook_qa_eng": 40, "longdialogue_qa_eng": 40}
+MAX_NEW_TOKENS = {
+    "passkey": 6,
+    "number_string": 12,
+    "kv_retrieval": 50,
+    "longbook_sum_eng": 1200,
+    "longbook_choice_eng": 40,
+    "longbook_qa_eng": 40,
+    "longdialogue_qa_eng": 40,
+}
 
 PASSKEY_NEEDLE = "The pass key is {key}. Remember it. {key} is the pass key."
 NUMBER_NEEDLE = "The sequence of digits is {key}. Remember it. {key} is the sequence of digits."
@@ -93,7 +108,9 @@ class InfiniteRetrievalTask(Task):
         if kind not in ("passkey", "number_string", "kv_retrieval"):
             raise ConfigError(f"unknown InfiniteBench retrieval task '{kind}'")
         self.kind = kind
-        self.name = {"passkey": "Retrieve.PassKey", "number_string": "number_string", "kv_retrieval": "kv_retrieval"}[kind]
+        self.name = {"passkey": "Retrieve.PassKey", "number_string": "number_string", "kv_retrieval": "kv_retrieval"}[
+            kind
+        ]
         self.config = config
         self.max_new_tokens = MAX_NEW_TOKENS[kind]
 
@@ -104,9 +121,16 @@ class InfiniteRetrievalTask(Task):
     def plan(self) -> list[dict[str, Any]]:
         """num_samples per length, needle depths evenly spread from 0% to 100%."""
         n = self.config.num_samples
-        return [{"id": f"L{length}-{i}", "length": length, "index": i,
-                 "depth": round(100.0 * i / (n - 1), 1) if n > 1 else 50.0}
-                for length in self.config.lengths for i in range(n)]
+        return [
+            {
+                "id": f"L{length}-{i}",
+                "length": length,
+                "index": i,
+                "depth": round(100.0 * i / (n - 1), 1) if n > 1 else 50.0,
+            }
+            for length in self.config.lengths
+            for i in range(n)
+        ]
 
     def build(self, spec: dict[str, Any], tokenizer: TextTokenizer, max_context: int) -> Sample:
         """Grow the haystack (noise sentences or JSON pairs) to the length by binary search."""
@@ -125,6 +149,7 @@ class InfiniteRetrievalTask(Task):
                 at = round(depth / 100 * n)
                 pairs.insert(at, (target_key, target_value))
                 return "JSON data:\n" + json.dumps(dict(pairs), indent=None)
+
             answer = target_value
         else:
             # build_passkey / build_number_string (construct_synthetic_dataset.py @220fd2e0): the context is
@@ -142,9 +167,15 @@ class InfiniteRetrievalTask(Task):
             return (tokenizer.render_messages([{"role": "user", "content": user}]) if chat else user), user, None
 
         per_unit = 40 if self.kind == "kv_retrieval" else 20
-        n, (full, user, _) = fit_units(render, tokenizer, length - self.max_new_tokens, start=max(1, length // per_unit // 2),
-                                       lo=0)
-        meta = {"length": length, "depth": depth, "actual_length": tokenizer.count(full) + self.max_new_tokens, "units": n}
+        n, (full, user, _) = fit_units(
+            render, tokenizer, length - self.max_new_tokens, start=max(1, length // per_unit // 2), lo=0
+        )
+        meta = {
+            "length": length,
+            "depth": depth,
+            "actual_length": tokenizer.count(full) + self.max_new_tokens,
+            "units": n,
+        }
         kwargs: dict[str, Any] = {"messages": [{"role": "user", "content": user}]} if chat else {"prompt": user}
         return Sample(id=spec["id"], references=[answer], meta=meta, max_new_tokens=self.max_new_tokens, **kwargs)
 
@@ -163,8 +194,12 @@ class InfiniteFileTask(FileTask):
     """En.QA, En.MC, En.Sum and En.Dia from the official JSONL files."""
 
     required = ("id", "context", "input", "answer")
-    FILES = {"En.QA": "longbook_qa_eng", "En.MC": "longbook_choice_eng", "En.Sum": "longbook_sum_eng",
-             "En.Dia": "longdialogue_qa_eng"}
+    FILES = {
+        "En.QA": "longbook_qa_eng",
+        "En.MC": "longbook_choice_eng",
+        "En.Sum": "longbook_sum_eng",
+        "En.Dia": "longdialogue_qa_eng",
+    }
 
     def __init__(self, name: str, path: Any, **kwargs: Any):
         if name not in self.FILES:
@@ -214,13 +249,18 @@ class InfiniteFileTask(FileTask):
 
 REPO = "xinrongzhang2022/InfiniteBench"
 _CODE = OfficialCode("OpenBMB/InfiniteBench", "src/eval_utils.py", "220fd2e0dad86a9e5839ab2793ceea5b20f52d61")
-_GENERATOR = OfficialCode("OpenBMB/InfiniteBench", "data/construct_synthetic_dataset.py",
-                          "220fd2e0dad86a9e5839ab2793ceea5b20f52d61")
+_GENERATOR = OfficialCode(
+    "OpenBMB/InfiniteBench", "data/construct_synthetic_dataset.py", "220fd2e0dad86a9e5839ab2793ceea5b20f52d61"
+)
 
 
 def _retrieval_task(spec: TaskSpec, settings: dict[str, Any]) -> Task:
-    config = RetrievalConfig(lengths=list(settings["lengths"]), num_samples=int(settings.get("samples", 5)),
-                             seed=int(settings.get("seed", 42)), chat=settings.get("chat"))
+    config = RetrievalConfig(
+        lengths=list(settings["lengths"]),
+        num_samples=int(settings.get("samples", 5)),
+        seed=int(settings.get("seed", 42)),
+        chat=settings.get("chat"),
+    )
     return InfiniteRetrievalTask(spec.extra["kind"], config)
 
 
@@ -231,20 +271,58 @@ def _file_task(spec: TaskSpec, settings: dict[str, Any]) -> Task:
 
 def declare() -> list[TaskSpec]:
     """The three retrieval tasks (generated) and the four English book tasks (official files)."""
-    retrieval = [("Retrieve.PassKey", "passkey", "passkey in noise (generated)", "first integer", ()),
-                 ("number_string", "number_string", "10-digit number in noise (Retrieve.Number, generated)",
-                  "first integer", ("Retrieve.Number",)),
-                 ("kv_retrieval", "kv_retrieval", "UUID key-value lookup in JSON (Retrieve.KV, generated)",
-                  "value in words", ("Retrieve.KV",))]
-    specs = [TaskSpec(name, "InfiniteBench", desc, Metric(metric), True, _retrieval_task, _GENERATOR,
-                      answer_budget=MAX_NEW_TOKENS[kind], aliases=aliases, extra={"kind": kind})
-             for name, kind, desc, metric, aliases in retrieval]
-    books = [("En.QA", "free-form QA over novels", "token F1"), ("En.MC", "multiple choice over novels",
-                                                                  "choice accuracy"),
-             ("En.Sum", "novel summarisation", "ROUGE-Lsum"), ("En.Dia", "masked speaker in scripts", "name accuracy")]
+    retrieval = [
+        ("Retrieve.PassKey", "passkey", "passkey in noise (generated)", "first integer", ()),
+        (
+            "number_string",
+            "number_string",
+            "10-digit number in noise (Retrieve.Number, generated)",
+            "first integer",
+            ("Retrieve.Number",),
+        ),
+        (
+            "kv_retrieval",
+            "kv_retrieval",
+            "UUID key-value lookup in JSON (Retrieve.KV, generated)",
+            "value in words",
+            ("Retrieve.KV",),
+        ),
+    ]
+    specs = [
+        TaskSpec(
+            name,
+            "InfiniteBench",
+            desc,
+            Metric(metric),
+            True,
+            _retrieval_task,
+            _GENERATOR,
+            answer_budget=MAX_NEW_TOKENS[kind],
+            aliases=aliases,
+            extra={"kind": kind},
+        )
+        for name, kind, desc, metric, aliases in retrieval
+    ]
+    books = [
+        ("En.QA", "free-form QA over novels", "token F1"),
+        ("En.MC", "multiple choice over novels", "choice accuracy"),
+        ("En.Sum", "novel summarisation", "ROUGE-Lsum"),
+        ("En.Dia", "masked speaker in scripts", "name accuracy"),
+    ]
     for name, desc, metric in books:
         stem = InfiniteFileTask.FILES[name]
-        specs.append(TaskSpec(name, "InfiniteBench", desc, Metric(metric), False, _file_task, _CODE,
-                              data=DataSource(REPO, f"{stem}.jsonl", setting="infinitebench"),
-                              answer_budget=MAX_NEW_TOKENS[stem], aliases=(stem,)))
+        specs.append(
+            TaskSpec(
+                name,
+                "InfiniteBench",
+                desc,
+                Metric(metric),
+                False,
+                _file_task,
+                _CODE,
+                data=DataSource(REPO, f"{stem}.jsonl", setting="infinitebench"),
+                answer_budget=MAX_NEW_TOKENS[stem],
+                aliases=(stem,),
+            )
+        )
     return specs

@@ -30,36 +30,56 @@ from longkit.io import iter_jsonl
 # narrativeqa's "asconcisely" (twice) is LongBench's own string, and the prompt a model is scored under
 # (tests/eval/test_longbench_fidelity.py pins every English template against tests/eval/fixtures/longbench/).
 LONGBENCH_PROMPTS = {
-    "narrativeqa": ("You are given a story, which can be either a novel or a movie script, and a question. Answer "
-                    "the question asconcisely as you can, using a single phrase if possible. Do not provide any "
-                    "explanation.\n\nStory: {context}\n\nNow, answer the question based on the story asconcisely "
-                    "as you can, using a single phrase if possible. Do not provide any explanation.\n\nQuestion: "
-                    "{input}\n\nAnswer:"),
-    "qasper": ("You are given a scientific article and a question. Answer the question as concisely as you can, "
-               "using a single phrase or sentence if possible. If the question cannot be answered based on the "
-               "information in the article, write \"unanswerable\". If the question is a yes/no question, answer "
-               "\"yes\", \"no\", or \"unanswerable\". Do not provide any explanation.\n\nArticle: {context}\n\n "
-               "Answer the question based on the above article as concisely as you can, using a single phrase or "
-               "sentence if possible. If the question cannot be answered based on the information in the article, "
-               "write \"unanswerable\". If the question is a yes/no question, answer \"yes\", \"no\", or "
-               "\"unanswerable\". Do not provide any explanation.\n\nQuestion: {input}\n\nAnswer:"),
-    "multifieldqa_en": ("Read the following text and answer briefly.\n\n{context}\n\nNow, answer the following "
-                        "question based on the above text, only give me the answer and do not output any other "
-                        "words.\n\nQuestion: {input}\nAnswer:"),
-    "hotpotqa": ("Answer the question based on the given passages. Only give me the answer and do not output any "
-                 "other words.\n\nThe following are given passages.\n{context}\n\nAnswer the question based on the "
-                 "given passages. Only give me the answer and do not output any other words.\n\nQuestion: {input}"
-                 "\nAnswer:"),
-    "gov_report": ("You are given a report by a government agency. Write a one-page summary of the report.\n\n"
-                   "Report:\n{context}\n\nNow, write a one-page summary of the report.\n\nSummary:"),
-    "qmsum": ("You are given a meeting transcript and a query containing a question or instruction. Answer the query "
-              "in one or more sentences.\n\nTranscript:\n{context}\n\nNow, answer the query based on the above "
-              "meeting transcript in one or more sentences.\n\nQuery: {input}\nAnswer:"),
+    "narrativeqa": (
+        "You are given a story, which can be either a novel or a movie script, and a question. Answer "
+        "the question asconcisely as you can, using a single phrase if possible. Do not provide any "
+        "explanation.\n\nStory: {context}\n\nNow, answer the question based on the story asconcisely "
+        "as you can, using a single phrase if possible. Do not provide any explanation.\n\nQuestion: "
+        "{input}\n\nAnswer:"
+    ),
+    "qasper": (
+        "You are given a scientific article and a question. Answer the question as concisely as you can, "
+        "using a single phrase or sentence if possible. If the question cannot be answered based on the "
+        'information in the article, write "unanswerable". If the question is a yes/no question, answer '
+        '"yes", "no", or "unanswerable". Do not provide any explanation.\n\nArticle: {context}\n\n '
+        "Answer the question based on the above article as concisely as you can, using a single phrase or "
+        "sentence if possible. If the question cannot be answered based on the information in the article, "
+        'write "unanswerable". If the question is a yes/no question, answer "yes", "no", or '
+        '"unanswerable". Do not provide any explanation.\n\nQuestion: {input}\n\nAnswer:'
+    ),
+    "multifieldqa_en": (
+        "Read the following text and answer briefly.\n\n{context}\n\nNow, answer the following "
+        "question based on the above text, only give me the answer and do not output any other "
+        "words.\n\nQuestion: {input}\nAnswer:"
+    ),
+    "hotpotqa": (
+        "Answer the question based on the given passages. Only give me the answer and do not output any "
+        "other words.\n\nThe following are given passages.\n{context}\n\nAnswer the question based on the "
+        "given passages. Only give me the answer and do not output any other words.\n\nQuestion: {input}"
+        "\nAnswer:"
+    ),
+    "gov_report": (
+        "You are given a report by a government agency. Write a one-page summary of the report.\n\n"
+        "Report:\n{context}\n\nNow, write a one-page summary of the report.\n\nSummary:"
+    ),
+    "qmsum": (
+        "You are given a meeting transcript and a query containing a question or instruction. Answer the query "
+        "in one or more sentences.\n\nTranscript:\n{context}\n\nNow, answer the query based on the above "
+        "meeting transcript in one or more sentences.\n\nQuery: {input}\nAnswer:"
+    ),
 }
 LONGBENCH_PROMPTS["2wikimqa"] = LONGBENCH_PROMPTS["hotpotqa"]
 LONGBENCH_PROMPTS["musique"] = LONGBENCH_PROMPTS["hotpotqa"]
-LONGBENCH_MAXLEN = {"narrativeqa": 128, "qasper": 128, "multifieldqa_en": 64, "hotpotqa": 32, "2wikimqa": 32,
-                    "musique": 32, "gov_report": 512, "qmsum": 512}
+LONGBENCH_MAXLEN = {
+    "narrativeqa": 128,
+    "qasper": 128,
+    "multifieldqa_en": 64,
+    "hotpotqa": 32,
+    "2wikimqa": 32,
+    "musique": 32,
+    "gov_report": 512,
+    "qmsum": 512,
+}
 LONGBENCH_SUMMARY = ("gov_report", "qmsum")
 # LongBench's truncation budget for 32K-window models (THUDM/LongBench config/model2maxlen.json, e.g.
 # "chatglm2-6b-32k": 31500; pred.py cuts the prompt in the middle to it before the chat template).
@@ -67,14 +87,20 @@ LONGBENCH_32K_BUDGET = 31500
 
 # SCROLLS feeds `input` (query first, then the document) as is; these instructions go before it.
 SCROLLS_PROMPTS = {
-    "qmsum": ("You are given a meeting transcript preceded by a query. Answer the query in one or more sentences."
-              "\n\n{input}\n\nNow, answer the query above based on the transcript in one or more sentences.\nAnswer:"),
-    "qasper": ("You are given a question followed by a scientific article. Answer the question as concisely as you can, "
-               "using a single phrase or sentence if possible. If the question cannot be answered based on the article, "
-               "write \"unanswerable\". If it is a yes/no question, answer \"yes\", \"no\", or \"unanswerable\"."
-               "\n\n{input}\n\nAnswer the question at the top as concisely as you can.\nAnswer:"),
-    "quality": ("You are given a multiple-choice question with its options followed by a story. Answer with the correct "
-                "option, copied exactly.\n\n{input}\n\nAnswer the question at the top with the correct option.\nAnswer:"),
+    "qmsum": (
+        "You are given a meeting transcript preceded by a query. Answer the query in one or more sentences."
+        "\n\n{input}\n\nNow, answer the query above based on the transcript in one or more sentences.\nAnswer:"
+    ),
+    "qasper": (
+        "You are given a question followed by a scientific article. Answer the question as concisely as you can, "
+        "using a single phrase or sentence if possible. If the question cannot be answered based on the article, "
+        'write "unanswerable". If it is a yes/no question, answer "yes", "no", or "unanswerable".'
+        "\n\n{input}\n\nAnswer the question at the top as concisely as you can.\nAnswer:"
+    ),
+    "quality": (
+        "You are given a multiple-choice question with its options followed by a story. Answer with the correct "
+        "option, copied exactly.\n\n{input}\n\nAnswer the question at the top with the correct option.\nAnswer:"
+    ),
 }
 SCROLLS_MAXLEN = {"qmsum": 512, "qasper": 128, "quality": 64}
 
@@ -183,15 +209,23 @@ class ScrollsTask(FileTask):
         pred = prediction.strip()
         m = re.match(r"^\(?([A-D])[).:\s]", pred + " ")
         letter = float(m is not None and m.group(1) in sample.meta.get("letters", []))
-        text = float(any(normalize_answer(r) and normalize_answer(r) == normalize_answer(re.sub(r"^\(?[A-D][).:]\s*", "", pred))
-                         for r in sample.references))
+        text = float(
+            any(
+                normalize_answer(r) and normalize_answer(r) == normalize_answer(re.sub(r"^\(?[A-D][).:]\s*", "", pred))
+                for r in sample.references
+            )
+        )
         return {"score": em, "exact_match": em, "lenient": max(em, letter, text)}
 
 
 # ChatQA 2's 32K benchmark set: name -> (source, file candidates)
 CHATQA2_32K = {
-    "qmsum": "scrolls", "qasper": "scrolls", "quality": "scrolls",
-    "musique": "longbench", "hotpotqa": "longbench", "multifieldqa_en": "longbench",
+    "qmsum": "scrolls",
+    "qasper": "scrolls",
+    "quality": "scrolls",
+    "musique": "longbench",
+    "hotpotqa": "longbench",
+    "multifieldqa_en": "longbench",
 }
 
 
@@ -212,9 +246,12 @@ def is_file(p: str | Path) -> bool:
 
 # --- declarations (eval.tasks.spec) ------------------------------------------------------------------------------
 
-_LONGBENCH_CODE = OfficialCode("THUDM/LongBench", "config/dataset2prompt.json", "f6227eb7a25cacbd96310aea2c59af003f8d8925")
-_SCROLLS_CODE = OfficialCode("tau-nlp/scrolls", "evaluator/dataset_evaluator.py",
-                             "c672c8b457ad8003659ddf6b7985ddc7c46a277e")
+_LONGBENCH_CODE = OfficialCode(
+    "THUDM/LongBench", "config/dataset2prompt.json", "f6227eb7a25cacbd96310aea2c59af003f8d8925"
+)
+_SCROLLS_CODE = OfficialCode(
+    "tau-nlp/scrolls", "evaluator/dataset_evaluator.py", "c672c8b457ad8003659ddf6b7985ddc7c46a277e"
+)
 _METRICS = {
     "qmsum": Metric("ROUGE-1/2/L geometric mean", aggregation="corpus_rouge_geomean", scale=100.0, scale_label="x100"),
     "qasper": Metric("token F1", scale=100.0, scale_label="x100"),
@@ -247,6 +284,19 @@ def declare() -> list[TaskSpec]:
             data = DataSource("THUDM/LongBench", "data.zip", f"data/{name}.jsonl", setting="longbench")
             bench, code, budget = "ChatQA 2 32K (LongBench)", _LONGBENCH_CODE, LONGBENCH_MAXLEN[name]
         src = "SCROLLS" if source == "scrolls" else "LongBench"
-        specs.append(TaskSpec(name, bench, f"{name} from {src}", _METRICS[name], False, _chatqa2_task, code,
-                              data=data, answer_budget=budget, average_group="ChatQA 2 32K", extra={"source": source}))
+        specs.append(
+            TaskSpec(
+                name,
+                bench,
+                f"{name} from {src}",
+                _METRICS[name],
+                False,
+                _chatqa2_task,
+                code,
+                data=data,
+                answer_budget=budget,
+                average_group="ChatQA 2 32K",
+                extra={"source": source},
+            )
+        )
     return specs

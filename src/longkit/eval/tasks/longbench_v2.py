@@ -47,31 +47,47 @@ _DATA = DataSource("THUDM/LongBench-v2", "data.json", setting="longbench_v2")
 
 # prompts/*.txt verbatim (the files end without a newline; 0shot_cot's "Let’s" has a typographic apostrophe)
 TEMPLATES = {
-    "direct": "Please read the following text and answer the question below.\n\n<text>\n$DOC$\n</text>\n\nWhat is the correct answer to this question: $Q$\nChoices:\n(A) $C_A$\n(B) $C_B$\n(C) $C_C$\n(D) $C_D$\n\nFormat your response as follows: \"The correct answer is (insert answer here)\".",
+    "direct": 'Please read the following text and answer the question below.\n\n<text>\n$DOC$\n</text>\n\nWhat is the correct answer to this question: $Q$\nChoices:\n(A) $C_A$\n(B) $C_B$\n(C) $C_C$\n(D) $C_D$\n\nFormat your response as follows: "The correct answer is (insert answer here)".',
     "cot": "Please read the following text and answer the questions below.\n\n<text>\n$DOC$\n</text>\n\nWhat is the correct answer to this question: $Q$\nChoices:\n(A) $C_A$\n(B) $C_B$\n(C) $C_C$\n(D) $C_D$\n\nLet’s think step by step:",
-    "cot_answer": "Please read the following text and answer the questions below.\n\nThe text is too long and omitted here.\n\nWhat is the correct answer to this question: $Q$\nChoices:\n(A) $C_A$\n(B) $C_B$\n(C) $C_C$\n(D) $C_D$\n\nLet’s think step by step: $COT$\n\nBased on the above, what is the single, most likely answer choice? Format your response as follows: \"The correct answer is (insert answer here)\".",
-    "rag": "Please read the following retrieved text chunks and answer the question below.\n\n<text>\n$DOC$\n</text>\n\nWhat is the correct answer to this question: $Q$\nChoices:\n(A) $C_A$\n(B) $C_B$\n(C) $C_C$\n(D) $C_D$\n\nFormat your response as follows: \"The correct answer is (insert answer here)\".",
-    "no_context": "What is the correct answer to this question: $Q$\nChoices:\n(A) $C_A$\n(B) $C_B$\n(C) $C_C$\n(D) $C_D$\n\nWhat is the single, most likely answer choice? Format your response as follows: \"The correct answer is (insert answer here)\".",
+    "cot_answer": 'Please read the following text and answer the questions below.\n\nThe text is too long and omitted here.\n\nWhat is the correct answer to this question: $Q$\nChoices:\n(A) $C_A$\n(B) $C_B$\n(C) $C_C$\n(D) $C_D$\n\nLet’s think step by step: $COT$\n\nBased on the above, what is the single, most likely answer choice? Format your response as follows: "The correct answer is (insert answer here)".',
+    "rag": 'Please read the following retrieved text chunks and answer the question below.\n\n<text>\n$DOC$\n</text>\n\nWhat is the correct answer to this question: $Q$\nChoices:\n(A) $C_A$\n(B) $C_B$\n(C) $C_C$\n(D) $C_D$\n\nFormat your response as follows: "The correct answer is (insert answer here)".',
+    "no_context": 'What is the correct answer to this question: $Q$\nChoices:\n(A) $C_A$\n(B) $C_B$\n(C) $C_C$\n(D) $C_D$\n\nWhat is the single, most likely answer choice? Format your response as follows: "The correct answer is (insert answer here)".',
 }
 # pred.py: max_new_tokens 1024 for the reasoning pass, 128 for every answer
 BUDGETS = {"direct": 128, "cot": 1024, "cot_answer": 128, "no_context": 128, "rag": 128}
-REQUIRED = ("_id", "difficulty", "length", "question", "choice_A", "choice_B", "choice_C", "choice_D", "answer",
-            "context")
+REQUIRED = (
+    "_id",
+    "difficulty",
+    "length",
+    "question",
+    "choice_A",
+    "choice_B",
+    "choice_C",
+    "choice_D",
+    "answer",
+    "context",
+)
 
 
 def fill(template: str, row: dict[str, Any], reasoning: str = "") -> str:
     """pred.py's chained replacements, in its order."""
-    return (template.replace("$DOC$", str(row["context"]).strip()).replace("$Q$", str(row["question"]).strip())
-            .replace("$C_A$", str(row["choice_A"]).strip()).replace("$C_B$", str(row["choice_B"]).strip())
-            .replace("$C_C$", str(row["choice_C"]).strip()).replace("$C_D$", str(row["choice_D"]).strip())
-            .replace("$COT$", reasoning))
+    return (
+        template.replace("$DOC$", str(row["context"]).strip())
+        .replace("$Q$", str(row["question"]).strip())
+        .replace("$C_A$", str(row["choice_A"]).strip())
+        .replace("$C_B$", str(row["choice_B"]).strip())
+        .replace("$C_C$", str(row["choice_C"]).strip())
+        .replace("$C_D$", str(row["choice_D"]).strip())
+        .replace("$COT$", reasoning)
+    )
 
 
 def extract_answer(response: str) -> str | None:
     """pred.py's extract_answer: the letter of 'The correct answer is (X)', else of '... is X', '*' removed."""
     response = response.replace("*", "")
-    match = re.search(r"The correct answer is \(([A-D])\)", response) or re.search(r"The correct answer is ([A-D])",
-                                                                                   response)
+    match = re.search(r"The correct answer is \(([A-D])\)", response) or re.search(
+        r"The correct answer is ([A-D])", response
+    )
     return match.group(1) if match else None
 
 
@@ -92,8 +108,14 @@ class LongBenchV2Task(FileTask):
     required = REQUIRED
     group_by = ("length", "difficulty")
 
-    def __init__(self, path: str | Path, mode: str = "direct", reasoning: dict[str, str] | None = None,
-                 rag: LongBenchV2Options | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        path: str | Path,
+        mode: str = "direct",
+        reasoning: dict[str, str] | None = None,
+        rag: LongBenchV2Options | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(path, **kwargs)
         self.name = "longbench_v2"
         self.mode = mode
@@ -190,7 +212,11 @@ class LongBenchV2Task(FileTask):
         """The file task's settings and the mode."""
         fp = {**super().fingerprint(), "mode": self.mode}
         if self.mode == "rag":
-            fp["rag"] = {"chunks": self.rag.rag_chunks, "chunk_size": self.rag.chunk_size, "embedder": self.rag.embedder}
+            fp["rag"] = {
+                "chunks": self.rag.rag_chunks,
+                "chunk_size": self.rag.chunk_size,
+                "embedder": self.rag.embedder,
+            }
         return fp
 
     def score(self, prediction: str, sample: Sample) -> dict[str, float]:
@@ -209,29 +235,73 @@ def _factory(spec: TaskSpec, settings: dict[str, Any]) -> Task:
     return _task(spec, settings, LongBenchV2Options(**settings.get("options", {})).mode)
 
 
-def _run(spec: TaskSpec, settings: dict[str, Any], backend: Backend, out_dir: Path, *, model_name: str = "",
-         batch_size: int = 1, progress: bool = True, on_first_write: Callable[[], None] | None = None,
-         **_: object) -> dict[str, Any]:
+def _run(
+    spec: TaskSpec,
+    settings: dict[str, Any],
+    backend: Backend,
+    out_dir: Path,
+    *,
+    model_name: str = "",
+    batch_size: int = 1,
+    progress: bool = True,
+    on_first_write: Callable[[], None] | None = None,
+    **_: object,
+) -> dict[str, Any]:
     """direct and no_context: one pass. cot: the reasoning pass into out_dir/reasoning, then the answer pass."""
     from longkit.eval.runner import run_task
     from longkit.io import ResultLog
 
     mode = LongBenchV2Options(**settings.get("options", {})).mode
     if mode != "cot":
-        return run_task(_task(spec, settings, mode), backend, out_dir, batch_size=batch_size, progress=progress,
-                        model_name=model_name, on_first_write=on_first_write)
+        return run_task(
+            _task(spec, settings, mode),
+            backend,
+            out_dir,
+            batch_size=batch_size,
+            progress=progress,
+            model_name=model_name,
+            on_first_write=on_first_write,
+        )
     first = _task(spec, settings, "cot")
-    run_task(first, backend, out_dir / "reasoning", batch_size=batch_size, progress=progress, model_name=model_name,
-             on_first_write=on_first_write)
-    reasoning = {str(r["key"]).split("/", 1)[1]: str(r.get("prediction", ""))
-                 for r in ResultLog(out_dir / "reasoning" / "results.jsonl").records()}
-    return run_task(_task(spec, settings, "cot_answer", reasoning), backend, out_dir, batch_size=batch_size,
-                    progress=progress, model_name=model_name)
+    run_task(
+        first,
+        backend,
+        out_dir / "reasoning",
+        batch_size=batch_size,
+        progress=progress,
+        model_name=model_name,
+        on_first_write=on_first_write,
+    )
+    reasoning = {
+        str(r["key"]).split("/", 1)[1]: str(r.get("prediction", ""))
+        for r in ResultLog(out_dir / "reasoning" / "results.jsonl").records()
+    }
+    return run_task(
+        _task(spec, settings, "cot_answer", reasoning),
+        backend,
+        out_dir,
+        batch_size=batch_size,
+        progress=progress,
+        model_name=model_name,
+    )
 
 
 def declare() -> list[TaskSpec]:
     """longbench_v2, in the mode its options choose."""
-    return [TaskSpec("longbench_v2", "LongBench v2", "four-choice questions over 8K-2M-word contexts",
-                     Metric("accuracy", **X100), False, _factory, _CODE, data=_DATA, options=LongBenchV2Options,
-                     answer_budget=128, aliases=("LongBench-v2",), run=_run,
-                     extra={"report_by": ("difficulty",)})]
+    return [
+        TaskSpec(
+            "longbench_v2",
+            "LongBench v2",
+            "four-choice questions over 8K-2M-word contexts",
+            Metric("accuracy", **X100),
+            False,
+            _factory,
+            _CODE,
+            data=_DATA,
+            options=LongBenchV2Options,
+            answer_budget=128,
+            aliases=("LongBench-v2",),
+            run=_run,
+            extra={"report_by": ("difficulty",)},
+        )
+    ]

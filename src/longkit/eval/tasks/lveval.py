@@ -19,23 +19,29 @@ from longkit.eval.tasks.base import Sample
 from longkit.eval.tasks.files import FileTask, str_list
 from longkit.eval.tasks.spec import DataSource, Metric, OfficialCode, TaskSpec
 
-_ONE = ("Please answer the following question based on the given passages. Questions and answers are only relevant to "
-        "one passage. Only give me the answer and do not output any other explanation and evidence.\n\nArticle: "
-        "{context}\n\nPlease answer the following question based on the above passages. Questions and answers are only "
-        "relevant to one passage. Only give me the answer and do not output any other explanation and evidence.\n\n"
-        "Question: {input}\nAnswer:")
+_ONE = (
+    "Please answer the following question based on the given passages. Questions and answers are only relevant to "
+    "one passage. Only give me the answer and do not output any other explanation and evidence.\n\nArticle: "
+    "{context}\n\nPlease answer the following question based on the above passages. Questions and answers are only "
+    "relevant to one passage. Only give me the answer and do not output any other explanation and evidence.\n\n"
+    "Question: {input}\nAnswer:"
+)
 PROMPTS = {
-    "hotpotwikiqa_mixup": ("Answer the question based on the given passages. Questions and answers are only relevant to "
-                           "some passages. Only give me the answer and do not output any other explanation and evidence."
-                           "\n\nArticle: {context}\n\nPlease answer the following question based on the above passages. "
-                           "Questions and answers are only relevant to some passages. Only give me the answer and do not "
-                           "output any other explanation and evidence.\n\nQuestion: {input}\nAnswer:"),
+    "hotpotwikiqa_mixup": (
+        "Answer the question based on the given passages. Questions and answers are only relevant to "
+        "some passages. Only give me the answer and do not output any other explanation and evidence."
+        "\n\nArticle: {context}\n\nPlease answer the following question based on the above passages. "
+        "Questions and answers are only relevant to some passages. Only give me the answer and do not "
+        "output any other explanation and evidence.\n\nQuestion: {input}\nAnswer:"
+    ),
     "loogle_SD_mixup": _ONE,
     "loogle_CR_mixup": _ONE,
     "loogle_MIR_mixup": _ONE,
     "multifieldqa_en_mixup": _ONE,
-    "factrecall_en": ("Please answer the following questions based on the given article.\n\nArticle: {context}\n\n"
-                      "Please answer the following questions based on the above article.\n\nQuestion: {input}\nAnswer:"),
+    "factrecall_en": (
+        "Please answer the following questions based on the given article.\n\nArticle: {context}\n\n"
+        "Please answer the following questions based on the above article.\n\nQuestion: {input}\nAnswer:"
+    ),
 }
 MAXGEN = {name: (16 if name == "factrecall_en" else 64) for name in PROMPTS}
 LEVELS = ("16k", "32k", "64k", "128k", "256k")
@@ -55,8 +61,9 @@ class LVEvalTask(FileTask):
             raise ConfigError(f"LV-Eval levels {bad}: expected some of {', '.join(LEVELS)}")
         root = Path(data) if data else None
         if root is None:
-            raise ConfigError(f"LV-Eval {dataset}: no data path given (set data.lveval to the directory of "
-                              f"{dataset}_16k.jsonl ...)")
+            raise ConfigError(
+                f"LV-Eval {dataset}: no data path given (set data.lveval to the directory of {dataset}_16k.jsonl ...)"
+            )
         files = []
         for lv in levels:
             for cand in (root / f"{dataset}_{lv}.jsonl", root / dataset / f"{dataset}_{lv}.jsonl"):
@@ -136,16 +143,30 @@ def _lveval_task(spec: TaskSpec, settings: dict[str, Any]) -> LVEvalTask:
         from longkit.eval.fetch import fetch
 
         root = fetch(spec.name)
-    return LVEvalTask(spec.name, root, levels=settings.get("levels"), limit=settings.get("samples"),
-                      max_length=settings.get("max_length"), chat=settings.get("chat"))
+    return LVEvalTask(
+        spec.name,
+        root,
+        levels=settings.get("levels"),
+        limit=settings.get("samples"),
+        max_length=settings.get("max_length"),
+        chat=settings.get("chat"),
+    )
 
 
 def declare() -> list[TaskSpec]:
     """The English LV-Eval datasets at their five length levels (one zip each on the Hub)."""
-    return [TaskSpec(name, "LV-Eval", f"{name} at 16k-256k",
-                     Metric("token F1" if name == "factrecall_en" else "keyword-gated F1", scale=100.0,
-                            scale_label="x100"),
-                     False, _lveval_task, _CODE, data=DataSource("Infinigence/LVEval", f"{name}.zip", ".",
-                                                                 setting="lveval"),
-                     answer_budget=MAXGEN[name], average_group="LV-Eval")
-            for name in PROMPTS]
+    return [
+        TaskSpec(
+            name,
+            "LV-Eval",
+            f"{name} at 16k-256k",
+            Metric("token F1" if name == "factrecall_en" else "keyword-gated F1", scale=100.0, scale_label="x100"),
+            False,
+            _lveval_task,
+            _CODE,
+            data=DataSource("Infinigence/LVEval", f"{name}.zip", ".", setting="lveval"),
+            answer_budget=MAXGEN[name],
+            average_group="LV-Eval",
+        )
+        for name in PROMPTS
+    ]

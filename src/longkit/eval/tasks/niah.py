@@ -40,8 +40,10 @@ TEMPLATES = {
     # question after the haystack (the usual NIAH layout)
     "question-after": "{context}\n\nBased on the text above, answer the question briefly.\nQuestion: {question}",
     # question before and after: weak models only find the needle this way
-    "question-both": ("Answer the question using the text below.\nQuestion: {question}\n\n{context}\n\n"
-                      "Based on the text above, answer the question briefly.\nQuestion: {question}"),
+    "question-both": (
+        "Answer the question using the text below.\nQuestion: {question}\n\n{context}\n\n"
+        "Based on the text above, answer the question briefly.\nQuestion: {question}"
+    ),
     "question-before": "Question: {question}\n\nAnswer the question above using this text:\n\n{context}",
 }
 
@@ -58,13 +60,15 @@ GKAMRADT_MAX_TOKENS = 300
 # evaluators/openai.py: langchain's "labeled_score_string" evaluator with this accuracy rubric. langchain's
 # SCORING_TEMPLATE_WITH_REFERENCE (system "You are a helpful assistant.") with the criteria rendered the way
 # ScoreStringEvalChain.from_llm renders them (CRITERIA_INSTRUCTIONS + "accuracy: <rubric>" + "\n").
-GKAMRADT_RUBRIC = ("\n                Score 1: The answer is completely unrelated to the reference."
-                   "\n                Score 3: The answer has minor relevance but does not align with the reference."
-                   "\n                Score 5: The answer has moderate relevance but contains inaccuracies."
-                   "\n                Score 7: The answer aligns with the reference but has minor omissions."
-                   "\n                Score 10: The answer is completely accurate and aligns perfectly with the "
-                   "reference."
-                   "\n                Only respond with a numberical score")
+GKAMRADT_RUBRIC = (
+    "\n                Score 1: The answer is completely unrelated to the reference."
+    "\n                Score 3: The answer has minor relevance but does not align with the reference."
+    "\n                Score 5: The answer has moderate relevance but contains inaccuracies."
+    "\n                Score 7: The answer aligns with the reference but has minor omissions."
+    "\n                Score 10: The answer is completely accurate and aligns perfectly with the "
+    "reference."
+    "\n                Only respond with a numberical score"
+)
 GKAMRADT_JUDGE_SYSTEM = "You are a helpful assistant."
 GKAMRADT_JUDGE_PROMPT = (
     "[Instruction]\nPlease act as an impartial judge and evaluate the quality of the response provided by an AI "
@@ -72,8 +76,9 @@ GKAMRADT_JUDGE_PROMPT = (
     "For this evaluation, you should primarily consider the following criteria:\naccuracy: " + GKAMRADT_RUBRIC + "\n"
     "[Ground truth]\n{reference}\nBegin your evaluation by providing a short explanation. Be as objective as "
     "possible. After providing your explanation, you must rate the response on a scale of 1 to 10 by strictly "
-    "following this format: \"[[rating]]\", for example: \"Rating: [[5]]\".\n\n"
-    "[Question]\n{question}\n\n[The Start of Assistant's Answer]\n{prediction}\n[The End of Assistant's Answer]")
+    'following this format: "[[rating]]", for example: "Rating: [[5]]".\n\n'
+    "[Question]\n{question}\n\n[The Start of Assistant's Answer]\n{prediction}\n[The End of Assistant's Answer]"
+)
 
 
 @dataclass
@@ -89,8 +94,9 @@ def resolve_template(template: str) -> str:
     """A named template or a custom string with {context} and {question}."""
     text = TEMPLATES.get(template, template)
     if "{context}" not in text or "{question}" not in text:
-        raise ConfigError(f"template '{template}': expected one of {sorted(TEMPLATES)} or a string with "
-                          "{context} and {question}")
+        raise ConfigError(
+            f"template '{template}': expected one of {sorted(TEMPLATES)} or a string with {{context}} and {{question}}"
+        )
     return text
 
 
@@ -149,8 +155,10 @@ def insert_needles(
     needle_tokens = sum(tokenizer.count(" " + n + " ") for n in spec.needles)
     budget = length - answer_budget - overhead - needle_tokens
     if budget <= 0:
-        raise ConfigError(f"length {length} is too short for the template, needle and answer budget "
-                          f"({overhead + needle_tokens + answer_budget} tokens)")
+        raise ConfigError(
+            f"length {length} is too short for the template, needle and answer budget "
+            f"({overhead + needle_tokens + answer_budget} tokens)"
+        )
     n = len(spec.needles)
     depths = [depth + k * (100.0 - depth) / n for k in range(n)]
     user = ""
@@ -184,8 +192,9 @@ def insert_needles(
     return user, meta
 
 
-def gkamradt_context(hay: Haystack, tokenizer: TextTokenizer, needle: str, length: int, depth: float,
-                     buffer: int = GKAMRADT_BUFFER) -> tuple[str, dict[str, Any]]:
+def gkamradt_context(
+    hay: Haystack, tokenizer: TextTokenizer, needle: str, length: int, depth: float, buffer: int = GKAMRADT_BUFFER
+) -> tuple[str, dict[str, Any]]:
     """gkamradt's generate_context: the first `length` haystack tokens (encode_and_trim), re-encoded; haystack +
     needle cut to length - buffer tokens; the needle at int(tokens * depth / 100), moved back until the token
     before it is a '.' token, or at the very end for depth 100."""
@@ -196,7 +205,7 @@ def gkamradt_context(hay: Haystack, tokenizer: TextTokenizer, needle: str, lengt
     if budget <= len(tokens_needle):
         raise ConfigError(f"length {length} leaves no room for the needle after gkamradt's {buffer}-token buffer")
     if len(tokens_context) + len(tokens_needle) > budget:
-        tokens_context = tokens_context[:budget - len(tokens_needle)]
+        tokens_context = tokens_context[: budget - len(tokens_needle)]
     if depth == 100:
         insertion = len(tokens_context)
     else:
@@ -205,16 +214,24 @@ def gkamradt_context(hay: Haystack, tokenizer: TextTokenizer, needle: str, lengt
         while insertion > 0 and tokens_context[insertion - 1] not in period:
             insertion -= 1
     new = tokens_context[:insertion] + tokens_needle + tokens_context[insertion:]
-    meta = {"length": length, "depth": depth, "haystack_tokens": len(tokens_context), "context_tokens": len(new),
-            "needle_token_offsets": [insertion],
-            "actual_depths": [round(100.0 * insertion / max(1, len(tokens_context)), 2)]}
+    meta = {
+        "length": length,
+        "depth": depth,
+        "haystack_tokens": len(tokens_context),
+        "context_tokens": len(new),
+        "needle_token_offsets": [insertion],
+        "actual_depths": [round(100.0 * insertion / max(1, len(tokens_context)), 2)],
+    }
     return tokenizer.decode(new), meta
 
 
 def gkamradt_messages(context: str, question: str) -> list[dict[str, str]]:
     """providers/openai.py's generate_prompt: a system message, the context, then the question, as three turns."""
-    return [{"role": "system", "content": GKAMRADT_SYSTEM}, {"role": "user", "content": context},
-            {"role": "user", "content": GKAMRADT_QUESTION.format(question=question)}]
+    return [
+        {"role": "system", "content": GKAMRADT_SYSTEM},
+        {"role": "user", "content": context},
+        {"role": "user", "content": GKAMRADT_QUESTION.format(question=question)},
+    ]
 
 
 def _join(pieces: list[str]) -> str:
@@ -261,8 +278,11 @@ class NIAHTask(Task):
         if config.protocol == "gkamradt" and len(config.needles) != 1:
             raise ConfigError("--protocol gkamradt: takes one needle (its multi-needle test is another protocol)")
         gk = config.protocol == "gkamradt"
-        self.config = replace(config, haystack=config.haystack or ("auto" if gk else "pydoc"),
-                              answer_budget=config.answer_budget or (GKAMRADT_MAX_TOKENS if gk else 32))
+        self.config = replace(
+            config,
+            haystack=config.haystack or ("auto" if gk else "pydoc"),
+            answer_budget=config.answer_budget or (GKAMRADT_MAX_TOKENS if gk else 32),
+        )
         self._hay: tuple[int, Haystack] | None = None
 
     @property
@@ -283,28 +303,44 @@ class NIAHTask(Task):
         """Everything that changes the prompts (the grid itself may grow across resumes)."""
         c = self.config
         # the answers are the references every score is computed against, so they belong here too
-        return {"name": self.name, "protocol": c.protocol, "haystack": resolve_haystack(self.haystack_name),
-                "template": c.template, "chat": c.chat, "answer_budget": c.answer_budget, "needles": c.needles,
-                "question": c.question, "answers": c.answers, "seed": c.seed}
+        return {
+            "name": self.name,
+            "protocol": c.protocol,
+            "haystack": resolve_haystack(self.haystack_name),
+            "template": c.template,
+            "chat": c.chat,
+            "answer_budget": c.answer_budget,
+            "needles": c.needles,
+            "question": c.question,
+            "answers": c.answers,
+            "seed": c.seed,
+        }
 
     def describe(self) -> str:
         """Report header: the protocol and the haystack."""
         c = self.config
         if c.protocol == "gkamradt":
-            proto = ("Protocol: gkamradt (LLMTest_NeedleInAHaystack: haystack + needle = length - 200 tokens, the "
-                     "needle after a '.', system/context/question as separate messages). Scored by keyword recall; "
-                     "with a judge model, `judge` is gkamradt's 1-10 rating divided by 10.")
+            proto = (
+                "Protocol: gkamradt (LLMTest_NeedleInAHaystack: haystack + needle = length - 200 tokens, the "
+                "needle after a '.', system/context/question as separate messages). Scored by keyword recall; "
+                "with a judge model, `judge` is gkamradt's 1-10 rating divided by 10."
+            )
         else:
-            proto = ("Protocol: chatqa2 (longkit's NIAH: prompt + answer budget = length, needle at a sentence end, "
-                     f"template '{c.template}'); not gkamradt's protocol (use --protocol gkamradt to compare with "
-                     "published heatmaps).")
+            proto = (
+                "Protocol: chatqa2 (longkit's NIAH: prompt + answer budget = length, needle at a sentence end, "
+                f"template '{c.template}'); not gkamradt's protocol (use --protocol gkamradt to compare with "
+                "published heatmaps)."
+            )
         # ChatQA 2 and gkamradt both hide the needle in Paul Graham's essays
         return proto + " " + describe_haystack(self.haystack_name, official=PAUL_GRAHAM)
 
     def plan(self) -> list[dict[str, Any]]:
         """One spec per (length, depth)."""
-        return [{"id": f"L{length}-D{_fmt(depth)}", "length": length, "depth": depth}
-                for length in self.config.lengths for depth in self.config.depths]
+        return [
+            {"id": f"L{length}-D{_fmt(depth)}", "length": length, "depth": depth}
+            for length in self.config.lengths
+            for depth in self.config.depths
+        ]
 
     def haystack(self, tokenizer: TextTokenizer) -> Haystack:
         """The tokenised haystack (cached per tokenizer)."""
@@ -325,32 +361,43 @@ class NIAHTask(Task):
         ns = self.needle_spec(spec)
         if c.protocol == "gkamradt":
             return self._build_gkamradt(spec, ns, tokenizer, max_context, chat)
-        user, meta = insert_needles(self.haystack(tokenizer), tokenizer, ns, spec["length"], spec["depth"],
-                                    c.template, self.answer_budget, chat)
+        user, meta = insert_needles(
+            self.haystack(tokenizer), tokenizer, ns, spec["length"], spec["depth"], c.template, self.answer_budget, chat
+        )
         meta["question"] = ns.question  # for the LLM judge and the report
         kwargs: dict[str, Any] = {"messages": [{"role": "user", "content": user}]} if chat else {"prompt": user}
         return Sample(id=spec["id"], references=ns.answers, meta=meta, max_new_tokens=self.answer_budget, **kwargs)
 
-    def _build_gkamradt(self, spec: dict[str, Any], ns: NeedleSpec, tokenizer: TextTokenizer, max_context: int,
-                        chat: bool) -> Sample:
+    def _build_gkamradt(
+        self, spec: dict[str, Any], ns: NeedleSpec, tokenizer: TextTokenizer, max_context: int, chat: bool
+    ) -> Sample:
         needle = ns.needles[0] if ns.needles[0].startswith("\n") else "\n" + ns.needles[0] + "\n"
-        context, meta = gkamradt_context(self.haystack(tokenizer), tokenizer, needle, int(spec["length"]),
-                                         float(spec["depth"]))
+        context, meta = gkamradt_context(
+            self.haystack(tokenizer), tokenizer, needle, int(spec["length"]), float(spec["depth"])
+        )
         messages = gkamradt_messages(context, ns.question)
         if chat:
             try:
                 rendered = tokenizer.render_messages(messages)
             except Exception as exc:  # jinja raises on templates without a system role or two user turns
-                raise ConfigError(f"--protocol gkamradt: the model's chat template rejects gkamradt's three messages "
-                                  f"(system, context, question): {exc}") from None
+                raise ConfigError(
+                    f"--protocol gkamradt: the model's chat template rejects gkamradt's three messages "
+                    f"(system, context, question): {exc}"
+                ) from None
         else:
             rendered = "\n\n".join(m["content"] for m in messages)
         prompt_tokens = tokenizer.count(rendered)
         # gkamradt asks for up to 300 tokens and leaves the window to the provider; longkit never cuts the haystack
         # for the answer, so the budget shrinks where the window is full
         budget = max(1, min(self.answer_budget, max_context - prompt_tokens))
-        meta.update({"question": ns.question, "actual_length": prompt_tokens + budget, "answer_budget": budget,
-                     "protocol": "gkamradt"})
+        meta.update(
+            {
+                "question": ns.question,
+                "actual_length": prompt_tokens + budget,
+                "answer_budget": budget,
+                "protocol": "gkamradt",
+            }
+        )
         kwargs: dict[str, Any] = {"messages": messages} if chat else {"prompt": rendered}
         # the judge grades against the needle itself, as gkamradt's evaluator does (true_answer = needle)
         return Sample(id=spec["id"], references=[needle], meta=meta, max_new_tokens=budget, **kwargs)
@@ -376,8 +423,9 @@ class PasskeyTask(NIAHTask):
         if config.protocol != "chatqa2":
             raise ConfigError("--protocol: passkey runs ChatQA 2's protocol only (gkamradt's is a NIAH protocol)")
         defaults = NIAHConfig(lengths=[], depths=[])
-        check_passkey_options({k: getattr(config, k) for k in PASSKEY_FIXED
-                               if getattr(config, k) != getattr(defaults, k)})
+        check_passkey_options(
+            {k: getattr(config, k) for k in PASSKEY_FIXED if getattr(config, k) != getattr(defaults, k)}
+        )
         super().__init__(replace(config, needles=[PASSKEY_NEEDLE], question=PASSKEY_QUESTION))
         self.key_digits = key_digits
 
@@ -411,9 +459,11 @@ def check_passkey_options(options: dict[str, Any]) -> None:
     """Refuse a needle, question or answer given to passkey: its template fixes them (they would be ignored)."""
     given = [k for k in PASSKEY_FIXED if k in options]
     if given:
-        raise ConfigError(f"{given[0]}: passkey's needle, question and answer are fixed by its template "
-                          f"('{PASSKEY_NEEDLE}', '{PASSKEY_QUESTION}', the key); use `eval niah` to hide your own "
-                          "needle")
+        raise ConfigError(
+            f"{given[0]}: passkey's needle, question and answer are fixed by its template "
+            f"('{PASSKEY_NEEDLE}', '{PASSKEY_QUESTION}', the key); use `eval niah` to hide your own "
+            "needle"
+        )
 
 
 def _fmt(x: float) -> str:
@@ -421,6 +471,7 @@ def _fmt(x: float) -> str:
 
 
 # --- declarations (eval.tasks.spec): what the registry, `eval list` and the suite know of these tasks ---------
+
 
 class NeedleOptions(BaseModel):
     """The `options:` a suite may give niah and passkey (the grid's lengths, seed and chat come from the suite)."""
@@ -451,20 +502,47 @@ class PasskeyOptions(NeedleOptions):
 def _needle_task(spec: TaskSpec, settings: dict[str, Any]) -> Task:
     opts = {k: v for k, v in settings.get("options", {}).items() if v is not None}
     depths = [float(d) for d in opts.pop("depths", [0, 25, 50, 75, 100])]
-    cfg = NIAHConfig(lengths=list(settings["lengths"]), depths=depths, seed=int(settings.get("seed", 0)),
-                     chat=settings.get("chat"), **opts)
+    cfg = NIAHConfig(
+        lengths=list(settings["lengths"]),
+        depths=depths,
+        seed=int(settings.get("seed", 0)),
+        chat=settings.get("chat"),
+        **opts,
+    )
     return PasskeyTask(cfg) if spec.name == "passkey" else NIAHTask(cfg)
 
 
 def declare() -> list[TaskSpec]:
     """niah (ChatQA 2's needle test; gkamradt's protocol on request) and passkey."""
-    gkamradt = OfficialCode("gkamradt/LLMTest_NeedleInAHaystack", "needlehaystack/llm_needle_haystack_tester.py",
-                            "2b3fb9a60decdf17dce845e5b65e4e725af31fbd")
-    infinitebench = OfficialCode("OpenBMB/InfiniteBench", "data/construct_synthetic_dataset.py",
-                                 "220fd2e0dad86a9e5839ab2793ceea5b20f52d61")
+    gkamradt = OfficialCode(
+        "gkamradt/LLMTest_NeedleInAHaystack",
+        "needlehaystack/llm_needle_haystack_tester.py",
+        "2b3fb9a60decdf17dce845e5b65e4e725af31fbd",
+    )
+    infinitebench = OfficialCode(
+        "OpenBMB/InfiniteBench", "data/construct_synthetic_dataset.py", "220fd2e0dad86a9e5839ab2793ceea5b20f52d61"
+    )
     return [
-        TaskSpec("niah", "ChatQA 2", "Needle-in-a-Haystack over lengths x depths", Metric("keyword recall"), True,
-                 _needle_task, gkamradt, options=NeedleOptions, answer_budget=32),
-        TaskSpec("passkey", "ChatQA 2", "passkey retrieval over lengths x depths", Metric("first integer = key"),
-                 True, _needle_task, infinitebench, options=PasskeyOptions, answer_budget=32),
+        TaskSpec(
+            "niah",
+            "ChatQA 2",
+            "Needle-in-a-Haystack over lengths x depths",
+            Metric("keyword recall"),
+            True,
+            _needle_task,
+            gkamradt,
+            options=NeedleOptions,
+            answer_budget=32,
+        ),
+        TaskSpec(
+            "passkey",
+            "ChatQA 2",
+            "passkey retrieval over lengths x depths",
+            Metric("first integer = key"),
+            True,
+            _needle_task,
+            infinitebench,
+            options=PasskeyOptions,
+            answer_budget=32,
+        ),
     ]

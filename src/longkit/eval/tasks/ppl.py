@@ -46,13 +46,24 @@ class TextOptions(CorpusOptions):
 
 
 def _not_generated(spec: TaskSpec, settings: dict[str, Any]) -> Task:
-    raise ConfigError(f"task {spec.name} scores text instead of generating answers: run it with `longkit eval ppl` "
-                      "or in an `eval suite`")
+    raise ConfigError(
+        f"task {spec.name} scores text instead of generating answers: run it with `longkit eval ppl` "
+        "or in an `eval suite`"
+    )
 
 
-def _run(spec: TaskSpec, settings: dict[str, Any], backend: Backend, out_dir: Path, *, model_name: str = "",
-         batch_size: int = 1, progress: bool = True, on_first_write: Callable[[], None] | None = None,
-         allow_extrapolation: bool = False) -> dict[str, Any]:
+def _run(
+    spec: TaskSpec,
+    settings: dict[str, Any],
+    backend: Backend,
+    out_dir: Path,
+    *,
+    model_name: str = "",
+    batch_size: int = 1,
+    progress: bool = True,
+    on_first_write: Callable[[], None] | None = None,
+    allow_extrapolation: bool = False,
+) -> dict[str, Any]:
     from pydantic import ValidationError
 
     from longkit.config import describe
@@ -60,14 +71,28 @@ def _run(spec: TaskSpec, settings: dict[str, Any], backend: Backend, out_dir: Pa
 
     options = dict(settings.get("options", {}))
     data = options.pop("data", None) or settings.get("path") or spec.extra.get("corpus", "essays")
-    raw = {**options, "data": data, "lengths": settings["lengths"], "max_documents": settings.get("samples"),
-           "seed": settings.get("seed", 0)}
+    raw = {
+        **options,
+        "data": data,
+        "lengths": settings["lengths"],
+        "max_documents": settings.get("samples"),
+        "seed": settings.get("seed", 0),
+    }
     try:
         ppl = PplSettings.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"task {spec.name}: options: {describe(exc, raw)}") from None
-    return run_ppl(ppl, backend, out_dir, task_name=spec.name, model_name=model_name, batch_size=batch_size,
-                   allow_extrapolation=allow_extrapolation, progress=progress, on_first_write=on_first_write)
+    return run_ppl(
+        ppl,
+        backend,
+        out_dir,
+        task_name=spec.name,
+        model_name=model_name,
+        batch_size=batch_size,
+        allow_extrapolation=allow_extrapolation,
+        progress=progress,
+        on_first_write=on_first_write,
+    )
 
 
 class _Common(TypedDict):
@@ -83,17 +108,45 @@ class _Common(TypedDict):
 
 def declare() -> list[TaskSpec]:
     """ppl over the essays or local text; pg19 and proof_pile fetched by name."""
-    common: _Common = {"metric": _METRIC, "synthetic": True, "factory": _not_generated, "official": _CODE, "run": _run,
-              "needs": (SCORE,)}
+    common: _Common = {
+        "metric": _METRIC,
+        "synthetic": True,
+        "factory": _not_generated,
+        "official": _CODE,
+        "run": _run,
+        "needs": (SCORE,),
+    }
     return [
-        TaskSpec("ppl", "Perplexity", "token loss by context length and position (essays or local text)",
-                 options=TextOptions, **common),
-        TaskSpec("pg19", "Perplexity", "token loss by context length on PG19's test books",
-                 data=DataSource("emozilla/pg19-test", "data/test-00000-of-00001-29a571947c0b5ccc.parquet",
-                                 revision="36a9d10c307274ab095e8bcf1d7529d4e9892403"),
-                 options=CorpusOptions, extra={"corpus": "pg19"}, **common),
-        TaskSpec("proof_pile", "Perplexity", "token loss by context length on Proof-pile's test documents",
-                 data=DataSource("dwzhu/PoSE-Datasets", "proof-pile/test.jsonl",
-                                 revision="1f90fc715d30dfb18e1fa535e2f790a9f890a6e4"),
-                 options=CorpusOptions, aliases=("proof-pile",), extra={"corpus": "proof-pile"}, **common),
+        TaskSpec(
+            "ppl",
+            "Perplexity",
+            "token loss by context length and position (essays or local text)",
+            options=TextOptions,
+            **common,
+        ),
+        TaskSpec(
+            "pg19",
+            "Perplexity",
+            "token loss by context length on PG19's test books",
+            data=DataSource(
+                "emozilla/pg19-test",
+                "data/test-00000-of-00001-29a571947c0b5ccc.parquet",
+                revision="36a9d10c307274ab095e8bcf1d7529d4e9892403",
+            ),
+            options=CorpusOptions,
+            extra={"corpus": "pg19"},
+            **common,
+        ),
+        TaskSpec(
+            "proof_pile",
+            "Perplexity",
+            "token loss by context length on Proof-pile's test documents",
+            data=DataSource(
+                "dwzhu/PoSE-Datasets", "proof-pile/test.jsonl", revision="1f90fc715d30dfb18e1fa535e2f790a9f890a6e4"
+            ),
+            options=CorpusOptions,
+            aliases=("proof-pile",),
+            extra={"corpus": "proof-pile"},
+            **common,
+        ),
     ]

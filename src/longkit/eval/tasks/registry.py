@@ -92,8 +92,10 @@ def check_options(name: str, options: dict[str, Any] | None) -> None:
     unknown = sorted(set(options or {}) - set(spec.options.model_fields))
     if unknown:
         accepted = sorted(spec.options.model_fields)
-        raise ConfigError(f"task {spec.name}: options: unknown option '{unknown[0]}' (this task accepts: "
-                          f"{', '.join(accepted) if accepted else 'none'})")
+        raise ConfigError(
+            f"task {spec.name}: options: unknown option '{unknown[0]}' (this task accepts: "
+            f"{', '.join(accepted) if accepted else 'none'})"
+        )
     try:
         with located(f"task {spec.name}: options"):  # a schema's own check (passkey's fixed needle) raises directly
             spec.options.model_validate(options or {})

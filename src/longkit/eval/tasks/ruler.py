@@ -49,36 +49,48 @@ from longkit.eval.tasks.spec import X100, DataSource, Metric, OfficialCode, Task
 TEMPLATES: dict[str, dict[str, Any]] = {
     "niah": {
         "tokens_to_generate": 128,
-        "template": ("Some special magic {type_needle_v} are hidden within the following text. Make sure to memorize it. "
-                     "I will quiz you about the {type_needle_v} afterwards.\n{context}\nWhat are all the special magic "
-                     "{type_needle_v} for {query} mentioned in the provided text?"),
+        "template": (
+            "Some special magic {type_needle_v} are hidden within the following text. Make sure to memorize it. "
+            "I will quiz you about the {type_needle_v} afterwards.\n{context}\nWhat are all the special magic "
+            "{type_needle_v} for {query} mentioned in the provided text?"
+        ),
         "answer_prefix": " The special magic {type_needle_v} for {query} mentioned in the provided text are",
     },
     "variable_tracking": {
         "tokens_to_generate": 30,
-        "template": ("Memorize and track the chain(s) of variable assignment hidden in the following text.\n\n{context}\n"
-                     "Question: Find all variables that are assigned the value {query} in the text above."),
-        "answer_prefix": (" Answer: According to the chain(s) of variable assignment in the text above, {num_v} variables "
-                          "are assigned the value {query}, they are: "),
+        "template": (
+            "Memorize and track the chain(s) of variable assignment hidden in the following text.\n\n{context}\n"
+            "Question: Find all variables that are assigned the value {query} in the text above."
+        ),
+        "answer_prefix": (
+            " Answer: According to the chain(s) of variable assignment in the text above, {num_v} variables "
+            "are assigned the value {query}, they are: "
+        ),
     },
     "common_words_extraction": {
         "tokens_to_generate": 120,
-        "template": ("Below is a numbered list of words. In these words, some appear more often than others. Memorize the "
-                     "ones that appear most often.\n{context}\nQuestion: What are the 10 most common words in the above list?"),
+        "template": (
+            "Below is a numbered list of words. In these words, some appear more often than others. Memorize the "
+            "ones that appear most often.\n{context}\nQuestion: What are the 10 most common words in the above list?"
+        ),
         "answer_prefix": " Answer: The top 10 words that appear most often in the list are:",
     },
     "freq_words_extraction": {
         "tokens_to_generate": 50,
-        "template": ("Read the following coded text and track the frequency of each coded word. Find the three most "
-                     "frequently appeared coded words. {context}\nQuestion: Do not provide any explanation. Please ignore "
-                     "the dots '....'. What are the three most frequently appeared words in the above coded text?"),
+        "template": (
+            "Read the following coded text and track the frequency of each coded word. Find the three most "
+            "frequently appeared coded words. {context}\nQuestion: Do not provide any explanation. Please ignore "
+            "the dots '....'. What are the three most frequently appeared words in the above coded text?"
+        ),
         "answer_prefix": " Answer: According to the coded text above, the three most frequently appeared words are:",
     },
     "qa": {
         "tokens_to_generate": 32,
-        "template": ("Answer the question based on the given documents. Only give me the answer and do not output any "
-                     "other words.\n\nThe following are given documents.\n\n{context}\n\nAnswer the question based on the "
-                     "given documents. Only give me the answer and do not output any other words.\n\nQuestion: {query}"),
+        "template": (
+            "Answer the question based on the given documents. Only give me the answer and do not output any "
+            "other words.\n\nThe following are given documents.\n\n{context}\n\nAnswer the question based on the "
+            "given documents. Only give me the answer and do not output any other words.\n\nQuestion: {query}"
+        ),
         "answer_prefix": " Answer:",
     },
 }
@@ -92,14 +104,35 @@ RULER_TASKS: dict[str, dict[str, Any]] = {
     "niah_single_1": {"task": "niah", "type_haystack": "noise", "type_needle_k": "words", "type_needle_v": "numbers"},
     "niah_single_2": {"task": "niah", "type_haystack": "essay", "type_needle_k": "words", "type_needle_v": "numbers"},
     "niah_single_3": {"task": "niah", "type_haystack": "essay", "type_needle_k": "words", "type_needle_v": "uuids"},
-    "niah_multikey_1": {"task": "niah", "type_haystack": "essay", "type_needle_k": "words", "type_needle_v": "numbers",
-                        "num_needle_k": 4},
-    "niah_multikey_2": {"task": "niah", "type_haystack": "needle", "type_needle_k": "words", "type_needle_v": "numbers"},
+    "niah_multikey_1": {
+        "task": "niah",
+        "type_haystack": "essay",
+        "type_needle_k": "words",
+        "type_needle_v": "numbers",
+        "num_needle_k": 4,
+    },
+    "niah_multikey_2": {
+        "task": "niah",
+        "type_haystack": "needle",
+        "type_needle_k": "words",
+        "type_needle_v": "numbers",
+    },
     "niah_multikey_3": {"task": "niah", "type_haystack": "needle", "type_needle_k": "uuids", "type_needle_v": "uuids"},
-    "niah_multivalue": {"task": "niah", "type_haystack": "essay", "type_needle_k": "words", "type_needle_v": "numbers",
-                        "num_needle_v": 4},
-    "niah_multiquery": {"task": "niah", "type_haystack": "essay", "type_needle_k": "words", "type_needle_v": "numbers",
-                        "num_needle_k": 4, "num_needle_q": 4},
+    "niah_multivalue": {
+        "task": "niah",
+        "type_haystack": "essay",
+        "type_needle_k": "words",
+        "type_needle_v": "numbers",
+        "num_needle_v": 4,
+    },
+    "niah_multiquery": {
+        "task": "niah",
+        "type_haystack": "essay",
+        "type_needle_k": "words",
+        "type_needle_v": "numbers",
+        "num_needle_k": 4,
+        "num_needle_q": 4,
+    },
     "vt": {"task": "variable_tracking", "num_chains": 1, "num_hops": 4},
     "cwe": {"task": "common_words_extraction", "freq_cw": 30, "freq_ucw": 3, "num_cw": 10},
     "fwe": {"task": "freq_words_extraction", "alpha": 2.0},
@@ -174,15 +207,24 @@ class RulerTask(Task):
             raise ConfigError("RULER lengths must be positive token counts")
         self.name = name
         self.config = config
-        self.settings = {"num_needle_k": 1, "num_needle_v": 1, "num_needle_q": 1, **RULER_TASKS[name],
-                         **config.overrides.get(name, {})}
+        self.settings = {
+            "num_needle_k": 1,
+            "num_needle_v": 1,
+            "num_needle_q": 1,
+            **RULER_TASKS[name],
+            **config.overrides.get(name, {}),
+        }
         self.kind = self.settings["task"]
-        self.tokens_to_generate = int(self.settings.get("tokens_to_generate", TEMPLATES[self.kind]["tokens_to_generate"]))
+        self.tokens_to_generate = int(
+            self.settings.get("tokens_to_generate", TEMPLATES[self.kind]["tokens_to_generate"])
+        )
         if self.kind == "qa":
             qas, _ = self._qa()  # fail early on a missing source
             if config.num_samples > len(qas):
-                raise ConfigError(f"RULER {name}: {config.num_samples} samples asked, but {self._qa_path()} holds "
-                                  f"{len(qas)} questions (RULER takes the first N in file order)")
+                raise ConfigError(
+                    f"RULER {name}: {config.num_samples} samples asked, but {self._qa_path()} holds "
+                    f"{len(qas)} questions (RULER takes the first N in file order)"
+                )
 
     # -- Task interface ---------------------------------------------------------------------------
 
@@ -193,9 +235,15 @@ class RulerTask(Task):
     def fingerprint(self) -> dict[str, Any]:
         """Everything that changes the prompts."""
         c = self.config
-        return {"name": self.name, "settings": self.settings, "seed": c.seed,
-                "essay": resolve_haystack(c.essay) if self.uses_essays() else None, "chat": c.chat,
-                "fewshot": c.fewshot, "qa": self._qa_path() if self.kind == "qa" else None}
+        return {
+            "name": self.name,
+            "settings": self.settings,
+            "seed": c.seed,
+            "essay": resolve_haystack(c.essay) if self.uses_essays() else None,
+            "chat": c.chat,
+            "fewshot": c.fewshot,
+            "qa": self._qa_path() if self.kind == "qa" else None,
+        }
 
     def describe(self) -> str:
         """Report header: the haystack (essay tasks) and how this task follows RULER."""
@@ -207,8 +255,11 @@ class RulerTask(Task):
 
     def plan(self) -> list[dict[str, Any]]:
         """num_samples specs per length."""
-        return [{"id": f"L{length}-{i}", "length": length, "index": i}
-                for length in self.config.lengths for i in range(self.config.num_samples)]
+        return [
+            {"id": f"L{length}-{i}", "length": length, "index": i}
+            for length in self.config.lengths
+            for i in range(self.config.num_samples)
+        ]
 
     def build(self, spec: dict[str, Any], tokenizer: TextTokenizer, max_context: int) -> Sample:
         """Generate the sample for one (length, index), fitted to the length with tokenizer."""
@@ -223,12 +274,14 @@ class RulerTask(Task):
         seed = f"{self.config.seed}:{self.name}:{length}:{spec['index']}"
         make = self._maker(seed, tokenizer, length, int(spec["index"]), wrap)
         limit = length - self.tokens_to_generate
-        n, (prompt, answers, meta) = fit_units(make, tokenizer, limit, start=self._start_units(length),
-                                               lo=self._min_units(), hi=self._max_units())
+        n, (prompt, answers, meta) = fit_units(
+            make, tokenizer, limit, start=self._start_units(length), lo=self._min_units(), hi=self._max_units()
+        )
         total = tokenizer.count(prompt) + self.tokens_to_generate
         meta = {"length": length, "actual_length": total, "units": n, **meta}
-        return Sample(id=spec["id"], references=answers, prompt=prompt, meta=meta,
-                      max_new_tokens=self.tokens_to_generate)
+        return Sample(
+            id=spec["id"], references=answers, prompt=prompt, meta=meta, max_new_tokens=self.tokens_to_generate
+        )
 
     def score(self, prediction: str, sample: Sample) -> dict[str, float]:
         """string_match_part for the QA tasks, string_match_all for the rest (RULER's metrics)."""
@@ -257,8 +310,13 @@ class RulerTask(Task):
         return None
 
     def _start_units(self, length: int) -> int:
-        per_unit = {"niah": {"noise": 20, "essay": 1.3, "needle": 25}.get(self.settings.get("type_haystack", ""), 10),
-                    "variable_tracking": 20, "common_words_extraction": 4, "freq_words_extraction": 2.5, "qa": 150}
+        per_unit = {
+            "niah": {"noise": 20, "essay": 1.3, "needle": 25}.get(self.settings.get("type_haystack", ""), 10),
+            "variable_tracking": 20,
+            "common_words_extraction": 4,
+            "freq_words_extraction": 2.5,
+            "qa": 150,
+        }
         return max(self._min_units(), int(length / per_unit[self.kind] / 2))
 
     # -- generators -------------------------------------------------------------------------------
@@ -296,8 +354,10 @@ class RulerTask(Task):
         prefix = TEMPLATES["niah"]["answer_prefix"]
         type_v = kind_v
         if s["num_needle_q"] * s["num_needle_v"] == 1:  # RULER's singular rewrite
+
             def singular(t: str) -> str:
                 return t.replace("Some", "A").replace("are all", "is").replace("are", "is").replace("answers", "answer")
+
             template, prefix, type_v = singular(template), singular(prefix), kind_v[:-1]
         depths = sorted(rng.sample(DEPTHS, len(needles)))
         hay = s["type_haystack"]
@@ -313,7 +373,7 @@ class RulerTask(Task):
                 positions = [0] + [int(len(sents) * d / 100) for d in depths] + [len(sents)]
                 parts = []
                 for i in range(1, len(positions)):
-                    parts.append(" ".join(sents[positions[i - 1]:positions[i]]))
+                    parts.append(" ".join(sents[positions[i - 1] : positions[i]]))
                     if i - 1 < len(needles):
                         parts.append(needles[i - 1])
                 context = " ".join(p for p in parts if p)
@@ -323,8 +383,12 @@ class RulerTask(Task):
                     units = [NOISE_SENTENCE] * n
                 else:  # distractor needles with fresh random keys and values
                     drng = random.Random(distractor_seed)
-                    units = [NEEDLE.format(type_needle_v=kind_v, key=random_value(kind_k, drng),
-                                           value=random_value(kind_v, drng)) for _ in range(n)]
+                    units = [
+                        NEEDLE.format(
+                            type_needle_v=kind_v, key=random_value(kind_k, drng), value=random_value(kind_v, drng)
+                        )
+                        for _ in range(n)
+                    ]
                     units = [u for u in units if not any(f" {k} is:" in u for k in keys)]
                 idx = sorted(random.Random(seed + ":pos").sample(range(len(units) + 1), len(needles)), reverse=True)
                 for pos, needle in zip(idx, needles):
@@ -369,9 +433,11 @@ class RulerTask(Task):
             def icl(n: int) -> tuple[str, list[str], dict[str, Any]]:
                 body, prefix, names = sample(seed + ":icl", n, True)
                 return body + prefix, names, {}
+
             _, (text, names, _) = fit_units(icl, tokenizer, 500, start=5, lo=num_hops + 1)
-            example = randomize_vt_example(text + " " + " ".join(names) + "\n", num_hops,
-                                           random.Random(seed + ":randomize"))
+            example = randomize_vt_example(
+                text + " " + " ".join(names) + "\n", num_hops, random.Random(seed + ":randomize")
+            )
 
         def make(n: int) -> tuple[str, list[str], dict[str, Any]]:
             body, prefix, names = sample(seed, n, False)
@@ -403,7 +469,9 @@ class RulerTask(Task):
             shots = ""
             if self.config.fewshot:
                 ctx, ans = example(rng, 20, 3, 1) if short else example(rng, 40, 10, 3)
-                shots = wrap(t.format(context=ctx), p) + " " + " ".join(f"{i + 1}. {w}" for i, w in enumerate(ans)) + "\n"
+                shots = (
+                    wrap(t.format(context=ctx), p) + " " + " ".join(f"{i + 1}. {w}" for i, w in enumerate(ans)) + "\n"
+                )
             if short:
                 ctx, ans = example(rng, n, 6, 1)
             else:
@@ -432,7 +500,7 @@ class RulerTask(Task):
         t, p = TEMPLATES["freq_words_extraction"]["template"], TEMPLATES["freq_words_extraction"]["answer_prefix"]
 
         def make(n: int) -> tuple[str, list[str], dict[str, Any]]:
-            counts = [int(n * (k ** -alpha) / z) for k in range(1, len(words) + 1)]
+            counts = [int(n * (k**-alpha) / z) for k in range(1, len(words) + 1)]
             sampled = [w for w, c in zip(words, counts) for _ in range(c)]
             random.Random(self.config.seed).shuffle(sampled)
             return wrap(t.format(context=" ".join(sampled)), p), words[1:4], {"num_words": n, "vocab_size": vocab_size}
@@ -445,8 +513,11 @@ class RulerTask(Task):
         ds = self.settings["dataset"]
         path = self.config.squad if ds == "squad" else self.config.hotpotqa
         if not path:
-            what = ("SQuAD v2 (dev-v2.0.json from rajpurkar.github.io/SQuAD-explorer)" if ds == "squad"
-                    else "HotpotQA (hotpot_dev_distractor_v1.json from hotpotqa.github.io)")
+            what = (
+                "SQuAD v2 (dev-v2.0.json from rajpurkar.github.io/SQuAD-explorer)"
+                if ds == "squad"
+                else "HotpotQA (hotpot_dev_distractor_v1.json from hotpotqa.github.io)"
+            )
             key = "squad" if ds == "squad" else "hotpotqa"
             raise ConfigError(f"RULER {self.name} needs {what}: set data.{key} to the file's path")
         return str(path)
@@ -482,8 +553,11 @@ class RulerTask(Task):
             random.Random(self.config.seed).shuffle(texts)
             context = "\n\n".join(DOCUMENT_PROMPT.format(i=i + 1, document=d) for i, d in enumerate(texts))
             gold_at = sorted(texts.index(docs[g]) + 1 for g in gold)
-            return wrap(t.format(context=context, query=item["query"]), p), list(item["outputs"]), {
-                "question": item["query"], "question_index": index, "gold_documents": gold_at, "num_docs": len(texts)}
+            return (
+                wrap(t.format(context=context, query=item["query"]), p),
+                list(item["outputs"]),
+                {"question": item["query"], "question_index": index, "gold_documents": gold_at, "num_docs": len(texts)},
+            )
 
         return make
 
@@ -500,7 +574,7 @@ def vt_chains(rng: random.Random, num_chains: int, num_hops: int, icl: bool) -> 
             names.append(v)
     vs, cs = [], []
     for i in range(0, len(names), hops + 1):
-        these = names[i:i + hops + 1]
+        these = names[i : i + hops + 1]
         vs.append(these)
         value = "12345" if icl else str(rng.randint(10000, 99998))  # np.random.randint(10000, 99999)
         cs.append([f"VAR {these[0]} = {value}"] + [f"VAR {these[j + 1]} = VAR {these[j]} " for j in range(hops)])
@@ -510,7 +584,7 @@ def vt_chains(rng: random.Random, num_chains: int, num_hops: int, icl: bool) -> 
 def randomize_vt_example(example: str, num_hops: int, rng: random.Random) -> str:
     """RULER's randomize_icl: the example's last num_hops + 1 words (its answer) replaced everywhere by fresh
     upper-case names of the same length, and its value 12345 by a random 5-digit number."""
-    for item in example.strip().split()[-num_hops - 1:]:
+    for item in example.strip().split()[-num_hops - 1 :]:
         example = example.replace(item, "".join(rng.choices(string.ascii_uppercase, k=len(item))))
     return example.replace("12345", str(rng.randint(10000, 99998)))
 
@@ -533,23 +607,32 @@ def zeta(alpha: float, terms: int = 100_000) -> float:
     """Riemann zeta(alpha) for alpha > 1 (partial sum plus the Euler-Maclaurin tail), as scipy computes it."""
     if alpha <= 1:
         raise ConfigError("fwe alpha must be > 1")
-    head = math.fsum(k ** -alpha for k in range(1, terms))
+    head = math.fsum(k**-alpha for k in range(1, terms))
     n = float(terms)
-    tail: float = n ** (1 - alpha) / (alpha - 1) + 0.5 * n ** -alpha  # a float ** float is typed Any
+    tail: float = n ** (1 - alpha) / (alpha - 1) + 0.5 * n**-alpha  # a float ** float is typed Any
     return head + tail
 
 
-def fit_units(render: Callable[[int], tuple[str, Any, Any]], tokenizer: TextTokenizer, limit: int, start: int,
-              lo: int = 1, hi: int | None = None) -> tuple[int, tuple[str, Any, Any]]:
+def fit_units(
+    render: Callable[[int], tuple[str, Any, Any]],
+    tokenizer: TextTokenizer,
+    limit: int,
+    start: int,
+    lo: int = 1,
+    hi: int | None = None,
+) -> tuple[int, tuple[str, Any, Any]]:
     """The largest unit count n in [lo, hi] whose rendered prompt has at most `limit` tokens (binary search)."""
+
     def fits(n: int) -> tuple[bool, tuple[str, Any, Any]]:
         out = render(n)
         return tokenizer.count(out[0]) <= limit, out
 
     ok, best = fits(lo)
     if not ok:
-        raise ConfigError(f"the length is too short for this task's template and needles "
-                          f"({tokenizer.count(best[0])} tokens > {limit})")
+        raise ConfigError(
+            f"the length is too short for this task's template and needles "
+            f"({tokenizer.count(best[0])} tokens > {limit})"
+        )
     good = lo
     probe = max(lo + 1, start)
     if hi is not None:
@@ -590,9 +673,14 @@ def read_squad(path: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
                     _field(qa, f, path)
                 if qa.get("is_impossible", False):
                     continue
-                qas.append({"query": qa["question"], "outputs": [a["text"] for a in qa["answers"]],
-                            "context": [index[p["context"]]],
-                            "more_context": [i for i in more if i != index[p["context"]]]})
+                qas.append(
+                    {
+                        "query": qa["question"],
+                        "outputs": [a["text"] for a in qa["answers"]],
+                        "context": [index[p["context"]]],
+                        "more_context": [i for i in more if i != index[p["context"]]],
+                    }
+                )
     if not qas:
         raise InputError(f"{path}: no answerable SQuAD questions")
     return qas, docs
@@ -609,8 +697,14 @@ def read_hotpotqa(path: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
                 raise InputError(f"{path}: item {i}: missing field '{f}'")
     docs = sorted({f"{t}\n{''.join(p)}" for d in data for t, p in d["context"]})
     index = {c: i for i, c in enumerate(docs)}
-    qas = [{"query": d["question"], "outputs": [d["answer"]],
-            "context": [index[f"{t}\n{''.join(p)}"] for t, p in d["context"]]} for d in data]
+    qas = [
+        {
+            "query": d["question"],
+            "outputs": [d["answer"]],
+            "context": [index[f"{t}\n{''.join(p)}"] for t, p in d["context"]],
+        }
+        for d in data
+    ]
     return qas, docs
 
 
@@ -631,6 +725,7 @@ def _field(obj: dict[str, Any], name: str, path: str | Path) -> Any:
 
 
 # --- declarations (eval.tasks.spec) ------------------------------------------------------------------------------
+
 
 class RulerOptions(BaseModel):
     """Per-task overrides of synthetic.yaml's settings a suite may give (`options:`)."""
@@ -656,17 +751,30 @@ class RulerOptions(BaseModel):
 # The upstream file each kind of task was checked against (see the module docstring).
 _CODE = {
     "niah": OfficialCode("kcirred/RULER", "scripts/data/synthetic/niah.py", "f9bd90e11c82c3093f127af29b224724669e4295"),
-    "variable_tracking": OfficialCode("HaoranDeng/RULER", "scripts/data/synthetic/variable_tracking.py",
-                                      "272665c485b03883e777b76377bb4f48b71177fa"),
-    "common_words_extraction": OfficialCode("HaoranDeng/RULER", "scripts/data/synthetic/common_words_extraction.py",
-                                            "3e0999ca324accabf04284a66a439ea3044a3585"),
-    "freq_words_extraction": OfficialCode("Outsider565/RULER", "scripts/data/synthetic/freq_words_extraction.py",
-                                          "54a0b85e1311c4df5b1ab0ce03f64db77f980565"),
+    "variable_tracking": OfficialCode(
+        "HaoranDeng/RULER", "scripts/data/synthetic/variable_tracking.py", "272665c485b03883e777b76377bb4f48b71177fa"
+    ),
+    "common_words_extraction": OfficialCode(
+        "HaoranDeng/RULER",
+        "scripts/data/synthetic/common_words_extraction.py",
+        "3e0999ca324accabf04284a66a439ea3044a3585",
+    ),
+    "freq_words_extraction": OfficialCode(
+        "Outsider565/RULER",
+        "scripts/data/synthetic/freq_words_extraction.py",
+        "54a0b85e1311c4df5b1ab0ce03f64db77f980565",
+    ),
     "qa": OfficialCode("Knarf04/RULER", "scripts/data/synthetic/qa.py", "971f7f3caea481368a6d3d9ae3fbabec77af1994"),
 }
-_KINDS = {"niah": "needle retrieval", "variable_tracking": "multi-hop variable tracing",
-          "common_words_extraction": "common words aggregation", "freq_words_extraction": "frequent words aggregation",
-          "qa": "QA among distractor documents"}
+_KINDS = {
+    "niah": "needle retrieval",
+    "variable_tracking": "multi-hop variable tracing",
+    "common_words_extraction": "common words aggregation",
+    "freq_words_extraction": "frequent words aggregation",
+    "qa": "QA among distractor documents",
+}
+
+
 # SQuAD v2 and HotpotQA are published on the Hub as Parquet; RULER's qa.py reads the original JSON layouts
 # (dev-v2.0.json, hotpot_dev_distractor_v1.json), so fetching rebuilds them from the rows in their original order.
 def squad_json(parquet: Path) -> dict[str, Any]:
@@ -681,10 +789,14 @@ def squad_json(parquet: Path) -> dict[str, Any]:
         if not paras or paras[-1]["context"] != row["context"]:
             paras.append({"context": row["context"], "qas": []})
         ans = row["answers"] or {"text": [], "answer_start": []}
-        paras[-1]["qas"].append({"id": row["id"], "question": row["question"],
-                                 "answers": [{"text": t, "answer_start": s}
-                                             for t, s in zip(ans["text"], ans["answer_start"])],
-                                 "is_impossible": not ans["text"]})
+        paras[-1]["qas"].append(
+            {
+                "id": row["id"],
+                "question": row["question"],
+                "answers": [{"text": t, "answer_start": s} for t, s in zip(ans["text"], ans["answer_start"])],
+                "is_impossible": not ans["text"],
+            }
+        )
     return {"version": "v2.0", "data": data}
 
 
@@ -695,19 +807,36 @@ def hotpotqa_json(parquet: Path) -> list[dict[str, Any]]:
     out = []
     for row in pq.read_table(parquet).to_pylist():
         ctx, sf = row["context"], row["supporting_facts"]
-        out.append({"_id": row["id"], "answer": row["answer"], "question": row["question"],
-                    "supporting_facts": [[t, i] for t, i in zip(sf["title"], sf["sent_id"])],
-                    "context": [[t, list(s)] for t, s in zip(ctx["title"], ctx["sentences"])],
-                    "type": row.get("type"), "level": row.get("level")})
+        out.append(
+            {
+                "_id": row["id"],
+                "answer": row["answer"],
+                "question": row["question"],
+                "supporting_facts": [[t, i] for t, i in zip(sf["title"], sf["sent_id"])],
+                "context": [[t, list(s)] for t, s in zip(ctx["title"], ctx["sentences"])],
+                "type": row.get("type"),
+                "level": row.get("level"),
+            }
+        )
     return out
 
 
 # The QA tasks draw documents from SQuAD v2 / HotpotQA, fetched by name as RULER's original JSON layouts.
 _QA_DATA = {
-    "squad": DataSource("rajpurkar/squad_v2", "squad_v2/validation-00000-of-00001.parquet", "dev-v2.0.json",
-                        convert=squad_json, setting="squad"),
-    "hotpotqa": DataSource("hotpotqa/hotpot_qa", "distractor/validation-00000-of-00001.parquet",
-                           "hotpot_dev_distractor_v1.json", convert=hotpotqa_json, setting="hotpotqa"),
+    "squad": DataSource(
+        "rajpurkar/squad_v2",
+        "squad_v2/validation-00000-of-00001.parquet",
+        "dev-v2.0.json",
+        convert=squad_json,
+        setting="squad",
+    ),
+    "hotpotqa": DataSource(
+        "hotpotqa/hotpot_qa",
+        "distractor/validation-00000-of-00001.parquet",
+        "hotpot_dev_distractor_v1.json",
+        convert=hotpotqa_json,
+        setting="hotpotqa",
+    ),
 }
 
 
@@ -719,10 +848,17 @@ def _ruler_task(spec: TaskSpec, settings: dict[str, Any]) -> Task:
 
         sources[spec.data.setting] = str(fetch(spec.name))  # the documents by name when no local copy is given
     options = {k: v for k, v in settings.get("options", {}).items() if v is not None}
-    cfg = RulerConfig(lengths=list(settings["lengths"]), num_samples=int(settings.get("samples", 1)),
-                      seed=int(settings.get("seed", 42)), essay=str(settings.get("essay", data.get("essay", AUTO))),
-                      squad=sources["squad"], hotpotqa=sources["hotpotqa"], chat=settings.get("chat"),
-                      fewshot=bool(settings.get("fewshot", True)), overrides={spec.name: options} if options else {})
+    cfg = RulerConfig(
+        lengths=list(settings["lengths"]),
+        num_samples=int(settings.get("samples", 1)),
+        seed=int(settings.get("seed", 42)),
+        essay=str(settings.get("essay", data.get("essay", AUTO))),
+        squad=sources["squad"],
+        hotpotqa=sources["hotpotqa"],
+        chat=settings.get("chat"),
+        fewshot=bool(settings.get("fewshot", True)),
+        overrides={spec.name: options} if options else {},
+    )
     return RulerTask(spec.name, cfg)
 
 
@@ -733,7 +869,19 @@ def declare() -> list[TaskSpec]:
         kind = st["task"]
         hay = f" ({st['type_haystack']} haystack)" if "type_haystack" in st else ""
         metric = Metric("string_match_part" if kind == "qa" else "string_match_all", **X100)
-        specs.append(TaskSpec(name, "RULER", _KINDS[kind] + hay, metric, True, _ruler_task, _CODE[kind],
-                              data=_QA_DATA.get(st.get("dataset", "")), options=RulerOptions,
-                              answer_budget=int(TEMPLATES[kind]["tokens_to_generate"]), average_group="RULER"))
+        specs.append(
+            TaskSpec(
+                name,
+                "RULER",
+                _KINDS[kind] + hay,
+                metric,
+                True,
+                _ruler_task,
+                _CODE[kind],
+                data=_QA_DATA.get(st.get("dataset", "")),
+                options=RulerOptions,
+                answer_budget=int(TEMPLATES[kind]["tokens_to_generate"]),
+                average_group="RULER",
+            )
+        )
     return specs
