@@ -5,13 +5,12 @@ labels (unpublished ones refused in one line), bad rows and options refused in o
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import os
 from pathlib import Path
 
 import pytest
+from hub_cache import hub_file  # tests/eval is on sys.path under pytest's rootdir rules
 
 from longkit.errors import ConfigError, InputError
 from longkit.eval.tasks import babilong as bb
@@ -25,21 +24,6 @@ CASES = json.loads((FIXTURES / "compare_answers_cases.json").read_text(encoding=
 
 def _rows(task: str, level: str) -> list[dict[str, str]]:
     return list(json.loads((FIXTURES / "data" / task / f"{level}.json").read_text(encoding="utf-8")))
-
-
-def _hub_file(cache: Path, repo: str, filename: str, data: bytes) -> None:
-    """One file of a dataset repository as huggingface_hub caches it (blob + snapshot link + refs/main)."""
-    rev = "0123456789abcdef0123456789abcdef01234567"
-    root = cache / f"datasets--{repo.replace('/', '--')}"
-    blob = root / "blobs" / hashlib.sha256(data).hexdigest()
-    blob.parent.mkdir(parents=True, exist_ok=True)
-    blob.write_bytes(data)
-    link = root / "snapshots" / rev / filename
-    link.parent.mkdir(parents=True, exist_ok=True)
-    if not link.exists():
-        link.symlink_to(os.path.relpath(blob, link.parent))
-    (root / "refs").mkdir(exist_ok=True)
-    (root / "refs" / "main").write_text(rev)
 
 
 def _offline_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -195,7 +179,7 @@ def test_data_by_name_from_the_hub_cache(tmp_path, monkeypatch, tiny_backend):
 
     hub = _offline_hub(tmp_path, monkeypatch)
     for level in ("0k", "4k"):
-        _hub_file(
+        hub_file(
             hub,
             "RMT-team/babilong",
             f"data/qa1/{level}.json",
@@ -209,7 +193,7 @@ def test_data_by_name_from_the_hub_cache(tmp_path, monkeypatch, tiny_backend):
     only = make_task("qa1", {"lengths": [4096], "samples": 1, "data": {}, "options": {}})
     assert [s["id"] for s in only.plan()] == ["4k-1"]
     # the 1000-sample set: Parquet at <length>/<task>-00000-of-00001.parquet
-    _hub_file(hub, "RMT-team/babilong-1k-samples", "4k/qa1-00000-of-00001.parquet", _parquet(_rows("qa1", "4k")))
+    hub_file(hub, "RMT-team/babilong-1k-samples", "4k/qa1-00000-of-00001.parquet", _parquet(_rows("qa1", "4k")))
     big = make_task(
         "qa1", {"lengths": [4096], "data": {}, "chat": False, "options": {"dataset": "babilong-1k-samples"}}
     )
@@ -291,7 +275,7 @@ def test_suite_end_to_end_with_data_by_name(tmp_path, monkeypatch, tiny_backend)
 
     hub = _offline_hub(tmp_path, monkeypatch)
     for task, level in (("qa1", "0k"), ("qa1", "4k"), ("qa8", "0k")):
-        _hub_file(
+        hub_file(
             hub,
             "RMT-team/babilong",
             f"data/{task}/{level}.json",
@@ -300,7 +284,7 @@ def test_suite_end_to_end_with_data_by_name(tmp_path, monkeypatch, tiny_backend)
     qa2 = [
         {"input": "Mary got the milk. Mary went to the office.", "question": "Where is the milk?", "target": "office"}
     ]
-    _hub_file(hub, "RMT-team/babilong", "data/qa2/4k.json", json.dumps(qa2).encode())
+    hub_file(hub, "RMT-team/babilong", "data/qa2/4k.json", json.dumps(qa2).encode())
     out = tmp_path / "suite"
     cfg = SuiteConfig.model_validate(
         {

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from hub_cache import REV, hub_file  # tests/eval is on sys.path under pytest's rootdir rules
 
 from longkit.backends.base import TextTokenizer
 from longkit.errors import ConfigError, InputError
@@ -279,25 +280,6 @@ def test_official_truncation_budgets(tok):
 # Benchmark data by name from a Hugging Face hub cache (HF_HUB_OFFLINE=1, HF_HUB_CACHE in a tmp dir)
 # ---------------------------------------------------------------------------------------------------
 
-REV = "0123456789abcdef0123456789abcdef01234567"
-
-
-def _hub_file(cache: Path, repo: str, filename: str, data: bytes) -> Path:
-    """Lay out one file exactly as huggingface_hub does: blobs/<sha256>, snapshots/<rev>/<file> -> blob, refs/main."""
-    import hashlib
-    import os
-
-    root = cache / f"datasets--{repo.replace('/', '--')}"
-    blob = root / "blobs" / hashlib.sha256(data).hexdigest()
-    blob.parent.mkdir(parents=True, exist_ok=True)
-    blob.write_bytes(data)
-    link = root / "snapshots" / REV / filename
-    link.parent.mkdir(parents=True, exist_ok=True)
-    link.symlink_to(os.path.relpath(blob, link.parent))
-    (root / "refs").mkdir(exist_ok=True)
-    (root / "refs" / "main").write_text(REV)
-    return link
-
 
 @pytest.fixture
 def hub(tmp_path, monkeypatch):
@@ -320,11 +302,11 @@ def _zip(members: dict[str, bytes]) -> bytes:
 
 def test_tasks_resolve_official_data_from_the_hub_cache(hub, tok):
     ib = (FIX / "infinitebench" / "longbook_qa_eng.jsonl").read_bytes()
-    link = _hub_file(hub, "xinrongzhang2022/InfiniteBench", "longbook_qa_eng.jsonl", ib)
+    link = hub_file(hub, "xinrongzhang2022/InfiniteBench", "longbook_qa_eng.jsonl", ib)
     task = make_task("En.QA", {"lengths": [1]})  # no data path: resolved by name
     assert task.path == link and len(task.plan()) == 2
     # LongBench ships data.zip (data/<dataset>.jsonl); the archive stays in the hub cache, unpacked once
-    _hub_file(
+    hub_file(
         hub,
         "THUDM/LongBench",
         "data.zip",
@@ -334,7 +316,7 @@ def test_tasks_resolve_official_data_from_the_hub_cache(hub, tok):
     assert task.path.as_posix().endswith(f"THUDM--LongBench/{REV}/data/data/musique.jsonl")
     assert task.build(task.plan()[0], tok, 8192).prompt.startswith("Answer the question based on the given passages.")
     # SCROLLS: <name>.zip holding <name>/validation.jsonl
-    _hub_file(
+    hub_file(
         hub,
         "tau/scrolls",
         "qmsum.zip",
@@ -342,7 +324,7 @@ def test_tasks_resolve_official_data_from_the_hub_cache(hub, tok):
     )
     assert len(make_task("qmsum", {"lengths": [1]}).plan()) == 1
     # LV-Eval: one zip per dataset; the task reads the unpacked directory
-    _hub_file(
+    hub_file(
         hub,
         "Infinigence/LVEval",
         "factrecall_en.zip",
@@ -355,7 +337,7 @@ def test_tasks_resolve_official_data_from_the_hub_cache(hub, tok):
     )
     assert len(make_task("factrecall_en", {"lengths": [1], "levels": ["16k", "32k"]}).plan()) == 2
     # ChatRAG Bench: data/<dataset>/<split>.json, DoQA as doqa/test_<domain>.json
-    _hub_file(
+    hub_file(
         hub,
         "nvidia/ChatRAG-Bench",
         "data/doqa/test_cooking.json",
@@ -393,7 +375,7 @@ def test_squad_and_hotpotqa_rebuilt_from_hub_parquet(hub):
     path = hub / "squad.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows), path)
-    _hub_file(hub, "rajpurkar/squad_v2", "squad_v2/validation-00000-of-00001.parquet", path.read_bytes())
+    hub_file(hub, "rajpurkar/squad_v2", "squad_v2/validation-00000-of-00001.parquet", path.read_bytes())
     # Parquet has one row per question, so paragraphs without questions (only in this fixture; every paragraph of
     # dev-v2.0.json has some) cannot come back: compare with the fixture without them
     for d in squad["data"]:
@@ -418,7 +400,7 @@ def test_squad_and_hotpotqa_rebuilt_from_hub_parquet(hub):
         for d in hot
     ]
     pq.write_table(pa.Table.from_pylist(rows), path)
-    _hub_file(hub, "hotpotqa/hotpot_qa", "distractor/validation-00000-of-00001.parquet", path.read_bytes())
+    hub_file(hub, "hotpotqa/hotpot_qa", "distractor/validation-00000-of-00001.parquet", path.read_bytes())
     assert read_hotpotqa(fetch("qa_2")) == read_hotpotqa(FIX / "hotpotqa_dev.json")
     assert make_task("qa_2", {"lengths": [1024]}).config.hotpotqa == str(fetch("qa_2"))
 
@@ -434,7 +416,7 @@ def test_cli_fetch_offline(hub):
     line = res.output.strip()
     assert "\n" not in line and "xinrongzhang2022/InfiniteBench" in line and "longbook_choice_eng.jsonl" in line
     assert "longkit eval fetch En.MC" in line
-    _hub_file(
+    hub_file(
         hub,
         "xinrongzhang2022/InfiniteBench",
         "longbook_choice_eng.jsonl",

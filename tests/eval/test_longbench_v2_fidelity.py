@@ -4,12 +4,11 @@ length; data.json read by name from a hub cache; the chain-of-thought mode's two
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from pathlib import Path
 
 import pytest
+from hub_cache import hub_file  # tests/eval is on sys.path under pytest's rootdir rules
 
 from longkit.errors import InputError
 from longkit.eval.tasks.base import Sample
@@ -110,19 +109,6 @@ def test_scoring_and_result_py_breakdowns(tmp_path, tiny_backend):
         LongBenchV2Task(bad).plan()
 
 
-def _hub_file(cache: Path, repo: str, filename: str, data: bytes) -> None:
-    rev = "0123456789abcdef0123456789abcdef01234567"
-    root = cache / f"datasets--{repo.replace('/', '--')}"
-    blob = root / "blobs" / hashlib.sha256(data).hexdigest()
-    blob.parent.mkdir(parents=True, exist_ok=True)
-    blob.write_bytes(data)
-    link = root / "snapshots" / rev / filename
-    link.parent.mkdir(parents=True, exist_ok=True)
-    link.symlink_to(os.path.relpath(blob, link.parent))
-    (root / "refs").mkdir(exist_ok=True)
-    (root / "refs" / "main").write_text(rev)
-
-
 def test_rag_mode_retrieves_chunks_in_document_order(tmp_path, tiny_backend, minilm, monkeypatch):
     from longkit.eval.tasks.longbench_v2 import LongBenchV2Options
 
@@ -150,7 +136,7 @@ def test_modes_through_the_suite_with_data_by_name(mode, tmp_path, monkeypatch, 
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
-    _hub_file(tmp_path / "hub", "THUDM/LongBench-v2", "data.json", _data(tmp_path / "data.json").read_bytes())
+    hub_file(tmp_path / "hub", "THUDM/LongBench-v2", "data.json", _data(tmp_path / "data.json").read_bytes())
     cfg = SuiteConfig.model_validate(
         {
             "name": "lb2",

@@ -3,13 +3,12 @@ sliding protocol scores every token once, documents by name and from files, resu
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
 from pathlib import Path
 
 import pytest
+from hub_cache import hub_file  # tests/eval is on sys.path under pytest's rootdir rules
 from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -138,23 +137,6 @@ def test_documents_shorter_than_a_window_are_counted(tiny_backend, prose):
         make_plan([Document("s", "tiny text")], tiny_backend.tokenizer, PplSettings(lengths=[64]))
 
 
-REV = "0123456789abcdef0123456789abcdef01234567"
-
-
-def _hub_file(cache: Path, repo: str, filename: str, data: bytes, rev: str | None) -> None:
-    """One file as huggingface_hub lays it out, under the pinned revision a DataSource names (else main's)."""
-    rev = rev or REV
-    root = cache / f"datasets--{repo.replace('/', '--')}"
-    blob = root / "blobs" / hashlib.sha256(data).hexdigest()
-    blob.parent.mkdir(parents=True, exist_ok=True)
-    blob.write_bytes(data)
-    link = root / "snapshots" / rev / filename
-    link.parent.mkdir(parents=True, exist_ok=True)
-    link.symlink_to(os.path.relpath(blob, link.parent))
-    (root / "refs").mkdir(exist_ok=True)
-    (root / "refs" / "main").write_text(rev)
-
-
 def test_pg19_and_proof_pile_by_name_from_the_hub_cache(tmp_path, monkeypatch):
     """PG19's test Parquet (emozilla/pg19-test's columns) and Proof-pile's test JSONL, read from a hub cache."""
     import io
@@ -179,13 +161,13 @@ def test_pg19_and_proof_pile_by_name_from_the_hub_cache(tmp_path, monkeypatch):
     buf = io.BytesIO()
     pq.write_table(books, buf)
     pg19 = registry()["pg19"].data
-    _hub_file(tmp_path / "hub", pg19.repo, pg19.file, buf.getvalue(), pg19.revision)
+    hub_file(tmp_path / "hub", pg19.repo, pg19.file, buf.getvalue(), pg19.revision)
     assert [(d.id, d.text) for d in load_documents("pg19")] == [
         ("Book One", "first book text"),
         ("Book Two", "second book text"),
     ]
     proof = registry()["proof_pile"].data
-    _hub_file(
+    hub_file(
         tmp_path / "hub",
         proof.repo,
         proof.file,

@@ -5,14 +5,13 @@ the suite and its official score all pick up with no other change."""
 from __future__ import annotations
 
 import ast
-import hashlib
 import json
-import os
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from hub_cache import hub_file  # tests/eval is on sys.path under pytest's rootdir rules
 from typer.testing import CliRunner
 
 import longkit
@@ -136,21 +135,6 @@ def declare():
                      options=ToyOptions, answer_budget=4, aliases=("toy",), average_group="ToyBench")]
 '''
 
-REV = "fedcba9876543210fedcba9876543210fedcba98"
-
-
-def _hub_file(cache: Path, repo: str, filename: str, data: bytes) -> Path:
-    root = cache / f"datasets--{repo.replace('/', '--')}"
-    blob = root / "blobs" / hashlib.sha256(data).hexdigest()
-    blob.parent.mkdir(parents=True, exist_ok=True)
-    blob.write_bytes(data)
-    link = root / "snapshots" / REV / filename
-    link.parent.mkdir(parents=True, exist_ok=True)
-    link.symlink_to(os.path.relpath(blob, link.parent))
-    (root / "refs").mkdir(exist_ok=True)
-    (root / "refs" / "main").write_text(REV)
-    return link
-
 
 @pytest.fixture
 def toybench(tmp_path, monkeypatch):
@@ -165,7 +149,7 @@ def toybench(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     rows = [{"question": f"what is {i}?", "answer": str(i)} for i in range(3)]
-    _hub_file(
+    hub_file(
         tmp_path / "hub", "example/toybench", "data/toy.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode()
     )
     yield tmp_path

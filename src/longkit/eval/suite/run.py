@@ -184,17 +184,7 @@ def _run_lengths(
     from longkit.eval.tasks.registry import make_task
 
     settings = task_settings(cfg, entry)
-    keep, dropped = fit_lengths(settings["lengths"], backend.max_context, cfg.allow_extrapolation)
-    for length in dropped:
-        skipped.append(
-            {
-                "model": model.label,
-                "task": name,
-                "length": length,
-                "reason": f"length {length} exceeds the model's {backend.max_context}-token window "
-                "(set allow_extrapolation: true to test beyond it)",
-            }
-        )
+    keep = _lengths_that_fit(cfg, settings["lengths"], name, model, backend, skipped)
     if not keep:
         return False
     # extrapolation widens this task's own view; the shared backend, its cache keys and later tasks keep the window
@@ -248,17 +238,7 @@ def _run_scoring(
             on_first_write=on_first_write,
         )
         return True
-    keep, dropped = fit_lengths(settings["lengths"], backend.max_context, cfg.allow_extrapolation)
-    for length in dropped:
-        skipped.append(
-            {
-                "model": model.label,
-                "task": name,
-                "length": length,
-                "reason": f"length {length} exceeds the model's {backend.max_context}-token window "
-                "(set allow_extrapolation: true to test beyond it)",
-            }
-        )
+    keep = _lengths_that_fit(cfg, settings["lengths"], name, model, backend, skipped)
     if not keep:
         return False
     run(
@@ -273,6 +253,24 @@ def _run_scoring(
         allow_extrapolation=cfg.allow_extrapolation,
     )
     return True
+
+
+def _lengths_that_fit(
+    cfg: SuiteConfig, lengths: list[int], name: str, model: ModelEntry, backend: CachedBackend, skipped: Skipped
+) -> list[int]:
+    """The task's lengths the model's window takes (all of them when extrapolating); the others go to `skipped`."""
+    keep, dropped = fit_lengths(lengths, backend.max_context, cfg.allow_extrapolation)
+    for length in dropped:
+        skipped.append(
+            {
+                "model": model.label,
+                "task": name,
+                "length": length,
+                "reason": f"length {length} exceeds the model's {backend.max_context}-token window "
+                "(set allow_extrapolation: true to test beyond it)",
+            }
+        )
+    return keep
 
 
 def fit_lengths(lengths: list[int], window: int, extrapolate: bool) -> tuple[list[int], list[int]]:
