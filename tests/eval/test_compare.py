@@ -97,3 +97,8 @@ def test_cli_prints_the_table_and_refuses_in_one_line(two_models, tmp_path):
         second = str(tmp_path / "missing") if not args else str(two_models / "seed1")
         res = CliRunner().invoke(app, ["eval", "compare", str(two_models / "seed0"), second, *args])
         assert res.exit_code == 2 and message in res.output and len(res.output.strip().splitlines()) == 1, res.output
+
+
+def test_two_single_runs_are_named_by_their_task(two_models):
+    result = compare_runs(two_models / "seed0" / "ppl", two_models / "seed1" / "ppl")
+    assert set(result["tasks"]) == {"ppl"} and result["tasks"]["ppl"]["overall"]["n"] == 12

@@ -70,7 +70,9 @@ def pair_runs(a: Path, b: Path) -> list[tuple[str, dict[str, dict[str, Any]], di
             )
         if not rec_a:
             raise InputError(f"task '{name}': no results to compare")
-        pairs.append((name, rec_a, rec_b))
+        # a single run is named by its task (its path under A and B is '.')
+        label = name if name != "." else str(next(iter(rec_a.values())).get("task") or name)
+        pairs.append((label, rec_a, rec_b))
     return pairs
 
 
