@@ -102,3 +102,13 @@ def test_cli_prints_the_table_and_refuses_in_one_line(two_models, tmp_path):
 def test_two_single_runs_are_named_by_their_task(two_models):
     result = compare_runs(two_models / "seed0" / "ppl", two_models / "seed1" / "ppl")
     assert set(result["tasks"]) == {"ppl"} and result["tasks"]["ppl"]["overall"]["n"] == 12
+
+
+def test_runs_of_another_command_or_task_are_refused(two_models, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(two_models / "seed1" / "ppl", other)
+    (other / "run.json").write_text(json.dumps({"backend": "hf", "model": "m"}))  # e.g. a rag-vs-long record
+    with pytest.raises(InputError, match="no task settings in its run.json"):
+        compare_runs(two_models / "seed0" / "ppl", other)
+    with pytest.raises(InputError, match="runs of different tasks: 'ppl' in .*, 'niah_single_1' in"):
+        compare_runs(two_models / "seed0" / "ppl", two_models / "seed1" / "niah_single_1")

@@ -53,7 +53,19 @@ def pair_runs(a: Path, b: Path) -> list[tuple[str, dict[str, dict[str, Any]], di
         raise InputError(f"runs of different tasks: '{only[0]}' is only in {side}; compare runs of the same tasks")
     pairs = []
     for name in sorted(runs_a):
-        diff = first_difference(_task_settings(runs_a[name]), _task_settings(runs_b[name]))
+        settings_a, settings_b = _task_settings(runs_a[name]), _task_settings(runs_b[name])
+        if not isinstance(settings_a, dict) or not isinstance(settings_b, dict):
+            missing = a if not isinstance(settings_a, dict) else b
+            raise InputError(
+                f"{missing / name if name != '.' else missing}: no task settings in its run.json (not the output of "
+                "an eval task run, or made by another command); compare runs of `eval suite`, `eval ppl`, "
+                "`eval niah` or `eval passkey`"
+            )
+        if settings_a.get("name") != settings_b.get("name"):
+            raise InputError(
+                f"runs of different tasks: '{settings_a.get('name')}' in {a}, '{settings_b.get('name')}' in {b}"
+            )
+        diff = first_difference(settings_a, settings_b)
         if diff is not None:
             field, old, new = diff
             raise InputError(
