@@ -324,6 +324,9 @@ def test_suite_end_to_end_with_data_by_name(tmp_path, monkeypatch, tiny_backend)
         )
         assert r["scores"]["score"] == float(expected)
     assert "BABILong average" in (out / "report.md").read_text()
+    # the authors' task x length heatmap: qa1 at 0k and 4k, qa2 at 4k
+    assert "![BABILong tasks by length](tiny_BABILong_tasks_by_length.png)" in (out / "report.md").read_text()
+    assert (out / "tiny_BABILong_tasks_by_length.png").stat().st_size > 1000
     # a mistyped option is refused before anything is written
     bad = cfg.model_copy(
         update={

@@ -86,6 +86,8 @@ def test_suite_end_to_end_with_skips_cache_and_report(tiny, tmp_path):
     assert "| niah_single_1 | RULER |" in md and "RULER average" in md and "## Skipped" in md
     assert (out / "tiny_score_vs_length.png").stat().st_size > 1000
     assert (out / "tiny_passkey_heatmap.png").exists()
+    # each benchmark's tasks x lengths as one heatmap (RULER's two tasks here ran at 384 and 1024)
+    assert "![RULER tasks by length](" in md and list(out.glob("tiny_RULER_tasks_by_length.png"))
     suite_json = json.loads((out / "suite.json").read_text())["models"]["tiny"]["tasks"]
     assert suite_json["En.QA"]["samples"] == 1
     # each benchmark's own number on its own scale: InfiniteBench in [0, 1], RULER x100

@@ -132,3 +132,38 @@ def write_report(out_dir: str | Path, summaries: list[dict[str, Any]], title: st
     path = out / "report.md"
     atomic_write_text(path, "\n".join(sections).rstrip() + "\n")
     return path
+
+
+def task_length_heatmap(rows: dict[str, dict[int, float]], path: str | Path, title: str) -> Path:
+    """Draw a task x length heatmap of scores in [0, 1] (a benchmark's tasks as rows, as BABILong's authors draw
+    theirs), cells annotated, and save it as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.colors import LinearSegmentedColormap
+
+    xs = sorted({n for by in rows.values() for n in by})
+    names = list(rows)
+    grid = np.full((len(names), len(xs)), np.nan)
+    for i, name in enumerate(names):
+        for n, v in rows[name].items():
+            grid[i, xs.index(n)] = v
+    fig, ax = plt.subplots(figsize=(1.6 + 0.9 * len(xs), 1.2 + 0.45 * len(names)))
+    im = ax.imshow(grid, cmap=LinearSegmentedColormap.from_list("tasks", HEATMAP_COLORS), vmin=0, vmax=1, aspect="auto")
+    for i in range(len(names)):
+        for j in range(len(xs)):
+            if not np.isnan(grid[i, j]):
+                ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=8, color="black")
+    ax.set_xticks(range(len(xs)), [_k(v) for v in xs])
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("context length (tokens)")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=ax, label="score")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

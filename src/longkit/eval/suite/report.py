@@ -168,7 +168,36 @@ def _plots(label: str, tasks: dict[str, Any], model_rep: dict[str, Any], out: Pa
             img = out / f"{safe_name(label)}_{safe_name(name)}_heatmap.png"
             heatmap(s, img, f"{name} · {label}")
             lines += [f"![{name} heatmap]({img.name})", ""]
+    return lines + _group_heatmaps(label, model_rep, out)
+
+
+def _group_heatmaps(label: str, model_rep: dict[str, Any], out: Path) -> list[str]:
+    """A task x length heatmap for each benchmark average whose tasks ran at two or more lengths."""
+    from longkit.eval.report import task_length_heatmap
+    from longkit.eval.tasks.registry import registry
+
+    groups: dict[str, dict[str, dict[int, float]]] = {}
+    for name, e in model_rep["tasks"].items():
+        group = registry()[name].average_group if name in registry() else None
+        series = _scores_by_length(e)
+        if group and series:
+            groups.setdefault(group, {})[name] = series
+    lines: list[str] = []
+    for group, rows in groups.items():
+        if len({n for by in rows.values() for n in by}) < 2:
+            continue
+        img = out / f"{safe_name(label)}_{safe_name(group)}_tasks_by_length.png"
+        task_length_heatmap(rows, img, f"{group} · {label}")
+        lines += [f"![{group} tasks by length]({img.name})", ""]
     return lines
+
+
+def _scores_by_length(entry: dict[str, Any]) -> dict[int, float]:
+    """A task's score per numeric length: generated tasks' by_length, file tasks' length groups that are numbers."""
+    if entry["by_length"]:
+        return {int(k): float(v) for k, v in entry["by_length"].items()}
+    groups = entry.get("by_group") or {}
+    return {int(k): float(v) for k, v in groups.items() if str(k).isdigit() and v is not None}
 
 
 def _skipped_section(skipped: list[dict[str, Any]]) -> list[str]:
