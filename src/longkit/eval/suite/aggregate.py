@@ -118,6 +118,8 @@ def _task_summary(results: Path, name: str, model: str, cfg: SuiteConfig) -> dic
         cfg.bootstrap,
         cfg.seed,
     )
+    if info.summarize is not None:
+        s["benchmark_summary"] = info.summarize(records)
     s["_samples"] = samples_by_length(records) if info.synthetic else {}
     summary_file = results.parent / "summary.json"  # the task's own header line (haystack, protocol)
     if summary_file.exists() and json.loads(summary_file.read_text()).get("setup"):
@@ -147,6 +149,8 @@ def task_entry(s: dict[str, Any], cfg: SuiteConfig) -> dict[str, Any]:
         if field not in ("length", "depth"):
             entry[f"by_{field}"] = {k: v.get("score") for k, v in groups.items()}
     entry.update(s.get("intervals", {}))
+    if "benchmark_summary" in s:
+        entry["benchmark_summary"] = s["benchmark_summary"]
     return entry
 
 

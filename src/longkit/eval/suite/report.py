@@ -66,6 +66,9 @@ def _model_section(
     trunc = sum(e["truncated"] for e in model_rep["tasks"].values())
     if trunc:
         lines += [f"Prompts cut in the middle to fit the window: {trunc}.", ""]
+    own = [(n, e["benchmark_summary"]) for n, e in model_rep["tasks"].items() if e.get("benchmark_summary")]
+    if own:  # a benchmark's own summary, e.g. NoLiMa's effective length at 85% of its base score
+        lines += ["Benchmarks' own summaries:", ""] + [f"- {n}: {_summary_text(v)}" for n, v in own] + [""]
     setups = [(n, s["setup"]) for n, s in tasks.items() if s.get("setup")]
     if setups:  # the haystack and protocol of each task, and where they differ from the official ones
         lines += ["How samples were built:", ""] + [f"- {n}: {text}" for n, text in setups] + [""]
@@ -198,6 +201,19 @@ def _scores_by_length(entry: dict[str, Any]) -> dict[int, float]:
         return {int(k): float(v) for k, v in entry["by_length"].items()}
     groups = entry.get("by_group") or {}
     return {int(k): float(v) for k, v in groups.items() if str(k).isdigit() and v is not None}
+
+
+def _summary_text(summary: dict[str, Any]) -> str:
+    """The scalar fields of a benchmark's own summary, as `key value` pairs (mappings such as by_length left out)."""
+    parts = []
+    for key, value in summary.items():
+        if isinstance(value, float):
+            parts.append(f"{key.replace('_', ' ')} {value:.3f}")
+        elif isinstance(value, (int, str)) or value is None:
+            parts.append(f"{key.replace('_', ' ')} {_k(value) if key.endswith('length') else value}")
+        elif isinstance(value, list) and all(isinstance(v, int) for v in value):
+            parts.append(f"{key.replace('_', ' ')} {', '.join(_k(v) for v in value)}")
+    return "; ".join(parts)
 
 
 def _skipped_section(skipped: list[dict[str, Any]]) -> list[str]:

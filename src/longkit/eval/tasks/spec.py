@@ -104,6 +104,9 @@ class TaskSpec:
     # generation runner: run(spec, settings, backend, out_dir, model_name=, batch_size=, progress=, on_first_write=)
     run: Callable[..., Any] | None = None
     needs: tuple[str, ...] = ()  # backend capabilities beyond generation (e.g. "score"), checked before a suite runs
+    # a benchmark's own summary of a run's records beside the suite's (e.g. NoLiMa's base score and its effective
+    # length at 85% of it), a JSON-serialisable mapping shown in suite.json and the report
+    summarize: Callable[[list[dict[str, Any]]], dict[str, Any]] | None = None
 
     @property
     def metric_name(self) -> str:
