@@ -192,3 +192,17 @@ def test_suite_configs_in_repo_validate():
         cfg = load_suite(p)
         for t in cfg.tasks:
             resolve_name(t.name)
+
+
+def test_length_labels():
+    from longkit.eval.report import length_label
+
+    assert [length_label(n) for n in (None, 0, 4096, 131072, 1048576, 10485760, 3000)] == [
+        "–",
+        "0K",
+        "4K",
+        "128K",
+        "1M",
+        "10M",
+        "3000",
+    ]

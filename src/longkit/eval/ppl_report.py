@@ -8,7 +8,9 @@ from typing import Any
 
 
 def _k(n: int) -> str:
-    return f"{n // 1024}K" if n % 1024 == 0 else str(n)
+    from longkit.eval.report import length_label
+
+    return length_label(n)
 
 
 def length_table(summary: dict[str, Any]) -> list[str]:

@@ -49,8 +49,16 @@ def heatmap(
     return path
 
 
-def _k(n: Any) -> str:
+def length_label(n: Any) -> str:
+    """A token count as reports print it: 4K for a multiple of 1024, 1M for a multiple of 1024², a dash for None."""
+    if n is None:
+        return "–"
+    if isinstance(n, int) and n >= 1 << 20 and n % (1 << 20) == 0:
+        return f"{n >> 20}M"
     return f"{n // 1024}K" if isinstance(n, int) and n % 1024 == 0 else str(n)
+
+
+_k = length_label
 
 
 def markdown_grid(summary: dict[str, Any], metric: str = "score", x: str = "length", y: str = "depth") -> str:

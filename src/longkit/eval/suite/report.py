@@ -240,10 +240,10 @@ def _f(x: float | None) -> str:
 
 
 def _k(n: int | str | None) -> str:
-    """A token count as 4K when it is a multiple of 1024, or a dash."""
-    if n is None:
-        return "–"
-    return f"{n // 1024}K" if isinstance(n, int) and n % 1024 == 0 else str(n)
+    """A token count as reports print it (eval.report.length_label)."""
+    from longkit.eval.report import length_label
+
+    return length_label(n)
 
 
 def _plot_lengths(model_rep: dict[str, Any], path: Path, label: str) -> Path | None:
