@@ -206,3 +206,22 @@ def test_length_labels():
         "10M",
         "3000",
     ]
+
+
+def test_a_table_of_file_tasks_only_has_no_empty_length_column():
+    from longkit.eval.suite.report import _table
+
+    cfg = SuiteConfig.model_validate({"tasks": ["En.QA"]})
+    entry = {
+        "benchmark": "InfiniteBench",
+        "metric": "token F1",
+        "overall": 0.5,
+        "by_length": {},
+        "samples": 2,
+        "effective_length": None,
+        "adaptation_rate": None,
+        "official": None,
+    }
+    header, rule, row = _table(cfg, {"tasks": {"En.QA": entry}})
+    assert header.count("|") == rule.count("|") == row.count("|") == 9  # eight columns, no empty one
+    assert "|  |" not in header

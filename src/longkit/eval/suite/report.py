@@ -93,12 +93,9 @@ def _table(cfg: SuiteConfig, model_rep: dict[str, Any]) -> list[str]:
     its 95% bootstrap interval in parentheses, † where the cell has too few samples for the interval to mean much."""
     lengths = sorted({n for e in model_rep["tasks"].values() for n in e["by_length"]})
     ref = cfg.reference_length
-    lines = [
-        "| task | benchmark | metric | "
-        + " | ".join(_k(n) for n in lengths)
-        + " | overall | official | effective length | adaptation rate | n |",
-        "|" + "---|" * (len(lengths) + 8),
-    ]
+    head = ["task", "benchmark", "metric", *(_k(n) for n in lengths)]
+    head += ["overall", "official", "effective length", "adaptation rate", "n"]
+    lines = [_row(head), _row(["---"] * len(head))]
     for name, e in model_rep["tasks"].items():
         cis, wide = _ci_by_length(e), set(e.get("wide_lengths") or [])
         cells = [
@@ -108,24 +105,23 @@ def _table(cfg: SuiteConfig, model_rep: dict[str, Any]) -> list[str]:
         off = e.get("official") or {}
         official = f"{off['score']:g} ({off['scale']})" if off and off.get("score") is not None else "–"
         overall = _with_ci(e["overall"], e.get("overall_ci")) + ("†" if e.get("wide") else "")
-        lines.append(
-            f"| {name} | {e['benchmark']} | {e['metric']} | "
-            + " | ".join(cells)
-            + f" | {overall} | {official} | {_length_ci(e['effective_length'], e.get('effective_length_ci'))} | "
-            f"{_rate(e['adaptation_rate'], e['by_length'], ref)}{_ci(e.get('adaptation_rate_ci'))} | "
-            f"{e['samples']} |"
-        )
+        rate = f"{_rate(e['adaptation_rate'], e['by_length'], ref)}{_ci(e.get('adaptation_rate_ci'))}"
+        effective = _length_ci(e["effective_length"], e.get("effective_length_ci"))
+        row = [name, e["benchmark"], e["metric"], *cells, overall, official, effective, rate, e["samples"]]
+        lines.append(_row(row))
     for group, ra in averages(model_rep).items():
         cis = _ci_by_length(ra)
         cells = [f"**{_with_ci(ra['by_length'][n], cis.get(n))}**" if n in ra["by_length"] else "–" for n in lengths]
-        lines.append(
-            f"| **{group} average ({ra['tasks']} tasks)** | {group} | mean | "
-            + " | ".join(cells)
-            + f" | **{_f(ra.get('overall'))}** | – | "
-            f"**{_length_ci(ra['effective_length'], ra.get('effective_length_ci'))}** | "
-            f"**{_rate(ra['adaptation_rate'], ra['by_length'], ref)}{_ci(ra.get('adaptation_rate_ci'))}** | |"
-        )
+        rate = f"**{_rate(ra['adaptation_rate'], ra['by_length'], ref)}{_ci(ra.get('adaptation_rate_ci'))}**"
+        effective = f"**{_length_ci(ra['effective_length'], ra.get('effective_length_ci'))}**"
+        label = f"**{group} average ({ra['tasks']} tasks)**"
+        lines.append(_row([label, group, "mean", *cells, f"**{_f(ra.get('overall'))}**", "–", effective, rate, ""]))
     return lines
+
+
+def _row(cells: list[Any]) -> str:
+    """One Markdown table row."""
+    return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
 def _ci_by_length(entry: dict[str, Any]) -> dict[int, list[float]]:
