@@ -96,6 +96,8 @@ def test_suite_end_to_end_with_skips_cache_and_report(tiny, tmp_path):
     assert suite_json["vt"]["official"]["scale"] == "x100"
     assert suite_json["vt"]["official"]["score"] == pytest.approx(100 * tasks["vt"]["overall"], abs=0.01)
     assert "| official |" in md
+    # the intro names each benchmark's scale as its tasks declare it
+    assert "own scale: RULER x100, InfiniteBench and ChatQA 2 [0, 1]." in md
     first = {r["key"]: r["prediction"] for r in map(json.loads, (out / "tiny" / "vt" / "results.jsonl").open())}
 
     # a second suite in a new directory shares nothing but the request cache -> every request is a hit

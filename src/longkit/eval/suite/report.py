@@ -41,21 +41,36 @@ def rebuild_report(cfg: SuiteConfig, where: str = "suite") -> dict[str, Any]:
 
 
 def _intro(cfg: SuiteConfig) -> list[str]:
-    """The title and how to read the numbers."""
+    """The title and how to read the numbers (each benchmark's official scale as its tasks declare it)."""
     return [
         f"# {cfg.name}",
         "",
         f"Effective length: the longest length whose score exceeds {cfg.threshold:.3f} (RULER). "
         "Adaptation rate: score at the longest length / score at the reference length "
         f"({cfg.reference_length or 'the shortest'}) (UtK). Per-length and overall scores are per-sample means "
-        "in [0, 1]; the 'official' column is each benchmark's own reported number, aggregated its own way and on "
-        "its own scale: LongBench, SCROLLS, LV-Eval, RULER and ChatRAG Bench x100, InfiniteBench and ChatQA 2's "
-        "needle tasks in [0, 1]; SCROLLS QMSum is the geometric mean of the corpus-mean ROUGE-1/2/L. "
+        "in [0, 1] (a loss where the metric says so); the 'official' column is each benchmark's own reported number, "
+        f"aggregated its own way and on its own scale: {_official_scales(cfg)}. "
         f"In parentheses: 95% percentile-bootstrap intervals over samples ({cfg.bootstrap} resamples, seed "
         f"{cfg.seed}; effective length and adaptation rate resample within each length); † marks a cell with "
         "fewer than 5 samples, whose interval is too wide to read much into.",
         "",
     ]
+
+
+def _official_scales(cfg: SuiteConfig) -> str:
+    """'RULER x100, InfiniteBench [0, 1]; qmsum: geometric mean of ...' for this suite's tasks, from their metrics."""
+    from longkit.eval.metrics import AGGREGATIONS
+    from longkit.eval.tasks.registry import registry, resolve_name
+
+    specs = [registry()[resolve_name(t.name)] for t in cfg.tasks]
+    scales: dict[str, list[str]] = {}
+    for spec in specs:
+        bench = scales.setdefault(spec.metric.scale_label, [])
+        if spec.benchmark not in bench:
+            bench.append(spec.benchmark)
+    text = ", ".join(f"{' and '.join(benches)} {label}" for label, benches in scales.items())
+    own = [f"{s.name}: {AGGREGATIONS[s.metric.aggregation][1]}" for s in specs if s.metric.aggregation != "mean"]
+    return text + ("; " + "; ".join(own) if own else "")
 
 
 def _model_section(
