@@ -142,7 +142,7 @@ def test_shuffle_and_split_are_datasets():
     datasets = pytest.importorskip("datasets")
     rows = [{"text": f"t{i}", "label": i % 5} for i in range(57)]
     ds = datasets.Dataset.from_list(rows)
-    assert ds.shuffle(seed=42).to_list() == [rows[i] for i in icl.hf_permutation(57, 42)]
+    assert ds.shuffle(seed=42).to_list() == [rows[i] for i in icl.shuffled(57, 42)]
     split = ds.train_test_split(test_size=0.1, seed=42)
     train, test = icl.train_test_split(rows, 42)
     assert split["train"].to_list() == train and split["test"].to_list() == test
@@ -202,7 +202,7 @@ def test_sample_no_chat_newline_stop_and_tail_truncation(tmp_path):
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c['output']!r}-{c['answer']}")
 def test_exact_match_is_post_process(case):
-    assert icl.parse_output(case["output"]) == case["parsed_output"]
+    assert icl.parse_output(case["output"], icl.SYSTEM_TEMPLATE) == case["parsed_output"]
     assert icl.exact_match(case["output"], case["answer"]) == float(case["exact_match"])
 
 

@@ -52,7 +52,6 @@ import json
 import math
 import random
 import re
-import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +60,7 @@ from pydantic import BaseModel, ConfigDict
 
 from longkit.backends.base import TextTokenizer
 from longkit.errors import ConfigError, InputError
+from longkit.eval.metrics import normalize_answer  # SQuAD normalisation, as HELMET utils.py normalize_answer
 from longkit.eval.tasks.base import Sample, Task
 from longkit.eval.tasks.spec import X100, DataSource, Metric, OfficialCode, TaskSpec
 
@@ -231,14 +231,6 @@ REQUIRED = {
 
 
 # --- utils.py's metrics --------------------------------------------------------------------------------------------
-
-
-def normalize_answer(s: str) -> str:
-    """utils.py's normalize_answer: lowercase, no punctuation, no articles, single spaces."""
-    s = s.lower()
-    s = "".join(ch for ch in s if ch not in set(string.punctuation))
-    s = re.sub(r"\b(a|an|the)\b", " ", s)
-    return " ".join(s.split())
 
 
 def _flatten(ground_truths: Any) -> list[str]:

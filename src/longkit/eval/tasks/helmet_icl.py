@@ -46,8 +46,6 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-import re
-import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,7 +54,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from longkit.backends.base import TextTokenizer
 from longkit.errors import ConfigError, InputError
+from longkit.eval.metrics import normalize_answer  # SQuAD normalisation, as HELMET utils.py normalize_answer
 from longkit.eval.tasks.base import Sample, Task
+from longkit.eval.tasks.helmet import parse_output, shuffled
 from longkit.eval.tasks.spec import X100, DataSource, Metric, OfficialCode, TaskSpec
 
 _CODE = OfficialCode("princeton-nlp/HELMET", "data.py", "4526dfbdc512bd9ff721da336bff4e3e75ecfd27")
@@ -178,26 +178,19 @@ def balance_labels(rows: list[dict[str, Any]], label_field: str, shots: int, see
     return [row for group in table for row in group][:shots]
 
 
-def hf_permutation(n: int, seed: int) -> list[int]:
-    """The order `datasets`' shuffle(seed=seed) and train_test_split(seed=seed) draw: default_rng(seed).permutation."""
-    import numpy as np
-
-    return [int(i) for i in np.random.default_rng(seed).permutation(n)]
-
-
 def train_test_split(
     rows: list[dict[str, Any]], seed: int, test_size: float = 0.1
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """`datasets`' train_test_split(test_size=0.1, seed=seed): the first ceil(0.1 n) of the permutation are the test."""
     n_test = math.ceil(test_size * len(rows))
-    perm = hf_permutation(len(rows), seed)
+    perm = shuffled(len(rows), seed)
     return [rows[i] for i in perm[n_test:]], [rows[i] for i in perm[:n_test]]
 
 
 def select_test(rows: list[dict[str, Any]], label_field: str, max_test: int | None, seed: int) -> list[dict[str, Any]]:
     """load_icl's test rows: more than max_test_samples are shuffled, then balanced over labels to that many."""
     if max_test is not None and len(rows) > max_test:
-        rows = [rows[i] for i in hf_permutation(len(rows), seed)]
+        rows = [rows[i] for i in shuffled(len(rows), seed)]
         rows = balance_labels(rows, label_field, max_test, seed)
     return rows
 
@@ -228,27 +221,9 @@ def make_example(
 # --- utils.py's scoring ----------------------------------------------------------------------------------------------
 
 
-def parse_output(output: str, prefix: str = SYSTEM_TEMPLATE) -> str | None:
-    """utils.py's parse_output: what follows the prefix (else the first line), stripped, the prefix dropped again."""
-    patterns = [re.compile(f"(?:{prefix})(.*)(?:\n|$)", flags=re.IGNORECASE), re.compile(r"(?:^)(.*)(?:\n|$)")]
-    for pat in patterns:
-        match = pat.search(output)
-        if match is not None:
-            return re.sub(f"^{re.escape(prefix)}", "", match[1].strip(), flags=re.IGNORECASE).strip()
-    return None
-
-
-def normalize_answer(s: str) -> str:
-    """utils.py's normalize_answer: lowercase, no punctuation, no articles, single spaces."""
-    s = s.lower()
-    s = "".join(ch for ch in s if ch not in set(string.punctuation))
-    s = re.sub(r"\b(a|an|the)\b", " ", s)
-    return " ".join(s.split())
-
-
 def exact_match(output: str, answer: str) -> float:
     """post_process's exact_match: the parsed output equals the answer after normalize_answer."""
-    parsed = parse_output(output)
+    parsed = parse_output(output, SYSTEM_TEMPLATE)
     return float(parsed is not None and normalize_answer(parsed) == normalize_answer(answer))
 
 

@@ -34,8 +34,6 @@ NarrativeQA (HELMET scores it with a GPT-4 judge, and its demonstrations are dra
 
 from __future__ import annotations
 
-import re
-import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,8 +43,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from longkit.backends.base import TextTokenizer
 from longkit.errors import ConfigError, InputError
+from longkit.eval.metrics import normalize_answer  # SQuAD normalisation, as HELMET utils.py normalize_answer
 from longkit.eval.tasks.base import Sample, Task
-from longkit.eval.tasks.helmet_icl import hf_permutation
+from longkit.eval.tasks.helmet import parse_output, shuffled
 from longkit.eval.tasks.spec import X100, DataSource, Metric, OfficialCode, TaskSpec
 
 _CODE = OfficialCode("princeton-nlp/HELMET", "data.py", "4526dfbdc512bd9ff721da336bff4e3e75ecfd27")
@@ -154,7 +153,7 @@ def demo_text(rows: list[dict[str, Any]], row: dict[str, Any], kind: str, shots:
     if shots > len(others):
         raise InputError(f"{shots} demonstrations asked, but only {len(others)} other rows")
     temp = MC_DEMO if kind == "choice" else QA_DEMO
-    demos = [others[i] for i in hf_permutation(len(others), seed)[:shots]]
+    demos = [others[i] for i in shuffled(len(others), seed)[:shots]]
     text = "\n\n".join(
         temp.format(question=d["question"], options=d.get("options", ""), answer=d["answer"][0]) for d in demos
     )
@@ -165,7 +164,7 @@ def select_test(n: int, max_test: int | None, seed: int) -> list[int]:
     """The rows load_infbench keeps, in its order: shuffle(seed).select(range(max_test_samples)), or all in order."""
     if max_test is None:
         return list(range(n))
-    return hf_permutation(n, seed)[: min(n, max_test)]
+    return shuffled(n, seed)[: min(n, max_test)]
 
 
 def truncate_context(context: str, max_length: int, tokenizer: TextTokenizer, bos: int = 1) -> str:
@@ -178,22 +177,6 @@ def truncate_context(context: str, max_length: int, tokenizer: TextTokenizer, bo
 
 
 # --- utils.py's scoring ------------------------------------------------------------------------------------------------
-
-
-def normalize_answer(s: str) -> str:
-    """utils.py's normalize_answer: lowercase, no punctuation, no articles, single spaces."""
-    s = "".join(ch for ch in s.lower() if ch not in set(string.punctuation))
-    return " ".join(re.sub(r"\b(a|an|the)\b", " ", s).split())
-
-
-def parse_output(output: str, prefix: str = SYSTEM) -> str | None:
-    """utils.py's parse_output: what follows the prefix (else the first line), stripped, the prefix dropped again."""
-    patterns = [re.compile(f"(?:{prefix})(.*)(?:\n|$)", flags=re.IGNORECASE), re.compile(r"(?:^)(.*)(?:\n|$)")]
-    for pat in patterns:
-        match = pat.search(output)
-        if match is not None:
-            return re.sub(f"^{re.escape(prefix)}", "", match[1].strip(), flags=re.IGNORECASE).strip()
-    return None
 
 
 def _rouge_l_f1(prediction: str, answers: Sequence[str]) -> float:
@@ -210,7 +193,7 @@ def _exact(prediction: str, answers: Sequence[str]) -> float:
 def rouge_l_f1(output: str, answers: Sequence[str]) -> float:
     """default_post_process's rougeL_f1: the best of the raw and the parsed output."""
     score = _rouge_l_f1(output, answers)
-    parsed = parse_output(output)
+    parsed = parse_output(output, SYSTEM)
     return max(score, _rouge_l_f1(parsed, answers)) if parsed is not None else score
 
 
@@ -218,7 +201,7 @@ def choice_exact_match(output: str, answers: Sequence[str]) -> float:
     """choice_post_process's exact_match: the raw or parsed output equals an answer (normalized), or the
     "letter. option" answer occurs in the output (lowercased)."""
     score = _exact(output, answers)
-    parsed = parse_output(output)
+    parsed = parse_output(output, SYSTEM)
     if parsed is not None:
         score = max(score, _exact(parsed, answers))
     if answers[1].lower() in output.lower():
