@@ -51,25 +51,12 @@ def plot_position(summary: dict[str, Any], path: Path, title: str) -> Path | Non
     series = {f"L={_k(int(k))}": e["by_position"] for k, e in summary["by_length"].items() if e.get("by_position")}
     if not series:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = _axes()
     half = summary["bucket"] / 2
     for name, by in series.items():
         xs = sorted(int(b) for b in by)
         ax.plot([x + half for x in xs], [by[str(x)] for x in xs], marker=".", label=name)
-    ax.set_xlabel("position in the window (tokens)")
-    ax.set_ylabel("mean token loss (nats)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, ax, path, title, "position in the window (tokens)", "mean token loss (nats)")
 
 
 def plot_ppl_vs_length(by_model: dict[str, dict[str, Any]], path: Path, title: str) -> Path | None:
@@ -78,12 +65,7 @@ def plot_ppl_vs_length(by_model: dict[str, dict[str, Any]], path: Path, title: s
     series = {m: s for m, s in series.items() if s}
     if not series:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = _axes()
     for name, by in series.items():
         xs = sorted(by)
         ax.plot(xs, [by[x]["ppl"] for x in xs], marker="o", label=name)
@@ -91,8 +73,25 @@ def plot_ppl_vs_length(by_model: dict[str, dict[str, Any]], path: Path, title: s
     ax.set_xscale("log", base=2)
     ax.set_xticks(sorted({x for by in series.values() for x in by}))
     ax.set_xticklabels([_k(x) for x in sorted({x for by in series.values() for x in by})])
-    ax.set_xlabel("window length (tokens)")
-    ax.set_ylabel("perplexity")
+    return _save(fig, ax, path, title, "window length (tokens)", "perplexity")
+
+
+def _axes() -> tuple[Any, Any]:
+    """A figure and axes of the reports' line-plot size, drawn off screen."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(7, 4.2))
+
+
+def _save(fig: Any, ax: Any, path: Path, title: str, xlabel: str, ylabel: str) -> Path:
+    """Label, grid and legend the axes, write the PNG and free the figure."""
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
