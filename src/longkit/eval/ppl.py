@@ -229,7 +229,7 @@ def run_ppl(
     Everything is checked (backend can score, lengths, documents, the output's run record) before the first write.
     """
     from longkit.backends.registry import scorer
-    from longkit.eval.runner import _write_record, refuse_other_run, run_identity
+    from longkit.eval.runner import LazyLog, refuse_other_run, run_identity
     from longkit.io import ResultLog, write_json
     from longkit.progress import Progress
 
@@ -254,16 +254,7 @@ def run_ppl(
     results = out / "results.jsonl"
     log = ResultLog(results) if results.exists() else None
     todo = [w for w in plan.windows if log is None or f"{task_name}/{w.key}" not in log]
-    opened: list[ResultLog] = []
-
-    def open_log() -> ResultLog:
-        if not opened:
-            if on_first_write is not None:
-                on_first_write()
-            _write_record(out, record)
-            opened.append(log if log is not None else ResultLog(results))
-        return opened[0]
-
+    open_log = LazyLog(out, record, log, on_first_write)
     with Progress(
         task_name, total=len(plan.windows), done=len(plan.windows) - len(todo), unit="windows", enabled=progress
     ) as bar:

@@ -54,16 +54,7 @@ def run_task(
             print(f"{task.name}: already complete ({len(plan)} samples in {out}); nothing to do", file=sys.stderr)
         return dict(read_json(out / "summary.json", "run summary"))
 
-    opened: list[ResultLog] = []  # the log, once the record is written (at the first answered batch)
-
-    def open_log() -> ResultLog:
-        if not opened:
-            if on_first_write is not None:
-                on_first_write()
-            _write_record(out, record)
-            opened.append(log if log is not None else ResultLog(results))
-        return opened[0]
-
+    open_log = LazyLog(out, record, log, on_first_write)  # written at the first answered batch
     with Progress(task.name, total=len(plan), done=len(plan) - len(todo), unit="samples", enabled=progress) as bar:
         for start in range(0, len(todo), batch_size):
             rows = _answer(task, backend, judge, todo[start : start + batch_size])
@@ -126,6 +117,28 @@ def _question(sample: Any) -> str:
         return str(sample.meta["question"])
     text = sample.messages[-1]["content"] if sample.messages else (sample.prompt or "")
     return text[-500:]
+
+
+class LazyLog:
+    """An output's results log, opened (and its run.json written, after `on_first_write`) only when the first result
+    is appended, so a run refused or interrupted before any answer leaves nothing behind."""
+
+    def __init__(
+        self, out: Path, record: dict[str, Any], log: ResultLog | None, on_first_write: Callable[[], None] | None = None
+    ):
+        self.out, self.record, self.log, self.on_first_write = out, record, log, on_first_write
+        self.opened = False
+
+    def __call__(self) -> ResultLog:
+        """The log, writing the run record on first use."""
+        if not self.opened:
+            if self.on_first_write is not None:
+                self.on_first_write()
+            _write_record(self.out, self.record)
+            self.log = self.log if self.log is not None else ResultLog(self.out / "results.jsonl")
+            self.opened = True
+        assert self.log is not None
+        return self.log
 
 
 def upgrade_scores(record: dict[str, Any]) -> dict[str, Any]:
