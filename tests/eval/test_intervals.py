@@ -27,9 +27,13 @@ def test_mean_interval_covers_the_mean_and_is_seeded():
 
 
 def test_ratio_interval_resamples_units_together():
-    nll, tokens = [10.0, 30.0, 20.0, 40.0], [10, 10, 10, 10]
-    lo, hi = ratio_interval(nll, tokens, 1000, seed=0)
-    assert 1.0 <= lo < 2.5 < hi <= 4.0
+    # two documents: 10 nats over 10 tokens (loss 1) and 300 over 100 (loss 3). A resample is both of the first
+    # (1.0, p 1/4), both of the second (3.0, p 1/4) or one of each: (10 + 300) / (10 + 100) = 2.818..., the ratio of
+    # sums, not the mean of the two losses (2.0). The 2.5th and 97.5th percentiles are then exactly 1.0 and 3.0.
+    lo, hi = ratio_interval([10.0, 300.0], [10, 100], 4000, seed=0)
+    assert (lo, hi) == (1.0, 3.0)
+    lo, hi = ratio_interval([10.0, 300.0, 10.0, 300.0] * 10, [10, 100, 10, 100] * 10, 2000, seed=1)
+    assert lo < 310 / 110 < hi and hi - lo < 0.5  # forty documents: a narrower interval around the ratio of sums
     assert ratio_interval([6.0], [3]) == (2.0, 2.0)
 
 
