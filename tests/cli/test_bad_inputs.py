@@ -411,6 +411,8 @@ CASES: list[Case] = [
     C("eval compare {empty_dir} {empty_dir}", 2, "no results.jsonl under it"),
     C("eval compare {missing_dir} {empty_dir}", 2, "not a directory"),
     C("eval compare {empty_dir} {empty_dir} --bootstrap 0", 2, "--bootstrap: expected at least 1 resample"),
+    C("eval compare {empty_dir} {empty_dir} --bootstrap 99999999999", 2, "and at most 100000, got 99999999999"),
+    C("eval ppl --bootstrap 99999999999999999999", 2, "--bootstrap: Input should be less than or equal to 100000"),
     C("eval suite {suite_dup_models}", 2, "models[0] and models[1] are both named 'm'"),
     C("eval suite {suite_dup_tasks}", 2, "tasks[0] and tasks[1] are both task 'vt'"),
     C("eval suite {suite_passkey_needle}", 2, "field 'tasks[0]': task passkey: options: needles: passkey's needle"),

@@ -140,3 +140,13 @@ def test_rag_arms_carry_intervals_and_tune_prefers_a_cheaper_setting_inside_them
     for r in summary["rag"]:
         r["ci"] = None  # without intervals, only the tolerance counts
     assert (choose_setting(summary, tolerance=0.02)["chunk_size"]) == 400
+
+
+def test_sign_flip_by_sampling_and_the_resample_cap():
+    # 2^20 patterns > 1000 resamples: sampled. All differences +1: no random pattern is as extreme unless every sign
+    # comes out +1 or every -1 (probability 2^-19), so p is the floor (hits + 1) / (R + 1) with the observed counted.
+    assert sign_flip_p(np.ones(20), 1000, seed=0) == pytest.approx(1 / 1001)
+    balanced = np.array([1.0, -1.0] * 10)
+    assert sign_flip_p(balanced + 0.01, 1000, seed=0) > 0.5
+    with pytest.raises(ValueError, match="between 1 and 100000"):
+        mean_interval([0.0, 1.0], resamples=100_001)

@@ -10,21 +10,34 @@ resampling of samples).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 DEFAULT_RESAMPLES = 1000
+# More resamples than this do not move a 95% interval in its third decimal; a larger count is a typo.
+MAX_RESAMPLES = 100_000
+# Resamples are drawn this many at a time, so memory stays bounded whatever the count and the number of units.
+_CHUNK = 1000
 LEVEL = 0.95
 # Below this many units a percentile interval is unreliable (it cannot be wider than the few values seen):
 # reports mark such cells as "wide" instead of printing a reassuringly narrow interval.
 FEW = 5
 
 
-def _indices(n: int, resamples: int, seed: int) -> np.ndarray:
-    if resamples < 1:
-        raise ValueError("resamples must be at least 1")
-    return np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+def resampled(
+    statistic: Callable[[np.ndarray], np.ndarray], n: int, resamples: int, rng: np.random.Generator
+) -> np.ndarray:
+    """The statistic of `resamples` index sets of n units drawn with replacement (each row of the index array one
+    resample), drawn in chunks so memory stays bounded."""
+    if not 1 <= resamples <= MAX_RESAMPLES:
+        raise ValueError(f"resamples must be between 1 and {MAX_RESAMPLES}, got {resamples}")
+    sizes = [min(_CHUNK, resamples - start) for start in range(0, resamples, _CHUNK)]
+    return np.concatenate([statistic(rng.integers(0, n, size=(size, n))) for size in sizes])
+
+
+def _resampled(statistic: Callable[[np.ndarray], np.ndarray], n: int, resamples: int, seed: int) -> np.ndarray:
+    return resampled(statistic, n, resamples, np.random.default_rng(seed))
 
 
 def _bounds(stats: np.ndarray) -> tuple[float, float]:
@@ -40,7 +53,7 @@ def mean_interval(values: Sequence[float], resamples: int = DEFAULT_RESAMPLES, s
         raise ValueError("no values to bootstrap")
     if len(x) == 1:
         return float(x[0]), float(x[0])
-    return _bounds(x[_indices(len(x), resamples, seed)].mean(axis=1))
+    return _bounds(_resampled(lambda idx: x[idx].mean(axis=1), len(x), resamples, seed))
 
 
 def ratio_interval(
@@ -53,8 +66,7 @@ def ratio_interval(
         raise ValueError("numerators and denominators must be non-empty and of equal length")
     if len(num) == 1:
         return float(num[0] / den[0]), float(num[0] / den[0])
-    idx = _indices(len(num), resamples, seed)
-    return _bounds(num[idx].sum(axis=1) / den[idx].sum(axis=1))
+    return _bounds(_resampled(lambda idx: num[idx].sum(axis=1) / den[idx].sum(axis=1), len(num), resamples, seed))
 
 
 def paired_difference(
@@ -83,9 +95,13 @@ def sign_flip_p(d: np.ndarray, resamples: int = DEFAULT_RESAMPLES, seed: int = 0
     n = len(d)
     if 2**n <= resamples:  # every sign pattern once: the exact test
         signs = ((np.arange(2**n)[:, None] >> np.arange(n)) & 1) * 2 - 1
-    else:
-        signs = np.random.default_rng(seed).choice([-1, 1], size=(resamples, n))
-    means = np.abs((signs * d).mean(axis=1))
+        means = np.abs((signs * d).mean(axis=1))
+    else:  # random sign patterns, drawn in bounded chunks
+        if resamples > MAX_RESAMPLES:
+            raise ValueError(f"resamples must be between 1 and {MAX_RESAMPLES}, got {resamples}")
+        rng = np.random.default_rng(seed)
+        sizes = [min(_CHUNK, resamples - start) for start in range(0, resamples, _CHUNK)]
+        means = np.concatenate([np.abs((rng.choice([-1, 1], size=(size, n)) * d).mean(axis=1)) for size in sizes])
     # the observed pattern counts as one of the draws (Phipson & Smyth), so p is never 0 from sampling
     exact = 2**n <= resamples
     hits = int((means >= observed - 1e-12).sum())

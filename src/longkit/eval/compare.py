@@ -90,10 +90,10 @@ def pair_runs(a: Path, b: Path) -> list[tuple[str, dict[str, dict[str, Any]], di
 
 def compare_runs(a: Path, b: Path, resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
     """Per task, overall and per length: n, mean of A, mean of B, B - A with its interval and p-value."""
-    from longkit.eval.bootstrap import FEW, paired_difference
+    from longkit.eval.bootstrap import FEW, MAX_RESAMPLES, paired_difference
 
-    if resamples < 1:
-        raise InputError(f"--bootstrap: expected at least 1 resample, got {resamples}")
+    if not 1 <= resamples <= MAX_RESAMPLES:
+        raise InputError(f"--bootstrap: expected at least 1 resample and at most {MAX_RESAMPLES}, got {resamples}")
     tasks = {}
     for name, rec_a, rec_b in pair_runs(a, b):
         groups: dict[str, list[str]] = defaultdict(list)

@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from longkit.backends.base import Backend, ScoreRequest, TextTokenizer
 from longkit.errors import ConfigError, InputError
+from longkit.eval.bootstrap import MAX_RESAMPLES
 from longkit.eval.ppl_data import ESSAYS, Document, data_digest, load_documents
 
 __all__ = ["Document", "PplSettings", "load_documents", "make_plan", "plan_windows", "run_ppl", "summarize_ppl"]
@@ -57,7 +58,7 @@ class PplSettings(BaseModel):
     bucket: int = Field(256, ge=1)  # position-bucket width in tokens
     max_documents: int | None = Field(None, ge=1)
     windows_per_document: int | None = Field(None, ge=1)
-    bootstrap: int = Field(1000, ge=1)  # resamples for the intervals
+    bootstrap: int = Field(1000, ge=1, le=MAX_RESAMPLES)  # resamples for the intervals
     seed: int = 0
 
     @field_validator("lengths")

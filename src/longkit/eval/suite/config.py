@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from longkit.backends.spec import BackendSpec
+from longkit.eval.bootstrap import MAX_RESAMPLES
 
 
 class ModelEntry(BackendSpec):
@@ -53,7 +54,8 @@ class SuiteConfig(BaseModel):
     threshold: float = Field(0.856, ge=0, le=1)  # RULER: Llama-2-7B's 4K score
     reference_length: int | None = None  # adaptation rate = score(longest) / score(reference); default shortest
     allow_extrapolation: bool = False
-    bootstrap: int = Field(1000, ge=1)  # resamples of the 95% intervals (report only: not part of the run record)
+    # resamples of the 95% intervals (report only: not part of the run record)
+    bootstrap: int = Field(1000, ge=1, le=MAX_RESAMPLES)
     workers: int = Field(1, ge=1)
     out: str = "runs/suite"
 

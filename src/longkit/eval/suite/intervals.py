@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from longkit.eval.bootstrap import FEW, mean_interval
+from longkit.eval.bootstrap import FEW, mean_interval, resampled
 
 Series = dict[int, float]
 
@@ -35,11 +35,12 @@ def _resampled_means(
     samples: dict[int, list[float]], resamples: int, rng: np.random.Generator
 ) -> dict[int, np.ndarray]:
     """Per length, `resamples` means of a resample (with replacement) of that length's samples."""
-    out = {}
-    for length, values in samples.items():
-        x = np.asarray(values, dtype=float)
-        out[length] = x[rng.integers(0, len(x), size=(resamples, len(x)))].mean(axis=1)
-    return out
+    return {n: _means(np.asarray(v, dtype=float), resamples, rng) for n, v in samples.items()}
+
+
+def _means(x: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """`resamples` means of resamples of x."""
+    return resampled(lambda idx: x[idx].mean(axis=1), len(x), resamples, rng)
 
 
 def _bounds(values: list[float], discrete: bool = False) -> list[float] | None:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from longkit.backends.base import Backend
 from longkit.backends.registry import SCORE
 from longkit.errors import ConfigError
+from longkit.eval.bootstrap import MAX_RESAMPLES
 from longkit.eval.tasks.base import Task
 from longkit.eval.tasks.spec import DataSource, Metric, OfficialCode, TaskSpec
 
@@ -36,7 +37,7 @@ class CorpusOptions(BaseModel):
     stride: int | None = Field(None, ge=1)
     bucket: int = Field(256, ge=1)
     windows_per_document: int | None = Field(None, ge=1)
-    bootstrap: int = Field(1000, ge=1)
+    bootstrap: int = Field(1000, ge=1, le=MAX_RESAMPLES)
 
 
 class TextOptions(CorpusOptions):
