@@ -332,3 +332,9 @@ def test_a_backend_that_cannot_score_is_refused_before_any_work(tmp_path, monkey
     res = CliRunner().invoke(app, ["eval", "ppl", "--backend", "genonly", "--out", str(tmp_path / "cli")])
     assert res.exit_code == 2 and "eval ppl needs a backend that can score; 'genonly' cannot" in res.output
     assert not (tmp_path / "cli").exists()
+
+
+def test_a_file_with_no_documents_is_refused(tmp_path):
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(InputError, match="empty.jsonl: no documents"):
+        load_documents(str(tmp_path / "empty.jsonl"))

@@ -53,6 +53,8 @@ def load_documents(data: str) -> list[Document]:
         if not _readable(path):
             raise InputError(f"--data {data}: expected a .txt, .md, .jsonl, .jsonl.gz or .parquet file, or a directory")
         docs = _file_documents(path, label=path.name)
+    if not docs:
+        raise InputError(f"--data {data}: no documents (expected text, or rows with a 'text' field)")
     return _unique_ids(docs)
 
 
