@@ -50,6 +50,15 @@ def test_published_hyperparameters_in_recipes():
     )
     s = load_train_config(SFTConfig, ROOT / "configs/recipes/chatqa2-sft-3stage.yaml")
     assert [st.name for st in s.stages] == ["stage1-sft", "stage2-convqa", "stage3-long"]
+    gpus = 8  # the recipes' comments size grad_accum for 8 GPUs
+    # ChatQA 2 Section 3.1: batch 32 x 128K = 4M tokens per step; Section 3.2: SFT lr 3e-5, batch 32
+    assert gpus * c.train.per_device_batch_size * c.train.grad_accum == 32
+    assert (s.train.learning_rate, gpus * s.train.per_device_batch_size * s.train.grad_accum) == (3e-5, 32)
+    assert s.stages[-1].seq_len == 131072
+    # UtK: 4M-token batches for 20B tokens
+    per_step = gpus * u.train.per_device_batch_size * u.train.grad_accum * u.data["seq_len"]
+    assert per_step == 32 * 131072
+    assert 19.9e9 < per_step * u.train.max_steps <= 20e9
 
 
 @pytest.mark.parametrize("name", ["fsdp.yaml", "fsdp-context-parallel.yaml", "deepspeed-zero3.yaml"])
@@ -110,6 +119,13 @@ def test_recipe_runs_extend_cpt_sft_on_tiny_model(trained_tokenizer, tmp_path, m
 
     r = CliRunner().invoke(app, ["train", "sft", str(tmp_path / "r.yaml")])  # recipe section; stage already done
     assert r.exit_code == 0 and "nothing to train: every stage asked for is complete" in r.output, r.output
+    # A lone SFT config (as configs/recipes/chatqa2-sft-3stage.yaml is) runs through `train recipe` too.
+    lone = {**recipe["sft"], "model": "runs/r/cpt/final", "out": "runs/lone", "train": {**recipe["sft"]["train"]}}
+    lone["train"]["max_steps"] = 1
+    (tmp_path / "lone.yaml").write_text(yaml.safe_dump(lone))
+    r = CliRunner().invoke(app, ["train", "recipe", str(tmp_path / "lone.yaml")])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "runs/lone/recipe_report.json").read_text())["sft"][0]["steps"] == 1
     _check_recipe_reruns(tmp_path, recipe)
     r = CliRunner().invoke(app, ["train", "cpt", str(tmp_path / "missing.yaml")])
     assert r.exit_code == 2 and "config file not found" in r.output
