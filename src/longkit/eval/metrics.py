@@ -201,6 +201,16 @@ def mean_of_scores(scores: Sequence[dict[str, float]]) -> float:
     return sum(x.get("score", 0.0) for x in scores) / len(scores) if scores else 0.0
 
 
+def mean_of_judged(scores: Sequence[dict[str, float]]) -> float:
+    """The mean 'score' of the samples an LLM judge scored (HELMET's GPT-4 scripts leave out a sample whose judge
+    reply has no usable JSON): samples with judged_ok 0 are left out; without judged_ok at all (no judge ran), the
+    plain mean; NaN when the judge scored none."""
+    if not any("judged_ok" in x for x in scores):
+        return mean_of_scores(scores)
+    kept = [x.get("score", 0.0) for x in scores if x.get("judged_ok")]
+    return sum(kept) / len(kept) if kept else float("nan")
+
+
 def corpus_rouge_geomean(scores: Sequence[dict[str, float]]) -> float:
     """scrolls_corpus_score of per-sample ROUGE-1/2/L scores (their 'rouge1', 'rouge2', 'rougeL' keys)."""
     return scrolls_corpus_score(
@@ -221,6 +231,7 @@ def corpus_perplexity(scores: Sequence[dict[str, float]]) -> float:
 # the function and how reports describe it.
 AGGREGATIONS: dict[str, tuple[Callable[[Sequence[dict[str, float]]], float], str]] = {
     "mean": (mean_of_scores, "mean of per-sample scores"),
+    "mean_judged": (mean_of_judged, "mean of the per-sample scores the judge could give"),
     "corpus_rouge_geomean": (corpus_rouge_geomean, "geometric mean of corpus-mean ROUGE-1/2/L"),
     "perplexity": (corpus_perplexity, "exp of the token-weighted mean loss"),
 }

@@ -54,6 +54,7 @@ class SuiteConfig(BaseModel):
     threshold: float = Field(0.856, ge=0, le=1)  # RULER: Llama-2-7B's 4K score
     reference_length: int | None = None  # adaptation rate = score(longest) / score(reference); default shortest
     allow_extrapolation: bool = False
+    judge: ModelEntry | None = None  # the LLM judge of judged tasks (a backend spec; e.g. HELMET's summaries)
     # resamples of the 95% intervals (report only: not part of the run record)
     bootstrap: int = Field(1000, ge=1, le=MAX_RESAMPLES)
     workers: int = Field(1, ge=1)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from longkit.backends.base import Backend
-from longkit.errors import InputError, LongkitError, located
+from longkit.errors import ConfigError, InputError, LongkitError, located
 from longkit.eval.suite.cache import CachedBackend, RequestCache
 from longkit.eval.suite.config import ModelEntry, SuiteConfig, TaskEntry, check_models
 from longkit.eval.suite.layout import cache_stats_file, safe_name, shard_tag, skipped_file, task_dir
@@ -33,6 +33,8 @@ def task_settings(cfg: SuiteConfig, entry: TaskEntry) -> dict[str, Any]:
     samples = entry.samples if entry.samples is not None else cfg.samples
     if samples is not None:
         s["samples"] = samples
+    if cfg.judge is not None:  # the judge's spec; a judged task builds its backend when it first scores
+        s["judge"] = cfg.judge
     for k in ("path", "max_length", "budget", "levels"):
         v = getattr(entry, k)
         if v is not None:
@@ -110,11 +112,23 @@ def check_suite(cfg: SuiteConfig, where: str = "suite", backends: dict[str, Back
         with located(f"{where}: field 'tasks[{j}]'"):
             check_options(t.name, t.options)
             for need in registry()[resolve_name(t.name)].needs:  # e.g. perplexity: every backend must score
+                if need == "judge":  # scored by an LLM judge: the suite must name one
+                    _require_judge(cfg, resolve_name(t.name))
+                    continue
                 for i, m in enumerate(cfg.models):
                     with located(f"models[{i}]"):
                         require(m.backend, need, f"task {resolve_name(t.name)}")
     check_models(cfg, where, skip=set(backends or {}))
     check_suite_record(cfg)
+
+
+def _require_judge(cfg: SuiteConfig, name: str) -> None:
+    """A task scored by an LLM judge, in a suite that names none: refused before any model loads."""
+    if cfg.judge is None:
+        raise ConfigError(
+            f"task {name} is scored by an LLM judge and no judge is configured; add `judge:` with a backend spec "
+            "to the suite config, e.g. `judge: {backend: openai, model: gpt-4o-2024-05-13, base_url: ...}`"
+        )
 
 
 def _task_name(entry: TaskEntry) -> str:
