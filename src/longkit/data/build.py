@@ -111,7 +111,7 @@ def check_mix_names(cfg: DataConfig, where: str) -> None:
     from longkit.data.sources import iter_documents
 
     mix = cfg.upsample.mix
-    if not mix or any(spec.resolved_type() == "hf" for spec in cfg.sources):
+    if not mix or any(spec.resolved_type() in ("hf", "hub") for spec in cfg.sources):
         return
     names = sorted({name for spec in cfg.sources for name, _ in iter_documents(spec)})
     unknown = sorted(set(mix) - set(names))

@@ -211,6 +211,11 @@ def _check_rules(cfg: DataConfig, where: str) -> None:
                 "documents would be read twice (list it once; per-source weights are 'upsample.mix')"
             )
         seen[key] = i
+        if s.token_budget is not None and s.token_budget < cfg.seq_len:  # the budget would not fill one sequence
+            raise ConfigError(
+                f"{where}: field 'sources[{i}].token_budget': {s.token_budget} tokens is less than one sequence "
+                f"(seq_len {cfg.seq_len})"
+            )
     if cfg.transform == "utk" and cfg.intra_doc_attention:
         # separate attention segments per chunk would hide a document's chunks from each other: UtK's point
         raise ConfigError(

@@ -13,7 +13,9 @@ so training streams documents without holding the corpus in memory.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,13 +35,15 @@ class SourceSpec:
     """Where documents come from and how to read their text and source name."""
 
     path: str
-    type: str = "auto"  # auto | jsonl | parquet | text | hf
+    type: str = "auto"  # auto | jsonl | parquet | text | hf | hub (a Hub dataset read as a stream: data.hub_stream)
     source: str | None = None  # fixed source name; else from source_field, else the file/dir stem
-    text_field: str = "text"
-    source_field: str | None = "source"
-    split: str = "train"  # for type hf
+    text_field: str = "text"  # a dotted path reads a nested field (meta.title), as source_field does
+    source_field: str | None = "source"  # e.g. meta.redpajama_set_name for SlimPajama
+    split: str = "train"  # for types hf and hub
     name: str | None = None  # dataset config name for type hf
     kwargs: dict[str, Any] = field(default_factory=dict)
+    revision: str | None = None  # type hub: the commit (or branch/tag, fixed to its commit at the build's start)
+    token_budget: int | None = None  # stop reading this source once this many tokens are written (streaming writer)
 
     @classmethod
     def from_obj(cls, obj: Any, where: str = "sources") -> SourceSpec:
@@ -56,8 +60,13 @@ class SourceSpec:
     def resolved_type(self) -> str:
         """The reader this spec uses."""
         if self.type != "auto":
-            if self.type not in ("jsonl", "parquet", "text", "hf"):
-                raise ConfigError(f"source {self.path}: type must be jsonl, parquet, text or hf, got '{self.type}'")
+            if self.type not in ("jsonl", "parquet", "text", "hf", "hub"):
+                raise ConfigError(
+                    f"source {self.path}: type must be jsonl, parquet, text or hf (or hub: a Hub dataset read as a "
+                    f"stream), got '{self.type}'"
+                )
+            if self.type == "hub" and not re.fullmatch(r"[\w.-]+/[\w.-]+", self.path):
+                raise ConfigError(f"source {self.path}: type hub needs a Hub dataset name (owner/name) as its path")
             return self.type
         p = Path(self.path)
         suffix = Path(p.stem).suffix if p.suffix == ".gz" else p.suffix  # data.jsonl.gz reads as data.jsonl
@@ -97,23 +106,47 @@ def _check_source_fields(obj: Any, known: set[str]) -> None:
         if name == "kwargs":
             if not isinstance(value, dict):
                 raise ConfigError(f"field 'kwargs' must be a mapping, got {value!r}")
-        elif name in ("source", "source_field", "name") and value is None:
+        elif name in ("source", "source_field", "name", "revision", "token_budget") and value is None:
             continue
+        elif name == "token_budget":
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"field 'token_budget' must be a whole number of tokens >= 1, got {value!r}")
         elif not isinstance(value, str) or (name in ("path", "text_field") and not value.strip()):
             raise ConfigError(f"field '{name}' must be a non-empty string, got {value!r}")
 
 
+MISSING: Any = object()
+
+
+def field_value(row: dict[str, Any], name: str) -> Any:
+    """A row's field by name, or by dotted path into nested objects (meta.redpajama_set_name); MISSING if absent."""
+    if name in row:  # a key that itself holds a dot wins
+        return row[name]
+    value: Any = row
+    for part in name.split("."):
+        if isinstance(value, str) and value.startswith("{"):
+            # some Parquet conversions store a nested object as JSON text (a `meta` column of strings)
+            try:
+                value = json.loads(value)
+            except ValueError:
+                return MISSING
+        if not isinstance(value, dict) or part not in value:
+            return MISSING
+        value = value[part]
+    return value
+
+
 def _row_doc(spec: SourceSpec, row: dict[str, Any], default_source: str) -> tuple[str, str]:
     """(source name, text) of one row (the caller names the row's file and line in errors)."""
-    if spec.text_field not in row:
+    text = field_value(row, spec.text_field)
+    if text is MISSING:
         raise InputError(f"missing field '{spec.text_field}'")
-    text = row[spec.text_field]
     if not isinstance(text, str):
         raise InputError(f"field '{spec.text_field}' must be a string, got {type(text).__name__}")
     if spec.source:
         return spec.source, text
-    if spec.source_field and row.get(spec.source_field) is not None:
-        src = row[spec.source_field]
+    src = field_value(row, spec.source_field) if spec.source_field else None
+    if src is not MISSING and src is not None:
         if not isinstance(src, str):
             raise InputError(f"field '{spec.source_field}' must be a string, got {type(src).__name__}")
         return src, text
@@ -141,9 +174,11 @@ def iter_documents(spec: SourceSpec) -> Iterator[tuple[str, str]]:
         except (OSError, ValueError) as exc:  # pyarrow.ArrowInvalid is a ValueError
             raise InputError(f"{p}: not a readable Parquet file ({str(exc).strip().splitlines()[0]})") from None
         names = set(pf.schema_arrow.names)
-        if spec.text_field not in names:
+        text_col = _column(spec.text_field, names)
+        if text_col not in names:
             raise InputError(f"{p}: missing column '{spec.text_field}' (columns: {sorted(names)})")
-        cols = [spec.text_field] + ([spec.source_field] if spec.source_field in names else [])
+        src_col = _column(spec.source_field, names) if spec.source_field else ""
+        cols = sorted({text_col} | ({src_col} if src_col in names else set()))
         row_no = 0
         batches = pf.iter_batches(columns=cols, batch_size=4096)
         while True:
@@ -157,7 +192,7 @@ def iter_documents(spec: SourceSpec) -> Iterator[tuple[str, str]]:
                 break
             for row in batch.to_pylist():
                 row_no += 1
-                if row.get(spec.text_field) is None:
+                if field_value(row, spec.text_field) in (None, MISSING):
                     raise InputError(f"{p}: row {row_no}: field '{spec.text_field}' is null")
                 with located(f"{p}: row {row_no}"):
                     doc = _row_doc(spec, row, p.stem)
@@ -178,8 +213,17 @@ def iter_documents(spec: SourceSpec) -> Iterator[tuple[str, str]]:
                 default = _plain_stem(p)
             default = spec.source or default
             yield default, text
+    elif kind == "hub":
+        from longkit.data.hub_stream import iter_hub_documents
+
+        yield from iter_hub_documents(spec)
     else:
         yield from _iter_hf(spec)
+
+
+def _column(name: str, columns: set[str]) -> str:
+    """The top-level column a (dotted) field is read from: itself if a column has that name, else its first part."""
+    return name if name in columns else name.split(".")[0]
 
 
 def _plain_stem(path: Path) -> str:
@@ -205,7 +249,7 @@ def _iter_hf(spec: SourceSpec) -> Iterator[tuple[str, str]]:
             ds = datasets.load_dataset(spec.path, spec.name, split=spec.split, **spec.kwargs)
     except Exception as exc:  # datasets raises many types; the user needs the path and the reason
         raise InputError(f"{spec.path}: cannot load dataset ({type(exc).__name__}: {exc})") from None
-    if spec.text_field not in ds.column_names:
+    if _column(spec.text_field, set(ds.column_names)) not in ds.column_names:
         raise InputError(f"{spec.path}: missing column '{spec.text_field}' (columns: {ds.column_names})")
     default = spec.source or p.name or spec.path
     for i, row in enumerate(ds):
@@ -334,13 +378,18 @@ def tokenize_corpus(
     """Read every source, tokenize in batches with datasets.map(num_proc), write the corpus store.
 
     Rows stream through an Arrow file in a scratch folder (never the whole corpus in memory); a bad
-    row fails before any tokenization with file, line and field.
+    row fails before any tokenization with file, line and field. Hub sources and sources with a token budget
+    go through the resumable streaming writer instead (`hub_stream.tokenize_streaming`, one process).
     """
     import shutil
     import tempfile
 
     import datasets
 
+    if any(s.resolved_type() == "hub" or s.token_budget is not None for s in specs):
+        from longkit.data.hub_stream import tokenize_streaming
+
+        return tokenize_streaming(specs, tokenizer, out_dir, batch_size=batch_size, tokenizer_name=tokenizer_name)
     for spec in specs:  # an empty source is a mistake (wrong file, wrong field): say which, before any work
         if next(iter_documents(spec), None) is None:
             raise InputError(f"{spec.path}: source has no documents")
@@ -401,16 +450,24 @@ def tokenize_corpus(
     np.save(out / "offsets.npy", offsets)
     np.save(out / "doc_source.npy", doc_source)
     write_json(out / "sources.json", list(names))
+    write_corpus_meta(out, specs, tokenizer, tokenizer_name, n, int(offsets[-1]))
+    return TokenizedCorpus(out)
+
+
+def write_corpus_meta(
+    out: Path, specs: list[SourceSpec], tokenizer: Any, tokenizer_name: str, docs: int, tokens: int, **extra: Any
+) -> None:
+    """meta.json of a corpus whose other files are written: what produced it, counts, the files' checksums."""
     write_json(
         out / "meta.json",
         {
             "tokenizer": tokenizer_name,
             "vocab_size": len(tokenizer),
             "tokenizer_sha256": tokenizer_fingerprint(tokenizer),
-            "docs": n,
-            "tokens": int(offsets[-1]),
+            "docs": docs,
+            "tokens": tokens,
             "specs": [s.__dict__ for s in specs],
             "files": file_manifest(out, CORPUS_FILES),
+            **extra,
         },
     )
-    return TokenizedCorpus(out)

@@ -1,0 +1,563 @@
+"""Hub datasets read as a stream, and the resumable, budgeted corpus writer that reads them.
+
+A `type: hub` source names a dataset repository on the Hugging Face Hub (`path: cerebras/SlimPajama-627B`). Its
+data files for the split are listed at a pinned revision (online through `HfApi.list_repo_files`; offline from
+the listing recorded the last time it was listed online, else from the files in the local snapshot of the hub
+cache), fetched one at a time with `hf_hub_download` into the standard cache and read row by row without holding
+a file in memory. .jsonl, .jsonl.gz, .jsonl.zst and .parquet files are read; files are taken in natural sort
+order (chunk2 before chunk10), so the same revision always yields the same documents in the same order.
+
+SlimPajama-627B (https://huggingface.co/datasets/cerebras/SlimPajama-627B, revision
+2d0accdd58c5d5511943ca1f5ff0e3eb5e293543) holds 59,166 zstd-compressed JSON-lines files laid out as
+`train/chunk{1..10}/example_train_{K}.jsonl.zst` (validation/ and test/ hold `example_holdout_{K}`), each row
+`{"text": ..., "meta": {"redpajama_set_name": "RedPajamaCommonCrawl" | "RedPajamaC4" | "RedPajamaGithub" |
+"RedPajamaBook" | "RedPajamaArXiv" | "RedPajamaWikipedia" | "RedPajamaStackExchange"}}` (the dataset card's
+"Dataset Structure"). Its pipeline interleaves and shuffles documents before splitting them into chunks (Cerebras,
+"Step by step guide to pre-process SlimPajama", docs.cerebras.net), so reading its files in order is a fair
+sample of the whole: the first 10B tokens are as good a 10B sample as any.
+
+`tokenize_streaming` is the corpus writer for Hub sources and for sources with a `token_budget`: it writes the
+same corpus store as `sources.tokenize_corpus`, stops a source once its budget of tokens is written, and can be
+killed at any point: it appends to OUT/.partial/ and, after every batch, records atomically how much of those
+files counts and where each source stopped (file, row). A rerun with the same sources and tokenizer truncates
+the files to the recorded sizes and continues from the recorded position, reading no row twice into the corpus
+(rows before the position of a compressed file are decompressed again to find it, but not parsed). Other
+sources or another tokenizer start over, as `data build` tokenizes again when its corpus no longer fits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import json
+import os
+import re
+import shutil
+from collections.abc import Callable, Generator, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from longkit.data.sources import SourceSpec, TokenizedCorpus, _row_doc, field_value, iter_documents, write_corpus_meta
+from longkit.errors import InputError, located
+
+HUB_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet")
+COMMIT = re.compile(r"^[0-9a-f]{40}$")
+# prefetch: ~4 bytes of UTF-8 text per token is typical of English prose with Llama-3- or GPT-style BPE
+# vocabularies (code and non-English text take more tokens per byte), plus a quarter for that spread
+BYTES_PER_TOKEN = 4
+PREFETCH_MARGIN = 1.25
+FETCH_HINT = "fetch it with `longkit train fetch CONFIG` or run the build while online"
+
+
+# -- where the Hub cache keeps a dataset --------------------------------------------------------------------
+
+
+def _repo_dir(repo: str) -> Path:
+    from longkit.eval.fetch import hub_cache
+
+    return hub_cache() / f"datasets--{repo.replace('/', '--')}"
+
+
+def _listing_path(repo: str, revision: str) -> Path:
+    # beside longkit's other derived Hub data (eval.fetch); a commit's file list never changes, so it is kept
+    root = Path(os.environ.get("LONGKIT_CACHE", Path.home() / ".cache" / "longkit"))
+    return root / "data" / repo.replace("/", "--") / revision / "hub-files.json"
+
+
+def _api() -> Any:  # Any: huggingface_hub.HfApi (a seam the tests replace)
+    from huggingface_hub import HfApi
+
+    return HfApi()
+
+
+def _offline_error(repo: str, what: str) -> InputError:
+    from longkit.eval.fetch import hub_cache
+
+    return InputError(
+        f"{repo}: {what} is not in the Hugging Face cache {hub_cache()} and HF_HUB_OFFLINE is set; {FETCH_HINT}"
+    )
+
+
+def _hub_error(repo: str, what: str, exc: Exception) -> InputError:
+    first = (str(exc).strip().splitlines() or [""])[0][:160]
+    return InputError(
+        f"{repo}: cannot read {what} from the Hugging Face Hub ({type(exc).__name__}: {first}); {FETCH_HINT}"
+    )
+
+
+def resolve_revision(spec: SourceSpec) -> str:
+    """The commit a source reads: its `revision` when that is a commit, else the commit the branch or tag names
+    now (read from the cache offline), so that a build records, and a resumed build keeps, one fixed commit."""
+    from longkit.eval.fetch import offline
+
+    rev = spec.revision or "main"
+    if COMMIT.match(rev):
+        return rev
+    if offline():
+        ref = _repo_dir(spec.path) / "refs" / rev
+        if not ref.is_file():
+            raise _offline_error(spec.path, f"revision '{rev}'")
+        return ref.read_text().strip()
+    try:
+        return str(_api().repo_info(spec.path, repo_type="dataset", revision=rev).sha)
+    except Exception as exc:  # noqa: BLE001 -- any Hub failure (network, 404, auth) is one line for the user
+        raise _hub_error(spec.path, f"revision '{rev}'", exc) from None
+
+
+def _repo_files(repo: str, revision: str) -> list[str]:
+    """Every file of the repository at a commit: listed online (and recorded), else as recorded, else the snapshot."""
+    from longkit.eval.fetch import offline
+
+    recorded = _listing_path(repo, revision)
+    if recorded.is_file():
+        files: list[str] = json.loads(recorded.read_text(encoding="utf-8"))
+        return files
+    if offline():
+        snap = _repo_dir(repo) / "snapshots" / revision
+        if not snap.is_dir():
+            raise _offline_error(repo, f"revision {revision}")
+        return [p.relative_to(snap).as_posix() for p in snap.rglob("*") if p.is_file()]
+    try:
+        files = list(_api().list_repo_files(repo, repo_type="dataset", revision=revision))
+    except Exception as exc:  # noqa: BLE001
+        raise _hub_error(repo, f"the file list at {revision}", exc) from None
+    from longkit.io import write_json
+
+    write_json(recorded, files)
+    return files
+
+
+def in_split(filename: str, split: str) -> bool:
+    """Whether a repository file belongs to a split: a folder named after it (SlimPajama's train/chunk1/...) or a
+    file name starting with it (the Hub's data/train-00000-of-00004.parquet)."""
+    *folders, name = filename.split("/")
+    return split in folders or re.match(rf"{re.escape(split)}[-_.]", name) is not None
+
+
+def _natural(name: str) -> list[Any]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def split_files(spec: SourceSpec, revision: str) -> list[str]:
+    """The data files of the source's split at a commit, in natural sort order (chunk2 before chunk10)."""
+    files = [f for f in _repo_files(spec.path, revision) if f.endswith(HUB_SUFFIXES) and in_split(f, spec.split)]
+    if not files:
+        raise InputError(
+            f"{spec.path}: no {', '.join(HUB_SUFFIXES)} files for split '{spec.split}' at revision {revision}"
+        )
+    return sorted(files, key=_natural)
+
+
+def download(repo: str, revision: str, filename: str) -> Path:
+    """One repository file in the hub cache (downloaded unless there; offline, only the cache is read)."""
+    from huggingface_hub import hf_hub_download
+
+    from longkit.eval.fetch import hub_cache, offline
+
+    try:
+        return Path(
+            hf_hub_download(
+                repo,
+                filename,
+                repo_type="dataset",
+                revision=revision,
+                cache_dir=str(hub_cache()),
+                local_files_only=offline(),
+            )
+        )
+    except Exception as exc:  # noqa: BLE001
+        if offline():
+            raise _offline_error(repo, f"{filename} (revision {revision[:12]})") from None
+        raise _hub_error(repo, filename, exc) from None
+
+
+# -- reading rows with their positions ---------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def open_lines(path: Path, name: str) -> Iterator[Iterable[bytes]]:
+    """A binary line stream over a (.gz or .zst compressed) JSON-lines file, decompressed as it is read."""
+    with open(path, "rb") as raw:
+        if name.endswith(".zst"):
+            import zstandard
+
+            # read_across_frames: a file written in several zstd frames is one stream of lines
+            reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+            yield io.BufferedReader(reader, buffer_size=1 << 20)
+        elif name.endswith(".gz"):
+            with gzip.open(raw, "rb") as gz:
+                yield gz
+        else:
+            yield raw
+
+
+def _parse_line(raw: bytes, where: str) -> dict[str, Any]:
+    try:
+        row = json.loads(raw)
+    except UnicodeDecodeError:
+        raise InputError(f"{where}: not valid UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{where}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(row, dict):
+        raise InputError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    return row
+
+
+def _jsonl_rows(path: Path, display: str, skip: int) -> Iterator[tuple[int, dict[str, Any]]]:
+    import zstandard
+
+    lineno = 0
+    try:
+        with open_lines(path, display) as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                if lineno <= skip or not raw.strip():  # rows before a resume position are skipped unparsed
+                    continue
+                yield lineno, _parse_line(raw.removeprefix(b"\xef\xbb\xbf"), f"{display}:{lineno}")
+    except (OSError, EOFError, zstandard.ZstdError) as exc:  # a truncated or damaged download
+        raise InputError(
+            f"{display}: damaged compressed file after line {lineno} ({exc}); delete it from the cache"
+        ) from None
+
+
+def _parquet_rows(path: Path, display: str, skip: int, columns: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{display}: not a readable Parquet file ({str(exc).strip().splitlines()[0]})") from None
+    names = set(pf.schema_arrow.names)
+    row_no = 0
+    for batch in pf.iter_batches(columns=[c for c in columns if c in names] or None, batch_size=4096):
+        if row_no + batch.num_rows <= skip:  # a resumed read passes whole batches before its position
+            row_no += batch.num_rows
+            continue
+        for row in batch.to_pylist():
+            row_no += 1
+            if row_no > skip:
+                yield row_no, row
+
+
+def read_rows(
+    path: Path, display: str, skip: int = 0, columns: list[str] | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line or row number from 1, row) of one data file, after the first `skip`; `display` names the file in
+    errors (`repo/path:line`); `columns` limits what a Parquet file reads (top-level names)."""
+    if display.endswith(".parquet"):
+        yield from _parquet_rows(path, display, skip, columns or [])
+    else:
+        yield from _jsonl_rows(path, display, skip)
+
+
+def _columns(spec: SourceSpec) -> list[str]:
+    """The top-level columns a row needs for the spec's (dotted) text and source fields."""
+    names = [spec.text_field] + ([spec.source_field] if spec.source_field and not spec.source else [])
+    return sorted({n.split(".")[0] for n in names} | set(names))
+
+
+def iter_hub_rows(
+    spec: SourceSpec, revision: str, files: list[str], start_file: int = 0, start_row: int = 0
+) -> Iterator[tuple[int, int, dict[str, Any] | None]]:
+    """(file index, row number, row) from `start_file` past row `start_row`; after each file's last row, one
+    (next file index, 0, None): the reader's position is then a file boundary, and the next file is downloaded
+    only when the caller asks for more."""
+    for k in range(start_file, len(files)):
+        path = download(spec.path, revision, files[k])
+        skip = start_row if k == start_file else 0
+        for row_no, row in read_rows(path, f"{spec.path}/{files[k]}", skip, _columns(spec)):
+            yield k, row_no, row
+        yield k + 1, 0, None
+
+
+def default_source(spec: SourceSpec) -> str:
+    """The source name of rows that carry none: the repository's name."""
+    return spec.source or spec.path.rsplit("/", 1)[-1]
+
+
+def iter_hub_documents(spec: SourceSpec) -> Iterator[tuple[str, str]]:
+    """(source, text) of every row of the split (`sources.iter_documents` for a Hub source)."""
+    revision = resolve_revision(spec)
+    files = split_files(spec, revision)
+    for k, row_no, row in iter_hub_rows(spec, revision, files):
+        if row is not None:
+            with located(f"{spec.path}/{files[k]}:{row_no}"):
+                doc = _row_doc(spec, row, default_source(spec))
+            yield doc
+
+
+def prefetch_hub_source(spec: SourceSpec, token_budget: int | None = None) -> list[Path]:
+    """Download the files of a Hub source that a build with this budget reads (all of them without a budget).
+
+    Tokens are not known before tokenizing, so the budget is estimated in bytes: files are fetched in build order
+    until the UTF-8 text they hold reaches BYTES_PER_TOKEN x PREFETCH_MARGIN bytes per budgeted token. A build that
+    still runs short offline stops at the first missing file and names it. The file list is recorded as well, so
+    that an offline build knows which files exist beyond the fetched ones."""
+    revision = resolve_revision(spec)
+    files = split_files(spec, revision)
+    need = None if token_budget is None else token_budget * BYTES_PER_TOKEN * PREFETCH_MARGIN
+    paths: list[Path] = []
+    text_bytes = 0
+    for name in files:
+        if need is not None and text_bytes >= need:
+            break
+        path = download(spec.path, revision, name)
+        paths.append(path)
+        if need is not None:
+            text_bytes += _text_bytes(spec, path, f"{spec.path}/{name}")
+    return paths
+
+
+def _text_bytes(spec: SourceSpec, path: Path, display: str) -> int:
+    total = 0
+    for _, row in read_rows(path, display, columns=_columns(spec)):
+        text = field_value(row, spec.text_field)
+        if isinstance(text, str):
+            total += len(text.encode("utf-8"))
+    return total
+
+
+# -- the resumable, budgeted corpus writer -----------------------------------------------------------------
+
+
+class Doc(NamedTuple):
+    """A document with the reader's position after it (file index, row); `text` None marks a file boundary."""
+
+    file: int
+    row: int
+    source: str
+    text: str | None
+
+
+@dataclass
+class SourceProgress:
+    """Where one source stopped: rows of `file` read through `row` (for a local source: documents read), what it
+    wrote, and the commit and file list of a Hub source."""
+
+    file: int = 0
+    row: int = 0
+    docs: int = 0
+    tokens: int = 0
+    done: bool = False
+    revision: str | None = None
+    files: int | None = None  # how many; the list itself is OUT/.partial/files-<source index>.json, written once
+
+
+@dataclass
+class BuildState:
+    """OUT/.partial/state.json: what the partial files hold (they may be longer: a batch not yet recorded)."""
+
+    identity: dict[str, Any]
+    sources: list[SourceProgress]
+    names: list[str] = field(default_factory=list)
+    docs: int = 0
+    tokens: int = 0
+
+
+PARTS = ("tokens.bin", "lengths.bin", "doc_source.bin")  # int32 token ids, int64 document lengths, int32 sources
+
+
+class PartialCorpus:
+    """The unfinished corpus under OUT/.partial: three append-only arrays (tokens, document lengths, document
+    sources) and the state recording how much of them is committed."""
+
+    def __init__(self, out: Path, identity: dict[str, Any], n_sources: int) -> None:
+        self.out, self.dir = out, out / ".partial"
+        self.state = self._resume(identity) or self._fresh(identity, n_sources)
+        self.on_commit: Callable[[int], None] | None = None  # told the tokens each commit adds (progress)
+        self._committed = self.state.tokens
+        self._fh = {name: open(self.dir / name, "r+b") for name in PARTS}
+        for fh in self._fh.values():
+            fh.seek(0, os.SEEK_END)
+
+    def _fresh(self, identity: dict[str, Any], n_sources: int) -> BuildState:
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir.mkdir(parents=True)
+        for name in PARTS:
+            (self.dir / name).touch()
+        return BuildState(identity=identity, sources=[SourceProgress() for _ in range(n_sources)])
+
+    def _resume(self, identity: dict[str, Any]) -> BuildState | None:
+        """The recorded state when it is this build's, its files truncated to what it committed (None: start over)."""
+        try:
+            raw = json.loads((self.dir / "state.json").read_text(encoding="utf-8"))
+            state = BuildState(**{**raw, "sources": [SourceProgress(**s) for s in raw["sources"]]})
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+        if state.identity != identity:  # other sources or another tokenizer: this partial corpus is not theirs
+            return None
+        sizes = {"tokens.bin": 4 * state.tokens, "lengths.bin": 8 * state.docs, "doc_source.bin": 4 * state.docs}
+        for name, size in sizes.items():
+            path = self.dir / name
+            if not path.is_file() or path.stat().st_size < size:  # lost after a crash of the machine: start over
+                return None
+            os.truncate(path, size)  # drop a batch written after the last record
+        return state
+
+    def append(self, ids: list[int], source: str) -> None:
+        """One document (committed by the next `commit`)."""
+        st = self.state
+        if source not in st.names:
+            st.names.append(source)
+        self._fh["tokens.bin"].write(np.asarray(ids, dtype=np.int32).tobytes())
+        self._fh["lengths.bin"].write(np.int64(len(ids)).tobytes())
+        self._fh["doc_source.bin"].write(np.int32(st.names.index(source)).tobytes())
+        st.docs += 1
+        st.tokens += len(ids)
+
+    def commit(self) -> None:
+        """Record the documents appended so far and the sources' positions (files flushed first, then the state
+        replaced atomically: a process killed at any point leaves a state its files hold)."""
+        from longkit.io import write_json
+
+        for fh in self._fh.values():
+            fh.flush()
+        write_json(self.dir / "state.json", asdict(self.state))
+        if self.on_commit is not None:
+            self.on_commit(self.state.tokens - self._committed)
+        self._committed = self.state.tokens
+
+    def save_files(self, index: int, revision: str, files: list[str]) -> None:
+        """Fix the commit and file list a Hub source reads, for this build and any resumed run of it."""
+        from longkit.io import write_json
+
+        write_json(self.dir / f"files-{index}.json", files)
+        pos = self.state.sources[index]
+        pos.revision, pos.files = revision, len(files)
+        self.commit()
+
+    def files(self, index: int) -> list[str]:
+        """The file list a Hub source reads (as `save_files` fixed it)."""
+        files: list[str] = json.loads((self.dir / f"files-{index}.json").read_text(encoding="utf-8"))
+        return files
+
+    def close(self) -> None:
+        """Close the partial files (what is not committed is dropped by the next run)."""
+        for fh in self._fh.values():
+            fh.close()
+
+    def finish(self, specs: list[SourceSpec], tokenizer: Any, tokenizer_name: str) -> TokenizedCorpus:
+        """Write the corpus store from the partial files and remove them."""
+        from longkit.io import write_json
+
+        self.close()
+        st = self.state
+        if st.tokens == 0:
+            raise InputError(f"every document in {', '.join(s.path for s in specs)} is empty (0 tokens)")
+        lengths = np.fromfile(self.dir / "lengths.bin", dtype=np.int64)
+        offsets = np.concatenate([np.zeros(1, np.int64), np.cumsum(lengths)])
+        (self.out / "meta.json").unlink(missing_ok=True)  # an interrupted finish must not pass for a whole corpus
+        os.replace(self.dir / "tokens.bin", self.out / "tokens.bin")
+        np.save(self.out / "offsets.npy", offsets)
+        np.save(self.out / "doc_source.npy", np.fromfile(self.dir / "doc_source.bin", dtype=np.int32))
+        write_json(self.out / "sources.json", st.names)
+        hub = [
+            {"path": s.path, "revision": p.revision, "files_read": p.file + (p.row > 0), "tokens": p.tokens}
+            for s, p in zip(specs, st.sources)
+            if p.revision is not None
+        ]
+        write_corpus_meta(self.out, specs, tokenizer, tokenizer_name, st.docs, st.tokens, hub_sources=hub)
+        shutil.rmtree(self.dir)
+        return TokenizedCorpus(self.out)
+
+
+def _identity(specs: list[SourceSpec], tokenizer: Any) -> dict[str, Any]:
+    from longkit.data.fingerprint import tokenizer_fingerprint
+    from longkit.data.reuse import spec_records
+
+    return {"version": 1, "specs": spec_records(specs), "tokenizer_sha256": tokenizer_fingerprint(tokenizer)}
+
+
+def _documents(spec: SourceSpec, pos: SourceProgress, files: list[str]) -> Generator[Doc, None, None]:
+    """The source's documents after its recorded position (`files`: a Hub source's file list)."""
+    if spec.resolved_type() != "hub":
+        for k, (src, text) in enumerate(iter_documents(spec), start=1):
+            if k > pos.row:  # a local source's position counts documents; earlier ones are read, not tokenized
+                yield Doc(0, k, src, text)
+        return
+    assert pos.revision is not None
+    for k, row_no, row in iter_hub_rows(spec, pos.revision, files, pos.file, pos.row):
+        if row is None:
+            yield Doc(k, row_no, "", None)
+            continue
+        with located(f"{spec.path}/{files[k]}:{row_no}"):
+            src, text = _row_doc(spec, row, default_source(spec))
+        yield Doc(k, row_no, src, text)
+
+
+def _write_batch(batch: list[Doc], spec: SourceSpec, pos: SourceProgress, partial: PartialCorpus, tok: Any) -> bool:
+    """Tokenize and append the batch's documents until the source's budget is reached; True once it is."""
+    from longkit.data.utk import encode_text
+
+    budget = spec.token_budget
+    if batch:
+        for doc, ids in zip(batch, encode_text(tok, [d.text or "" for d in batch])):
+            if budget is not None and pos.tokens >= budget:
+                break  # the rest of the batch was tokenized ahead of the budget; it is not written
+            partial.append(ids, doc.source)
+            pos.file, pos.row = doc.file, doc.row
+            pos.docs += 1
+            pos.tokens += len(ids)
+    return budget is not None and pos.tokens >= budget
+
+
+def _hub_files(index: int, spec: SourceSpec, partial: PartialCorpus) -> list[str]:
+    """A Hub source's file list, fixed with its commit at the build's first start (local sources: none)."""
+    if spec.resolved_type() != "hub":
+        return []
+    if partial.state.sources[index].revision is None:
+        revision = resolve_revision(spec)
+        partial.save_files(index, revision, split_files(spec, revision))
+    return partial.files(index)
+
+
+def _stream_source(index: int, spec: SourceSpec, partial: PartialCorpus, tok: Any, batch_size: int) -> None:
+    """Read one source from its position to its end or budget, committing after each batch."""
+    pos = partial.state.sources[index]
+    full = spec.token_budget is not None and pos.tokens >= spec.token_budget
+    batch: list[Doc] = []
+    with contextlib.closing(_documents(spec, pos, _hub_files(index, spec, partial))) as docs:
+        for doc in docs if not full else ():
+            if doc.text is not None:
+                batch.append(doc)
+                if len(batch) < batch_size:
+                    continue
+            full = _write_batch(batch, spec, pos, partial, tok)
+            batch = []
+            if doc.text is None and not full:  # a file boundary: the next start skips the finished file whole
+                pos.file, pos.row = doc.file, doc.row
+            partial.commit()
+            if full:
+                break
+    _write_batch(batch, spec, pos, partial, tok)
+    if pos.docs == 0:
+        raise InputError(f"{spec.path}: source has no documents")
+    pos.done = True
+    partial.commit()
+
+
+def tokenize_streaming(
+    specs: list[SourceSpec], tokenizer: Any, out_dir: str | Path, batch_size: int = 256, tokenizer_name: str = ""
+) -> TokenizedCorpus:
+    """Tokenize the sources into a corpus store, each up to its `token_budget`, resuming a killed run (see the
+    module's docstring); the result is byte for byte the corpus one uninterrupted run writes."""
+    from longkit.progress import Progress
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    partial = PartialCorpus(out, _identity(specs, tokenizer), len(specs))
+    budgets = [s.token_budget for s in specs]
+    total = sum(b for b in budgets if b is not None) if all(b is not None for b in budgets) else None
+    try:
+        with Progress("tokenize", total=total, done=partial.state.tokens, unit="tokens") as prog:
+            partial.on_commit = prog.advance
+            for i, spec in enumerate(specs):
+                if not partial.state.sources[i].done:
+                    _stream_source(i, spec, partial, tokenizer, batch_size)
+    except BaseException:
+        partial.close()  # killed or failed: what is committed stays for the next run
+        raise
+    return partial.finish(specs, tokenizer, tokenizer_name)
