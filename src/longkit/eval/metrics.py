@@ -211,6 +211,19 @@ def mean_of_judged(scores: Sequence[dict[str, float]]) -> float:
     return sum(kept) / len(kept) if kept else float("nan")
 
 
+def helmet_cite(scores: Sequence[dict[str, float]]) -> float:
+    """One ALCE task's share of HELMET's Cite average (scripts/collect_results.py): the mean of its correctness column
+    ('str_em' or 'qampari_rec_top5', over every sample) and eval_alce.py's citation recall and precision (over the
+    samples that had a sentence to check, 'cited' 1; 0 when none had); NaN when no NLI judge ran ('cited' absent)."""
+    if not any("cited" in x for x in scores):
+        return float("nan")
+    correct = [x.get("str_em", x.get("qampari_rec_top5", 0.0)) for x in scores]
+    kept = [x for x in scores if x.get("cited")]
+    rec = sum(x.get("citation_rec", 0.0) for x in kept) / len(kept) if kept else 0.0
+    prec = sum(x.get("citation_prec", 0.0) for x in kept) / len(kept) if kept else 0.0
+    return (sum(correct) / len(correct) + rec + prec) / 3
+
+
 def corpus_rouge_geomean(scores: Sequence[dict[str, float]]) -> float:
     """scrolls_corpus_score of per-sample ROUGE-1/2/L scores (their 'rouge1', 'rouge2', 'rougeL' keys)."""
     return scrolls_corpus_score(
@@ -232,6 +245,7 @@ def corpus_perplexity(scores: Sequence[dict[str, float]]) -> float:
 AGGREGATIONS: dict[str, tuple[Callable[[Sequence[dict[str, float]]], float], str]] = {
     "mean": (mean_of_scores, "mean of per-sample scores"),
     "mean_judged": (mean_of_judged, "mean of the per-sample scores the judge could give"),
+    "helmet_cite": (helmet_cite, "mean of the correctness column and the judged citation recall and precision"),
     "corpus_rouge_geomean": (corpus_rouge_geomean, "geometric mean of corpus-mean ROUGE-1/2/L"),
     "perplexity": (corpus_perplexity, "exp of the token-weighted mean loss"),
 }

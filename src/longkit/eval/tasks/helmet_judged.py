@@ -44,8 +44,8 @@ measured and truncated with the model's own tokenizer (BOS counted once, as Llam
 model's window loses the tail of its context; a judge reply whose JSON lacks a field or has a non-number is left
 out like an unparseable one (the official scripts stop with an error); `chat: false` prepends the system template
 to the output, as eval.py does. Without a judge NarrativeQA's `score` is rougeL_f1 (its setup line says so) and the
-summaries refuse to run. Not here: ALCE citation (its citation recall / precision need the T5-XXL TRUE NLI model,
-which eval_alce.py runs locally and which no LLM prompt of HELMET's replaces).
+summaries refuse to run. ALCE citation lives in helmet_alce.py (its citation recall / precision ask the judge
+TRUE's NLI input).
 """
 
 from __future__ import annotations
