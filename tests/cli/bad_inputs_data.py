@@ -268,7 +268,7 @@ def _finished_cpt(d: Path, recorded: dict[str, Any] | None = None, finished: boo
     model with its summary. Returns the config."""
     from longkit.data.build import build
     from longkit.train.config import CPTConfig, load_train_config
-    from longkit.train.cpt import _data_config, cpt_record
+    from longkit.train.cpt import cpt_data_config, cpt_record
     from longkit.train.record import write_record
 
     config = _cpt(d, "cpt-rerun")
@@ -277,7 +277,7 @@ def _finished_cpt(d: Path, recorded: dict[str, Any] | None = None, finished: boo
     for field, value in (recorded or {}).items():
         setattr(cfg.train, field, value)
     out = Path(cfg.out)
-    write_record(out, cpt_record(cfg, _data_config(cfg, "x"), d / "build" / "corpus"))
+    write_record(out, cpt_record(cfg, cpt_data_config(cfg, "x"), d / "build" / "corpus"))
     _write(out / "checkpoint-2" / "trainer_state.json", "{}")
     if finished:
         _write(out / "final" / "config.json", "{}")

@@ -95,6 +95,42 @@ def sft(
     end_distributed()
 
 
+@app.command("fetch")
+@friendly_errors
+def fetch(
+    config: str = typer.Argument(..., help="Recipe, CPT config or SFT config YAML."),
+    json_out: bool = typer.Option(False, "--json", help="Print what was fetched as JSON."),
+) -> None:
+    """Download (and convert) every Hub dataset a training config names - SFT subsets, streaming CPT sources up to
+    their token budget, probe tasks' data - so the run can go offline (HF_HUB_OFFLINE=1)."""
+    from longkit.train.fetch import fetch_training_data
+
+    report = fetch_training_data(config)
+    if json_out:
+        typer.echo(json.dumps(report, indent=2))
+
+
+@app.command("curves")
+@friendly_errors
+def curves(
+    runs: list[str] = typer.Argument(..., help="Run directories (or their probes.jsonl files) to compare."),
+    out: str = typer.Option("probe_curves.png", "--out", help="Figure to write (PNG)."),
+    metric: str = typer.Option(
+        None,
+        "--metric",
+        help="One metric: effective_length, ppl, <task>/<length> (e.g. passkey/4096) or mean/<length>; "
+        "default: effective length, the mean score at each length and perplexity.",
+    ),
+) -> None:
+    """Plot the long-context probes of training runs (probe: in their config) against training tokens, one line
+    per run, and print them as a table."""
+    from longkit.train.probe_curves import curves as draw
+
+    path, text = draw(runs, out, metric)
+    typer.echo(text)
+    typer.echo(f"wrote {path}")
+
+
 @app.command("recipe")
 @friendly_errors
 def recipe(
@@ -110,3 +146,37 @@ def recipe(
     rep = run_recipe(config, only=only)
     typer.echo(json.dumps(rep["timings_s"]))
     end_distributed()
+
+
+@app.command("plan")
+@friendly_errors
+def plan(
+    config: str = typer.Argument(..., help="CPT config, SFT config or recipe YAML."),
+    gpus: int = typer.Option(..., "--gpus", help="Number of GPUs (processes)."),
+    gpu_memory: str = typer.Option(..., "--gpu-memory", help="Memory per GPU: 80GiB, 80GB, 141G, ..."),
+    mfu: float = typer.Option(0.4, "--mfu", help="Model FLOPs utilisation assumed for the time estimate, (0, 1]."),
+    sharding: str = typer.Option("fsdp", "--sharding", help="fsdp | zero3 | zero2 | ddp."),
+    peak_tflops: float = typer.Option(989.0, "--peak-tflops", help="Per-GPU peak (H100/H200 bf16 dense: 989)."),
+    precision: str = typer.Option(None, "--precision", help="bf16 | fp32 (default: the config's train.precision)."),
+    device: str = typer.Option("cuda", "--device", help="cuda | cpu (cpu: no CUDA allowance, fp32 by default)."),
+    sample_docs: int = typer.Option(200, "--sample-docs", help="Documents per source tokenized without a corpus."),
+    json_out: str = typer.Option(None, "--json", help="Where to write the plan (default: <out>/plan.json)."),
+) -> None:
+    """The run before it runs: RoPE check, data mix, memory per GPU, context-parallel degree, time, commands."""
+    from longkit.train.plan import PlanOptions, parse_memory, run_plan
+    from longkit.train.plan_report import fits_line, render
+
+    opts = PlanOptions(
+        gpus=gpus,
+        gpu_memory=parse_memory(gpu_memory),
+        mfu=mfu,
+        sharding=sharding,
+        peak_tflops=peak_tflops,
+        precision=precision,
+        device=device,
+        sample_docs=sample_docs,
+    )
+    result, out = run_plan(config, opts, json_out)
+    typer.echo(render(result))
+    typer.echo(fits_line(result))
+    typer.echo(f"plan written to {out}", err=True)

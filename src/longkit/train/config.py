@@ -80,6 +80,39 @@ class ExtendSpec(_Strict):
             raise ValueError(str(exc)) from None
 
 
+class ProbeSpec(_Strict):
+    """Long-context probes while training (longkit.train.probe): every `every` steps and at each checkpoint the
+    model being trained answers the generated tasks at these lengths (greedy), and, with `ppl`, scores a fixed
+    text by position; one row per probe goes to <out>/probes.jsonl (`longkit train curves` plots them)."""
+
+    every: StrictInt = Field(200, ge=1)
+    tasks: list[NonEmptyStr] = Field(default_factory=lambda: ["passkey", "niah_single_2"], min_length=1)
+    lengths: list[StrictInt] = Field(default_factory=lambda: [4096, 8192], min_length=1)
+    samples: StrictInt = Field(8, ge=1, le=10_000)  # per task and length (passkey: needle depths)
+    ppl: bool = True
+    seed: StrictInt = Field(0, ge=0)
+    batch_size: StrictInt = Field(1, ge=1, le=1024)  # prompts generated together
+    threshold: float | None = Field(None, ge=0, le=1)  # effective length's score threshold (None: the suite's)
+
+    @field_validator("lengths")
+    @classmethod
+    def _lengths(cls, v: list[int]) -> list[int]:
+        bad = [n for n in v if not 16 <= n <= MAX_TOKENS]
+        if bad:
+            raise ValueError(f"length {bad[0]} is outside 16..{MAX_TOKENS} tokens")
+        return sorted(set(v))
+
+    @field_validator("tasks")
+    @classmethod
+    def _known_tasks(cls, v: list[str]) -> list[str]:
+        from longkit.train.probe import check_tasks
+
+        try:  # a pydantic error, so the loader names the file and `probe.tasks`
+            return check_tasks(v)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+
 class TrainSpec(_Strict):
     """Optimisation and runtime settings (map onto transformers TrainingArguments)."""
 
@@ -143,6 +176,7 @@ class CPTConfig(_Strict):
     extend: ExtendSpec | None = None
     train: TrainSpec = TrainSpec()
     resume: bool = True
+    probe: ProbeSpec | None = None  # long-context probes while training
 
     @model_validator(mode="after")
     def _steps_not_epochs(self) -> CPTConfig:
@@ -154,17 +188,33 @@ class CPTConfig(_Strict):
 
 
 class BlendItem(_Strict):
-    """One SFT dataset in a stage blend: a JSONL file with a weight (share of samples) or epochs."""
+    """One SFT dataset in a stage blend: a JSONL file (`path`) or a Hugging Face dataset's subset by name
+    (`dataset` + `subset`, see longkit.sft.hub), with a weight (share of samples) or epochs."""
 
-    path: NonEmptyStr
+    path: NonEmptyStr | None = None
+    dataset: NonEmptyStr | None = None
+    subset: NonEmptyStr | None = None
     name: str | None = None
     weight: float | None = Field(None, gt=0)
     epochs: float | None = Field(None, gt=0, le=10_000)
 
+    @property
+    def label(self) -> str:
+        """The item in messages: its path, or dataset/subset."""
+        return self.path or f"{self.dataset}/{self.subset}"
+
     @model_validator(mode="after")
     def _one_of(self) -> BlendItem:
+        if (self.path is None) == (self.dataset is None):
+            raise ValueError("give exactly one of 'path' or 'dataset' (with 'subset')")
+        if (self.dataset is None) != (self.subset is None):
+            raise ValueError("'dataset' and 'subset' go together: name the subset of the dataset to read")
+        if self.dataset is not None and self.subset is not None:
+            from longkit.sft.hub import check_subset
+
+            check_subset(self.dataset, self.subset)  # an unknown subset fails with the config, listing the known
         if (self.weight is None) == (self.epochs is None):
-            raise ValueError(f"give exactly one of 'weight' or 'epochs' for {self.path}")
+            raise ValueError(f"give exactly one of 'weight' or 'epochs' for {self.label}")
         return self
 
 
@@ -189,6 +239,7 @@ class SFTConfig(_Strict):
     train: TrainSpec = TrainSpec()
     stages: list[StageSpec] = Field(min_length=1)  # `stages: []` trained nothing and reported success
     resume: bool = True
+    probe: ProbeSpec | None = None  # long-context probes while training (each stage writes its own probes.jsonl)
 
     @model_validator(mode="after")
     def _unique_stage_names(self) -> SFTConfig:

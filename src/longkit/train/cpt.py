@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from longkit.data.dataset import PackedDataset
 
 
-def _data_config(cfg: CPTConfig, where: str) -> DataConfig:
+def cpt_data_config(cfg: CPTConfig, where: str) -> DataConfig:
+    """The CPT config's data config (a YAML path or the inline mapping), with its seq_len override applied."""
     from longkit.data.config import data_config_from_dict, load_data_config
 
     if isinstance(cfg.data, str):
@@ -164,7 +165,7 @@ def run_cpt(
     from longkit.models.load import load_tokenizer
     from longkit.train import record as rec
 
-    dcfg = _data_config(cfg, where)
+    dcfg = cpt_data_config(cfg, where)
     _check_config(cfg, dcfg, where)
     corpus = corpus_dir(cfg, dcfg, where, tokenizer=load_tokenizer(cfg.model))
     out = Path(cfg.out)
@@ -215,7 +216,9 @@ def _train(
 ) -> dict[str, Any]:
     """Load (and extend) the model, build the stream (from `start`, a saved data position, when given), record the
     run once every check has passed, and train."""
+    from longkit.errors import located
     from longkit.train.collate import PackedCollator, StatefulStream
+    from longkit.train.probe import probe_plan
     from longkit.train.record import write_record
     from longkit.train.run import check_fsdp_wrappable, fit, is_main_process, load_trainable
 
@@ -229,6 +232,8 @@ def _train(
             "add an 'extend:' section (e.g. method abf with a larger base)"
         )
     added = ensure_utk_tokens(model, tok, dcfg, cfg.add_special_tokens, where, seed=cfg.train.seed)
+    with located(where):  # probe lengths against the window, before the first write
+        probe = probe_plan(cfg.probe, model, tok, dcfg.seq_len, cfg.extend)
     ds = build_dataset(cfg, dcfg, tok, where)
     if start is not None:
         ds.load_state_dict(start)
@@ -252,6 +257,7 @@ def _train(
             "added_special_tokens": added,
             "tokens_per_step": tokens_per_step,
         },
+        probe=probe,
     )
 
 

@@ -156,7 +156,12 @@ def _check_recipe(raw: dict[str, Any], where: str, only: str | None) -> tuple[li
     if "sft" in todo:
         cpt_raw = raw["cpt"] if isinstance(raw.get("cpt"), dict) else {}
         sft_model = raw["sft"].get("model", str(Path(cpt_raw.get("out", out / "cpt")) / "final"))
-        validate(SFTConfig, {"out": str(out / "sft"), **raw["sft"], "model": sft_model}, source=f"{where}: sft")
+        sft_cfg = validate(
+            SFTConfig, {"out": str(out / "sft"), **raw["sft"], "model": sft_model}, source=f"{where}: sft"
+        )
+        from longkit.sft.hub import require_cached
+
+        require_cached(sft_cfg, f"{where}: sft")
     if cpt_cfg is not None:
         _check_model_exists(cpt_cfg.model, where, "cpt.model", produced_by_cpt=False)
         if isinstance(cpt_cfg.data, dict):

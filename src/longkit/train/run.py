@@ -8,11 +8,14 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from longkit.errors import ConfigError, LongkitError, located
 from longkit.io import write_json
 from longkit.train.config import TrainSpec
+
+if TYPE_CHECKING:
+    from longkit.train.probe import ProbePlan
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +253,17 @@ def save_final(trainer: Any, final: Path) -> None:
     trainer.save_model(str(final))
 
 
+def _add_probes(trainer: Any, plan: ProbePlan, spec: TrainSpec, out: Path, ckpt: str | None) -> None:
+    """Register the probe callback; tokens per step count every data-parallel rank's batches (context-parallel
+    ranks share one sequence)."""
+    from longkit.train.probe import ProbeCallback
+
+    data_ranks = max(1, trainer.args.world_size // spec.context_parallel_size)
+    tokens_per_step = plan.seq_len * spec.per_device_batch_size * spec.grad_accum * data_ranks
+    resume_step = int(Path(ckpt).name.split("-")[-1]) if ckpt else 0
+    trainer.add_callback(ProbeCallback(trainer, plan, out, tokens_per_step, resume_step))
+
+
 def fit(
     model: Any,
     tok: Any,
@@ -260,8 +274,10 @@ def fit(
     resume: bool,
     streaming: bool,
     summary_extra: dict[str, Any] | None = None,
+    probe: ProbePlan | None = None,
 ) -> dict[str, Any]:
-    """Train with LongkitTrainer (resuming from the last complete checkpoint), save final/, write summary.json."""
+    """Train with LongkitTrainer (resuming from the last complete checkpoint), save final/, write summary.json;
+    with a probe plan, long-context probes run during training (longkit.train.probe)."""
     from longkit.train.loss import enable_chunked_loss
     from longkit.train.trainer import LongkitTrainer, last_checkpoint, load_data_state
 
@@ -279,6 +295,8 @@ def fit(
     trainer = LongkitTrainer(
         model=model, args=args, train_dataset=dataset, data_collator=collator, processing_class=tok
     )
+    if probe is not None:
+        _add_probes(trainer, probe, spec, out, ckpt)
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=ckpt)
     wall = time.time() - t0

@@ -84,9 +84,15 @@ class PackedRows(torch.utils.data.Dataset[dict[str, np.ndarray]]):
 
 
 def check_blend_paths(stage: StageSpec) -> None:
-    """Every dataset a stage blends exists (an error naming the stage, the blend entry and the path)."""
+    """Every dataset a stage blends exists (an error naming the stage, the blend entry and the path); a Hub
+    dataset item is fetched and converted here (longkit.sft.hub), or refused in one line when it cannot be."""
+    from longkit.sft.hub import resolve_blend_item
+
     for i, item in enumerate(stage.blend):
-        if not Path(item.path).is_file():
+        if item.dataset is not None:
+            with located(f"stage '{stage.name}' blend[{i}]"):
+                resolve_blend_item(item)
+        elif not Path(item.label).is_file():
             raise ConfigError(f"stage '{stage.name}' blend[{i}] field 'path': dataset not found: {item.path}")
 
 
@@ -94,19 +100,22 @@ def check_blend_rows(stage: StageSpec) -> None:
     """Every row of a stage's datasets reads as a trainable conversation (an error naming file:line), untokenized."""
     from longkit.io import iter_jsonl
     from longkit.sft.format import check_trainable, row_to_conversation
+    from longkit.sft.hub import resolve_blend_item
 
     for item in stage.blend:
-        for lineno, row in iter_jsonl(item.path):
-            with located(f"{item.path}:{lineno}"):
+        path = resolve_blend_item(item)
+        for lineno, row in iter_jsonl(path):
+            with located(f"{path}:{lineno}"):
                 check_trainable(row_to_conversation(row)[0])
 
 
 def build_stage_dataset(cfg: SFTConfig, stage: StageSpec, tokenizer: Any) -> tuple[PackedRows, dict[str, Any]]:
     """Tokenize, blend and pack one stage's datasets; returns the dataset and a blend report."""
     from longkit.sft.blend import plan_blend
+    from longkit.sft.hub import blend_item_counts, resolve_blend_item
 
-    items = [b.model_dump() for b in stage.blend]
     check_blend_paths(stage)
+    items = [{**b.model_dump(), "path": str(resolve_blend_item(b))} for b in stage.blend]
     data = [load_sft_rows(it["path"], tokenizer, cfg.system) for it in items]
     with located(f"stage '{stage.name}'", sep=" "):
         order, parts = plan_blend(items, [len(d) for d in data], stage.num_samples, seed=cfg.train.seed)
@@ -128,6 +137,9 @@ def build_stage_dataset(cfg: SFTConfig, stage: StageSpec, tokenizer: Any) -> tup
             for p in parts
         ],
     }
+    hub = [c for c in (blend_item_counts(b) for b in stage.blend) if c is not None]
+    if hub:  # what each Hub dataset's conversion read, kept and left out
+        report["converted"] = hub
     return PackedRows(rows), report
 
 
@@ -147,12 +159,15 @@ def _selected_stages(cfg: SFTConfig, only_stage: str | None) -> list[StageSpec]:
 def stage_record(cfg: SFTConfig, stage: StageSpec, model: dict[str, Any]) -> dict[str, Any]:
     """What a stage is, for its training record: the model it starts from (identity), its data by content and
     every setting that changes its weights."""
+    from longkit.sft.hub import resolve_blend_item
     from longkit.train.record import file_identity, train_settings
     from longkit.train.run import world_size
 
     with located(f"stage '{stage.name}'", sep=" "):
         spec = stage_train_spec(cfg, stage)
-    blend = [{"weight": b.weight, "epochs": b.epochs, "data": file_identity(b.path)} for b in stage.blend]
+    blend = [
+        {"weight": b.weight, "epochs": b.epochs, "data": file_identity(resolve_blend_item(b))} for b in stage.blend
+    ]
     return {
         "kind": "sft",
         "stage": stage.name,
@@ -235,6 +250,7 @@ def _run_stage(
     """Train one stage from `src`; errors of the config (not of the launcher or the model) are prefixed `where`."""
     from longkit.io import write_json
     from longkit.train.collate import PackedCollator
+    from longkit.train.probe import probe_plan
     from longkit.train.record import write_record
     from longkit.train.run import check_fsdp_wrappable, check_launch, fit, is_main_process, load_trainable, world_size
 
@@ -264,6 +280,7 @@ def _run_stage(
                 f"stage '{stage.name}' seq_len {report['seq_len']} exceeds the model's "
                 f"max_position_embeddings {max_pos}"
             )
+        probe = probe_plan(cfg.probe, model, tok, report["seq_len"])
     if report["dropped_too_long"]:
         log.warning(
             "%s: stage '%s': %d samples longer than seq_len %d were left out",
@@ -287,6 +304,7 @@ def _run_stage(
         resume,
         streaming=False,
         summary_extra={"kind": "sft", "stage": stage.name, "model": src, "blend": report},
+        probe=probe,
     )
 
 
