@@ -176,6 +176,23 @@ DATA_BUILDERS: dict[str, Callable[[Path], Path]] = {
     "nonempty_dir": lambda d: (_write(d / "used" / "keep.txt", "keep me"), d / "used")[1],
     # train configs
     "cpt_ok": lambda d: _cpt(d, "cpt-ok"),
+    # issue 22: probes, SFT data by name, token budgets
+    "cpt_probe_task": lambda d: _cpt(d, "cpt-probe-task", extra="probe: {tasks: [no_such_task]}"),
+    "cpt_probe_every0": lambda d: _cpt(d, "cpt-probe-every", extra="probe: {every: 0, tasks: [passkey]}"),
+    "sft_hub_subset": lambda d: _sft(
+        d, "sft-hub", "[{name: s, blend: [{dataset: nvidia/ChatQA-Training-Data, subset: nope, weight: 1}]}]"
+    ),
+    "sft_hub_newsqa": lambda d: _sft(
+        d, "sft-newsqa", "[{name: s, blend: [{dataset: nvidia/ChatQA-Training-Data, subset: newsqa, weight: 1}]}]"
+    ),
+    "sft_hub_and_path": lambda d: _sft(
+        d,
+        "sft-both",
+        "[{name: s, blend: [{path: x.jsonl, dataset: nvidia/ChatQA-Training-Data, subset: drop, weight: 1}]}]",
+    ),
+    "data_budget_small": lambda d: _data(
+        d, "data-budget", f"sources: [{{path: {d / 'corpus.jsonl'}, token_budget: 10}}]\nseq_len: 64", corpus=True
+    ),
     "cpt_grad_accum": lambda d: _cpt(d, "cpt-accum", "grad_accum: -3"),
     "cpt_max_steps": lambda d: _cpt(d, "cpt-steps", "max_steps: -5"),
     "cpt_zero_steps": lambda d: _cpt(d, "cpt-zero", "max_steps: 0"),

@@ -122,14 +122,14 @@ def test_budget_stops_the_build_and_later_files_are_never_downloaded(
 
 
 def test_a_killed_build_resumes_where_it_stopped_and_matches_one_run(slim, smol_tokenizer, tmp_path, monkeypatch):
-    from longkit.data import hub_stream
+    from longkit.data import hub_stream, stream_corpus
 
     lengths = _lengths(smol_tokenizer, slim)
     budget = sum(lengths[:20]) + 1  # ends in the third file
     specs = [_spec(token_budget=budget)]
     whole = tokenize_corpus(specs, smol_tokenizer, tmp_path / "whole", batch_size=3)
 
-    real_commit, commits = hub_stream.PartialCorpus.commit, []
+    real_commit, commits = stream_corpus.PartialCorpus.commit, []
 
     def dying_commit(self):
         if len(commits) == 5:  # the 6th commit never happens: its batch is on disk but not recorded
@@ -137,14 +137,14 @@ def test_a_killed_build_resumes_where_it_stopped_and_matches_one_run(slim, smol_
         commits.append(self.state.docs)
         real_commit(self)
 
-    monkeypatch.setattr(hub_stream.PartialCorpus, "commit", dying_commit)
+    monkeypatch.setattr(stream_corpus.PartialCorpus, "commit", dying_commit)
     with pytest.raises(KeyboardInterrupt):
         tokenize_corpus(specs, smol_tokenizer, tmp_path / "resumed", batch_size=3)
     state = json.loads((tmp_path / "resumed" / ".partial" / "state.json").read_text())
     assert 0 < state["docs"] == commits[-1] < 20 and state["sources"][0]["file"] == 1  # stopped inside file 2
     assert (tmp_path / "resumed" / ".partial" / "tokens.bin").stat().st_size > 4 * state["tokens"]
 
-    monkeypatch.setattr(hub_stream.PartialCorpus, "commit", real_commit)
+    monkeypatch.setattr(stream_corpus.PartialCorpus, "commit", real_commit)
     parsed: list[str] = []
     real_parse = hub_stream._parse_line
     monkeypatch.setattr(hub_stream, "_parse_line", lambda raw, where: parsed.append(where) or real_parse(raw, where))
@@ -156,9 +156,9 @@ def test_a_killed_build_resumes_where_it_stopped_and_matches_one_run(slim, smol_
 
 
 def test_a_partial_build_of_other_sources_starts_over(slim, smol_tokenizer, tmp_path, monkeypatch):
-    from longkit.data import hub_stream
+    from longkit.data import stream_corpus
 
-    real_commit = hub_stream.PartialCorpus.commit
+    real_commit = stream_corpus.PartialCorpus.commit
     calls: list[int] = []
 
     def dying_commit(self):
@@ -167,10 +167,10 @@ def test_a_partial_build_of_other_sources_starts_over(slim, smol_tokenizer, tmp_
         calls.append(1)
         real_commit(self)
 
-    monkeypatch.setattr(hub_stream.PartialCorpus, "commit", dying_commit)
+    monkeypatch.setattr(stream_corpus.PartialCorpus, "commit", dying_commit)
     with pytest.raises(KeyboardInterrupt):
         tokenize_corpus([_spec(token_budget=5000)], smol_tokenizer, tmp_path / "c", batch_size=2)
-    monkeypatch.setattr(hub_stream.PartialCorpus, "commit", real_commit)
+    monkeypatch.setattr(stream_corpus.PartialCorpus, "commit", real_commit)
     other = [_spec(token_budget=3000)]  # a changed spec: the partial corpus is not this build's
     got = tokenize_corpus(other, smol_tokenizer, tmp_path / "c", batch_size=2)
     fresh = tokenize_corpus(other, smol_tokenizer, tmp_path / "fresh", batch_size=2)

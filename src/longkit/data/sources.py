@@ -379,7 +379,7 @@ def tokenize_corpus(
 
     Rows stream through an Arrow file in a scratch folder (never the whole corpus in memory); a bad
     row fails before any tokenization with file, line and field. Hub sources and sources with a token budget
-    go through the resumable streaming writer instead (`hub_stream.tokenize_streaming`, one process).
+    go through the resumable streaming writer instead (`stream_corpus.tokenize_streaming`, one process).
     """
     import shutil
     import tempfile
@@ -387,7 +387,7 @@ def tokenize_corpus(
     import datasets
 
     if any(s.resolved_type() == "hub" or s.token_budget is not None for s in specs):
-        from longkit.data.hub_stream import tokenize_streaming
+        from longkit.data.stream_corpus import tokenize_streaming
 
         return tokenize_streaming(specs, tokenizer, out_dir, batch_size=batch_size, tokenizer_name=tokenizer_name)
     for spec in specs:  # an empty source is a mistake (wrong file, wrong field): say which, before any work
