@@ -143,25 +143,12 @@ def split_files(spec: SourceSpec, revision: str) -> list[str]:
 
 def download(repo: str, revision: str, filename: str) -> Path:
     """One repository file in the hub cache (downloaded unless there; offline, only the cache is read)."""
-    from huggingface_hub import hf_hub_download
-
-    from longkit.eval.fetch import hub_cache, offline
+    from longkit.eval.fetch import HubUnavailable, hub_download
 
     try:
-        return Path(
-            hf_hub_download(
-                repo,
-                filename,
-                repo_type="dataset",
-                revision=revision,
-                cache_dir=str(hub_cache()),
-                local_files_only=offline(),
-            )
-        )
-    except Exception as exc:  # noqa: BLE001
-        if offline():
-            raise _offline_error(repo, f"{filename} (revision {revision[:12]})") from None
-        raise _hub_error(repo, filename, exc) from None
+        return hub_download(repo, filename, revision)
+    except HubUnavailable as exc:
+        raise InputError(f"{repo}: {filename} (revision {revision[:12]}) {exc.why}; {FETCH_HINT}") from None
 
 
 # -- reading rows with their positions ---------------------------------------------------------------------

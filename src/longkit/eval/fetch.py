@@ -66,28 +66,44 @@ def _missing(task: str, src: DataSource, why: str) -> InputError:
     )
 
 
-def _download(task: str, src: DataSource, allow_download: bool) -> Path:
+class HubUnavailable(Exception):
+    """A Hub file that could not be had; `why` says so in a few words, for the caller's one-line error."""
+
+    def __init__(self, why: str):
+        super().__init__(why)
+        self.why = why
+
+
+def hub_download(repo: str, file: str, revision: str | None = None, allow_download: bool = True) -> Path:
+    """One dataset file in the Hugging Face cache, downloaded when allowed and not offline (HF_HUB_OFFLINE);
+    HubUnavailable with the reason otherwise. Benchmarks, SFT subsets and streamed corpora all fetch through it."""
     from huggingface_hub import hf_hub_download
 
     local_only = offline() or not allow_download
     try:
         return Path(
             hf_hub_download(
-                src.repo,
-                src.file,
+                repo,
+                file,
                 repo_type="dataset",
                 cache_dir=str(hub_cache()),
-                revision=src.revision,
+                revision=revision,
                 local_files_only=local_only,
             )
         )
     except Exception as exc:  # noqa: BLE001 -- any hub failure (offline, network, 404) is reported in one line
-        why = (
-            "not in the cache " + str(hub_cache()) + (" and HF_HUB_OFFLINE is set" if offline() else "")
-            if local_only
-            else f"download failed: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
-        )
-        raise _missing(task, src, why) from None
+        if local_only:
+            why = f"not in the Hugging Face cache {hub_cache()}" + (" and HF_HUB_OFFLINE is set" if offline() else "")
+        else:
+            why = f"download failed: {type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:160]}"
+        raise HubUnavailable(why) from None
+
+
+def _download(task: str, src: DataSource, allow_download: bool) -> Path:
+    try:
+        return hub_download(src.repo, src.file, src.revision, allow_download)
+    except HubUnavailable as exc:
+        raise _missing(task, src, exc.why) from None
 
 
 def _revision(path: Path) -> str:

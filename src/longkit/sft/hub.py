@@ -119,29 +119,13 @@ def _lookup(dataset: str, subset: str) -> tuple[HubDataset, HubSubset]:
 
 def _download(ds: HubDataset, sub: HubSubset, label: str, allow_download: bool) -> Path:
     """The subset's file in the Hub cache, downloaded when allowed; a one-line InputError when it cannot be had."""
-    from huggingface_hub import hf_hub_download
-
-    from longkit.eval.fetch import hub_cache, offline
+    from longkit.eval.fetch import HubUnavailable, hub_download
 
     assert sub.file is not None  # check_subset refused the unavailable ones
-    local_only = offline() or not allow_download
     try:
-        path = hf_hub_download(
-            ds.repo,
-            sub.file,
-            repo_type="dataset",
-            cache_dir=str(hub_cache()),
-            revision=ds.revision,
-            local_files_only=local_only,
-        )
-    except Exception as exc:  # noqa: BLE001 -- any hub failure (offline, network, 404) is reported in one line
-        why = (
-            f"not in the Hugging Face cache {hub_cache()}" + (" and HF_HUB_OFFLINE is set" if offline() else "")
-            if local_only
-            else f"download failed: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:160]}"
-        )
-        raise InputError(f"{label}: {sub.file} (revision {ds.revision[:7]}) {why}; {FETCH_HINT}") from None
-    return Path(path)
+        return hub_download(ds.repo, sub.file, ds.revision, allow_download)
+    except HubUnavailable as exc:
+        raise InputError(f"{label}: {sub.file} (revision {ds.revision[:7]}) {exc.why}; {FETCH_HINT}") from None
 
 
 def _targets(ds: HubDataset, subset: str, downloaded: Path) -> tuple[Path, Path]:

@@ -52,6 +52,7 @@ import json
 import math
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -685,10 +686,15 @@ def _pop(row: dict[str, Any], path: Path, line: int) -> float:
 # --- data ----------------------------------------------------------------------------------------------------------
 
 
-def tar_member(member: str) -> Any:
-    """A DataSource convert: the JSONL rows of one member of data.tar.gz (matched by its path under data/)."""
+def _jsonl(text: str) -> list[Any]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
-    def convert(archive: Path) -> list[Any]:
+
+def tar_member(member: str, parse: Callable[[str], Any] = _jsonl) -> Callable[[Path], Any]:
+    """A DataSource convert: one member of data.tar.gz (matched by its path under data/), parsed by `parse` (JSON
+    lines by default; `json.loads` for the members that hold one JSON document)."""
+
+    def convert(archive: Path) -> Any:
         import tarfile
 
         try:
@@ -697,8 +703,7 @@ def tar_member(member: str) -> Any:
                     if info.isfile() and (info.name == member or info.name.endswith("/" + member)):
                         fh = tf.extractfile(info)
                         assert fh is not None
-                        lines = fh.read().decode("utf-8").splitlines()
-                        return [json.loads(line) for line in lines if line.strip()]
+                        return parse(fh.read().decode("utf-8"))
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise InputError(f"{archive}: not a readable tar.gz archive ({type(exc).__name__})") from None
         except json.JSONDecodeError as exc:

@@ -60,7 +60,7 @@ from longkit.backends.base import GenerationRequest, TextTokenizer
 from longkit.errors import ConfigError, InputError
 from longkit.eval.tasks import helmet_alce_demos
 from longkit.eval.tasks.base import Sample, Task
-from longkit.eval.tasks.helmet import shuffled
+from longkit.eval.tasks.helmet import shuffled, tar_member
 from longkit.eval.tasks.helmet_judged import HelmetJudge
 from longkit.eval.tasks.spec import X100, DataSource, Metric, OfficialCode, TaskSpec
 
@@ -366,31 +366,9 @@ def read_demos(text: str, where: str) -> dict[str, Any]:
     return dict(demos)
 
 
-def archive_member(member: str) -> Callable[[Path], Any]:
-    """A DataSource convert: one JSON member of data.tar.gz (matched by its path under data/), parsed whole."""
-
-    def convert(archive: Path) -> Any:
-        import tarfile
-
-        try:
-            with tarfile.open(archive, "r:*") as tf:
-                for info in tf:
-                    if info.isfile() and (info.name == member or info.name.endswith("/" + member)):
-                        fh = tf.extractfile(info)
-                        assert fh is not None
-                        return json.loads(fh.read().decode("utf-8"))
-        except (tarfile.TarError, OSError, EOFError) as exc:
-            raise InputError(f"{archive}: not a readable tar.gz archive ({type(exc).__name__})") from None
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{archive}: {member}: invalid JSON ({exc.msg})") from None
-        raise InputError(f"{archive}: {member} not found in dataset {HUB}, file {ARCHIVE}")
-
-    return convert
-
-
 def source(rel: str) -> DataSource:
     member = f"data/{rel}"
-    return DataSource(HUB, ARCHIVE, member=member, convert=archive_member(member), setting="helmet")
+    return DataSource(HUB, ARCHIVE, member=member, convert=tar_member(member, json.loads), setting="helmet")
 
 
 def _local(settings: dict[str, Any]) -> Path | None:
