@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from char_tokenizer import CharTokenizer
 from hub_cache import hub_file
 
 from longkit.backends.base import Completion
@@ -30,23 +31,7 @@ DEMO_SHA256 = {
 }
 
 
-class _CharTokenizer:
-    has_chat_template = False
-
-    def encode(self, text: str) -> list[int]:
-        return [ord(c) for c in text]
-
-    def decode(self, ids: list[int]) -> str:
-        return "".join(chr(i) for i in ids)
-
-    def count(self, text: str) -> int:
-        return len(text)
-
-    def render_messages(self, messages: list[dict[str, str]]) -> str:
-        return "".join(m["content"] for m in messages)
-
-
-class _ChunkTokenizer(_CharTokenizer):
+class _ChunkTokenizer(CharTokenizer):
     """Four characters a token, so that a fixture's demonstrations fit in 8192 tokens."""
 
     def __init__(self) -> None:
@@ -219,7 +204,7 @@ def test_a_long_prompt_loses_the_tail_of_its_passages(tmp_path, monkeypatch):
     rows = [{**r, "docs": _docs("L", 40, size=400)} for r in _asqa_rows()]
     _hub(tmp_path, monkeypatch, asqa=rows)
     task = make_task("alce_asqa", {"lengths": [8192], "options": {"shots": 0}})
-    s = task.build(task.plan()[0], _CharTokenizer(), 10**6)  # type: ignore[arg-type]
+    s = task.build(task.plan()[0], CharTokenizer(), 10**6)  # type: ignore[arg-type]
     text = s.messages[0]["content"]  # type: ignore[index]
     assert len(text) == 8192 - 300 and s.meta["truncated_by_task"]
     assert text.startswith(json.loads(ha.helmet_alce_demos.ASQA_REVISED)["instruction"] + "\n\nQuestion: ")
@@ -337,7 +322,7 @@ def test_judged_qampari_sample_and_the_cite_column(tmp_path, monkeypatch):
     entailed = {f"premise: Title: {d0['title']}\n{d0['text']} hypothesis: {row['question']} a{n}"}
     server = _NliServer(entailed)
     task = make_task("alce_qampari", {"lengths": [8192], "judge": _Spec(server), "samples": 1})
-    s = task.build(task.plan()[0], _CharTokenizer(), 10**6)  # type: ignore[arg-type]
+    s = task.build(task.plan()[0], CharTokenizer(), 10**6)  # type: ignore[arg-type]
     scores = task.score(f"a{n} [1], bb{n} [2], zz.", s)
     # recall@5: both answer groups found (2/2); precision 2 of 3 predictions; citations: 1 of 3 claims supported,
     # precision 1 of 2 citations ("zz" cites nothing)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from char_tokenizer import CharTokenizer
 from hub_cache import hub_file  # tests/eval is on sys.path under pytest's rootdir rules
 
 from longkit.errors import ConfigError, InputError
@@ -161,39 +162,24 @@ def test_seeds_and_label_map():
     assert icl.label_mapping(77, icl.local_seed("abc", 42)) == expected
 
 
-class _CharTokenizer:
-    """One token per character, no chat template."""
-
-    has_chat_template = False
-
-    def encode(self, text: str) -> list[int]:
-        return [ord(c) for c in text]
-
-    def decode(self, ids: list[int]) -> str:
-        return "".join(chr(i) for i in ids)
-
-    def count(self, text: str) -> int:
-        return len(text)
-
-
 def test_sample_no_chat_newline_stop_and_tail_truncation(tmp_path):
     d = FIXTURES / "data" / "trec_coarse"
     task = icl.HelmetIclTask("icl_trec_coarse", d / "train.jsonl", d / "test.jsonl", {100000: 23, 900: 23})
     train, test = task.loaded()
     assert len(test) == 12  # 12 rows, fewer than 500: load_icl keeps them in file order
     ex = icl.make_example(test[0], train, "coarse_label", 6, 23, icl.SEED)
-    full = task.build({"id": "100000-0", "length": 100000, "row": 0}, _CharTokenizer(), 200000)  # type: ignore[arg-type]
+    full = task.build({"id": "100000-0", "length": 100000, "row": 0}, CharTokenizer(), 200000)  # type: ignore[arg-type]
     assert full.prompt == icl.PROMPT_TEMPLATE.format(**ex) and full.messages is None
     assert full.stop == ["\n"] and full.max_new_tokens == 20 and full.references == [ex["answer"]]
     assert full.meta["length"] == 100000 and full.meta["shots"] == 23 and not full.meta["truncated_by_task"]
     # over HELMET's input length: the context loses its tail (the last demonstrations), question and "label:" stay
-    cut = task.build({"id": "900-0", "length": 900, "row": 0}, _CharTokenizer(), 200000)  # type: ignore[arg-type]
+    cut = task.build({"id": "900-0", "length": 900, "row": 0}, CharTokenizer(), 200000)  # type: ignore[arg-type]
     assert cut.meta["truncated_by_task"] and cut.prompt is not None and len(cut.prompt) <= 900 - 20 - 1
     _, _, rest = cut.prompt.partition(" \n\n")
     assert cut.prompt.endswith("\n\n" + ex["question"] + "\nlabel:")
     assert ex["context"].startswith(rest[: -len("\n\n" + ex["question"] + "\nlabel:")])
     # the model's window below the input length wins
-    small = task.build({"id": "100000-0", "length": 100000, "row": 0}, _CharTokenizer(), 700)  # type: ignore[arg-type]
+    small = task.build({"id": "100000-0", "length": 100000, "row": 0}, CharTokenizer(), 700)  # type: ignore[arg-type]
     assert small.meta["truncated_by_task"] and len(small.prompt or "") <= 700 - 20 - 1
 
 

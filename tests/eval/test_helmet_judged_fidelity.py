@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from char_tokenizer import CharTokenizer
 from hub_cache import hub_file
 
 from longkit.backends.base import Completion
@@ -31,22 +32,6 @@ PROMPT_SHA256 = {
     "PRECISION_PROMPT": "977e320bea9a59567f5fbe23f74566d96940b946a23104c6d7d007e2989113af",
     "PRECISION_PROMPT_BOOK": "98f9964803fa36d0fe75169ea2d90cd3f9dc6ff0e79302941bdc3c8c3ea782dc",
 }
-
-
-class _CharTokenizer:
-    has_chat_template = False
-
-    def encode(self, text: str) -> list[int]:
-        return [ord(c) for c in text]
-
-    def decode(self, ids: list[int]) -> str:
-        return "".join(chr(i) for i in ids)
-
-    def count(self, text: str) -> int:
-        return len(text)
-
-    def render_messages(self, messages: list[dict[str, str]]) -> str:
-        return "".join(m["content"] for m in messages)
 
 
 class _RecordedJudge:
@@ -209,7 +194,7 @@ def test_narrativeqa_prompt_from_the_hub_layout(tmp_path, monkeypatch):
     test = _narrativeqa_hub(_offline(tmp_path, monkeypatch), long_doc)
     task = make_task("narrativeqa", {"lengths": [131072, 8192], "chat": False})
     assert isinstance(task, hj.HelmetJudgedTask)
-    tok = _CharTokenizer()
+    tok = CharTokenizer()
     s = task.build({"id": "131072-0", "length": 131072, "row": 0}, tok, 10**6)  # type: ignore[arg-type]
     # test.shuffle(seed=42) order, the short document filtered out
     order = [int(i) for i in np.random.default_rng(42).permutation(3)]
@@ -233,7 +218,7 @@ def test_narrativeqa_prompt_from_the_hub_layout(tmp_path, monkeypatch):
     assert s.prompt and s.prompt.startswith(head + "word word") and s.prompt.endswith(tail + "\nAnswer:")
     assert len(s.prompt) <= 131072 - 100 - 1 and s.meta["truncated_by_task"]
     wide = make_task("narrativeqa", {"lengths": [131072], "chat": False, "options": {"shots": 2}})
-    s2 = wide.build({"id": "x", "length": 131072, "row": 0}, _CharTokenizer(), 10**6)  # type: ignore[arg-type]
+    s2 = wide.build({"id": "x", "length": 131072, "row": 0}, CharTokenizer(), 10**6)  # type: ignore[arg-type]
     assert s2.prompt == s.prompt
     assert s.max_new_tokens == 100 and s.references == [a["text"] for a in test[first]["answers"]]
     assert len(task.rows(tok)) == 2  # type: ignore[arg-type]
@@ -249,7 +234,7 @@ def test_narrativeqa_judged_with_recorded_replies(tmp_path, monkeypatch):
     _narrativeqa_hub(_offline(tmp_path, monkeypatch), "word " * 30000)
     judge = _RecordedJudge(['Reasoning. {"fluency": 1, "correctness": 3}'])
     task = make_task("narrativeqa", {"lengths": [8192], "judge": _Spec(judge)})
-    s = task.build({"id": "8192-0", "length": 8192, "row": 0}, _CharTokenizer(), 10**6)  # type: ignore[arg-type]
+    s = task.build({"id": "8192-0", "length": 8192, "row": 0}, CharTokenizer(), 10**6)  # type: ignore[arg-type]
     scores = task.score("Answer: white whale", s)
     assert scores["score"] == 1.0 and scores["judged"] == 3.0 and scores["rougeL_f1"] == 1.0  # 3/3: x100 = 100
     assert judge.prompts == [
@@ -296,7 +281,7 @@ def test_summary_prompts_and_judged_f1(tmp_path):
     _summ_data(tmp_path)
     judge = _RecordedJudge(['{"fluency": 1}', '{"recall": 1}', '{"precision": 1, "sentence_count": 2}'])
     task = make_task("infbench_sum_eng", {"lengths": [8192], "path": str(tmp_path), "judge": _Spec(judge)})
-    tok = _CharTokenizer()
+    tok = CharTokenizer()
     s = task.build({"id": "8192-0", "length": 8192, "row": 0}, tok, 10**6)  # type: ignore[arg-type]
     first = int(np.random.default_rng(42).permutation(4)[0])  # shuffle(seed).select(range(100))
     others = [i for i in range(4) if i != first]
@@ -334,7 +319,7 @@ def test_multi_lexsum_prompt(tmp_path, monkeypatch):
     task = make_task(
         "multi_lexsum", {"lengths": [8192], "path": str(tmp_path), "judge": _Spec(_RecordedJudge([])), "chat": False}
     )
-    s = task.build({"id": "8192-0", "length": 8192, "row": 0}, _CharTokenizer(), 10**6)  # type: ignore[arg-type]
+    s = task.build({"id": "8192-0", "length": 8192, "row": 0}, CharTokenizer(), 10**6)  # type: ignore[arg-type]
     pool = [f"Summary: Train short c{i}." for i in range(4)]
     demos = [pool[int(k)] for k in np.random.default_rng([42, 0]).choice(4, 2, replace=False)]
     demo = (

@@ -7,28 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
+from char_tokenizer import CharTokenizer
 from hub_cache import hub_file
 
 from longkit.errors import ConfigError, InputError
 from longkit.eval.tasks import helmet_longqa as lq
 
 FIXTURES = Path(__file__).parent / "fixtures" / "helmet_longqa"
-
-
-class _CharTokenizer:
-    has_chat_template = False
-
-    def encode(self, text: str) -> list[int]:
-        return [ord(c) for c in text]
-
-    def decode(self, ids: list[int]) -> str:
-        return "".join(chr(i) for i in ids)
-
-    def count(self, text: str) -> int:
-        return len(text)
-
-    def render_messages(self, messages: list[dict[str, str]]) -> str:
-        return "".join(m["content"] for m in messages)
 
 
 def test_templates_are_load_infbenchs():
@@ -59,20 +44,20 @@ def test_demos_and_draw_equal_datasets():
 def test_prompt_and_truncation():
     task = lq.HelmetLongQATask("infbench_qa_eng", FIXTURES / "longbook_qa_eng.jsonl", [100000, 1000], chat=False)
     rows = task.rows()
-    s = task.build({"id": "100000-0", "length": 100000, "row": 0}, _CharTokenizer(), 10**6)  # type: ignore[arg-type]
+    s = task.build({"id": "100000-0", "length": 100000, "row": 0}, CharTokenizer(), 10**6)  # type: ignore[arg-type]
     demo = lq.demo_text(rows, rows[0], "qa", 2, 42)
     assert (
         s.prompt
         == lq.QA_USER.format(demo=demo, context=rows[0]["context"], question=rows[0]["question"]) + "\n\nAnswer:"
     )
     assert s.max_new_tokens == 10 and not s.stop and s.references == rows[0]["answer"]
-    cut = task.build({"id": "1000-0", "length": 1000, "row": 0}, _CharTokenizer(), 10**6)  # type: ignore[arg-type]
+    cut = task.build({"id": "1000-0", "length": 1000, "row": 0}, CharTokenizer(), 10**6)  # type: ignore[arg-type]
     # truncate_llama2 at 1000 - 210 tokens (BOS counted), then tokenize() cuts to 1000 - 10 - 1
-    ctx = lq.truncate_context(rows[0]["context"], 790, _CharTokenizer())  # type: ignore[arg-type]
+    ctx = lq.truncate_context(rows[0]["context"], 790, CharTokenizer())  # type: ignore[arg-type]
     assert len(ctx) == 790 - 1 and ctx.endswith(lq.POSTFIX)
     assert cut.meta["truncated_by_task"] and len(cut.prompt or "") <= 1000 - 10 - 1
     chat = lq.HelmetLongQATask("infbench_choice_eng", FIXTURES / "longbook_choice_eng.jsonl", [100000])
-    m = chat.build({"id": "x", "length": 100000, "row": 2}, _CharTokenizer(), 10**6)  # type: ignore[arg-type]
+    m = chat.build({"id": "x", "length": 100000, "row": 2}, CharTokenizer(), 10**6)  # type: ignore[arg-type]
     assert m.prompt is None and m.messages and m.messages[0]["content"].endswith("D. Starbuck 2")
 
 
@@ -85,7 +70,7 @@ def test_scorers_on_tricky_outputs():
     assert lq.rouge_l_f1("ships sailing", ["ship sailed"]) == 1.0  # Porter stemming
     assert 0 < lq.rouge_l_f1("the captain", ["captain ahab"]) < 1
     task = lq.HelmetLongQATask("infbench_choice_eng", FIXTURES / "longbook_choice_eng.jsonl", [8192], chat=False)
-    s = task.build({"id": "x", "length": 8192, "row": 2}, _CharTokenizer(), 10**6)  # type: ignore[arg-type]
+    s = task.build({"id": "x", "length": 8192, "row": 2}, CharTokenizer(), 10**6)  # type: ignore[arg-type]
     assert task.score(" C", s) == {"score": 1.0}  # "Answer:" prepended without the chat template
 
 
