@@ -107,7 +107,8 @@ def test_data_build_options_reach_stats_json(tmp_path, cli):
 @pytest.fixture(scope="module")
 def train_inputs(trained_tokenizer, tmp_path_factory):
     """A tiny Llama, a corpus it tokenized, and an SFT file."""
-    from longkit.data.sources import SourceSpec, tokenize_corpus
+    from longkit.data.sources import SourceSpec
+    from longkit.data.tokenize import tokenize_corpus
 
     root = tmp_path_factory.mktemp("train-options")
     model = build_tiny_llama(trained_tokenizer, root / "m", max_positions=128)

@@ -47,7 +47,8 @@ def topics_jsonl(tmp_path_factory):
 @pytest.fixture(scope="session")
 def topics_corpus(topics_jsonl, smol_tokenizer, tmp_path_factory):
     """The topics JSONL tokenized once with SmolLM2 into a corpus store."""
-    from longkit.data.sources import SourceSpec, tokenize_corpus
+    from longkit.data.sources import SourceSpec
+    from longkit.data.tokenize import tokenize_corpus
 
     out = tmp_path_factory.mktemp("tok") / "corpus"
     return tokenize_corpus([SourceSpec(str(topics_jsonl))], smol_tokenizer, out, tokenizer_name="smollm2")

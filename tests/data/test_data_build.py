@@ -92,7 +92,8 @@ def test_build_tokenizes_again_when_the_corpus_came_from_another_tokenizer(tmp_p
 
 @pytest.fixture()
 def bpe_corpus(tmp_path, trained_tokenizer):
-    from longkit.data.sources import SourceSpec, tokenize_corpus
+    from longkit.data.sources import SourceSpec
+    from longkit.data.tokenize import tokenize_corpus
 
     src = tmp_path / "docs.jsonl"
     src.write_text("".join(json.dumps({"text": f"Document number {i} says hello. " * 10}) + "\n" for i in range(6)))

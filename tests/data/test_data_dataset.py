@@ -9,7 +9,8 @@ import pytest
 
 from longkit.data.dataset import PackedDataset
 from longkit.data.pack import SEG_KEY, Transform, reassemble
-from longkit.data.sources import SourceSpec, TokenizedCorpus, iter_documents, tokenize_corpus
+from longkit.data.sources import SourceSpec, TokenizedCorpus, iter_documents
+from longkit.data.tokenize import tokenize_corpus
 from longkit.data.utk import UtKConfig, UtKTransform, add_utk_special_tokens
 from longkit.errors import ConfigError, InputError
 

@@ -12,7 +12,8 @@ import pytest
 import yaml
 import zstandard
 
-from longkit.data.sources import SourceSpec, tokenize_corpus
+from longkit.data.sources import SourceSpec
+from longkit.data.tokenize import tokenize_corpus
 from longkit.errors import ConfigError, InputError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "eval"))  # tests/eval is not a package

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from longkit.data.sources import SourceSpec, TokenizedCorpus, tokenize_corpus
+from longkit.data.sources import SourceSpec, TokenizedCorpus
+from longkit.data.tokenize import tokenize_corpus
 from longkit.errors import InputError
 from longkit.io import sha256_file
 

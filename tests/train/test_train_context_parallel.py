@@ -78,7 +78,8 @@ def _cfg(tmp: Path, name: str, model: Path, corpus: Path, cp: int) -> Path:
 
 
 def test_context_parallel_matches_unsplit_sequence(trained_tokenizer, tmp_path):
-    from longkit.data.sources import SourceSpec, tokenize_corpus
+    from longkit.data.sources import SourceSpec
+    from longkit.data.tokenize import tokenize_corpus
 
     model = build_tiny_llama(trained_tokenizer, tmp_path / "m", max_positions=512)
     docs = tmp_path / "docs.jsonl"

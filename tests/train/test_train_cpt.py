@@ -19,7 +19,8 @@ SEQ = 128
 @pytest.fixture(scope="module")
 def corpus_dir(trained_tokenizer, tmp_path_factory):
     """A tokenized corpus of real prose (Python's language reference), built with longkit.data."""
-    from longkit.data.sources import SourceSpec, tokenize_corpus
+    from longkit.data.sources import SourceSpec
+    from longkit.data.tokenize import tokenize_corpus
 
     root = tmp_path_factory.mktemp("cpt-data")
     paras = [p for p in _prose().split("\n\n") if len(p) > 200][:120]

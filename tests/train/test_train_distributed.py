@@ -33,7 +33,8 @@ def tiny(trained_tokenizer, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def corpus(trained_tokenizer, tmp_path_factory):
-    from longkit.data.sources import SourceSpec, tokenize_corpus
+    from longkit.data.sources import SourceSpec
+    from longkit.data.tokenize import tokenize_corpus
 
     root = tmp_path_factory.mktemp("dist-data")
     paras = [p for p in _prose().split("\n\n") if len(p) > 200][:60]

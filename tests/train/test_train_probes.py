@@ -24,7 +24,8 @@ PROBE = {"every": 2, "tasks": ["passkey"], "lengths": [128, 256], "samples": 2, 
 @pytest.fixture(scope="module")
 def corpus_dir(trained_tokenizer, tmp_path_factory):
     """A tokenized corpus of Python's language reference, built with longkit.data (as test_train_cpt's)."""
-    from longkit.data.sources import SourceSpec, tokenize_corpus
+    from longkit.data.sources import SourceSpec
+    from longkit.data.tokenize import tokenize_corpus
 
     root = tmp_path_factory.mktemp("probe-data")
     paras = [p for p in _prose().split("\n\n") if len(p) > 200][:120]

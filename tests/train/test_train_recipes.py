@@ -154,7 +154,8 @@ def _check_recipe_reruns(tmp_path, recipe):
 def test_recipe_refuses_a_corpus_or_data_tokenizer_that_is_not_the_models(
     trained_tokenizer, smol_tokenizer, tmp_path, monkeypatch
 ):
-    from longkit.data.sources import SourceSpec, tokenize_corpus
+    from longkit.data.sources import SourceSpec
+    from longkit.data.tokenize import tokenize_corpus
     from longkit.train.recipe import run_recipe
 
     model = build_tiny_llama(trained_tokenizer, tmp_path / "m", max_positions=128)

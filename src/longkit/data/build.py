@@ -130,7 +130,7 @@ def prepare_corpus(
 ) -> tuple[TokenizedCorpus, bool]:
     """The tokenized corpus (reused when the same tokenizer and sources made it, else tokenized) and if reused."""
     from longkit.data.reuse import corpus_is_current
-    from longkit.data.sources import tokenize_corpus
+    from longkit.data.tokenize import tokenize_corpus
 
     t0 = time.perf_counter()
     if reuse and corpus_is_current(corpus_dir, tok, cfg.tokenizer, cfg.sources, verify=verify, warn=warn):

@@ -23,7 +23,7 @@ from longkit.data.config_fields import (
     number,
 )
 from longkit.data.plan import Transform
-from longkit.data.sources import SourceSpec
+from longkit.data.source_spec import SourceSpec
 from longkit.data.upsample import DEFAULT_BUCKETS, UpsampleConfig
 from longkit.data.utk import UtKConfig, utk_preset
 from longkit.errors import ConfigError

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from longkit.data.sources import SourceSpec, _row_doc, field_value
+from longkit.data.source_spec import SourceSpec, field_value, row_doc
 from longkit.errors import InputError, located
 
 HUB_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".parquet")
@@ -261,7 +261,7 @@ def iter_hub_documents(spec: SourceSpec) -> Iterator[tuple[str, str]]:
     for k, row_no, row in iter_hub_rows(spec, revision, files):
         if row is not None:
             with located(f"{spec.path}/{files[k]}:{row_no}"):
-                doc = _row_doc(spec, row, default_source(spec))
+                doc = row_doc(spec, row, default_source(spec))
             yield doc
 
 

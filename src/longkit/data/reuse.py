@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from longkit.data.fingerprint import tokenizer_fingerprint
-from longkit.data.sources import SourceSpec, TokenizedCorpus
+from longkit.data.source_spec import SourceSpec
+from longkit.data.sources import TokenizedCorpus
 from longkit.errors import ConfigError, InputError
 
 REBUILD = "rebuild it with `longkit data build`"

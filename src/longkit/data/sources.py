@@ -13,144 +13,22 @@ so training streams documents without holding the corpus in memory.
 
 from __future__ import annotations
 
-import json
-import os
-import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from longkit.data.fingerprint import tokenizer_fingerprint
-from longkit.errors import ConfigError, InputError, located
+from longkit.data.source_spec import (  # noqa: F401  (SourceSpec and the row helpers are re-exported)
+    MISSING,
+    TEXT_SUFFIXES,
+    SourceSpec,
+    field_value,
+    row_doc,
+)
+from longkit.errors import InputError, located
 from longkit.io import iter_jsonl, read_text, write_json
-
-TEXT_SUFFIXES = (".txt", ".md", ".rst", ".text")
-
-
-@dataclass
-class SourceSpec:
-    """Where documents come from and how to read their text and source name."""
-
-    path: str
-    type: str = "auto"  # auto | jsonl | parquet | text | hf | hub (a Hub dataset read as a stream: data.hub_stream)
-    source: str | None = None  # fixed source name; else from source_field, else the file/dir stem
-    text_field: str = "text"  # a dotted path reads a nested field (meta.title), as source_field does
-    source_field: str | None = "source"  # e.g. meta.redpajama_set_name for SlimPajama
-    split: str = "train"  # for types hf and hub
-    name: str | None = None  # dataset config name for type hf
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    revision: str | None = None  # type hub: the commit (or branch/tag, fixed to its commit at the build's start)
-    token_budget: int | None = None  # stop reading this source once this many tokens are written (streaming writer)
-
-    @classmethod
-    def from_obj(cls, obj: Any, where: str = "sources") -> SourceSpec:
-        """Build from a path string or a mapping from a config file (`where` names it in errors)."""
-        if isinstance(obj, str):
-            return cls(path=obj)
-        with located(where):
-            _check_source_fields(obj, set(cls.__dataclass_fields__))
-        spec = cls(**obj)
-        if spec.type != "auto":
-            spec.resolved_type()  # an unknown type fails here, at load time (paths resolve later)
-        return spec
-
-    def resolved_type(self) -> str:
-        """The reader this spec uses."""
-        if self.type != "auto":
-            if self.type not in ("jsonl", "parquet", "text", "hf", "hub"):
-                raise ConfigError(
-                    f"source {self.path}: type must be jsonl, parquet, text or hf (or hub: a Hub dataset read as a "
-                    f"stream), got '{self.type}'"
-                )
-            if self.type == "hub" and not re.fullmatch(r"[\w.-]+/[\w.-]+", self.path):
-                raise ConfigError(f"source {self.path}: type hub needs a Hub dataset name (owner/name) as its path")
-            return self.type
-        p = Path(self.path)
-        suffix = Path(p.stem).suffix if p.suffix == ".gz" else p.suffix  # data.jsonl.gz reads as data.jsonl
-        if suffix in (".jsonl", ".json"):
-            return "jsonl"
-        if p.suffix == ".parquet":
-            return "parquet"
-        if p.is_dir():
-            if (p / "dataset_info.json").exists() or (p / "state.json").exists():
-                return "hf"
-            return "text"
-        if suffix in TEXT_SUFFIXES:
-            return "text"
-        if p.is_file() and p.suffix in (".gz", ".zst", ".bz2", ".xz"):
-            raise InputError(
-                f"{self.path}: a compressed file longkit cannot read as a source; .jsonl.gz, .json.gz "
-                "and text .gz files are read directly, others must be decompressed first"
-            )
-        if not p.exists() and (
-            self.path.startswith((".", "/", "~"))
-            or p.suffix in (".csv", ".gz", ".zst", ".tsv")
-            or self.path.count("/") >= 2
-        ):
-            # a mistyped local path: never hand it to datasets.load_dataset, which would try the Hub
-            raise InputError(f"{self.path}: source file or directory not found")
-        return "hf"  # a dataset name loadable by datasets.load_dataset
-
-
-def _check_source_fields(obj: Any, known: set[str]) -> None:
-    """A source mapping holds a 'path' and only known fields, each of the right type."""
-    if not isinstance(obj, dict) or "path" not in obj:
-        raise ConfigError(f"each source needs a 'path' (got {obj!r})")
-    unknown = set(obj) - known
-    if unknown:
-        raise ConfigError(f"unknown source field(s) {sorted(unknown)}")
-    for name, value in obj.items():
-        if name == "kwargs":
-            if not isinstance(value, dict):
-                raise ConfigError(f"field 'kwargs' must be a mapping, got {value!r}")
-        elif name in ("source", "source_field", "name", "revision", "token_budget") and value is None:
-            continue
-        elif name == "token_budget":
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"field 'token_budget' must be a whole number of tokens >= 1, got {value!r}")
-        elif not isinstance(value, str) or (name in ("path", "text_field") and not value.strip()):
-            raise ConfigError(f"field '{name}' must be a non-empty string, got {value!r}")
-
-
-MISSING: Any = object()
-
-
-def field_value(row: dict[str, Any], name: str) -> Any:
-    """A row's field by name, or by dotted path into nested objects (meta.redpajama_set_name); MISSING if absent."""
-    if name in row:  # a key that itself holds a dot wins
-        return row[name]
-    value: Any = row
-    for part in name.split("."):
-        if isinstance(value, str) and value.startswith("{"):
-            # some Parquet conversions store a nested object as JSON text (a `meta` column of strings)
-            try:
-                value = json.loads(value)
-            except ValueError:
-                return MISSING
-        if not isinstance(value, dict) or part not in value:
-            return MISSING
-        value = value[part]
-    return value
-
-
-def _row_doc(spec: SourceSpec, row: dict[str, Any], default_source: str) -> tuple[str, str]:
-    """(source name, text) of one row (the caller names the row's file and line in errors)."""
-    text = field_value(row, spec.text_field)
-    if text is MISSING:
-        raise InputError(f"missing field '{spec.text_field}'")
-    if not isinstance(text, str):
-        raise InputError(f"field '{spec.text_field}' must be a string, got {type(text).__name__}")
-    if spec.source:
-        return spec.source, text
-    src = field_value(row, spec.source_field) if spec.source_field else None
-    if src is not MISSING and src is not None:
-        if not isinstance(src, str):
-            raise InputError(f"field '{spec.source_field}' must be a string, got {type(src).__name__}")
-        return src, text
-    return default_source, text
 
 
 def iter_documents(spec: SourceSpec) -> Iterator[tuple[str, str]]:
@@ -164,7 +42,7 @@ def iter_documents(spec: SourceSpec) -> Iterator[tuple[str, str]]:
     if kind == "jsonl":
         for lineno, row in iter_jsonl(p):
             with located(f"{p}:{lineno}"):
-                doc = _row_doc(spec, row, _plain_stem(p))
+                doc = row_doc(spec, row, _plain_stem(p))
             yield doc
     elif kind == "parquet":
         import pyarrow.parquet as pq
@@ -195,7 +73,7 @@ def iter_documents(spec: SourceSpec) -> Iterator[tuple[str, str]]:
                 if field_value(row, spec.text_field) in (None, MISSING):
                     raise InputError(f"{p}: row {row_no}: field '{spec.text_field}' is null")
                 with located(f"{p}: row {row_no}"):
-                    doc = _row_doc(spec, row, p.stem)
+                    doc = row_doc(spec, row, p.stem)
                 yield doc
     elif kind == "text":
         files = (
@@ -254,7 +132,7 @@ def _iter_hf(spec: SourceSpec) -> Iterator[tuple[str, str]]:
     default = spec.source or p.name or spec.path
     for i, row in enumerate(ds):
         with located(f"{spec.path}: row {i + 1}"):
-            doc = _row_doc(spec, row, default)
+            doc = row_doc(spec, row, default)
         yield doc
 
 
@@ -353,105 +231,6 @@ class TokenizedCorpus:
     def doc(self, i: int) -> np.ndarray:
         """Token ids of document i (a memmap view)."""
         return self.tokens[self.offsets[i] : self.offsets[i + 1]]
-
-
-def _tokenize_batch(batch: dict[str, list[Any]], tokenizer: Any) -> dict[str, list[list[int]]]:
-    from longkit.data.utk import encode_text
-
-    return {"ids": encode_text(tokenizer, batch["text"])}
-
-
-def _gen_rows(specs: list[SourceSpec]) -> Iterator[dict[str, Any]]:
-    for spec in specs:
-        for src, text in iter_documents(spec):
-            yield {"text": text, "src": src}
-
-
-def tokenize_corpus(
-    specs: list[SourceSpec],
-    tokenizer: Any,
-    out_dir: str | Path,
-    num_proc: int = 1,
-    batch_size: int = 256,
-    tokenizer_name: str = "",
-) -> TokenizedCorpus:
-    """Read every source, tokenize in batches with datasets.map(num_proc), write the corpus store.
-
-    Rows stream through an Arrow file in a scratch folder (never the whole corpus in memory); a bad
-    row fails before any tokenization with file, line and field. Hub sources and sources with a token budget
-    go through the resumable streaming writer instead (`stream_corpus.tokenize_streaming`, one process).
-    """
-    import shutil
-    import tempfile
-
-    import datasets
-
-    if any(s.resolved_type() == "hub" or s.token_budget is not None for s in specs):
-        from longkit.data.stream_corpus import tokenize_streaming
-
-        return tokenize_streaming(specs, tokenizer, out_dir, batch_size=batch_size, tokenizer_name=tokenizer_name)
-    for spec in specs:  # an empty source is a mistake (wrong file, wrong field): say which, before any work
-        if next(iter_documents(spec), None) is None:
-            raise InputError(f"{spec.path}: source has no documents")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".scratch-", dir=out))
-    try:
-        try:
-            ds = datasets.Dataset.from_generator(
-                _gen_rows, gen_kwargs={"specs": specs}, cache_dir=str(scratch / "rows")
-            )
-        except datasets.exceptions.DatasetGenerationError as exc:
-            cause = exc.__cause__ or exc.__context__
-            if isinstance(cause, InputError):
-                raise cause from None
-            raise
-        if len(ds) == 0:
-            raise InputError(f"no documents in {', '.join(s.path for s in specs)}")
-        from longkit.data.utk import encode_text
-        from longkit.progress import Progress
-
-        if num_proc > 1:  # worker processes tokenize (datasets shows its own bar); the loop below only writes
-            ds = ds.map(
-                _tokenize_batch,
-                batched=True,
-                batch_size=batch_size,
-                num_proc=num_proc,
-                fn_kwargs={"tokenizer": tokenizer},
-                remove_columns=["text"],
-                desc="tokenize",
-                cache_file_name=str(scratch / "tokens.arrow"),
-            )
-        n = len(ds)
-        names: dict[str, int] = {}
-        offsets = np.zeros(n + 1, dtype=np.int64)
-        doc_source = np.zeros(n, dtype=np.int32)
-        tmp = out / "tokens.bin.tmp"
-        with open(tmp, "wb") as fh, Progress("tokenize", total=n, unit="docs") as prog:
-            i = 0
-            for batch in ds.iter(batch_size=batch_size):
-                ids_batch = batch["ids"] if num_proc > 1 else encode_text(tokenizer, batch["text"])
-                for ids, src in zip(ids_batch, batch["src"]):
-                    arr = np.asarray(ids, dtype=np.int32)
-                    fh.write(arr.tobytes())
-                    offsets[i + 1] = offsets[i] + len(arr)
-                    doc_source[i] = names.setdefault(src, len(names))
-                    i += 1
-                prog.advance(len(batch["src"]))
-            fh.flush()
-            os.fsync(fh.fileno())
-        del ds
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    if int(offsets[-1]) == 0:
-        tmp.unlink()
-        raise InputError(f"every document in {', '.join(s.path for s in specs)} is empty (0 tokens)")
-    os.replace(tmp, out / "tokens.bin")
-    np.save(out / "offsets.npy", offsets)
-    np.save(out / "doc_source.npy", doc_source)
-    write_json(out / "sources.json", list(names))
-    write_corpus_meta(out, specs, tokenizer, tokenizer_name, n, int(offsets[-1]))
-    return TokenizedCorpus(out)
 
 
 def write_corpus_meta(

@@ -1,7 +1,7 @@
 """The resumable, budgeted corpus writer for Hub sources and sources with a `token_budget`.
 
 `tokenize_streaming` writes the
-same corpus store as `sources.tokenize_corpus`, stops a source once its budget of tokens is written, and can be
+same corpus store as `tokenize.tokenize_corpus`, stops a source once its budget of tokens is written, and can be
 killed at any point: it appends to OUT/.partial/ and, after every batch, records atomically how much of those
 files counts and where each source stopped (file, row). A rerun with the same sources and tokenizer truncates
 the files to the recorded sizes and continues from the recorded position, reading no row twice into the corpus
@@ -25,7 +25,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from longkit.data.hub_stream import default_source, iter_hub_rows, resolve_revision, split_files
-from longkit.data.sources import SourceSpec, TokenizedCorpus, _row_doc, iter_documents, write_corpus_meta
+from longkit.data.source_spec import SourceSpec, row_doc
+from longkit.data.sources import TokenizedCorpus, iter_documents, write_corpus_meta
 from longkit.errors import InputError, located
 
 
@@ -190,7 +191,7 @@ def _documents(spec: SourceSpec, pos: SourceProgress, files: list[str]) -> Gener
             yield Doc(k, row_no, "", None)
             continue
         with located(f"{spec.path}/{files[k]}:{row_no}"):
-            src, text = _row_doc(spec, row, default_source(spec))
+            src, text = row_doc(spec, row, default_source(spec))
         yield Doc(k, row_no, src, text)
 
 

@@ -163,7 +163,8 @@ def plan(
     json_out: str = typer.Option(None, "--json", help="Where to write the plan (default: <out>/plan.json)."),
 ) -> None:
     """The run before it runs: RoPE check, data mix, memory per GPU, context-parallel degree, time, commands."""
-    from longkit.train.plan import PlanOptions, parse_memory, run_plan
+    from longkit.train.plan import parse_memory, run_plan
+    from longkit.train.plan_options import PlanOptions
     from longkit.train.plan_report import fits_line, render
 
     opts = PlanOptions(

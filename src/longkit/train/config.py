@@ -105,7 +105,7 @@ class ProbeSpec(_Strict):
     @field_validator("tasks")
     @classmethod
     def _known_tasks(cls, v: list[str]) -> list[str]:
-        from longkit.train.probe import check_tasks
+        from longkit.train.probe_tasks import check_tasks
 
         try:  # a pydantic error, so the loader names the file and `probe.tasks`
             return check_tasks(v)
@@ -210,7 +210,7 @@ class BlendItem(_Strict):
         if (self.dataset is None) != (self.subset is None):
             raise ValueError("'dataset' and 'subset' go together: name the subset of the dataset to read")
         if self.dataset is not None and self.subset is not None:
-            from longkit.sft.hub import check_subset
+            from longkit.sft.hub_datasets import check_subset
 
             check_subset(self.dataset, self.subset)  # an unknown subset fails with the config, listing the known
         if (self.weight is None) == (self.epochs is None):

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from longkit.errors import ConfigError, InputError
 from longkit.train.plan_memory import GIB, SHARDINGS, MemorySetting, ModelShape
+from longkit.train.plan_options import Phase, PlanOptions
 
 MAX_GPUS = 100_000
 MIN_MEMORY = 64 * 1024**2  # below any accelerator (or host) a training run could use
@@ -36,20 +36,6 @@ _UNITS = {
     "gib": GIB,
     "tib": 1024**4,
 }
-
-
-@dataclass(frozen=True)
-class PlanOptions:
-    """The command line's hardware and throughput assumptions, checked by `check_options`."""
-
-    gpus: int
-    gpu_memory: int  # bytes
-    mfu: float = 0.4
-    sharding: str = "fsdp"
-    peak_tflops: float = 989.0  # H100/H200 SXM bf16 dense
-    precision: str | None = None  # None: the config's train.precision (auto: bf16 on cuda, fp32 on cpu)
-    device: str = "cuda"
-    sample_docs: int = 200
 
 
 def parse_memory(text: str) -> int:
@@ -145,18 +131,6 @@ def _hub_config(repo: str) -> tuple[dict[str, Any], str]:
 # ------------------------------------------------------------------------------------------------------------
 # The config: CPT, SFT or a recipe, as a list of phases
 # ------------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Phase:
-    """One training run of the config: a CPT run or an SFT stage, with what memory and time depend on."""
-
-    name: str
-    kind: str  # "cpt" | "sft"
-    config: Any  # CPTConfig | SFTConfig
-    spec: Any  # TrainSpec
-    seq_len: int
-    model: str
 
 
 def load_phases(path: str) -> tuple[str, list[Phase], Any]:

@@ -18,7 +18,7 @@ from longkit.train.plan_memory import (
 
 if TYPE_CHECKING:
     from longkit.data.config import DataConfig
-    from longkit.train.plan import Phase, PlanOptions
+    from longkit.train.plan_options import Phase, PlanOptions
 
 MAX_MIN_BASE = 1 << 22  # models.rope's exact scan stops here
 

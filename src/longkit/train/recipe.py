@@ -101,7 +101,7 @@ def check_recipe_corpus(data: dict[str, Any], model: str, where: str) -> DataCon
 
 def ensure_corpus(data: dict[str, Any], model: str, where: str) -> None:
     """Tokenize the CPT corpus named by an inline data config when it is not there yet (checked first)."""
-    from longkit.data.sources import tokenize_corpus
+    from longkit.data.tokenize import tokenize_corpus
     from longkit.models.load import load_tokenizer
 
     dcfg = check_recipe_corpus(data, model, where)
