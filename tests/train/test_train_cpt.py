@@ -478,3 +478,26 @@ def test_trainer_progress_is_plain_lines_off_a_terminal(tmp_path, monkeypatch):
 
     monkeypatch.setattr("sys.stderr", Terminal())
     assert training_arguments(spec, tmp_path, streaming=False).disable_tqdm is False
+
+
+def test_a_finished_model_is_freed_before_the_next_one_loads(tiny_llama_dir):
+    """The chunked loss's bound forward is a reference cycle: load_trainable collects it, so a finished stage's
+    weights do not stay resident while the next stage's model loads."""
+    import gc
+    import weakref
+
+    from longkit.train.config import TrainSpec
+    from longkit.train.loss import enable_chunked_loss
+    from longkit.train.run import load_trainable
+
+    gc.disable()  # as if the collector had not run yet between two stages
+    try:
+        model, _ = load_trainable(str(tiny_llama_dir), TrainSpec())
+        enable_chunked_loss(model, 64)
+        ref = weakref.ref(model)
+        del model
+        assert ref() is not None  # the cycle keeps it alive without a collection
+        load_trainable(str(tiny_llama_dir), TrainSpec())
+        assert ref() is None
+    finally:
+        gc.enable()
