@@ -67,6 +67,19 @@ def test_task_intervals_include_effective_length_and_rate():
     assert few["wide"] is True and few["wide_lengths"] == [1024]
 
 
+def test_benchmark_file_tasks_get_an_interval_per_length_group():
+    """A file task's length groups (BABILong's published lengths, LongBench's buckets) carry intervals, keyed as
+    the summary's by_group keys them."""
+    records = [{"meta": {"length": "1k"}, "scores": {"score": s}} for s in [1.0] * 10]
+    records += [{"meta": {"length": 2048}, "scores": {"score": s}} for s in [1.0] * 5 + [0.0] * 5]
+    records += [{"meta": {}, "scores": {"score": 1.0}}]  # no length: only in the overall interval
+    out = task_intervals(records, False, False, lambda x: None, lambda x: None, 500, 0)
+    assert set(out["by_group_ci"]) == {"1k", "2048"} and "by_length_ci" not in out
+    assert out["by_group_ci"]["1k"] == [1.0, 1.0]
+    lo, hi = out["by_group_ci"]["2048"]
+    assert lo < 0.5 < hi
+
+
 def test_group_intervals_average_the_tasks():
     members = {"a": {1024: [1.0] * 10, 2048: [0.0] * 10}, "b": {1024: [0.0] * 10, 2048: [1.0] * 10}}
     out = group_intervals(

@@ -31,6 +31,21 @@ def samples_by_length(records: list[dict[str, Any]]) -> dict[int, list[float]]:
     return dict(sorted(out.items()))
 
 
+def _rounded(bounds: tuple[float, float]) -> list[float]:
+    return [round(x, 4) for x in bounds]
+
+
+def samples_by_group(records: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """Each length group's per-sample primary scores, keyed as the runner's summary keys them (`by_group`)."""
+    from longkit.eval.runner import length_key
+
+    out: dict[str, list[float]] = defaultdict(list)
+    for r in records:
+        if r["meta"].get("length") is not None:
+            out[length_key(r["meta"]["length"])].append(float(r["scores"].get("score", 0.0)))
+    return dict(out)
+
+
 def _resampled_means(
     samples: dict[int, list[float]], resamples: int, rng: np.random.Generator
 ) -> dict[int, np.ndarray]:
@@ -83,7 +98,12 @@ def task_intervals(
         "overall_ci": [round(x, 4) for x in mean_interval(scores, resamples, seed)],
         "wide": len(scores) < FEW,
     }
-    samples = samples_by_length(records) if by_length else {}
+    if not by_length:  # a benchmark file's tasks: their length groups (BABILong's 1k..128k, LongBench's buckets)
+        groups = samples_by_group(records)
+        if groups:
+            out["by_group_ci"] = {k: _rounded(mean_interval(v, resamples, seed)) for k, v in groups.items()}
+        return out
+    samples = samples_by_length(records)
     if not samples:
         return out
     out["by_length_ci"] = {n: [round(x, 4) for x in mean_interval(v, resamples, seed)] for n, v in samples.items()}

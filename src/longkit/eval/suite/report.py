@@ -93,9 +93,14 @@ def _model_section(
         lines += ["Benchmark-file tasks by input length (tokens, bucketed):", ""]
         for n, e in files:
             lines.append(
-                f"- {n}: " + ", ".join(f"{_k(int(k)) if k.isdigit() else k}: {_f(v)}" for k, v in e["by_group"].items())
+                f"- {n}: "
+                + ", ".join(
+                    f"{_k(int(k)) if k.isdigit() else k}: {_with_ci(v, (e.get('by_group_ci') or {}).get(k))}"
+                    for k, v in e["by_group"].items()
+                )
             )
-            for field in (k for k in e if k.startswith("by_") and k not in ("by_length", "by_group", "by_length_ci")):
+            skip = ("by_length", "by_group", "by_length_ci", "by_group_ci")
+            for field in (k for k in e if k.startswith("by_") and k not in skip):
                 lines.append(
                     f"- {n} {field.replace('_', ' ')}: " + ", ".join(f"{k}: {_f(v)}" for k, v in e[field].items())
                 )
