@@ -28,7 +28,6 @@ temporary directory; the table goes to benchmarks/results/new_benchmarks_smollm2
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import json
 import os
@@ -44,10 +43,11 @@ from pathlib import Path
 
 import yaml
 
+from longkit.testing import hub_file
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULT = ROOT / "benchmarks" / "results" / "new_benchmarks_smollm2.json"
 MODEL = {"name": "smol", "backend": "hf", "model": "smollm2-135m-instruct", "batch_size": 1}
-REV = "0123456789abcdef0123456789abcdef01234567"
 CHARS_PER_TOKEN = 3.6  # SmolLM2's tokenizer on this prose (checked on the dry run's prompt_tokens)
 SEED = 42
 DATA_NOTE = "fixture rows in the official schema built from pydoc/essays; not the official data"
@@ -91,20 +91,6 @@ def sentences(text: str) -> list[str]:
 
 
 # --- Hub layout ---------------------------------------------------------------------------------------------------
-
-
-def hub_file(cache: Path, repo: str, filename: str, data: bytes) -> None:
-    """One dataset file as huggingface_hub caches it: blobs/<sha256>, snapshots/<rev>/<file>, refs/main."""
-    root = cache / f"datasets--{repo.replace('/', '--')}"
-    blob = root / "blobs" / hashlib.sha256(data).hexdigest()
-    blob.parent.mkdir(parents=True, exist_ok=True)
-    blob.write_bytes(data)
-    link = root / "snapshots" / REV / filename
-    link.parent.mkdir(parents=True, exist_ok=True)
-    if not link.exists():
-        link.symlink_to(os.path.relpath(blob, link.parent))
-    (root / "refs").mkdir(exist_ok=True)
-    (root / "refs" / "main").write_text(REV)
 
 
 def jsonl(rows: list[dict]) -> bytes:

@@ -41,3 +41,27 @@ def build_tiny_llama(
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+HUB_REV = "0123456789abcdef0123456789abcdef01234567"  # the revision fixtures are published under by default
+
+
+def hub_file(cache: Path, repo: str, filename: str, data: bytes, rev: str | None = None) -> Path:
+    """One dataset file in a Hugging Face cache laid out as huggingface_hub lays it out (blobs/<sha256>,
+    snapshots/<rev>/<file> linking to it, refs/main -> rev), so that code fetching data by name can run offline
+    on fixtures (tests, and benchmarks on fixture data); returns the snapshot path."""
+    import hashlib
+    import os
+
+    rev = rev or HUB_REV
+    root = cache / f"datasets--{repo.replace('/', '--')}"
+    blob = root / "blobs" / hashlib.sha256(data).hexdigest()
+    blob.parent.mkdir(parents=True, exist_ok=True)
+    blob.write_bytes(data)
+    link = root / "snapshots" / rev / filename
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if not link.is_symlink():
+        link.symlink_to(os.path.relpath(blob, link.parent))
+    (root / "refs").mkdir(exist_ok=True)
+    (root / "refs" / "main").write_text(rev)
+    return link

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import codecs
 import json
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -232,32 +230,20 @@ def iter_json_rows(path: str | Path) -> Iterator[tuple[int, Any]]:
 def convert_file(src: str | Path, dst: str | Path, convert: RowConverter) -> dict[str, Any]:
     """Convert every row of src into dst (JSONL, written atomically: a failed conversion leaves nothing);
     returns {read, converted, dropped: {reason: count}}."""
-    from longkit.io import current_umask
+    from longkit.io import atomic_writer
     from longkit.sft.format import check_trainable
 
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".tmp")
     read, converted, dropped = 0, 0, Counter[str]()
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            for n, row in iter_json_rows(src):
-                read += 1
-                with located(f"{src}: row {n}"):
-                    try:
-                        rec = convert(row)
-                    except Dropped as why:
-                        dropped[str(why)] += 1
-                        continue
-                    check_trainable(rec["messages"])
-                out.write(json.dumps(rec, ensure_ascii=False) + "\n")
-                converted += 1
-            out.flush()
-            os.fchmod(out.fileno(), 0o666 & ~current_umask())  # mkstemp makes 0600; outputs follow the umask
-            os.fsync(out.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_writer(dst) as out:
+        for n, row in iter_json_rows(src):
+            read += 1
+            with located(f"{src}: row {n}"):
+                try:
+                    rec = convert(row)
+                except Dropped as why:
+                    dropped[str(why)] += 1
+                    continue
+                check_trainable(rec["messages"])
+            out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            converted += 1
     return {"read": read, "converted": converted, "dropped": dict(dropped)}

@@ -628,14 +628,7 @@ class HelmetTask(Task):
         )
 
     def _count(self, tokenizer: TextTokenizer, text: str) -> int:
-        """Tokens of the input as HELMET counts them (special tokens added without the chat template)."""
-        if self.chat:
-            return tokenizer.count(tokenizer.render_messages([{"role": "user", "content": text}]))
-        try:
-            specials = len(tokenizer.hf("")["input_ids"])
-        except Exception:  # noqa: BLE001 -- a tokenizer without the HF call counts no specials
-            specials = 0
-        return tokenizer.count(text) + specials
+        return input_tokens(tokenizer, text, self.chat)
 
     def score(self, prediction: str, sample: Sample) -> dict[str, float]:
         """The system template prepended (no chat), then the dataset's metric."""
@@ -688,6 +681,18 @@ def _pop(row: dict[str, Any], path: Path, line: int) -> float:
 
 def _jsonl(text: str) -> list[Any]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def input_tokens(tokenizer: TextTokenizer, text: str, chat: bool) -> int:
+    """Tokens of an input as HELMET counts them: through the chat template, or with the special tokens the
+    tokenizer adds (model_utils.py tokenize)."""
+    if chat:
+        return tokenizer.count(tokenizer.render_messages([{"role": "user", "content": text}]))
+    try:
+        specials = len(tokenizer.hf("")["input_ids"])
+    except Exception:  # noqa: BLE001 -- a tokenizer without the HF call counts no specials
+        specials = 0
+    return tokenizer.count(text) + specials
 
 
 def tar_member(member: str, parse: Callable[[str], Any] = _jsonl) -> Callable[[Path], Any]:

@@ -60,7 +60,7 @@ from longkit.backends.base import GenerationRequest, TextTokenizer
 from longkit.errors import ConfigError, InputError
 from longkit.eval.tasks import helmet_alce_demos
 from longkit.eval.tasks.base import Sample, Task
-from longkit.eval.tasks.helmet import shuffled, tar_member
+from longkit.eval.tasks.helmet import input_tokens, shuffled, tar_member
 from longkit.eval.tasks.helmet_judged import HelmetJudge
 from longkit.eval.tasks.spec import X100, DataSource, Metric, OfficialCode, TaskSpec
 
@@ -513,14 +513,7 @@ class AlceTask(Task):
         return Sample(id=spec["id"], references=refs, meta=meta, max_new_tokens=BUDGET, **kwargs)
 
     def _count(self, tokenizer: TextTokenizer, text: str) -> int:
-        """Tokens of the input as HELMET counts them (the chat template's, or the special tokens added)."""
-        if self.chat:
-            return tokenizer.count(tokenizer.render_messages([{"role": "user", "content": text}]))
-        try:
-            specials = len(tokenizer.hf("")["input_ids"])
-        except Exception:  # noqa: BLE001 -- a tokenizer without the HF call counts no specials
-            specials = 0
-        return tokenizer.count(text) + specials
+        return input_tokens(tokenizer, text, self.chat)
 
     def score(self, prediction: str, sample: Sample) -> dict[str, float]:
         output = alce_output(prediction if self.chat else SYSTEM + prediction)  # eval.py, then eval_alce.py
