@@ -280,8 +280,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--single-step-above-s", type=float, default=20.0, help="time one step when a step takes longer")
     ap.add_argument("--out", default="benchmarks/results")
     ap.add_argument("--smoke", action="store_true", help="tiny shapes, short lengths, CPU allowed")
+    ap.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto", help="auto: CUDA when present")
     a = ap.parse_args(argv)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = a.device if a.device != "auto" else "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("error: --device cuda, but no CUDA GPU is available")
     if a.smoke:
         a.models, a.lengths, a.search_models, a.fit_search = "tiny,tiny-bf16", "64,128", "tiny,tiny-bf16", "256"
     elif device == "cpu":
