@@ -305,3 +305,34 @@ def test_curves_names_a_missing_or_empty_probes_file(tmp_path):
     (tmp_path / "empty" / "probes.jsonl").write_text("")
     res = CliRunner().invoke(app, ["train", "curves", str(tmp_path / "empty")])
     assert res.exit_code == 2 and "probes.jsonl: no probe rows yet" in res.output
+
+
+def test_curves_refuses_a_broken_probes_file_or_out_in_one_line(tmp_path):
+    from longkit.cli import app
+
+    row = {"step": 2, "tokens": 512, "scores": {"passkey": {"256": 0.0}}, "mean": {"256": 0.0}}
+    cases = {
+        b"\xff\xfe\n": "probes.jsonl:1: not valid UTF-8",
+        b"not json\n" + json.dumps(row).encode() + b"\n": "probes.jsonl:1: not a JSON line",
+        b'{"step": 1, "tokens": 5}\n': "probes.jsonl:1: field 'scores': expected dict, got None",
+        b"[1, 2]\n": "probes.jsonl:1: expected a probe row (a JSON object), got list",
+        b'{"step": "3", "tokens": 5, "scores": {}, "mean": {}}\n': "field 'step': expected int, got '3'",
+    }
+    for i, (data, phrase) in enumerate(cases.items()):
+        run = tmp_path / f"r{i}"
+        run.mkdir()
+        (run / "probes.jsonl").write_bytes(data)
+        res = CliRunner().invoke(app, ["train", "curves", str(run), "--out", str(tmp_path / "c.png")])
+        lines = [ln for ln in res.output.splitlines() if ln.strip()]
+        assert res.exit_code == 2 and len(lines) == 1 and phrase in lines[0], res.output
+    # a torn last line (a run killed mid-write) is left out; the rows before it plot
+    good = tmp_path / "good"
+    good.mkdir()
+    (good / "probes.jsonl").write_text(json.dumps(row) + "\n" + '{"step": 4, "tok')
+    res = CliRunner().invoke(app, ["train", "curves", str(good), "--out", str(tmp_path / "c.png")])
+    assert res.exit_code == 0 and (tmp_path / "c.png").stat().st_size > 0, res.output
+    (tmp_path / "a-file").write_text("keep")
+    for out, phrase in ((tmp_path, "is a directory"), (tmp_path / "a-file" / "c.png", "is not a directory")):
+        res = CliRunner().invoke(app, ["train", "curves", str(good), "--out", str(out)])
+        assert res.exit_code == 2 and phrase in res.output, res.output
+    assert (tmp_path / "a-file").read_text() == "keep"

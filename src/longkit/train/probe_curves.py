@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from longkit.errors import ConfigError, InputError
-from longkit.train.probe import PROBES, read_rows
+from longkit.train.probe import PROBES
 
 EFFECTIVE = "effective_length"
 PPL = "ppl"
@@ -26,11 +26,49 @@ def load_runs(runs: list[str]) -> dict[str, list[dict[str, Any]]]:
     for label, f in zip(_labels(files), files):
         if not f.is_file():
             raise InputError(f"{f}: no such file (a run writes it when its config has a `probe:` section)")
-        rows = read_rows(f)
+        rows = read_probe_file(f)
         if not rows:
             raise InputError(f"{f}: no probe rows yet (the run has not reached its first probe)")
         out[label] = sorted(rows, key=lambda r: int(r["step"]))
     return out
+
+
+# what `train curves` reads of each row (probe.py writes them; effective_length and ppl may be absent or null)
+_ROW_FIELDS: dict[str, tuple[type, ...]] = {"step": (int,), "tokens": (int, float), "scores": (dict,), "mean": (dict,)}
+
+
+def read_probe_file(path: Path) -> list[dict[str, Any]]:
+    """A probes.jsonl read strictly: a line that is not a probe row is an error naming the file, the line and the
+    field, except a torn last line (no newline at its end: a run killed mid-write), which is left out."""
+    import json
+
+    from longkit.io import read_text
+
+    text = read_text(path, "probes file")
+    lines = text.splitlines()
+    rows = []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            if n == len(lines) and not text.endswith("\n"):
+                continue
+            raise InputError(f"{path}:{n}: not a JSON line") from None
+        _check_row(row, f"{path}:{n}")
+        rows.append(row)
+    return rows
+
+
+def _check_row(row: Any, where: str) -> None:
+    if not isinstance(row, dict):
+        raise InputError(f"{where}: expected a probe row (a JSON object), got {type(row).__name__}")
+    for field, kinds in _ROW_FIELDS.items():
+        value = row.get(field)
+        if not isinstance(value, kinds) or isinstance(value, bool):
+            expected = " or ".join(k.__name__ for k in kinds)
+            raise InputError(f"{where}: field '{field}': expected {expected}, got {value!r}")
 
 
 def _labels(files: list[Path]) -> list[str]:
@@ -163,6 +201,9 @@ def _save(fig: Any, path: Path) -> Path:
 
 def curves(runs: list[str], out: str | Path, metric: str | None = None) -> tuple[Path, str]:
     """Plot and tabulate the runs' probes; returns (the figure's path, the table)."""
+    from longkit.io import output_file
+
+    output_file(out)  # a directory, or a path under a file, is refused before anything is read
     loaded = load_runs(runs)
     if metric is not None:
         check_metric(loaded, metric)
