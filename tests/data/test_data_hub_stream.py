@@ -263,7 +263,7 @@ def test_token_budget_is_checked_at_load_time():
         "cpt.yaml: field 'sources[0].token_budget': 1000 tokens is less than one sequence (seq_len 4096)"
     )
     assert data_config_from_dict({"sources": [src], "seq_len": 1000}).sources[0].token_budget == 1000
-    for bad in (0, True, "10B"):
+    for bad in (0, True, "10B", 10**15 + 1, 99999999999999999999999):
         with pytest.raises(ConfigError, match=r"sources\[0\]: field 'token_budget' must be a whole number"):
             data_config_from_dict({"sources": [{**src, "token_budget": bad}]})
     with pytest.raises(ConfigError, match="type hub needs a Hub dataset name"):

@@ -15,6 +15,10 @@ from longkit.errors import ConfigError, InputError, located
 TEXT_SUFFIXES = (".txt", ".md", ".rst", ".text")
 
 
+# 1e15 tokens: far past any corpus (SlimPajama holds 627B, RedPajama-v2 30T); a larger budget is a typo
+MAX_TOKEN_BUDGET = 10**15
+
+
 @dataclass
 class SourceSpec:
     """Where documents come from and how to read their text and source name."""
@@ -94,8 +98,9 @@ def _check_source_fields(obj: Any, known: set[str]) -> None:
         elif name in ("source", "source_field", "name", "revision", "token_budget") and value is None:
             continue
         elif name == "token_budget":
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"field 'token_budget' must be a whole number of tokens >= 1, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TOKEN_BUDGET:
+                what = f"a whole number of tokens from 1 to {MAX_TOKEN_BUDGET:.0e}"
+                raise ConfigError(f"field 'token_budget' must be {what}, got {value!r}")
         elif not isinstance(value, str) or (name in ("path", "text_field") and not value.strip()):
             raise ConfigError(f"field '{name}' must be a non-empty string, got {value!r}")
 
